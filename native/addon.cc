@@ -1,0 +1,44 @@
+// Module entry: one EnvData per environment (main thread or worker), freed by
+// Node when that environment is torn down.
+#include <napi.h>
+
+#include "env.h"
+#include "errors.h"
+#include "modules.h"
+
+namespace iomux {
+
+namespace {
+
+// init(errnoFactory): hands in the JavaScript function that turns
+// (errno, syscall, detail) into an OSError, so native code throws the
+// classes JavaScript defines.
+Napi::Value InitErrors(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    ThrowTypeError(info.Env(), "The \"errnoFactory\" argument must be a function. Received " +
+                                   DescribeValue(info.Length() < 1 ? info.Env().Undefined() : info[0]));
+    return info.Env().Undefined();
+  }
+  GetEnvData(info.Env())->errnoFactory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new EnvData());
+  exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
+  InitConstants(env, exports);
+  InitSelect(env, exports);
+  InitPoll(env, exports);
+  InitEpoll(env, exports);
+  InitSocket(env, exports);
+  InitFdOps(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace iomux
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return iomux::Init(env, exports); }
+
+NODE_API_MODULE(iomux, InitAddon)

@@ -1,0 +1,127 @@
+// The kernel's constants, read from the C headers so JavaScript never
+// hard-codes a number that differs between architectures.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "modules.h"
+
+namespace iomux {
+
+void InitConstants(Napi::Env env, Napi::Object exports) {
+  Napi::Object c = Napi::Object::New(env);
+#define IOMUX_CONST(name) c.Set(#name, Napi::Number::New(env, name))
+  // poll(2)
+  IOMUX_CONST(POLLIN);
+  IOMUX_CONST(POLLPRI);
+  IOMUX_CONST(POLLOUT);
+  IOMUX_CONST(POLLERR);
+  IOMUX_CONST(POLLHUP);
+  IOMUX_CONST(POLLNVAL);
+  IOMUX_CONST(POLLRDNORM);
+  IOMUX_CONST(POLLRDBAND);
+  IOMUX_CONST(POLLWRNORM);
+  IOMUX_CONST(POLLWRBAND);
+  IOMUX_CONST(POLLMSG);
+  IOMUX_CONST(POLLRDHUP);
+  // epoll(7)
+  IOMUX_CONST(EPOLLIN);
+  IOMUX_CONST(EPOLLPRI);
+  IOMUX_CONST(EPOLLOUT);
+  IOMUX_CONST(EPOLLERR);
+  IOMUX_CONST(EPOLLHUP);
+  IOMUX_CONST(EPOLLRDNORM);
+  IOMUX_CONST(EPOLLRDBAND);
+  IOMUX_CONST(EPOLLWRNORM);
+  IOMUX_CONST(EPOLLWRBAND);
+  IOMUX_CONST(EPOLLMSG);
+  IOMUX_CONST(EPOLLRDHUP);
+  IOMUX_CONST(EPOLLEXCLUSIVE);
+  IOMUX_CONST(EPOLLWAKEUP);
+  c.Set("EPOLLONESHOT", Napi::Number::New(env, static_cast<double>(static_cast<uint32_t>(EPOLLONESHOT))));
+  c.Set("EPOLLET", Napi::Number::New(env, static_cast<double>(static_cast<uint32_t>(EPOLLET))));
+  IOMUX_CONST(EPOLL_CLOEXEC);
+  IOMUX_CONST(EPOLL_CTL_ADD);
+  IOMUX_CONST(EPOLL_CTL_MOD);
+  IOMUX_CONST(EPOLL_CTL_DEL);
+  // Layout of struct epoll_event in 32-bit words: the kernel writes events
+  // straight into an Int32Array (packed 12 bytes on x86-64, 16 elsewhere).
+  c.Set("EPOLL_EVENT_INTS", Napi::Number::New(env, sizeof(struct epoll_event) / 4));
+  c.Set("EPOLL_EVENT_FD_INDEX", Napi::Number::New(env, offsetof(struct epoll_event, data) / 4));
+  // sockets
+  IOMUX_CONST(AF_UNSPEC);
+  IOMUX_CONST(AF_UNIX);
+  IOMUX_CONST(AF_INET);
+  IOMUX_CONST(AF_INET6);
+  IOMUX_CONST(SOCK_STREAM);
+  IOMUX_CONST(SOCK_DGRAM);
+  IOMUX_CONST(SOCK_RAW);
+  IOMUX_CONST(SOCK_SEQPACKET);
+  IOMUX_CONST(SOCK_NONBLOCK);
+  IOMUX_CONST(SOCK_CLOEXEC);
+  IOMUX_CONST(SOL_SOCKET);
+  IOMUX_CONST(SO_ACCEPTCONN);
+  IOMUX_CONST(SO_BROADCAST);
+  IOMUX_CONST(SO_DOMAIN);
+  IOMUX_CONST(SO_ERROR);
+  IOMUX_CONST(SO_KEEPALIVE);
+  IOMUX_CONST(SO_LINGER);
+  IOMUX_CONST(SO_PROTOCOL);
+  IOMUX_CONST(SO_RCVBUF);
+  IOMUX_CONST(SO_RCVLOWAT);
+  IOMUX_CONST(SO_REUSEADDR);
+  IOMUX_CONST(SO_REUSEPORT);
+  IOMUX_CONST(SO_SNDBUF);
+  IOMUX_CONST(SO_SNDLOWAT);
+  IOMUX_CONST(SO_TYPE);
+  IOMUX_CONST(IPPROTO_IP);
+  IOMUX_CONST(IPPROTO_IPV6);
+  IOMUX_CONST(IPPROTO_TCP);
+  IOMUX_CONST(IPPROTO_UDP);
+  IOMUX_CONST(IPV6_V6ONLY);
+  IOMUX_CONST(TCP_NODELAY);
+  IOMUX_CONST(TCP_KEEPIDLE);
+  IOMUX_CONST(TCP_KEEPINTVL);
+  IOMUX_CONST(TCP_KEEPCNT);
+  IOMUX_CONST(TCP_QUICKACK);
+  IOMUX_CONST(SHUT_RD);
+  IOMUX_CONST(SHUT_WR);
+  IOMUX_CONST(SHUT_RDWR);
+  IOMUX_CONST(SOMAXCONN);
+  IOMUX_CONST(MSG_PEEK);
+  IOMUX_CONST(MSG_DONTWAIT);
+  IOMUX_CONST(MSG_WAITALL);
+  IOMUX_CONST(MSG_TRUNC);
+  IOMUX_CONST(MSG_OOB);
+  IOMUX_CONST(MSG_NOSIGNAL);
+  // fds
+  IOMUX_CONST(FD_SETSIZE);
+  IOMUX_CONST(EFD_CLOEXEC);
+  IOMUX_CONST(EFD_NONBLOCK);
+  IOMUX_CONST(EFD_SEMAPHORE);
+  IOMUX_CONST(O_NONBLOCK);
+  IOMUX_CONST(O_CLOEXEC);
+  IOMUX_CONST(O_DIRECT);
+  // errno numbers the TypeScript side tests for
+  IOMUX_CONST(EAGAIN);
+  IOMUX_CONST(EWOULDBLOCK);
+  IOMUX_CONST(EINPROGRESS);
+  IOMUX_CONST(EALREADY);
+  IOMUX_CONST(EINTR);
+  IOMUX_CONST(EBADF);
+  IOMUX_CONST(ENOENT);
+  IOMUX_CONST(EEXIST);
+  IOMUX_CONST(EISCONN);
+#undef IOMUX_CONST
+  exports.Set("constants", c);
+}
+
+}  // namespace iomux

@@ -1,0 +1,15 @@
+// Each native module's Init, called once per environment from addon.cc.
+#pragma once
+
+#include <napi.h>
+
+namespace iomux {
+
+void InitConstants(Napi::Env env, Napi::Object exports);
+void InitSelect(Napi::Env env, Napi::Object exports);
+void InitPoll(Napi::Env env, Napi::Object exports);
+void InitEpoll(Napi::Env env, Napi::Object exports);
+void InitSocket(Napi::Env env, Napi::Object exports);
+void InitFdOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace iomux

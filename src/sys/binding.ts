@@ -1,0 +1,111 @@
+/**
+ * Loads the native addon (a prebuild from prebuilds/ when one matches, else
+ * build/Release) and types every export in one interface, so a typo is a
+ * compile error rather than a crash at run time.
+ *
+ * @internal
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** A native Socket object; the public {@link Socket} class wraps one. */
+export interface NativeSocket {
+  fileno(): number;
+  readonly family: number;
+  readonly type: number;
+  readonly proto: number;
+  readonly closed: boolean;
+  setBlocking(flag: boolean): void;
+  getBlocking(): boolean;
+  connect(address: unknown): void;
+  connectEx(address: unknown): number;
+  bind(address: unknown): void;
+  listen(backlog?: number): void;
+  accept(): [NativeSocket, unknown];
+  tryAccept(nonBlocking: boolean): NativeSocket | null;
+  recvInto(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
+  recvFromInto(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): [number, unknown];
+  send(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
+  sendAll(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): void;
+  sendTo(
+    buf: ArrayBufferView,
+    offset: number | undefined,
+    length: number | undefined,
+    flags: number,
+    address: unknown,
+  ): number;
+  shutdown(how: number): void;
+  close(): void;
+  detach(): number;
+  setsockopt(level: number, option: number, value: number | boolean | ArrayBufferView): void;
+  getsockopt(level: number, option: number, buflen?: number): number | Buffer;
+  getsockname(): unknown;
+  getpeername(): unknown;
+}
+
+export interface NativeSocketConstructor {
+  new (family: number, type: number, proto?: number): NativeSocket;
+  fromFd(fd: number): NativeSocket;
+}
+
+/**
+ * A native poll set. Its methods are bound to the native core (no lookup of
+ * `this` per call); `events` is an Int32Array over native memory that
+ * `wait()` fills with (fd, revents) pairs, replaced by a larger one when a
+ * register outgrows it.
+ */
+export interface NativePoll {
+  /** op: 1 register (or change), 2 modify, 3 unregister. */
+  ctl(op: 1 | 2 | 3, fd: number, events: number): void;
+  wait(timeoutMs: number): number;
+  waitInto(timeoutMs: number, out: Int32Array): number;
+  close(): void;
+  size(): number;
+  closed(): boolean;
+  readonly events: Int32Array;
+}
+
+/**
+ * A native epoll instance. Its methods are bound to the native core;
+ * `events` is an Int32Array over native memory of `capacity` struct
+ * epoll_event records that `wait()` fills.
+ */
+export interface NativeEpoll {
+  fileno(): number;
+  ctl(op: number, fd: number, events: number): void;
+  wait(timeoutMs: number): number;
+  waitInto(timeoutMs: number, out: Int32Array): number;
+  close(): void;
+  closed(): boolean;
+  readonly events: Int32Array;
+}
+
+export interface NativeBinding {
+  init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
+  readonly constants: Readonly<Record<string, number>>;
+  select(fds: Int32Array, nr: number, nw: number, nx: number, timeoutMs: number, out: Int32Array): number;
+  createPoll(): NativePoll;
+  createEpoll(capacity: number): NativeEpoll;
+  Socket: NativeSocketConstructor;
+  eventfd(initval?: number, flags?: number): number;
+  pipe(flags?: number): [number, number];
+  socketpair(family: number, type: number, proto?: number): [NativeSocket, NativeSocket];
+  read(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  write(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  tryRead(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  tryWrite(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  close(fd: number): void;
+  /** recv(MSG_DONTWAIT) on a socket fd: bytes, 0 at EOF, -1 would block. */
+  sockRecv(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  /** send(MSG_DONTWAIT | MSG_NOSIGNAL) on a socket fd: bytes, or -1 would block. */
+  sockSend(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+}
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: two levels above src/sys/ (or dist/sys/). */
+const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The addon of this environment (each worker thread loads its own). */
+export const native = nodeGypBuild(packageRoot) as NativeBinding;

@@ -1,0 +1,32 @@
+/**
+ * `iomux/sys`: the raw kernel interface, mirroring Python's `select`,
+ * `socket` and `os` modules. Timeouts are milliseconds; sizes are bytes.
+ *
+ * @example
+ * ```ts
+ * import { Epoll, EPOLLIN, socketpair } from 'iomux/sys';
+ * const [a, b] = socketpair();
+ * using ep = new Epoll();
+ * ep.register(b, EPOLLIN);
+ * a.send('ping');
+ * console.log(ep.poll(1000)); // [[b.fileno(), EPOLLIN]]
+ * ```
+ *
+ * @module
+ */
+export type { FileLike } from './args.js';
+export * from './constants.js';
+export { Epoll } from './epoll.js';
+export { BlockingIOError, isErrnoError, OSError } from './errors.js';
+export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
+export { Poll } from './poll.js';
+export { select } from './select.js';
+export {
+  type IPv4Address,
+  type IPv6Address,
+  type SendData,
+  Socket,
+  type SocketAddress,
+  socketpair,
+  type UnixAddress,
+} from './socket.js';

@@ -1,0 +1,70 @@
+/**
+ * `select(2)` with Python's `select.select()` signature.
+ *
+ * @module
+ */
+import { ensureInt32, type FileLike, toFd, toTimeoutMs } from './args.js';
+import { native } from './native.js';
+
+// Reused across calls: the fd lists are flattened into one Int32Array and the
+// addon answers with indices into it, so a call allocates only its results.
+let fdScratch = new Int32Array(64);
+let outScratch = new Int32Array(64);
+
+/**
+ * Waits until some of the given files are ready, like Python's
+ * `select.select(rlist, wlist, xlist, timeout)`: returns the subsets of
+ * `readable`, `writable` and `exceptional` that are ready, as the same
+ * objects that were passed in, in the order they were passed.
+ *
+ * Interrupted by a signal, the wait resumes with what is left of the timeout.
+ *
+ * @param readable - fds or objects with `fileno()` to watch for reading
+ * @param writable - ... for writing
+ * @param exceptional - ... for exceptional conditions (TCP urgent data)
+ * @param timeoutMs - milliseconds to wait at most, rounded up; 0 polls;
+ *   `null`/`undefined` waits without limit
+ * @returns `[readableReady, writableReady, exceptionalReady]`
+ * @throws {RangeError} when an fd is negative or >= FD_SETSIZE (1024): select
+ *   cannot watch it (use {@link Poll} or {@link Epoll}); when timeoutMs is
+ *   negative or NaN
+ * @throws {TypeError} when an entry is neither an fd nor has `fileno()`
+ * @throws {OSError} EBADF when an fd is not open
+ *
+ * @example
+ * ```ts
+ * const [r] = select([sock], [], [], 1000);
+ * if (r.length > 0) console.log(sock.recv(1024));
+ * ```
+ */
+export function select<R extends FileLike, W extends FileLike, X extends FileLike>(
+  readable: readonly R[],
+  writable: readonly W[],
+  exceptional: readonly X[],
+  timeoutMs?: number | null,
+): [R[], W[], X[]] {
+  const ms = toTimeoutMs(timeoutMs, 'error');
+  const nr = readable.length;
+  const nw = writable.length;
+  const nx = exceptional.length;
+  const total = nr + nw + nx;
+  fdScratch = ensureInt32(fdScratch, total);
+  outScratch = ensureInt32(outScratch, total + 3);
+  const fds = fdScratch;
+  for (let i = 0; i < nr; i++) fds[i] = toFd(readable[i], 'readable');
+  for (let i = 0; i < nw; i++) fds[nr + i] = toFd(writable[i], 'writable');
+  for (let i = 0; i < nx; i++) fds[nr + nw + i] = toFd(exceptional[i], 'exceptional');
+  const out = outScratch;
+  const ready = native.select(fds, nr, nw, nx, ms, out);
+  const r: R[] = [];
+  const w: W[] = [];
+  const x: X[] = [];
+  if (ready === 0) return [r, w, x];
+  const endR = 3 + (out[0] as number);
+  const endW = endR + (out[1] as number);
+  const endX = endW + (out[2] as number);
+  for (let i = 3; i < endR; i++) r.push(readable[out[i] as number] as R);
+  for (let i = endR; i < endW; i++) w.push(writable[(out[i] as number) - nr] as W);
+  for (let i = endW; i < endX; i++) x.push(exceptional[(out[i] as number) - nr - nw] as X);
+  return [r, w, x];
+}

@@ -1,0 +1,77 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+
+import {
+  AF_INET,
+  close,
+  EPOLLIN,
+  Epoll,
+  eventfd,
+  POLLIN,
+  Poll,
+  pipe,
+  SOCK_STREAM,
+  Socket,
+  socketpair,
+} from '../../src/sys/index.js';
+import { openFdCount } from '../helpers/fds.js';
+
+describe('fd lifetime', () => {
+  it('10,000 open/close cycles of every kind of object leave /proc/self/fd unchanged', () => {
+    const before = openFdCount();
+    for (let i = 0; i < 10_000; i++) {
+      const efd = eventfd();
+      const [r, w] = pipe();
+      const [a, b] = socketpair();
+      const s = new Socket(AF_INET, SOCK_STREAM);
+      const ep = new Epoll();
+      ep.register(efd, EPOLLIN);
+      const p = new Poll();
+      p.register(r, POLLIN);
+      const dup = Socket.fromFd(a.fileno());
+      ep.close();
+      p.close();
+      dup.close();
+      s.close();
+      a.close();
+      b.close();
+      close(r);
+      close(w);
+      close(efd);
+    }
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('failed calls leak nothing', () => {
+    const before = openFdCount();
+    for (let i = 0; i < 1000; i++) {
+      expect(() => Socket.fromFd(1_000_000)).toThrow();
+      expect(() => new Socket(999, SOCK_STREAM)).toThrow();
+      const ep = new Epoll();
+      expect(() => Socket.fromFd(ep.fileno())).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+      ep.close();
+    }
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('the garbage collector closes sockets and epolls nobody closed', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const before = openFdCount();
+    (() => {
+      for (let i = 0; i < 500; i++) {
+        new Epoll();
+        new Socket(AF_INET, SOCK_STREAM);
+        socketpair();
+      }
+    })();
+    expect(openFdCount()).toBe(before + 2000);
+    const deadline = Date.now() + 5000;
+    while (openFdCount() > before && Date.now() < deadline) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(openFdCount()).toBe(before);
+  });
+});

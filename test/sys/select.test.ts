@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+
+import { AF_INET, close, FD_SETSIZE, MSG_OOB, SOCK_STREAM, Socket, select } from '../../src/sys/index.js';
+import { testEventfd, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
+import { flushSignals, signalWhileBlocked } from '../helpers/signals.js';
+
+describe('select()', () => {
+  it('reports a readable eventfd and a writable socket, as the objects given', () => {
+    const efd = testEventfd(1);
+    const [a, b] = testSocketpair();
+    const [r, w, x] = select([efd, b], [a], [], 0);
+    expect(r).toEqual([efd]);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toBe(a);
+    expect(x).toEqual([]);
+  });
+
+  it('keeps the order given and reports a repeated entry each time, like Python', () => {
+    const e1 = testEventfd(1);
+    const e2 = testEventfd(1);
+    const idle = testEventfd(0);
+    expect(select([e2, idle, e1, e2], [], [], 0)[0]).toEqual([e2, e1, e2]);
+  });
+
+  it('reports readiness that arrives while it waits', () => {
+    const [a, b] = testSocketpair();
+    a.send('x');
+    const [r] = select([b], [], [], 1000);
+    expect(r).toEqual([b]);
+    expect(b.recv(1).toString()).toBe('x');
+  });
+
+  it('reports TCP urgent data as exceptional', () => {
+    const server = trackClosable(new Socket(AF_INET, SOCK_STREAM));
+    server.bind(['127.0.0.1', 0]);
+    server.listen();
+    const client = trackClosable(new Socket(AF_INET, SOCK_STREAM));
+    client.connect(server.getsockname());
+    const [conn] = server.accept();
+    trackClosable(conn);
+    client.send('!', MSG_OOB);
+    const [, , x] = select([], [], [conn], 1000);
+    expect(x).toEqual([conn]);
+  });
+
+  it('returns empty lists on timeout, after about the timeout', () => {
+    const idle = testEventfd(0);
+    const t0 = performance.now();
+    const result = select([idle], [], [], 50);
+    const elapsed = performance.now() - t0;
+    expect(result).toEqual([[], [], []]);
+    expect(elapsed).toBeGreaterThanOrEqual(49);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('rounds a sub-millisecond timeout up instead of polling', () => {
+    const idle = testEventfd(0);
+    const t0 = performance.now();
+    select([idle], [], [], 0.01);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('returns at once with timeout 0 and accepts empty lists', () => {
+    expect(select([], [], [], 0)).toEqual([[], [], []]);
+  });
+
+  it('refuses an fd >= FD_SETSIZE with a RangeError before touching any fd_set', () => {
+    const efd = testEventfd(1);
+    expect(FD_SETSIZE).toBe(1024);
+    expect(() => select([efd, FD_SETSIZE], [], [], 0)).toThrow(
+      expect.objectContaining({
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE',
+        message: expect.stringContaining('fd 1024'),
+      }),
+    );
+    expect(() => select([], [], [2_000_000], 0)).toThrow(RangeError);
+    // Nothing else changed: the same call without the bad fd still works.
+    expect(select([efd], [], [], 0)[0]).toEqual([efd]);
+  });
+
+  it('refuses negative, fractional and non-fd entries', () => {
+    expect(() => select([-1], [], [], 0)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => select([1.5], [], [], 0)).toThrow(RangeError);
+    expect(() => select(['3' as unknown as number], [], [], 0)).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    expect(() => select([{ fileno: () => -5 }], [], [], 0)).toThrow(RangeError);
+  });
+
+  it('refuses a negative, NaN or non-number timeout (Python raises too)', () => {
+    expect(() => select([], [], [], -1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => select([], [], [], Number.NaN)).toThrow(RangeError);
+    expect(() => select([], [], [], '5' as unknown as number)).toThrow(TypeError);
+    expect(() => select([], [], [], 2 ** 31)).toThrow(RangeError);
+  });
+
+  it('raises EBADF for a closed fd', () => {
+    const [r] = testPipe();
+    close(r); // the tracker's close at the end is then a no-op
+    expect(() => select([r], [], [], 0)).toThrow(
+      expect.objectContaining({ name: 'OSError', code: 'EBADF', syscall: 'select' }),
+    );
+  });
+
+  it('resumes after a signal (EINTR) and still honours its timeout', async () => {
+    const idle = testEventfd(0);
+    const plan = signalWhileBlocked(300);
+    const t0 = performance.now();
+    const result = select([idle], [], [], 1000);
+    const elapsed = performance.now() - t0;
+    await flushSignals(plan);
+    expect(plan.caught()).toBe(1);
+    expect(result).toEqual([[], [], []]);
+    // Restarting with the whole timeout would take ~1300 ms.
+    expect(elapsed).toBeGreaterThanOrEqual(995);
+    expect(elapsed).toBeLessThan(1250);
+  });
+
+  it('reports readiness that arrives after a signal interrupted it', async () => {
+    const [r, w] = testPipe();
+    const plan = signalWhileBlocked(100, w, 200);
+    const [ready] = select([r], [], [], 5000);
+    await flushSignals(plan);
+    expect(plan.caught()).toBe(1);
+    expect(ready).toEqual([r]);
+  });
+});
