@@ -1,0 +1,83 @@
+/**
+ * `iomux bench sys`: select vs poll vs epoll, TypeScript against the C floor.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
+
+const USAGE = `usage: iomux bench sys [--quick] [--samples N] [--sample-ms MS] [--json FILE]
+
+Times one wait of select, poll and epoll over N eventfds of which K are ready
+(N x K from DESIGN.md's table), through iomux/sys and through a C floor program
+compiled on the fly, in one run, and prints each median with its ratio to the floor.
+
+options:
+  --quick          3 samples of 20 ms per figure (a smoke run, well under 20 s)
+  --samples N      samples per figure (default 7); the median is reported
+  --sample-ms MS   length of one sample (default 100)
+  --json FILE      also write the figures as JSON
+  --help           this text
+`;
+
+function intOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new RangeError(`${name} must be an integer from 1 to 100000`);
+  return n;
+}
+
+/** Runs `iomux bench <suite> ...`; resolves with the exit code. */
+export async function runBenchCommand(args: string[]): Promise<number> {
+  const [suite, ...rest] = args;
+  if (suite === undefined || suite === '--help' || suite === '-h') {
+    process.stdout.write(USAGE);
+    return suite === undefined ? 2 : 0;
+  }
+  if (suite !== 'sys') {
+    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys)\n`);
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      quick: { type: 'boolean' },
+      samples: { type: 'string' },
+      'sample-ms': { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const quick = values.quick === true;
+  const samples = intOption(values.samples, '--samples', quick ? 3 : 7);
+  const sampleMs = intOption(values['sample-ms'], '--sample-ms', quick ? 20 : 100);
+  const tty = process.stderr.isTTY === true;
+  const result = runSyscallBench({
+    points: DEFAULT_POINTS,
+    variants: VARIANTS,
+    samples,
+    sampleMs,
+    onCell: (cell, done, total) => {
+      if (tty) process.stderr.write(`\r${done}/${total} ${cell.variant} N=${cell.n} K=${cell.k}      `);
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stdout.write(
+    `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms), node ${process.version}\n\n`,
+  );
+  process.stdout.write(`${formatSyscallTable(result.cells)}\n`);
+  if (result.floorError !== undefined) process.stdout.write(`\nno C floor: ${result.floorError}\n`);
+  if (values.json !== undefined) {
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), samples, sampleMs, ...result }, null, 2)}\n`,
+    );
+  }
+  return 0;
+}

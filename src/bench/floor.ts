@@ -1,0 +1,57 @@
+/**
+ * The C floor program (bench/floor/multiplex.c), compiled on the fly with the
+ * machine's C compiler and run as a child process, so its figures come from
+ * the same machine in the same run as the TypeScript ones.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SOURCE = fileURLToPath(new URL('../../bench/floor/multiplex.c', import.meta.url));
+
+export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
+
+/** One floor measurement: ns per wait for each sample, or why there is none. */
+export type FloorResult = { samplesNs: number[] } | { error: string };
+
+/**
+ * Compiles the floor with `cc -O2`. Returns the binary's path, or null (with
+ * the reason) when no C compiler is there.
+ */
+export function buildFloor(): { path: string } | { error: string } {
+  const out = join(mkdtempSync(join(tmpdir(), 'iomux-floor-')), 'multiplex');
+  for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
+    if (cc === undefined || cc === '') continue;
+    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, SOURCE], {
+      encoding: 'utf8',
+    });
+    if (r.error === undefined && r.status === 0) return { path: out };
+    if (r.error === undefined) return { error: `${cc} failed: ${r.stderr.trim()}` };
+  }
+  return { error: 'no C compiler (cc, gcc or clang) found' };
+}
+
+/**
+ * Runs the floor for one point. `threads` idle threads make it a
+ * multi-threaded process like Node's, where the kernel's per-fd cost is
+ * higher (see multiplex.c).
+ */
+export function runFloor(
+  binary: string,
+  backend: FloorBackend,
+  n: number,
+  k: number,
+  samples: number,
+  sampleMs: number,
+  threads = 0,
+): FloorResult {
+  const r = spawnSync(binary, [backend, String(n), String(k), String(samples), String(sampleMs), String(threads)], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) return { error: `floor exited ${r.status}: ${r.stderr.trim()}` };
+  const parsed = JSON.parse(r.stdout) as { samplesNs?: number[]; error?: string };
+  if (parsed.error !== undefined) return { error: parsed.error };
+  return { samplesNs: parsed.samplesNs ?? [] };
+}
