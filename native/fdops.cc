@@ -93,43 +93,37 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return pair;
 }
 
-// read(fd, buf, offset, length) / write(...) -> bytes. EAGAIN raises
-// BlockingIOError; the try forms return -1 instead.
-template <bool kWrite, bool kTry>
-Napi::Value ReadWrite(const Napi::CallbackInfo& info) {
+enum class Io { kRead, kWrite, kRecv, kSend };
+
+// (fd, buf, offset, length) -> bytes, for each way of moving bytes on an fd:
+//  read/write: EAGAIN raises BlockingIOError; tryRead/tryWrite return -1.
+//  sockRecv/sockSend: the event loop's socket I/O on an fd the caller (a
+//  Socket wrapper) vouches for; never blocks (MSG_DONTWAIT), never raises
+//  SIGPIPE (MSG_NOSIGNAL); would-block is -1.
+template <Io kIo, bool kTry>
+Napi::Value FdIo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   ByteRange range{};
   if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
   if (!ArgByteRange(info, 1, 2, 3, &range)) return env.Undefined();
-  ssize_t n = RetryEintr([&] {
-    return kWrite ? ::write(fd, range.data, range.length) : ::read(fd, range.data, range.length);
+  ssize_t n = RetryEintr([&]() -> ssize_t {
+    switch (kIo) {
+      case Io::kRead:
+        return ::read(fd, range.data, range.length);
+      case Io::kWrite:
+        return ::write(fd, range.data, range.length);
+      case Io::kRecv:
+        return ::recv(fd, range.data, range.length, MSG_DONTWAIT);
+      case Io::kSend:
+        return ::send(fd, range.data, range.length, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    return -1;
   });
   if (n < 0) {
     if (kTry && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, -1);
-    ThrowErrno(env, errno, kWrite ? "write" : "read");
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
-}
-
-// sockRecv(fd, buf, offset, length) / sockSend(...): the event loop's socket
-// I/O on an fd the caller (a Socket wrapper) vouches for. Never blocks
-// (MSG_DONTWAIT), never raises SIGPIPE (MSG_NOSIGNAL); would-block is -1.
-template <bool kSend>
-Napi::Value SockIo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = -1;
-  ByteRange range{};
-  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
-  if (!ArgByteRange(info, 1, 2, 3, &range)) return env.Undefined();
-  ssize_t n = RetryEintr([&] {
-    return kSend ? ::send(fd, range.data, range.length, MSG_DONTWAIT | MSG_NOSIGNAL)
-                 : ::recv(fd, range.data, range.length, MSG_DONTWAIT);
-  });
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, -1);
-    ThrowErrno(env, errno, kSend ? "send" : "recv");
+    static constexpr const char* kNames[] = {"read", "write", "recv", "send"};
+    ThrowErrno(env, errno, kNames[static_cast<int>(kIo)]);
     return env.Undefined();
   }
   return Napi::Number::New(env, static_cast<double>(n));
@@ -149,13 +143,13 @@ void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
-  exports.Set("read", Napi::Function::New(env, ReadWrite<false, false>, "read"));
-  exports.Set("write", Napi::Function::New(env, ReadWrite<true, false>, "write"));
-  exports.Set("tryRead", Napi::Function::New(env, ReadWrite<false, true>, "tryRead"));
-  exports.Set("tryWrite", Napi::Function::New(env, ReadWrite<true, true>, "tryWrite"));
+  exports.Set("read", Napi::Function::New(env, FdIo<Io::kRead, false>, "read"));
+  exports.Set("write", Napi::Function::New(env, FdIo<Io::kWrite, false>, "write"));
+  exports.Set("tryRead", Napi::Function::New(env, FdIo<Io::kRead, true>, "tryRead"));
+  exports.Set("tryWrite", Napi::Function::New(env, FdIo<Io::kWrite, true>, "tryWrite"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
-  exports.Set("sockRecv", Napi::Function::New(env, SockIo<false>, "sockRecv"));
-  exports.Set("sockSend", Napi::Function::New(env, SockIo<true>, "sockSend"));
+  exports.Set("sockRecv", Napi::Function::New(env, FdIo<Io::kRecv, true>, "sockRecv"));
+  exports.Set("sockSend", Napi::Function::New(env, FdIo<Io::kSend, true>, "sockSend"));
 }
 
 }  // namespace iomux

@@ -387,18 +387,23 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // detach(): the object is closed without closing the fd, which is returned.
   Napi::Value Detach(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_.Release()); }
 
+  // (level, option, ...): level must be SOL_SOCKET or an IPPROTO_* level;
+  // the option number is the kernel's to judge (ENOPROTOOPT).
+  bool ReadLevelAndOption(const Napi::CallbackInfo& info, const char* syscall, int32_t* level, int32_t* name) {
+    if (!CheckOpen(info.Env(), syscall)) return false;
+    if (!ArgInt32(info, 0, "level", 0, INT32_MAX, level)) return false;
+    if (!ArgInt32(info, 1, "option", 0, INT32_MAX, name)) return false;
+    if (KnownLevel(*level)) return true;
+    ThrowRangeError(info.Env(), "The \"level\" argument must be SOL_SOCKET or an IPPROTO_* level. Received " +
+                                    std::to_string(*level));
+    return false;
+  }
+
   Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int32_t level = 0;
     int32_t name = 0;
-    if (!CheckOpen(env, "setsockopt")) return env.Undefined();
-    if (!ArgInt32(info, 0, "level", 0, INT32_MAX, &level)) return env.Undefined();
-    if (!ArgInt32(info, 1, "option", 0, INT32_MAX, &name)) return env.Undefined();
-    if (!KnownLevel(level)) {
-      ThrowRangeError(env, "The \"level\" argument must be SOL_SOCKET or an IPPROTO_* level. Received " +
-                               std::to_string(level));
-      return env.Undefined();
-    }
+    if (!ReadLevelAndOption(info, "setsockopt", &level, &name)) return env.Undefined();
     Napi::Value v = info.Length() > 2 ? info[2] : env.Undefined();
     int rc = 0;
     if (v.IsBoolean() || v.IsNumber()) {
@@ -429,14 +434,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     Napi::Env env = info.Env();
     int32_t level = 0;
     int32_t name = 0;
-    if (!CheckOpen(env, "getsockopt")) return env.Undefined();
-    if (!ArgInt32(info, 0, "level", 0, INT32_MAX, &level)) return env.Undefined();
-    if (!ArgInt32(info, 1, "option", 0, INT32_MAX, &name)) return env.Undefined();
-    if (!KnownLevel(level)) {
-      ThrowRangeError(env, "The \"level\" argument must be SOL_SOCKET or an IPPROTO_* level. Received " +
-                               std::to_string(level));
-      return env.Undefined();
-    }
+    if (!ReadLevelAndOption(info, "getsockopt", &level, &name)) return env.Undefined();
     if (info.Length() > 2 && !info[2].IsUndefined()) {
       int32_t buflen = 0;
       if (!ArgInt32(info, 2, "buflen", 1, 1024, &buflen)) return env.Undefined();
