@@ -7,7 +7,12 @@
 #include <cstring>
 #include <string>
 
+#include <fcntl.h>
+
+#include <memory>
+
 #include "args.h"
+#include "bound.h"
 #include "deadline.h"
 #include "errors.h"
 #include "modules.h"
@@ -103,8 +108,140 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(written - 3));
 }
 
+// SelectSet: select(2) over fd_sets kept in native memory and changed one fd
+// at a time (the hot-path rule: no rebuild per wait), for SelectSelector.
+// Methods are bound to the core (bound.h).
+constexpr int kRead = 1;
+constexpr int kWrite = 2;
+
+struct SelectCore {
+  fd_set read;
+  fd_set write;
+  int maxFd = -1;
+  int count = 0;
+  bool closed = false;
+  // (fd, mask) pairs of the last wait: at most FD_SETSIZE ready fds.
+  std::shared_ptr<Int32Memory> events = std::make_shared<Int32Memory>(2 * FD_SETSIZE);
+  SelectCore() {
+    FD_ZERO(&read);
+    FD_ZERO(&write);
+  }
+  bool Has(int fd) const { return FD_ISSET(fd, &read) || FD_ISSET(fd, &write); }
+};
+
+bool CheckSetOpen(Napi::Env env, const SelectCore* core, const char* syscall) {
+  if (!core->closed) return true;
+  ThrowErrno(env, EBADF, syscall, "(the select set is closed)");
+  return false;
+}
+
+// ctl(fd, mask): mask 1 read, 2 write, 3 both; 0 removes fd. Adding an fd
+// that is not open is EBADF now, not on every later wait.
+napi_value SetCtl(napi_env e, napi_callback_info info) {
+  Napi::Env env(e);
+  auto b = Unbind<SelectCore>(e, info);
+  SelectCore* core = b.core;
+  int fd = -1;
+  int64_t mask = 0;
+  if (!CheckSetOpen(env, core, "select")) return nullptr;
+  if (!ValueFd(env, Napi::Value(env, b.argv[0]), "fd", &fd)) return nullptr;
+  if (!ValueInt(env, Napi::Value(env, b.argv[1]), "mask", 0, kRead | kWrite, &mask)) return nullptr;
+  if (fd >= FD_SETSIZE) {
+    ThrowRangeError(env, "select() cannot watch fd " + std::to_string(fd) + ": it is >= FD_SETSIZE (" +
+                             std::to_string(FD_SETSIZE) + "); use poll or epoll");
+    return nullptr;
+  }
+  const bool had = core->Has(fd);
+  if (mask != 0 && !had && ::fcntl(fd, F_GETFD) < 0) {
+    ThrowErrno(env, errno, "select", "(fd " + std::to_string(fd) + ")");
+    return nullptr;
+  }
+  FD_CLR(fd, &core->read);
+  FD_CLR(fd, &core->write);
+  if (mask & kRead) FD_SET(fd, &core->read);
+  if (mask & kWrite) FD_SET(fd, &core->write);
+  if (mask != 0) {
+    if (!had) core->count++;
+    if (fd > core->maxFd) core->maxFd = fd;
+  } else if (had) {
+    core->count--;
+    while (core->maxFd >= 0 && !core->Has(core->maxFd)) core->maxFd--;
+  }
+  return nullptr;
+}
+
+// wait(timeoutMs) -> n (fd, mask) pairs in `events`, in fd order.
+napi_value SetWait(napi_env e, napi_callback_info info) {
+  Napi::Env env(e);
+  auto b = Unbind<SelectCore>(e, info);
+  SelectCore* core = b.core;
+  int timeoutMs = 0;
+  if (!CheckSetOpen(env, core, "select")) return nullptr;
+  if (!ValueTimeoutMs(env, Napi::Value(env, b.argv[0]), &timeoutMs)) return nullptr;
+  fd_set r;
+  fd_set w;
+  int rc = RetryOnEintr(timeoutMs, [&](int ms) {
+    std::memcpy(&r, &core->read, sizeof(r));
+    std::memcpy(&w, &core->write, sizeof(w));
+    struct timeval tv;
+    struct timeval* tvp = nullptr;
+    if (ms >= 0) {
+      tv.tv_sec = ms / 1000;
+      tv.tv_usec = (ms % 1000) * 1000;
+      tvp = &tv;
+    }
+    return ::select(core->maxFd + 1, &r, &w, nullptr, tvp);
+  });
+  if (rc < 0) {
+    ThrowErrno(env, errno, "select");
+    return nullptr;
+  }
+  int32_t* out = core->events->data.get();
+  int n = 0;
+  for (int fd = 0; rc > 0 && fd <= core->maxFd; fd++) {
+    const int mask = (FD_ISSET(fd, &r) ? kRead : 0) | (FD_ISSET(fd, &w) ? kWrite : 0);
+    if (mask == 0) continue;
+    out[2 * n] = fd;
+    out[2 * n + 1] = mask;
+    n++;
+    rc -= (mask == (kRead | kWrite)) ? 2 : 1;
+  }
+  return Napi::Number::New(env, n);
+}
+
+napi_value SetClose(napi_env e, napi_callback_info info) {
+  auto b = Unbind<SelectCore>(e, info);
+  b.core->closed = true;
+  FD_ZERO(&b.core->read);
+  FD_ZERO(&b.core->write);
+  b.core->maxFd = -1;
+  b.core->count = 0;
+  return nullptr;
+}
+
+napi_value SetSize(napi_env e, napi_callback_info info) {
+  auto b = Unbind<SelectCore>(e, info);
+  return Napi::Number::New(Napi::Env(e), b.core->count);
+}
+
+// createSelectSet() -> { ctl, wait, close, size, events }
+Napi::Value CreateSelectSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = std::make_shared<SelectCore>();
+  Napi::Object obj = Napi::Object::New(env);
+  BindFunction(env, obj, "ctl", SetCtl, core);
+  BindFunction(env, obj, "wait", SetWait, core);
+  BindFunction(env, obj, "close", SetClose, core);
+  BindFunction(env, obj, "size", SetSize, core);
+  obj.Set("events", NewSharedInt32Array(env, core->events));
+  return obj;
+}
+
 }  // namespace
 
-void InitSelect(Napi::Env env, Napi::Object exports) { exports.Set("select", Napi::Function::New(env, Select, "select")); }
+void InitSelect(Napi::Env env, Napi::Object exports) {
+  exports.Set("select", Napi::Function::New(env, Select, "select"));
+  exports.Set("createSelectSet", Napi::Function::New(env, CreateSelectSet, "createSelectSet"));
+}
 
 }  // namespace iomux

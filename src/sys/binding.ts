@@ -80,11 +80,21 @@ export interface NativeEpoll {
   readonly events: Int32Array;
 }
 
+/** A native select set: fd_sets kept in native memory (see {@link SelectSet}). */
+export interface NativeSelectSet {
+  ctl(fd: number, mask: number): void;
+  wait(timeoutMs: number): number;
+  close(): void;
+  size(): number;
+  readonly events: Int32Array;
+}
+
 export interface NativeBinding {
   init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
   readonly constants: Readonly<Record<string, number>>;
   select(fds: Int32Array, nr: number, nw: number, nx: number, timeoutMs: number, out: Int32Array): number;
   createPoll(): NativePoll;
+  createSelectSet(): NativeSelectSet;
   createEpoll(capacity: number): NativeEpoll;
   Socket: NativeSocketConstructor;
   eventfd(initval?: number, flags?: number): number;

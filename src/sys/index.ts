@@ -20,7 +20,7 @@ export { Epoll } from './epoll.js';
 export { BlockingIOError, isErrnoError, OSError } from './errors.js';
 export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
 export { Poll } from './poll.js';
-export { select } from './select.js';
+export { SELECT_READ, SELECT_WRITE, SelectSet, select } from './select.js';
 export {
   type IPv4Address,
   type IPv6Address,

@@ -3,8 +3,14 @@
  *
  * @module
  */
-import { ensureInt32, type FileLike, toFd, toTimeoutMs } from './args.js';
+import { checkInt, ensureInt32, type FileLike, toFd, toTimeoutMs } from './args.js';
+import type { NativeSelectSet } from './binding.js';
 import { native } from './native.js';
+
+/** {@link SelectSet} mask bit: watch for reading. */
+export const SELECT_READ = 1;
+/** {@link SelectSet} mask bit: watch for writing. */
+export const SELECT_WRITE = 2;
 
 // Reused across calls: the fd lists are flattened into one Int32Array and the
 // addon answers with indices into it, so a call allocates only its results.
@@ -67,4 +73,61 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   for (let i = endR; i < endW; i++) w.push(writable[(out[i] as number) - nr] as W);
   for (let i = endW; i < endX; i++) x.push(exceptional[(out[i] as number) - nr - nw] as X);
   return [r, w, x];
+}
+
+/**
+ * `select(2)` over fd_sets kept in native memory and changed one fd at a
+ * time, for event loops: unlike {@link select}, a wait rebuilds nothing.
+ * Beyond Python's API; what `selectors.SelectSelector` uses.
+ *
+ * @example
+ * ```ts
+ * using set = new SelectSet();
+ * set.set(sock, SELECT_READ);
+ * const n = set.wait(1000);
+ * for (let i = 0; i < n; i++) console.log(set.events[2 * i], set.events[2 * i + 1]);
+ * ```
+ */
+export class SelectSet implements Disposable {
+  readonly #native: NativeSelectSet = native.createSelectSet();
+
+  /**
+   * Watches fd for `mask` (SELECT_READ | SELECT_WRITE); 0 stops watching.
+   *
+   * @throws {RangeError} when fd >= FD_SETSIZE (select cannot watch it) or mask is not 0..3
+   * @throws {OSError} EBADF when fd is not open, or the set is closed
+   */
+  set(fd: FileLike, mask: number): void {
+    this.#native.ctl(toFd(fd, 'fd'), checkInt(mask, 'mask', 0, SELECT_READ | SELECT_WRITE));
+  }
+
+  /**
+   * Waits; writes `(fd, mask)` pairs to {@link events} in fd order.
+   *
+   * @param timeoutMs - milliseconds, rounded up; 0 polls; negative, `null`
+   *   or `undefined` waits without limit
+   * @returns how many pairs
+   */
+  wait(timeoutMs: number | null | undefined): number {
+    return this.#native.wait(toTimeoutMs(timeoutMs, 'block'));
+  }
+
+  /** The pairs of the last wait (the same array for the life of the set). */
+  get events(): Int32Array {
+    return this.#native.events;
+  }
+
+  /** How many fds are watched. */
+  get size(): number {
+    return this.#native.size();
+  }
+
+  /** Empties and closes the set; later calls raise EBADF. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }

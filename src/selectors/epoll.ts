@@ -1,0 +1,59 @@
+/**
+ * EpollSelector: epoll(7), the kernel's O(ready) multiplexer.
+ *
+ * @module
+ */
+import { EPOLL_EVENT_FD_INDEX, EPOLL_EVENT_INTS, EPOLLIN, EPOLLOUT, Epoll } from '../sys/index.js';
+import { BaseSelector, type ReadyLayout } from './base.js';
+import { fromPollBits, toPollBits } from './poll-like.js';
+
+/** Events one wait reports at most (the rest wait for the next: level-triggered). */
+const MAX_EVENTS = 1024;
+
+/**
+ * A selector on `epoll(7)`: cost grows with the number of ready fds, not
+ * the number watched. Its own fd ({@link fileno}) is readable whenever a
+ * registered fd is ready, so it can be watched by another loop.
+ */
+export class EpollSelector<D = unknown> extends BaseSelector<D> {
+  readonly #epoll = new Epoll(-1, 0, { maxEvents: MAX_EVENTS });
+  readonly #layout: ReadyLayout = {
+    array: this.#epoll.events,
+    stride: EPOLL_EVENT_INTS,
+    fdIndex: EPOLL_EVENT_FD_INDEX,
+    eventsIndex: 0,
+  };
+
+  /** The epoll fd. */
+  fileno(): number {
+    return this.#epoll.fileno();
+  }
+
+  protected backendAdd(fd: number, events: number): void {
+    this.#epoll.register(fd, toPollBits(events, EPOLLIN, EPOLLOUT));
+  }
+
+  protected backendModify(fd: number, events: number): void {
+    this.#epoll.modify(fd, toPollBits(events, EPOLLIN, EPOLLOUT));
+  }
+
+  protected backendRemove(fd: number): void {
+    this.#epoll.unregister(fd);
+  }
+
+  protected backendWait(timeoutMs: number): number {
+    return this.#epoll.wait(timeoutMs);
+  }
+
+  protected layout(): ReadyLayout {
+    return this.#layout;
+  }
+
+  protected toEvents(revents: number): number {
+    return fromPollBits(revents, EPOLLIN, EPOLLOUT);
+  }
+
+  protected backendClose(): void {
+    this.#epoll.close();
+  }
+}

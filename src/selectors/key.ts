@@ -1,0 +1,81 @@
+/**
+ * What a selector registers: event bits, keys, and fileobj -> fd.
+ *
+ * @module
+ */
+import type { FileLike } from '../sys/index.js';
+
+/** Readiness for reading. */
+export const EVENT_READ = 1;
+/** Readiness for writing. */
+export const EVENT_WRITE = 2;
+
+/** A registered file: what was given, its fd, the events watched and the caller's data. */
+export class SelectorKey<D = unknown> {
+  /**
+   * @param fileobj - what was registered: an fd or an object with `fileno()`
+   * @param fd - its fd at registration
+   * @param events - EVENT_READ | EVENT_WRITE
+   * @param data - anything the caller attached (the notes attach the callback)
+   */
+  constructor(
+    readonly fileobj: FileLike,
+    readonly fd: number,
+    readonly events: number,
+    readonly data: D,
+  ) {}
+}
+
+/** How a fileobj appears in error messages: `fd 7` or `Socket (fd 7)`. */
+export function describeFileobj(fileobj: unknown, fd?: number): string {
+  if (typeof fileobj === 'number') return `fd ${fileobj}`;
+  const name = (fileobj as object | null)?.constructor?.name ?? typeof fileobj;
+  return fd === undefined ? name : `${name} (fd ${fd})`;
+}
+
+function invalid(message: string, range: boolean): TypeError | RangeError {
+  const error = range ? new RangeError(message) : new TypeError(message);
+  return Object.assign(error, { code: range ? 'ERR_INVALID_FD' : 'ERR_INVALID_FILEOBJ' });
+}
+
+/**
+ * The fd of a fileobj, as CPython's `_fileobj_to_fd`.
+ *
+ * @throws {TypeError} (code ERR_INVALID_FILEOBJ) when it is neither an integer nor has `fileno()`
+ * @throws {RangeError} (code ERR_INVALID_FD) when the fd is negative or not an integer
+ */
+export function fileobjToFd(fileobj: unknown): number {
+  let fd: unknown = fileobj;
+  if (typeof fileobj !== 'number') {
+    const fileno = (fileobj as { fileno?: unknown } | null | undefined)?.fileno;
+    if (typeof fileno !== 'function') {
+      throw invalid(`Invalid file object: ${describeFileobj(fileobj)} is neither an fd nor has fileno()`, false);
+    }
+    fd = fileno.call(fileobj);
+  }
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) {
+    throw invalid(`Invalid file object: fileno() returned ${String(fd)}`, false);
+  }
+  if (fd < 0 || fd > 0x7fffffff) throw invalid(`Invalid file descriptor: ${fd}`, true);
+  return fd;
+}
+
+/**
+ * Checks an event mask: a non-zero integer within EVENT_READ | EVENT_WRITE.
+ *
+ * @throws {RangeError} (code ERR_INVALID_EVENTS) otherwise
+ */
+export function checkEvents(events: unknown): number {
+  if (
+    typeof events !== 'number' ||
+    !Number.isInteger(events) ||
+    events <= 0 ||
+    (events & ~(EVENT_READ | EVENT_WRITE)) !== 0
+  ) {
+    const shown = typeof events === 'number' && Number.isInteger(events) ? `0x${events.toString(16)}` : String(events);
+    throw Object.assign(new RangeError(`Invalid events: ${shown} (use EVENT_READ | EVENT_WRITE)`), {
+      code: 'ERR_INVALID_EVENTS',
+    });
+  }
+  return events;
+}

@@ -1,0 +1,45 @@
+/**
+ * PollSelector: poll(2) over a pollfd set kept in native memory.
+ *
+ * @module
+ */
+import { POLLIN, POLLOUT, Poll } from '../sys/index.js';
+import { BaseSelector, type ReadyLayout } from './base.js';
+import { fromPollBits, toPollBits } from './poll-like.js';
+
+/**
+ * A selector on `poll(2)`: no FD_SETSIZE limit; cost grows with the number
+ * of fds watched, ready or not.
+ */
+export class PollSelector<D = unknown> extends BaseSelector<D> {
+  readonly #poll = new Poll();
+
+  protected backendAdd(fd: number, events: number): void {
+    this.#poll.register(fd, toPollBits(events, POLLIN, POLLOUT));
+  }
+
+  protected backendModify(fd: number, events: number): void {
+    this.#poll.modify(fd, toPollBits(events, POLLIN, POLLOUT));
+  }
+
+  protected backendRemove(fd: number): void {
+    this.#poll.unregister(fd);
+  }
+
+  protected backendWait(timeoutMs: number): number {
+    return this.#poll.wait(timeoutMs);
+  }
+
+  protected layout(): ReadyLayout {
+    // Poll's array is replaced when the set outgrows it: read it each time.
+    return { array: this.#poll.events, stride: 2, fdIndex: 0, eventsIndex: 1 };
+  }
+
+  protected toEvents(revents: number): number {
+    return fromPollBits(revents, POLLIN, POLLOUT);
+  }
+
+  protected backendClose(): void {
+    this.#poll.close();
+  }
+}

@@ -1,0 +1,109 @@
+/** What differs between backends. */
+import { describe, expect, it } from 'vitest';
+
+import {
+  DefaultSelector,
+  EpollSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  PollSelector,
+  SelectSelector,
+} from '../../src/selectors/index.js';
+import { close, eventfd, FD_SETSIZE, SelectSet } from '../../src/sys/index.js';
+import { signalEventfd, testEventfd, testPipe, track, trackClosable } from '../helpers/fds.js';
+
+describe('SelectSelector', () => {
+  it('refuses an fd >= FD_SETSIZE with a RangeError, and changes nothing', () => {
+    const sel = trackClosable(new SelectSelector());
+    const fds: number[] = [];
+    while ((fds.at(-1) ?? 0) < FD_SETSIZE) fds.push(track(eventfd()));
+    const high = fds.at(-1) as number;
+    expect(high).toBeGreaterThanOrEqual(FD_SETSIZE);
+    expect(() => sel.register(high, EVENT_READ)).toThrow(
+      expect.objectContaining({ name: 'RangeError', message: expect.stringContaining('FD_SETSIZE') }),
+    );
+    expect(sel.size).toBe(0);
+    for (const fd of fds.slice(0, 10)) sel.register(fd, EVENT_READ);
+    signalEventfd(fds[3] as number);
+    expect(sel.select(0).map(([k]) => k.fd)).toEqual([fds[3]]);
+  });
+
+  it('refuses a closed fd at register (EBADF), not on every later wait', () => {
+    const sel = trackClosable(new SelectSelector());
+    const fd = eventfd();
+    close(fd);
+    expect(() => sel.register(fd, EVENT_READ)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(sel.size).toBe(0);
+    expect(sel.select(0)).toEqual([]);
+  });
+
+  it('SelectSet keeps its highest fd right as fds come and go', () => {
+    const set = trackClosable(new SelectSet());
+    const a = testEventfd(1);
+    const b = testEventfd(1);
+    set.set(a, 1);
+    set.set(b, 1);
+    expect(set.size).toBe(2);
+    set.set(b, 0);
+    expect(set.wait(0)).toBe(1);
+    expect(set.events[0]).toBe(a);
+    set.set(b, 3);
+    expect(set.wait(0)).toBe(2);
+    expect([set.events[0], set.events[1], set.events[2], set.events[3]]).toEqual([a, 1, b, 3]);
+    expect(() => set.set(a, 4)).toThrow(RangeError);
+  });
+});
+
+describe('PollSelector', () => {
+  it('accepts a closed fd as CPython does, and reports it ready both ways (POLLNVAL)', () => {
+    const sel = trackClosable(new PollSelector());
+    const fd = eventfd();
+    close(fd);
+    const key = sel.register(fd, EVENT_READ | EVENT_WRITE);
+    expect(sel.select(0)).toEqual([[key, EVENT_READ | EVENT_WRITE]]);
+  });
+});
+
+describe.each([
+  ['PollSelector', () => new PollSelector()],
+  ['EpollSelector', () => new EpollSelector()],
+] as const)('%s', (_name, make) => {
+  it('a hang-up wakes both directions that asked', () => {
+    const sel = trackClosable(make());
+    const [r, w] = testPipe();
+    const key = sel.register(r, EVENT_READ | EVENT_WRITE);
+    expect(sel.select(0)).toEqual([]);
+    close(w);
+    expect(sel.select(0)).toEqual([[key, EVENT_READ | EVENT_WRITE]]);
+  });
+
+  it('an error on a write end wakes the writer (EPOLLERR/POLLERR)', () => {
+    const sel = trackClosable(make());
+    const [r, w] = testPipe();
+    const key = sel.register(w, EVENT_WRITE);
+    close(r);
+    expect(sel.select(0)).toEqual([[key, EVENT_WRITE]]);
+  });
+});
+
+describe('EpollSelector', () => {
+  it('is the DefaultSelector and its own fd is readable while a file is ready', () => {
+    expect(DefaultSelector).toBe(EpollSelector);
+    const inner = trackClosable(new DefaultSelector());
+    const efd = testEventfd(0);
+    inner.register(efd, EVENT_READ);
+    const outer = trackClosable(new PollSelector());
+    const key = outer.register(inner.fileno(), EVENT_READ);
+    expect(outer.select(0)).toEqual([]);
+    signalEventfd(efd);
+    expect(outer.select(0)).toEqual([[key, EVENT_READ]]);
+  });
+
+  it('refuses a closed fd at register (EBADF) and changes nothing', () => {
+    const sel = trackClosable(new EpollSelector());
+    const fd = eventfd();
+    close(fd);
+    expect(() => sel.register(fd, EVENT_READ)).toThrow(expect.objectContaining({ name: 'OSError', code: 'EBADF' }));
+    expect(sel.size).toBe(0);
+  });
+});
