@@ -10,16 +10,18 @@
         "native/epoll.cc",
         "native/fdops.cc",
         "native/poll.cc",
+        "native/resolver.cc",
         "native/select.cc",
         "native/sockaddr.cc",
         "native/socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "libraries": ["-pthread"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-pthread", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-fno-exceptions"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEpoll(env, exports);
   InitSocket(env, exports);
   InitFdOps(env, exports);
+  InitResolver(env, exports);
   return exports;
 }
 

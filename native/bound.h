@@ -45,6 +45,8 @@ inline Napi::Value NewSharedInt32Array(Napi::Env env, const std::shared_ptr<Int3
 template <typename Core>
 struct Bound {
   Core* core;
+  // The function's own reference to the core, for handing copies to threads.
+  std::shared_ptr<Core>* hold;
   size_t argc;
   napi_value argv[6];
   napi_value self;
@@ -57,7 +59,8 @@ inline Bound<Core> Unbind(napi_env env, napi_callback_info info) {
   b.argc = 6;
   void* data = nullptr;
   napi_get_cb_info(env, info, &b.argc, b.argv, &b.self, &data);
-  b.core = static_cast<std::shared_ptr<Core>*>(data)->get();
+  b.hold = static_cast<std::shared_ptr<Core>*>(data);
+  b.core = b.hold->get();
   napi_value undefined;
   napi_get_undefined(env, &undefined);
   for (size_t i = b.argc; i < 6; i++) b.argv[i] = undefined;

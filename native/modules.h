@@ -11,5 +11,6 @@ void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEpoll(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
+void InitResolver(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

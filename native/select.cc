@@ -192,12 +192,29 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
     }
     return ::select(core->maxFd + 1, &r, &w, nullptr, tvp);
   });
+  int32_t* out = core->events->data.get();
+  int n = 0;
+  if (rc < 0 && errno == EBADF) {
+    // An fd was closed while in the set: select(2) fails as a whole and
+    // would on every later wait. Drop the closed fds and report each ready
+    // both ways (as poll's POLLNVAL), so its owner's callbacks find out.
+    for (int fd = 0; fd <= core->maxFd; fd++) {
+      if (!core->Has(fd) || ::fcntl(fd, F_GETFD) >= 0) continue;
+      FD_CLR(fd, &core->read);
+      FD_CLR(fd, &core->write);
+      core->count--;
+      out[2 * n] = fd;
+      out[2 * n + 1] = kRead | kWrite;
+      n++;
+    }
+    while (core->maxFd >= 0 && !core->Has(core->maxFd)) core->maxFd--;
+    if (n > 0) return Napi::Number::New(env, n);
+    errno = EBADF;
+  }
   if (rc < 0) {
     ThrowErrno(env, errno, "select");
     return nullptr;
   }
-  int32_t* out = core->events->data.get();
-  int n = 0;
   for (int fd = 0; rc > 0 && fd <= core->maxFd; fd++) {
     const int mask = (FD_ISSET(fd, &r) ? kRead : 0) | (FD_ISSET(fd, &w) ? kWrite : 0);
     if (mask == 0) continue;

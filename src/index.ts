@@ -1,10 +1,12 @@
 /**
  * `iomux`: the kernel's own I/O multiplexing for Node.js on Linux.
  *
- * The raw layer is `iomux/sys` (also here as the `sys` namespace); the
- * selectors, event loop, coroutines and fetchers are exported from this
- * root as they land.
+ * Everything of `iomux/selectors`, `iomux/loop` and `iomux/coro`; the raw
+ * layer is `iomux/sys` (also here as the `sys` namespace).
  *
  * @module
  */
+export * from './coro/index.js';
+export * from './loop/index.js';
+export * from './selectors/index.js';
 export * as sys from './sys/index.js';

@@ -89,12 +89,21 @@ export interface NativeSelectSet {
   readonly events: Int32Array;
 }
 
+/** Native getaddrinfo(3) on worker threads (see {@link Resolver}). */
+export interface NativeResolver {
+  fileno(): number;
+  submit(id: number, host: string, service: string, family: number, socktype: number, flags: number): void;
+  take(): [number, number, [number, number, number, unknown][], string][];
+  close(): void;
+}
+
 export interface NativeBinding {
   init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
   readonly constants: Readonly<Record<string, number>>;
   select(fds: Int32Array, nr: number, nw: number, nx: number, timeoutMs: number, out: Int32Array): number;
   createPoll(): NativePoll;
   createSelectSet(): NativeSelectSet;
+  createResolver(): NativeResolver;
   createEpoll(capacity: number): NativeEpoll;
   Socket: NativeSocketConstructor;
   eventfd(initval?: number, flags?: number): number;

@@ -196,6 +196,34 @@ export const O_CLOEXEC: number = k('O_CLOEXEC');
 /** `O_DIRECT` */
 export const O_DIRECT: number = k('O_DIRECT');
 
+// getaddrinfo(3) flags and errors
+/** `AI_PASSIVE` */
+export const AI_PASSIVE: number = k('AI_PASSIVE');
+/** `AI_CANONNAME` */
+export const AI_CANONNAME: number = k('AI_CANONNAME');
+/** `AI_NUMERICHOST` */
+export const AI_NUMERICHOST: number = k('AI_NUMERICHOST');
+/** `AI_NUMERICSERV` */
+export const AI_NUMERICSERV: number = k('AI_NUMERICSERV');
+/** `AI_ADDRCONFIG` */
+export const AI_ADDRCONFIG: number = k('AI_ADDRCONFIG');
+/** `AI_V4MAPPED` */
+export const AI_V4MAPPED: number = k('AI_V4MAPPED');
+/** `AI_ALL` */
+export const AI_ALL: number = k('AI_ALL');
+/** `EAI_AGAIN` (negative, as glibc defines it) */
+export const EAI_AGAIN: number = k('EAI_AGAIN');
+/** `EAI_FAIL` */
+export const EAI_FAIL: number = k('EAI_FAIL');
+/** `EAI_NONAME` */
+export const EAI_NONAME: number = k('EAI_NONAME');
+/** `EAI_NODATA` */
+export const EAI_NODATA: number = k('EAI_NODATA');
+/** `EAI_SERVICE` */
+export const EAI_SERVICE: number = k('EAI_SERVICE');
+/** `EAI_FAMILY` */
+export const EAI_FAMILY: number = k('EAI_FAMILY');
+
 /** Ints per `struct epoll_event` in the array {@link Epoll.wait} fills (3 on x86-64). */
 export const EPOLL_EVENT_INTS: number = k('EPOLL_EVENT_INTS');
 /** Index of the fd within one `struct epoll_event` record of that array. */

@@ -107,3 +107,19 @@ describe('EpollSelector', () => {
     expect(sel.size).toBe(0);
   });
 });
+
+describe('SelectSelector with an fd closed while registered', () => {
+  it('drops it and reports it ready both ways instead of failing every wait (EBADF)', () => {
+    const sel = trackClosable(new SelectSelector());
+    const live = testEventfd(1);
+    const kl = sel.register(live, EVENT_READ);
+    const doomed = eventfd(0);
+    const kd = sel.register(doomed, EVENT_READ);
+    close(doomed);
+    expect(new Map(sel.select(0)).get(kd)).toBe(EVENT_READ);
+    expect(sel.select(0)).toEqual([[kl, EVENT_READ]]);
+    // The key stays until unregistered, which works.
+    sel.unregister(doomed);
+    expect(sel.size).toBe(1);
+  });
+});

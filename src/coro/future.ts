@@ -1,0 +1,258 @@
+/**
+ * Future: a result that will exist later, as asyncio's. Done callbacks run
+ * through the loop (callSoon), never inside setResult. A Future is thenable
+ * (`await fut`) and iterable (`const x = yield* fut` in a generator
+ * coroutine, typed as the result).
+ *
+ * @module
+ */
+import { CancelledError, InvalidStateError } from './errors.js';
+import { getRunningLoop } from './running.js';
+import type { LoopLike } from './types.js';
+
+const PENDING = 0;
+const CANCELLED = 1;
+const FINISHED = 2;
+
+/** A done callback: receives the future. */
+export type DoneCallback<F> = (future: F) => void;
+
+// Reports an exception nobody retrieved when its Future is collected. The
+// held value must not reference the Future, or it would never be collected.
+interface Unretrieved {
+  loop: LoopLike;
+  exception: unknown;
+  what: string;
+}
+const unretrievedRegistry = new FinalizationRegistry<Unretrieved>(({ loop, exception, what }) => {
+  if (loop.isClosed()) return;
+  loop.callExceptionHandler({ message: `${what} exception was never retrieved`, exception });
+});
+
+/**
+ * A result that will be set later, by `setResult`, `setException` or `cancel`.
+ *
+ * @example
+ * ```ts
+ * const fut = loop.createFuture<number>();
+ * loop.callLater(10, () => fut.setResult(42));
+ * function* main() { return (yield* fut) + 1; }   // 43
+ * ```
+ */
+export class Future<T = unknown> implements PromiseLike<T> {
+  #loop: LoopLike;
+  #state = PENDING;
+  #result: T | undefined;
+  #exception: unknown;
+  #hasException = false;
+  #retrieved = false;
+  // Stored without their `this` type so a Task stays assignable to Future<T>.
+  #callbacks: DoneCallback<never>[] | null = null;
+  #cancelMessage: string | undefined;
+
+  /**
+   * @param loop - the loop whose callSoon runs the done callbacks (default: the running loop)
+   * @throws {LoopStateError} ERR_NO_RUNNING_LOOP without a loop and none running
+   */
+  constructor(loop?: LoopLike) {
+    this.#loop = loop ?? getRunningLoop();
+  }
+
+  /** The loop this future belongs to. */
+  get loop(): LoopLike {
+    return this.#loop;
+  }
+
+  /** True once it has a result, an exception, or was cancelled. */
+  done(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  /** True once cancelled. */
+  cancelled(): boolean {
+    return this.#state === CANCELLED;
+  }
+
+  /**
+   * The result.
+   *
+   * @throws {CancelledError} when cancelled
+   * @throws the exception set with setException
+   * @throws {InvalidStateError} while pending
+   */
+  result(): T {
+    if (this.#state === CANCELLED) throw this.#makeCancelledError();
+    if (this.#state === PENDING) throw new InvalidStateError('Result is not set.');
+    this.#markRetrieved();
+    if (this.#hasException) throw this.#exception;
+    return this.#result as T;
+  }
+
+  /**
+   * The exception, or null when it has a result.
+   *
+   * @throws {CancelledError} when cancelled
+   * @throws {InvalidStateError} while pending
+   */
+  exception(): unknown {
+    if (this.#state === CANCELLED) throw this.#makeCancelledError();
+    if (this.#state === PENDING) throw new InvalidStateError('Exception is not set.');
+    this.#markRetrieved();
+    return this.#hasException ? this.#exception : null;
+  }
+
+  /**
+   * Sets the result and schedules the done callbacks.
+   *
+   * @throws {InvalidStateError} when already done
+   */
+  setResult(value: T): void {
+    if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
+    this.#result = value;
+    this.#state = FINISHED;
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Sets an exception and schedules the done callbacks. If nobody retrieves
+   * it (result(), exception(), await), it is reported to the loop's
+   * exception handler when this future is collected or the loop closes.
+   *
+   * @throws {InvalidStateError} when already done
+   * @throws {TypeError} when given a CancelledError (use cancel())
+   */
+  setException(exception: unknown): void {
+    if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
+    if (exception instanceof CancelledError)
+      throw new TypeError('CancelledError cannot be set as an exception: cancel() instead');
+    this.#exception = exception;
+    this.#hasException = true;
+    this.#state = FINISHED;
+    unretrievedRegistry.register(this, { loop: this.#loop, exception, what: this.describeKind() }, this);
+    this.#loop.trackUnretrieved(this);
+    this.#scheduleCallbacks();
+  }
+
+  /**
+   * Cancels a pending future and schedules its done callbacks.
+   *
+   * @param message - the CancelledError's message
+   * @returns false when it was already done
+   */
+  cancel(message?: string): boolean {
+    if (this.#state !== PENDING) return false;
+    this.#state = CANCELLED;
+    this.#cancelMessage = message;
+    this.#scheduleCallbacks();
+    return true;
+  }
+
+  /** Calls `callback(this)` through the loop once done (at once-scheduled if already done). */
+  addDoneCallback(callback: DoneCallback<this>): void {
+    if (this.#state !== PENDING) {
+      this.#loop.callSoon(callback, this);
+      return;
+    }
+    const stored = callback as DoneCallback<never>;
+    if (this.#callbacks === null) this.#callbacks = [stored];
+    else this.#callbacks.push(stored);
+  }
+
+  /** Removes every registration of `callback`; returns how many. */
+  removeDoneCallback(callback: DoneCallback<this>): number {
+    if (this.#callbacks === null) return 0;
+    const before = this.#callbacks.length;
+    this.#callbacks = this.#callbacks.filter((cb) => cb !== (callback as DoneCallback<never>));
+    return before - this.#callbacks.length;
+  }
+
+  /**
+   * Thenable: `await fut` resolves with the result or rejects with the
+   * exception (CancelledError when cancelled).
+   */
+  // biome-ignore lint/suspicious/noThenProperty: a Future is deliberately thenable, like asyncio's awaitable Future
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return new Promise<T>((resolve, reject) => {
+      const settle = (): void => {
+        try {
+          resolve(this.result());
+        } catch (e) {
+          reject(e);
+        }
+      };
+      if (this.#state !== PENDING) settle();
+      else this.addDoneCallback(settle);
+    }).then(onFulfilled, onRejected);
+  }
+
+  /**
+   * `yield* fut` inside a generator coroutine: hands the future to the Task
+   * driving it, which resumes the coroutine when it is done; the expression's
+   * value is the result (or its exception is thrown there).
+   */
+  *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
+    if (this.#state === PENDING) yield this;
+    return this.result();
+  }
+
+  /** @internal True when it failed and nobody looked at the exception yet. */
+  hasUnretrievedException(): boolean {
+    return this.#hasException && !this.#retrieved;
+  }
+
+  /** @internal Marks the exception as seen (reported elsewhere, or retrieved). */
+  markRetrieved(): void {
+    this.#markRetrieved();
+  }
+
+  /** "Future" or "Task", for messages. */
+  protected describeKind(): string {
+    return 'Future';
+  }
+
+  #markRetrieved(): void {
+    if (this.#retrieved) return;
+    this.#retrieved = true;
+    if (this.#hasException) unretrievedRegistry.unregister(this);
+  }
+
+  #makeCancelledError(): CancelledError {
+    return new CancelledError(this.#cancelMessage ?? 'cancelled');
+  }
+
+  #describeState(): string {
+    return this.#state === CANCELLED ? 'cancelled' : 'finished';
+  }
+
+  #scheduleCallbacks(): void {
+    const callbacks = this.#callbacks;
+    if (callbacks === null) return;
+    this.#callbacks = null;
+    for (const callback of callbacks) this.#loop.callSoon(callback, this as never);
+  }
+}
+
+/** True for a generator object (a coroutine). */
+export function isCoroutine(value: unknown): value is Generator<unknown, unknown, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Generator).next === 'function' &&
+    typeof (value as Generator).throw === 'function' &&
+    typeof (value as Generator).return === 'function' &&
+    typeof (value as Generator)[Symbol.iterator] === 'function'
+  );
+}
+
+/** True for a thenable that is not a Future (a promise). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    !(value instanceof Future) &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}

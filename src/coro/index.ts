@@ -1,0 +1,12 @@
+/**
+ * `iomux/coro`: Futures, Tasks and the helpers that drive generator
+ * coroutines (and, in cooperative mode, async functions) on an EventLoop.
+ *
+ * @module
+ */
+export { CancelledError, InvalidStateError, LoopStateError, TimeoutError } from './errors.js';
+export { type DoneCallback, Future, isCoroutine } from './future.js';
+export { type Awaitable, ensureFuture, type GatherOptions, gather, sleep, waitFor } from './helpers.js';
+export { getRunningLoop } from './running.js';
+export { type Coroutine, currentTask, Task, type TaskTarget } from './task.js';
+export type { Cancellable, ExceptionContext, LoopLike } from './types.js';

@@ -1,0 +1,191 @@
+/**
+ * Task: a Future that drives a coroutine, as asyncio's. A generator
+ * coroutine yields Futures (`yield* fut`); the Task resumes it through the
+ * loop when the future is done: `next(result)`, or `throw(exception)`.
+ *
+ * @module
+ */
+import { CancelledError, InvalidStateError } from './errors.js';
+import { Future, isCoroutine, isThenable } from './future.js';
+import type { LoopLike } from './types.js';
+
+/** A generator coroutine returning T. It may yield Futures (via `yield* fut`) or nothing (`yield`: let others run). */
+export type Coroutine<T = unknown> = Generator<unknown, T, unknown>;
+
+/** What a Task can drive: a coroutine, a promise, or a function returning either (given the task's AbortSignal). */
+export type TaskTarget<T> = Coroutine<T> | PromiseLike<T> | ((signal: AbortSignal) => Coroutine<T> | PromiseLike<T>);
+
+let current: Task<unknown> | null = null;
+
+/** The Task whose coroutine is running now, or null. */
+export function currentTask(): Task<unknown> | null {
+  return current;
+}
+
+let taskCounter = 0;
+
+/**
+ * A Future that runs a coroutine to its end: its result is the coroutine's
+ * return value, its exception what the coroutine threw.
+ *
+ * Cancelling throws CancelledError into the coroutine at its current
+ * `yield` (its `finally` blocks run; it may catch it and go on), and
+ * cancels the Future it was waiting on.
+ *
+ * A Task driving a promise (an async function) cannot be interrupted: its
+ * cancel() aborts the task's AbortSignal and settles the Task as cancelled.
+ *
+ * @example
+ * ```ts
+ * function* worker(): Coroutine<string> { yield* sleep(10); return 'done'; }
+ * const task = loop.createTask(worker());
+ * loop.runUntilComplete(task); // 'done'
+ * ```
+ */
+export class Task<T = unknown> extends Future<T> {
+  readonly name: string;
+  #coro: Coroutine<T> | null = null;
+  #waiter: Future<unknown> | null = null;
+  #mustCancel = false;
+  #cancelMessage: string | undefined;
+  readonly #abort = new AbortController();
+  // What the next step sends or throws in (fields, not closures: a step allocates nothing).
+  #send: unknown;
+  #throw: unknown;
+  #hasThrow = false;
+  readonly #stepBound = (): void => this.#step();
+  readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
+
+  /**
+   * @param target - a generator object, a promise, or a function returning one (it receives the task's AbortSignal)
+   * @param loop - the loop that runs it (default: the running loop)
+   * @throws {TypeError} when target is none of these
+   */
+  constructor(target: TaskTarget<T>, loop?: LoopLike, name?: string) {
+    super(loop);
+    this.name = name ?? `Task-${++taskCounter}`;
+    let body: unknown = target;
+    if (typeof body === 'function') body = (body as (signal: AbortSignal) => unknown)(this.#abort.signal);
+    if (isCoroutine(body)) {
+      this.#coro = body as Coroutine<T>;
+      this.loop.callSoon(this.#stepBound);
+    } else if (isThenable(body)) {
+      body.then(
+        (value) => {
+          if (!this.done()) super.setResult(value as T);
+        },
+        (error: unknown) => {
+          if (this.done()) return;
+          if (error instanceof CancelledError) super.cancel(error.message);
+          else super.setException(error);
+        },
+      );
+    } else {
+      throw new TypeError(
+        `a Task needs a generator object, a promise or a function returning one; got ${String(body)}`,
+      );
+    }
+  }
+
+  /** Aborted when the task is cancelled (async functions can pass it to fetch, timers...). */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /**
+   * Requests cancellation: CancelledError is thrown into the coroutine at its
+   * current `yield`, and the Future it waits on is cancelled.
+   *
+   * @returns false when the task is already done
+   */
+  override cancel(message?: string): boolean {
+    if (this.done()) return false;
+    this.#cancelMessage = message;
+    this.#abort.abort(new CancelledError(message));
+    if (this.#coro === null) return super.cancel(message);
+    if (this.#waiter?.cancel(message)) return true;
+    this.#mustCancel = true;
+    return true;
+  }
+
+  /** @throws {InvalidStateError} always: a Task's result is its coroutine's. */
+  override setResult(_value: T): void {
+    throw new InvalidStateError('Task does not support setResult()');
+  }
+
+  /** @throws {InvalidStateError} always: a Task's exception is its coroutine's. */
+  override setException(_exception: unknown): void {
+    throw new InvalidStateError('Task does not support setException()');
+  }
+
+  protected override describeKind(): string {
+    return 'Task';
+  }
+
+  #step(): void {
+    const coro = this.#coro;
+    if (coro === null || this.done()) return;
+    let hasThrow = this.#hasThrow;
+    let value = hasThrow ? this.#throw : this.#send;
+    this.#hasThrow = false;
+    this.#send = undefined;
+    this.#throw = undefined;
+    if (this.#mustCancel) {
+      this.#mustCancel = false;
+      hasThrow = true;
+      value = new CancelledError(this.#cancelMessage);
+    }
+    const previous = current;
+    current = this as Task<unknown>;
+    let step: IteratorResult<unknown, T>;
+    try {
+      step = hasThrow ? coro.throw(value) : coro.next(value);
+    } catch (error) {
+      current = previous;
+      this.#coro = null;
+      if (error instanceof CancelledError) super.cancel(error.message);
+      else super.setException(error);
+      return;
+    }
+    current = previous;
+    if (step.done === true) {
+      this.#coro = null;
+      super.setResult(step.value);
+      return;
+    }
+    const yielded = step.value;
+    if (yielded instanceof Future) {
+      if (yielded.loop !== this.loop) {
+        this.#resumeWithError(new TypeError(`Task ${this.name} got a Future attached to a different loop`));
+      } else if (yielded === this) {
+        this.#resumeWithError(new InvalidStateError(`Task ${this.name} cannot await itself`));
+      } else {
+        this.#waiter = yielded;
+        yielded.addDoneCallback(this.#wakeupBound);
+        if (this.#mustCancel && yielded.cancel(this.#cancelMessage)) this.#mustCancel = false;
+      }
+    } else if (yielded === undefined || yielded === null) {
+      // A bare `yield`: give the other callbacks a turn, then go on.
+      this.loop.callSoon(this.#stepBound);
+    } else {
+      this.#resumeWithError(new TypeError(`Task ${this.name} got a bad yield: ${String(yielded)} (yield* a Future)`));
+    }
+  }
+
+  #resumeWithError(error: unknown): void {
+    this.#hasThrow = true;
+    this.#throw = error;
+    this.loop.callSoon(this.#stepBound);
+  }
+
+  #wakeup(future: Future<unknown>): void {
+    this.#waiter = null;
+    try {
+      this.#send = future.result();
+    } catch (error) {
+      this.#hasThrow = true;
+      this.#throw = error;
+    }
+    this.#step();
+  }
+}

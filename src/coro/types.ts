@@ -1,0 +1,32 @@
+/**
+ * What the coroutine layer needs of an event loop. The loop implements it;
+ * coro never imports the loop (the layers stay one-way).
+ *
+ * @module
+ */
+
+/** What an exception handler receives. */
+export interface ExceptionContext {
+  message: string;
+  exception?: unknown;
+  /** The Future or Task involved, if any. */
+  future?: unknown;
+  /** The callback handle involved, if any. */
+  handle?: unknown;
+}
+
+/** A scheduled callback that can be cancelled. */
+export interface Cancellable {
+  cancel(): void;
+}
+
+export interface LoopLike {
+  /** Monotonic time in milliseconds. */
+  time(): number;
+  callSoon<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Cancellable;
+  callLater<A extends unknown[]>(delayMs: number, callback: (...args: A) => void, ...args: A): Cancellable;
+  callExceptionHandler(context: ExceptionContext): void;
+  isClosed(): boolean;
+  /** Keeps a weak reference to a future whose exception nobody retrieved yet, to report it at close(). */
+  trackUnretrieved(future: object): void;
+}

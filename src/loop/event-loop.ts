@@ -1,0 +1,655 @@
+/**
+ * EventLoop: asyncio's selector event loop.
+ *
+ * One iteration ({@link EventLoop} `#runOnce`, the only place callbacks run):
+ *
+ * 1. purge cancelled timers (compact the heap when more than half are);
+ * 2. apply pending interest changes to the selector (batched: a reader
+ *    removed and added back within one iteration costs no syscall);
+ * 3. compute the timeout: 0 if callbacks are ready or the loop is stopping,
+ *    else until the earliest timer, else without limit;
+ * 4. wait in the selector; queue the reader/writer handles of ready fds;
+ * 5. queue the timers that are due, earliest first (ties in FIFO order);
+ * 6. run the callbacks that were queued at the start of this step — ones
+ *    they schedule wait for the next iteration, so I/O is never starved.
+ *
+ * @module
+ */
+
+import { isIP } from 'node:net';
+import { Future, LoopStateError, Task, type TaskTarget } from '../coro/index.js';
+import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
+import type { ExceptionContext, LoopLike } from '../coro/types.js';
+import {
+  type BaseSelector,
+  EpollSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  fileobjToFd,
+  PollSelector,
+  type SelectorKey,
+  SelectSelector,
+} from '../selectors/index.js';
+
+import {
+  type AddrInfo,
+  AF_INET,
+  AF_INET6,
+  type FileLike,
+  isErrnoError,
+  type SendData,
+  SOCK_STREAM,
+  type Socket,
+  type SocketAddress,
+} from '../sys/index.js';
+import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
+import { type Callback, Handle, type HandleOwner, TimerHandle } from './handle.js';
+import { RingQueue } from './ready-queue.js';
+import { sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
+import { TimerHeap } from './timer-heap.js';
+
+/** The selector backends by name. */
+export type SelectorName = 'select' | 'poll' | 'epoll';
+
+/** A selector the loop can run on (its key data is the loop's own). */
+export type LoopSelector = BaseSelector<IoEntry>;
+
+/** EventLoop options. */
+export interface EventLoopOptions {
+  /** A selector instance, or a backend name (default 'epoll'). The loop closes it on close(). */
+  selector?: BaseSelector<unknown> | SelectorName;
+  /** Debug mode: warn about callbacks slower than `slowCallbackMs`. */
+  debug?: boolean;
+  /** The debug threshold in milliseconds (default 100). */
+  slowCallbackMs?: number;
+  /** Where warnings and unhandled exceptions are written (default: stderr). */
+  logger?: (message: string) => void;
+}
+
+/** The handler of exceptions no one else handles (a throwing callback...). */
+export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+
+/** @internal One fd's registration: its reader, writer and what the selector watches. */
+export class IoEntry {
+  reader: Handle | null = null;
+  writer: Handle | null = null;
+  /** The events the selector watches now. */
+  registered = 0;
+  /** Queued for an interest change before the next wait. */
+  dirty = false;
+
+  constructor(
+    readonly fileobj: FileLike,
+    readonly fd: number,
+  ) {}
+
+  wanted(): number {
+    return (this.reader === null ? 0 : EVENT_READ) | (this.writer === null ? 0 : EVENT_WRITE);
+  }
+}
+
+function makeSelector(selector: EventLoopOptions['selector']): LoopSelector {
+  switch (selector ?? 'epoll') {
+    case 'epoll':
+      return new EpollSelector<IoEntry>();
+    case 'poll':
+      return new PollSelector<IoEntry>();
+    case 'select':
+      return new SelectSelector<IoEntry>();
+    default:
+      if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
+        return selector as unknown as LoopSelector;
+      }
+      throw Object.assign(
+        new TypeError(
+          `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${String(selector)}`,
+        ),
+        { code: 'ERR_INVALID_ARG_VALUE' },
+      );
+  }
+}
+
+function checkCallback(callback: unknown): void {
+  if (typeof callback !== 'function') {
+    throw Object.assign(new TypeError(`The "callback" argument must be a function. Received ${String(callback)}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  }
+}
+
+function checkMs(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw Object.assign(new TypeError(`The "${name}" argument must be of type number. Received ${String(value)}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  }
+  if (Number.isNaN(value)) {
+    throw Object.assign(new RangeError(`The "${name}" argument must be a number of milliseconds. Received NaN`), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+  }
+  return value;
+}
+
+/**
+ * An event loop on a selector, as asyncio's. It runs callbacks (callSoon,
+ * callLater, callAt), I/O callbacks (addReader, addWriter) and Tasks.
+ *
+ * `runForever()` / `runUntilComplete()` own the thread: they block in
+ * select/poll/epoll_wait, exactly like Python, until stopped.
+ *
+ * @example
+ * ```ts
+ * const loop = new EventLoop({ selector: 'epoll' });
+ * function* main(): Coroutine<string> {
+ *   yield* sleep(10);
+ *   return 'done';
+ * }
+ * console.log(loop.runUntilComplete(main()));
+ * loop.close();
+ * ```
+ */
+export class EventLoop implements LoopLike, HandleOwner {
+  readonly #selector: LoopSelector;
+  readonly #ready = new RingQueue<Handle>();
+  readonly #timers = new TimerHeap();
+  #timerSeq = 0;
+  #io: (IoEntry | undefined)[] = [];
+  #dirty: IoEntry[] = [];
+  #running = false;
+  #stopping = false;
+  #closed = false;
+  #exceptionHandler: ExceptionHandler | null = null;
+  readonly #resolver = new LoopResolver(this);
+  readonly #debug: boolean;
+  readonly #slowCallbackMs: number;
+  readonly #logger: (message: string) => void;
+  readonly #unretrieved = new Set<WeakRef<Future<unknown>>>();
+  readonly #onReady = (key: SelectorKey<IoEntry>, events: number): void => {
+    const entry = key.data;
+    if ((events & EVENT_READ) !== 0 && entry.reader !== null) this.#ready.push(entry.reader);
+    if ((events & EVENT_WRITE) !== 0 && entry.writer !== null) this.#ready.push(entry.writer);
+  };
+
+  /**
+   * @throws {TypeError} for an unknown selector option
+   */
+  constructor(options: EventLoopOptions = {}) {
+    this.#selector = makeSelector(options.selector);
+    this.#debug = options.debug ?? false;
+    this.#slowCallbackMs = options.slowCallbackMs ?? 100;
+    this.#logger = options.logger ?? ((message) => process.stderr.write(`${message}\n`));
+  }
+
+  /** The selector this loop waits in. */
+  get selector(): LoopSelector {
+    return this.#selector;
+  }
+
+  /** True in debug mode. */
+  get debug(): boolean {
+    return this.#debug;
+  }
+
+  /** The loop's clock: monotonic milliseconds (fractional). */
+  time(): number {
+    return performance.now();
+  }
+
+  /**
+   * Schedules `callback(...args)` for the next iteration; callbacks run in
+   * the order they were scheduled.
+   *
+   * @throws {TypeError} when callback is not a function
+   * @throws {LoopStateError} ERR_LOOP_CLOSED after close()
+   */
+  callSoon<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Handle {
+    this.#checkClosed();
+    checkCallback(callback);
+    const handle = new Handle(callback as unknown as Callback, args, this);
+    this.#ready.push(handle);
+    return handle;
+  }
+
+  /**
+   * Schedules `callback(...args)` after `delayMs` milliseconds.
+   *
+   * @throws {TypeError} when delayMs is not a number or callback not a function
+   * @throws {RangeError} when delayMs is NaN
+   */
+  callLater<A extends unknown[]>(delayMs: number, callback: (...args: A) => void, ...args: A): TimerHandle {
+    return this.callAt(this.time() + checkMs(delayMs, 'delayMs'), callback, ...args);
+  }
+
+  /**
+   * Schedules `callback(...args)` at loop time `when` (see {@link time}).
+   * Timers due at the same time run in the order they were scheduled.
+   */
+  callAt<A extends unknown[]>(when: number, callback: (...args: A) => void, ...args: A): TimerHandle {
+    this.#checkClosed();
+    checkMs(when, 'when');
+    checkCallback(callback);
+    const timer = new TimerHandle(when, this.#timerSeq++, callback as unknown as Callback, args, this);
+    this.#timers.push(timer);
+    return timer;
+  }
+
+  /**
+   * Calls `callback(...args)` whenever `fileobj` is readable, until
+   * removeReader. One reader per fd: a new one replaces the old.
+   *
+   * @throws {OSError} when the selector refuses the fd (EBADF, EPERM for regular files)
+   * @throws {RangeError} for SelectSelector and an fd >= FD_SETSIZE
+   */
+  addReader<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): Handle {
+    return this.#addIo(fileobj, EVENT_READ, callback as unknown as Callback, args);
+  }
+
+  /** Stops watching `fileobj` for reading. @returns whether there was a reader */
+  removeReader(fileobj: FileLike): boolean {
+    return this.#removeIo(fileobj, EVENT_READ);
+  }
+
+  /** As {@link addReader}, for writability. */
+  addWriter<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): Handle {
+    return this.#addIo(fileobj, EVENT_WRITE, callback as unknown as Callback, args);
+  }
+
+  /** Stops watching `fileobj` for writing. @returns whether there was a writer */
+  removeWriter(fileobj: FileLike): boolean {
+    return this.#removeIo(fileobj, EVENT_WRITE);
+  }
+
+  /**
+   * Runs until {@link stop} is called, blocking the thread in the selector.
+   *
+   * @throws {LoopStateError} ERR_LOOP_RUNNING when this or another loop is running; ERR_LOOP_CLOSED
+   */
+  runForever(): void {
+    this.#enter();
+    try {
+      for (;;) {
+        this.#runOnce();
+        if (this.#stopping) break;
+      }
+    } finally {
+      this.#leave();
+    }
+  }
+
+  /**
+   * Runs until `target` is done and returns its result (or throws its
+   * exception). A generator object is wrapped in a Task.
+   *
+   * @throws the target's exception; CancelledError when it was cancelled
+   */
+  runUntilComplete<T>(target: Future<T> | Generator<unknown, T, unknown>): T {
+    this.#checkClosed();
+    const future = target instanceof Future ? target : this.createTask(target);
+    if (future.loop !== this) throw new TypeError('the Future belongs to another loop');
+    const stopWhenDone = (): void => this.stop();
+    future.addDoneCallback(stopWhenDone);
+    try {
+      this.runForever();
+    } finally {
+      future.removeDoneCallback(stopWhenDone);
+    }
+    if (!future.done()) throw new LoopStateError('ERR_LOOP_RUNNING', 'Event loop stopped before the Future completed.');
+    return future.result();
+  }
+
+  /** Stops runForever after the current iteration. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
+  /** True while runForever / runUntilComplete runs. */
+  isRunning(): boolean {
+    return this.#running;
+  }
+
+  /** True once closed. */
+  isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes the loop: drops pending callbacks and timers, closes the
+   * selector, and reports exceptions no one retrieved. Idempotent.
+   *
+   * @throws {LoopStateError} ERR_LOOP_RUNNING while running
+   */
+  close(): void {
+    if (this.#running) throw new LoopStateError('ERR_LOOP_RUNNING', 'Cannot close a running event loop');
+    if (this.#closed) return;
+    for (const ref of this.#unretrieved) {
+      const future = ref.deref();
+      if (future?.hasUnretrievedException() === true) {
+        this.callExceptionHandler({
+          message: `${future instanceof Task ? 'Task' : 'Future'} exception was never retrieved`,
+          exception: future.exception(),
+          future,
+        });
+      }
+    }
+    this.#unretrieved.clear();
+    this.#resolver.close();
+    this.#closed = true;
+    this.#ready.clear();
+    this.#timers.clear();
+    this.#io = [];
+    this.#dirty = [];
+    this.#selector.close();
+  }
+
+  /** A new Future on this loop. */
+  createFuture<T = unknown>(): Future<T> {
+    this.#checkClosed();
+    return new Future<T>(this);
+  }
+
+  /**
+   * A new Task running `target` on this loop: a generator object, a
+   * promise, or a function returning one (it gets the task's AbortSignal).
+   */
+  createTask<T>(target: TaskTarget<T>, name?: string): Task<T> {
+    this.#checkClosed();
+    return new Task<T>(target, this, name);
+  }
+
+  /**
+   * Receives up to `nbytes` from a socket; resolves with the data (empty at EOF).
+   * Tries at once, then waits for readability.
+   */
+  sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
+    return sockRecv(this, sock, nbytes);
+  }
+
+  /** Receives into `buffer` (bytes `offset`..`offset + length`); resolves with the count, 0 at EOF. */
+  sockRecvInto(sock: Socket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
+    return sockRecvInto(this, sock, buffer, offset, length);
+  }
+
+  /** Sends all of `data`, across partial writes and full buffers. */
+  sockSendAll(sock: Socket, data: SendData): Future<void> {
+    return sockSendAll(this, sock, data);
+  }
+
+  /** Accepts a connection: a non-blocking Socket and the peer's address. */
+  sockAccept(sock: Socket): Future<[Socket, SocketAddress]> {
+    return sockAccept(this, sock);
+  }
+
+  /**
+   * Connects `sock`. A host name is resolved first (getaddrinfo on a worker
+   * thread); connection errors (ECONNREFUSED...) fail the Future.
+   */
+  sockConnect(sock: Socket, address: SocketAddress): Future<void> {
+    if (typeof address === 'string' || isIP(address[0]) !== 0) return sockConnect(this, sock, address);
+    const [host, port] = address;
+    const family = sock.family;
+    const future = this.createFuture<void>();
+    const lookup = this.getaddrinfo(host, port, { family, type: SOCK_STREAM });
+    lookup.addDoneCallback((done) => {
+      if (future.done()) return;
+      if (done.exception() !== null) {
+        future.setException(done.exception());
+        return;
+      }
+      const first = done.result().find((info) => info.family === family);
+      if (first === undefined) {
+        future.setException(
+          new Error(
+            `getaddrinfo found no ${family === AF_INET ? 'IPv4' : family === AF_INET6 ? 'IPv6' : ''} address for ${host}`,
+          ),
+        );
+        return;
+      }
+      const connected = sockConnect(this, sock, first.address);
+      connected.addDoneCallback((c) => {
+        if (future.done()) return;
+        if (c.cancelled()) future.cancel();
+        else if (c.exception() !== null) future.setException(c.exception());
+        else future.setResult(undefined);
+      });
+      future.addDoneCallback((f) => {
+        if (f.cancelled()) connected.cancel();
+      });
+    });
+    future.addDoneCallback((f) => {
+      if (f.cancelled()) lookup.cancel();
+    });
+    return future;
+  }
+
+  /**
+   * Resolves a host and port without blocking the loop: numeric addresses at
+   * once, names with getaddrinfo(3) on a worker thread whose completion the
+   * loop watches through an eventfd.
+   *
+   * @throws {GetAddrInfoError} (through the Future) ENOTFOUND, EAI_AGAIN...
+   */
+  getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]> {
+    this.#checkClosed();
+    return this.#resolver.lookup(host, port, options);
+  }
+
+  /** Sets (or, with null, resets) the handler of unhandled exceptions. */
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') checkCallback(handler);
+    this.#exceptionHandler = handler;
+  }
+
+  /** The handler set with setExceptionHandler, or null. */
+  getExceptionHandler(): ExceptionHandler | null {
+    return this.#exceptionHandler;
+  }
+
+  /** Reports an exception to the handler (or logs it when none is set). */
+  callExceptionHandler(context: ExceptionContext): void {
+    const handler = this.#exceptionHandler;
+    if (handler === null) {
+      this.defaultExceptionHandler(context);
+      return;
+    }
+    try {
+      handler(this, context);
+    } catch (exception) {
+      this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception });
+      this.defaultExceptionHandler(context);
+    }
+  }
+
+  /** Logs the context: its message and the exception's stack. */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const { exception } = context;
+    const detail =
+      exception instanceof Error
+        ? (exception.stack ?? String(exception))
+        : exception === undefined
+          ? ''
+          : String(exception);
+    this.#logger(detail === '' ? context.message : `${context.message}\n${detail}`);
+  }
+
+  /** @internal */
+  trackUnretrieved(future: object): void {
+    this.#unretrieved.add(new WeakRef(future as Future<unknown>));
+    if (this.#unretrieved.size > 1024) {
+      for (const ref of this.#unretrieved) {
+        if (ref.deref()?.hasUnretrievedException() !== true) this.#unretrieved.delete(ref);
+      }
+    }
+  }
+
+  /** @internal */
+  timerCancelled(handle: TimerHandle): void {
+    this.#timers.noteCancelled(handle);
+  }
+
+  #checkClosed(): void {
+    if (this.#closed) throw new LoopStateError('ERR_LOOP_CLOSED', 'Event loop is closed');
+  }
+
+  #enter(): void {
+    this.#checkClosed();
+    if (this.#running) throw new LoopStateError('ERR_LOOP_RUNNING', 'This event loop is already running');
+    if (peekRunningLoop() !== null) {
+      throw new LoopStateError('ERR_LOOP_RUNNING', 'Cannot run the event loop while another loop is running');
+    }
+    setRunningLoop(this);
+    this.#running = true;
+  }
+
+  #leave(): void {
+    this.#stopping = false;
+    this.#running = false;
+    setRunningLoop(null);
+  }
+
+  // The one iteration (see the module doc for the order).
+  #runOnce(): void {
+    const timers = this.#timers;
+    const ready = this.#ready;
+    timers.purge();
+    this.#applyInterest();
+    let timeoutMs: number | null = null;
+    if (ready.length > 0 || this.#stopping) {
+      timeoutMs = 0;
+    } else {
+      const first = timers.peek();
+      if (first !== undefined) timeoutMs = Math.max(0, first.when - this.time());
+    }
+    this.#selector.forEachReady(timeoutMs, this.#onReady);
+    const now = this.time();
+    for (;;) {
+      const first = timers.peek();
+      if (first === undefined || first.when > now) break;
+      timers.pop();
+      if (!first.cancelled()) ready.push(first);
+    }
+    const ntodo = ready.length;
+    for (let i = 0; i < ntodo; i++) {
+      const handle = ready.shift() as Handle;
+      if (handle.cancelled()) continue;
+      if (this.#debug) this.#runTimed(handle);
+      else handle.run();
+    }
+  }
+
+  #runTimed(handle: Handle): void {
+    const t0 = this.time();
+    handle.run();
+    const took = this.time() - t0;
+    if (took >= this.#slowCallbackMs) {
+      this.#logger(`Executing ${handle.describe()} took ${took.toFixed(1)} ms (slow callback)`);
+    }
+  }
+
+  #fdOf(fileobj: FileLike): number {
+    try {
+      return fileobjToFd(fileobj);
+    } catch (e) {
+      // A closed socket's fileno() throws: find its entry by identity.
+      for (const entry of this.#io) if (entry !== undefined && entry.fileobj === fileobj) return entry.fd;
+      throw e;
+    }
+  }
+
+  #addIo(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {
+    this.#checkClosed();
+    checkCallback(callback);
+    const fd = this.#fdOf(fileobj);
+    let entry = this.#io[fd];
+    if (entry !== undefined && entry.fileobj !== fileobj) {
+      // The fd number now belongs to another file (the old one was closed
+      // while watched): forget the stale registration first.
+      this.#dropEntry(entry);
+      entry = undefined;
+    }
+    const handle = new Handle(callback, args, this);
+    if (entry === undefined) {
+      entry = new IoEntry(fileobj, fd);
+      this.#selector.register(fileobj, event, entry);
+      entry.registered = event;
+      while (this.#io.length < fd) this.#io.push(undefined);
+      this.#io[fd] = entry;
+    } else {
+      const old = event === EVENT_READ ? entry.reader : entry.writer;
+      old?.cancel();
+      if ((entry.registered & event) === 0) this.#markDirty(entry);
+    }
+    if (event === EVENT_READ) entry.reader = handle;
+    else entry.writer = handle;
+    return handle;
+  }
+
+  #removeIo(fileobj: FileLike, event: number): boolean {
+    if (this.#closed) return false;
+    let fd: number;
+    try {
+      fd = this.#fdOf(fileobj);
+    } catch {
+      return false;
+    }
+    const entry = this.#io[fd];
+    if (entry === undefined || entry.fileobj !== fileobj) return false;
+    const handle = event === EVENT_READ ? entry.reader : entry.writer;
+    if (handle === null) return false;
+    handle.cancel();
+    if (event === EVENT_READ) entry.reader = null;
+    else entry.writer = null;
+    this.#markDirty(entry);
+    return true;
+  }
+
+  #markDirty(entry: IoEntry): void {
+    if (entry.dirty) return;
+    entry.dirty = true;
+    this.#dirty.push(entry);
+  }
+
+  // Batched interest changes, right before the wait: only what still
+  // differs from what the selector watches costs a syscall.
+  #applyInterest(): void {
+    const dirty = this.#dirty;
+    if (dirty.length === 0) return;
+    this.#dirty = [];
+    for (const entry of dirty) {
+      entry.dirty = false;
+      if (this.#io[entry.fd] !== entry) continue;
+      const wanted = entry.wanted();
+      if (wanted === entry.registered) continue;
+      if (wanted === 0) {
+        this.#dropEntry(entry);
+        continue;
+      }
+      try {
+        this.#selector.modify(entry.fileobj, wanted, entry);
+        entry.registered = wanted;
+      } catch (exception) {
+        // The fd was closed while watched: its callbacks can never run.
+        if (!isErrnoError(exception)) throw exception;
+        this.#dropEntry(entry);
+        this.callExceptionHandler({
+          message: `fd ${entry.fd} was closed while watched; its callbacks are dropped`,
+          exception,
+        });
+      }
+    }
+  }
+
+  #dropEntry(entry: IoEntry): void {
+    entry.reader?.cancel();
+    entry.writer?.cancel();
+    entry.reader = null;
+    entry.writer = null;
+    if (this.#io[entry.fd] === entry) this.#io[entry.fd] = undefined;
+    try {
+      this.#selector.unregister(entry.fileobj);
+    } catch {
+      // Not registered any more: nothing to undo.
+    }
+    entry.registered = 0;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Handles: a scheduled callback with its arguments, cancellable.
+ *
+ * @module
+ */
+import type { ExceptionContext } from '../coro/index.js';
+
+/** A callback of any arguments, as a handle stores it. */
+export type Callback = (...args: never[]) => void;
+
+/** What a handle needs of its loop. */
+export interface HandleOwner {
+  callExceptionHandler(context: ExceptionContext): void;
+  /** A timer handle was cancelled: the loop counts it for heap compaction. */
+  timerCancelled(handle: TimerHandle): void;
+}
+
+/** A callback scheduled by callSoon, addReader or addWriter. */
+export class Handle {
+  #callback: Callback | null;
+  #args: readonly unknown[];
+  #cancelled = false;
+  protected readonly owner: HandleOwner;
+
+  constructor(callback: Callback, args: readonly unknown[], owner: HandleOwner) {
+    this.#callback = callback;
+    this.#args = args;
+    this.owner = owner;
+  }
+
+  /** Prevents the callback from running (idempotent); drops its references. */
+  cancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#callback = null;
+    this.#args = [];
+  }
+
+  /** True once cancelled. */
+  cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** @internal Runs the callback; an exception goes to the loop's handler. */
+  run(): void {
+    const callback = this.#callback;
+    if (callback === null) return;
+    const args = this.#args as never[];
+    try {
+      if (args.length === 0) callback();
+      else callback(...args);
+    } catch (exception) {
+      this.owner.callExceptionHandler({
+        message: `Exception in callback ${describe(callback)}`,
+        exception,
+        handle: this,
+      });
+    }
+  }
+
+  /** @internal The callback's name, for debug messages. */
+  describe(): string {
+    return this.#callback === null ? '<cancelled>' : describe(this.#callback);
+  }
+}
+
+function describe(callback: Callback): string {
+  return callback.name === '' ? '<anonymous>' : callback.name;
+}
+
+/** A callback scheduled at a time: callLater / callAt. */
+export class TimerHandle extends Handle {
+  /** @internal Tie-breaker: timers due at the same time run in scheduling order. */
+  readonly seq: number;
+  /** Loop time (ms) when it is due. */
+  readonly when: number;
+  /** @internal True while in the loop's timer heap (cancelling it then counts toward compaction). */
+  scheduled = false;
+
+  constructor(when: number, seq: number, callback: Callback, args: readonly unknown[], owner: HandleOwner) {
+    super(callback, args, owner);
+    this.when = when;
+    this.seq = seq;
+  }
+
+  override cancel(): void {
+    if (this.cancelled()) return;
+    super.cancel();
+    this.owner.timerCancelled(this);
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * `iomux/loop`: asyncio's selector event loop.
+ *
+ * @module
+ */
+export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
+export {
+  EventLoop,
+  type EventLoopOptions,
+  type ExceptionHandler,
+  type LoopSelector,
+  type SelectorName,
+} from './event-loop.js';
+export { Handle, TimerHandle } from './handle.js';
+export { describeAddress } from './sock-ops.js';

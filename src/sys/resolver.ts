@@ -1,0 +1,76 @@
+/**
+ * getaddrinfo(3) off the calling thread, completion signalled through an fd.
+ *
+ * @module
+ */
+import type { NativeResolver } from './binding.js';
+import { native } from './native.js';
+import type { SocketAddress } from './socket.js';
+
+/** One getaddrinfo result. */
+export interface AddrInfo {
+  family: number;
+  type: number;
+  proto: number;
+  address: SocketAddress;
+}
+
+/** A finished lookup. */
+export interface CompletedLookup {
+  id: number;
+  /** 0, an EAI_* code (negative), or -(10000 + errno) for EAI_SYSTEM. */
+  error: number;
+  /** gai_strerror's text when error is not 0. */
+  message: string;
+  results: AddrInfo[];
+}
+
+/**
+ * Runs getaddrinfo(3) on up to 4 worker threads. Its {@link fileno} (an
+ * eventfd) becomes readable when lookups finish; {@link take} collects them.
+ * Event loops watch the fd, so a lookup never blocks them.
+ */
+export class Resolver implements Disposable {
+  readonly #native: NativeResolver = native.createResolver();
+
+  /** The eventfd that is readable while finished lookups wait to be taken. */
+  fileno(): number {
+    return this.#native.fileno();
+  }
+
+  /**
+   * Starts a lookup.
+   *
+   * @param id - returned with the result
+   * @param host - a name or numeric address ('' for none, with AI_PASSIVE)
+   * @param service - a port number or service name ('' for none)
+   * @throws {OSError} EBADF when closed
+   */
+  submit(id: number, host: string, service: string, family = 0, type = 0, flags = 0): void {
+    this.#native.submit(id, host, service, family, type, flags);
+  }
+
+  /** Finished lookups since the last call (and clears the fd's readiness). */
+  take(): CompletedLookup[] {
+    return this.#native.take().map(([id, error, rows, message]) => ({
+      id,
+      error,
+      message,
+      results: rows.map(([family, type, proto, address]) => ({
+        family,
+        type,
+        proto,
+        address: address as SocketAddress,
+      })),
+    }));
+  }
+
+  /** Drops pending lookups; worker threads end after their current one. Idempotent. */
+  close(): void {
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
