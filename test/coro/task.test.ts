@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+
+import { CancelledError, type Coroutine, currentTask, InvalidStateError, sleep, Task } from '../../src/coro/index.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
+
+/** sleep() needs the running loop, so a test that is not in a coroutine pauses through one. */
+function* pause(ms: number): Coroutine<void> {
+  yield* sleep(ms);
+}
+
+describe.each(BACKENDS)('Task on %s', (backend) => {
+  it('runs a generator to its return value; a Task is a Future', () => {
+    const loop = testLoop(backend);
+    function* add(a: number, b: number): Coroutine<number> {
+      yield* sleep(1);
+      return a + b;
+    }
+    const task = loop.createTask(add(2, 3), 'adder');
+    expect(task.name).toBe('adder');
+    expect(task.done()).toBe(false);
+    expect(loop.runUntilComplete(task)).toBe(5);
+    expect(task.result()).toBe(5);
+    expect(() => task.setResult(1)).toThrow(InvalidStateError);
+    expect(() => task.setException(new Error())).toThrow(InvalidStateError);
+  });
+
+  it('yield* fut gives the typed result; a failed future throws at that point', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string> {
+      const ok = loop.createFuture<number>();
+      loop.callLater(2, () => ok.setResult(10));
+      const n: number = yield* ok;
+      const bad = loop.createFuture<number>();
+      loop.callSoon(() => bad.setException(new Error('bad')));
+      try {
+        yield* bad;
+      } catch (e) {
+        return `${n}:${(e as Error).message}`;
+      }
+      return 'unreached';
+    }
+    expect(loop.runUntilComplete(main())).toBe('10:bad');
+  });
+
+  it('a bare yield lets other callbacks run, then resumes', () => {
+    const loop = testLoop(backend);
+    const order: string[] = [];
+    function* polite(): Coroutine<void> {
+      order.push('a1');
+      yield;
+      order.push('a2');
+    }
+    loop.createTask(polite());
+    loop.callSoon(() => order.push('b'));
+    loop.runUntilComplete(pause(5));
+    expect(order).toEqual(['a1', 'b', 'a2']);
+  });
+
+  it('a bad yield is thrown back into the coroutine as a TypeError', () => {
+    const loop = testLoop(backend);
+    function* confused(): Coroutine<string> {
+      try {
+        yield 42;
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no';
+    }
+    expect(loop.runUntilComplete(confused())).toMatch(/bad yield: 42/);
+  });
+
+  it('cancel() throws CancelledError at the current yield, runs finally, and cancels the awaited future', () => {
+    const loop = testLoop(backend);
+    const log: string[] = [];
+    const inner = loop.createFuture<void>();
+    function* worker(): Coroutine<void> {
+      try {
+        log.push('start');
+        yield* inner;
+        log.push('not reached');
+      } finally {
+        log.push('finally');
+      }
+    }
+    const task = loop.createTask(worker());
+    loop.callLater(5, () => expect(task.cancel('enough')).toBe(true));
+    expect(() => loop.runUntilComplete(task)).toThrow(CancelledError);
+    expect(() => task.result()).toThrow('enough');
+    expect(task.cancelled()).toBe(true);
+    expect(inner.cancelled()).toBe(true);
+    expect(log).toEqual(['start', 'finally']);
+    expect(task.cancel()).toBe(false);
+    expect(task.signal.aborted).toBe(true);
+  });
+
+  it('a coroutine may catch CancelledError and go on', () => {
+    const loop = testLoop(backend);
+    function* stubborn(): Coroutine<string> {
+      try {
+        yield* sleep(1000);
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+      }
+      yield* sleep(1);
+      return 'survived';
+    }
+    const task = loop.createTask(stubborn());
+    loop.callLater(5, () => task.cancel());
+    expect(loop.runUntilComplete(task)).toBe('survived');
+  });
+
+  it('cancel before the first step: the coroutine never runs its body', () => {
+    const loop = testLoop(backend);
+    let ran = false;
+    function* never(): Coroutine<void> {
+      ran = true;
+      yield;
+    }
+    const task = loop.createTask(never());
+    task.cancel();
+    expect(() => loop.runUntilComplete(task)).toThrow(CancelledError);
+    expect(ran).toBe(false);
+  });
+
+  it('currentTask() is the task whose coroutine runs', () => {
+    const loop = testLoop(backend);
+    let seen: unknown = null;
+    function* who(): Coroutine<void> {
+      seen = currentTask();
+      yield;
+    }
+    const task = loop.createTask(who());
+    loop.runUntilComplete(task);
+    expect(seen).toBe(task);
+    expect(currentTask()).toBeNull();
+  });
+
+  it('an exception in a task nobody awaited is reported at close', () => {
+    const loop = testLoop(backend);
+    const reports: string[] = [];
+    loop.setExceptionHandler((_l, ctx) => reports.push(`${ctx.message}: ${(ctx.exception as Error).message}`));
+    function* fails(): Coroutine<void> {
+      yield;
+      throw new Error('unseen');
+    }
+    loop.createTask(fails());
+    loop.runUntilComplete(pause(5));
+    loop.close();
+    expect(reports).toEqual(['Task exception was never retrieved: unseen']);
+  });
+
+  it('runs 10,000 concurrent tasks', () => {
+    const loop = testLoop(backend);
+    let finished = 0;
+    function* worker(i: number): Coroutine<number> {
+      yield* sleep(i % 7);
+      yield;
+      finished++;
+      return i;
+    }
+    const tasks = Array.from({ length: 10_000 }, (_, i) => loop.createTask(worker(i)));
+    function* all(): Coroutine<number> {
+      let sum = 0;
+      for (const t of tasks) sum += yield* t;
+      return sum;
+    }
+    expect(loop.runUntilComplete(all())).toBe((10_000 * 9_999) / 2);
+    expect(finished).toBe(10_000);
+  });
+
+  it('refuses what it cannot drive, and a future of another loop', () => {
+    const loop = testLoop(backend);
+    const other = testLoop(backend);
+    expect(() => new Task(42 as unknown as Coroutine<void>, loop)).toThrow(TypeError);
+    function* foreign(): Coroutine<string> {
+      try {
+        yield* other.createFuture();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no';
+    }
+    expect(loop.runUntilComplete(foreign())).toMatch(/different loop/);
+  });
+});
