@@ -1,0 +1,198 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+
+import { CancelledError, type Coroutine, gather, sleep } from '../../src/coro/index.js';
+import { GetAddrInfoError } from '../../src/loop/index.js';
+import { AF_INET, AF_INET6, AI_NUMERICHOST, SHUT_WR, SO_LINGER, SOL_SOCKET, Socket } from '../../src/sys/index.js';
+import { testSocketpair } from '../helpers/fds.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
+
+function closedPort(): number {
+  const s = new Socket(AF_INET, 1);
+  s.bind(['127.0.0.1', 0]);
+  const [, port] = s.getsockname() as [string, number];
+  s.close();
+  return port;
+}
+
+describe.each(BACKENDS)('socket operations on %s', (backend) => {
+  it('accept, connect, send and receive: an echo over loopback', () => {
+    const loop = testLoop(backend);
+    const { sock: server, port } = listenLoopback();
+    function* client(i: number): Coroutine<boolean> {
+      const sock = tcpSocket();
+      yield* loop.sockConnect(sock, ['127.0.0.1', port]);
+      const data = randomBytes(100_000 + i);
+      const got: Buffer[] = [];
+      const sender = loop.createTask(
+        (function* (): Coroutine<void> {
+          yield* loop.sockSendAll(sock, data);
+          sock.shutdown(SHUT_WR);
+        })(),
+      );
+      for (;;) {
+        const chunk = yield* loop.sockRecv(sock, 65536);
+        if (chunk.length === 0) break;
+        got.push(chunk);
+      }
+      yield* sender;
+      return Buffer.concat(got).equals(data);
+    }
+    function* main(): Coroutine<unknown> {
+      return yield* gather(echoServer(loop, server, 10), ...Array.from({ length: 10 }, (_, i) => client(i)));
+    }
+    const [served, ...ok] = loop.runUntilComplete(main()) as [number, ...boolean[]];
+    expect(ok).toEqual(Array(10).fill(true));
+    expect(served).toBe(10 * 100_000 + 45);
+  });
+
+  it('a refused connection fails its Future with ECONNREFUSED while the loop goes on', () => {
+    const loop = testLoop(backend);
+    const port = closedPort();
+    function* main(): Coroutine<[string, string]> {
+      const other = loop.createTask(
+        (function* (): Coroutine<string> {
+          yield* sleep(5);
+          return 'other finished';
+        })(),
+      );
+      let code = '';
+      try {
+        yield* loop.sockConnect(tcpSocket(), ['127.0.0.1', port]);
+      } catch (e) {
+        code = `${(e as { code: string }).code} ${(e as Error).message}`;
+      }
+      return [code, yield* other];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([
+      `ECONNREFUSED connect ECONNREFUSED 127.0.0.1:${port}`,
+      'other finished',
+    ]);
+  });
+
+  it('a reset mid-message fails the receive with ECONNRESET', () => {
+    const loop = testLoop(backend);
+    const { sock: server, port } = listenLoopback();
+    function* main(): Coroutine<string> {
+      const client = tcpSocket();
+      yield* loop.sockConnect(client, ['127.0.0.1', port]);
+      const [conn] = yield* loop.sockAccept(server);
+      yield* loop.sockSendAll(client, 'partial mess');
+      yield* sleep(5);
+      client.setsockopt(SOL_SOCKET, SO_LINGER, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+      client.close();
+      try {
+        for (;;) {
+          const chunk = yield* loop.sockRecv(conn, 1 << 20);
+          if (chunk.length === 0) return 'eof';
+        }
+      } catch (e) {
+        return (e as { code: string }).code;
+      } finally {
+        conn.close();
+      }
+    }
+    expect(loop.runUntilComplete(main())).toBe('ECONNRESET');
+  });
+
+  it('EOF mid-message: the partial data, then an empty read', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    function* main(): Coroutine<string[]> {
+      const reads: string[] = [];
+      loop.callLater(5, () => {
+        a.send('half a messa');
+        a.close();
+      });
+      for (;;) {
+        const chunk = yield* loop.sockRecv(b, 100);
+        reads.push(chunk.toString());
+        if (chunk.length === 0) return reads;
+      }
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['half a messa', '']);
+  });
+
+  it('sendAll survives partial writes and full buffers: 8 MiB to a slow reader', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    const data = randomBytes(8 << 20);
+    function* reader(): Coroutine<string> {
+      const hash = createHash('sha256');
+      const buf = Buffer.alloc(16384);
+      let total = 0;
+      while (total < data.length) {
+        const n = yield* loop.sockRecvInto(b, buf);
+        hash.update(buf.subarray(0, n));
+        total += n;
+        if (total % (1 << 20) < 16384) yield* sleep(1);
+      }
+      return hash.digest('hex');
+    }
+    function* main(): Coroutine<unknown> {
+      return yield* gather(loop.sockSendAll(a, data), reader());
+    }
+    const [, digest] = loop.runUntilComplete(main()) as [void, string];
+    expect(digest).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('cancelling a receive stops watching; the socket still works afterwards', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    b.setBlocking(false);
+    function* main(): Coroutine<string> {
+      const pending = loop.sockRecv(b, 10);
+      loop.callLater(5, () => pending.cancel());
+      try {
+        yield* pending;
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+      }
+      a.send('after');
+      return (yield* loop.sockRecv(b, 10)).toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('after');
+  });
+
+  it('getaddrinfo: numeric hosts at once, names on a thread, errors Node-style', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<unknown> {
+      const v4 = yield* loop.getaddrinfo('127.0.0.1', 80);
+      const v6 = yield* loop.getaddrinfo('::1', 443, { type: 1 });
+      const named = yield* loop.getaddrinfo('localhost', 8080, { family: AF_INET, type: 1 });
+      let failure: unknown;
+      try {
+        yield* loop.getaddrinfo('not-numeric.example', 80, { flags: AI_NUMERICHOST });
+      } catch (e) {
+        failure = e;
+      }
+      return { v4, v6, named, failure };
+    }
+    const { v4, v6, named, failure } = loop.runUntilComplete(main()) as Record<string, unknown>;
+    expect(v4).toContainEqual({ family: AF_INET, type: 1, proto: 6, address: ['127.0.0.1', 80] });
+    expect(v6).toEqual([{ family: AF_INET6, type: 1, proto: 6, address: ['::1', 443, 0, 0] }]);
+    expect(named).toContainEqual(expect.objectContaining({ family: AF_INET, address: ['127.0.0.1', 8080] }));
+    expect(failure).toBeInstanceOf(GetAddrInfoError);
+    expect(failure).toMatchObject({ code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: 'not-numeric.example' });
+  });
+
+  it('sockConnect resolves a host name first', () => {
+    const loop = testLoop(backend);
+    const { sock: server, port } = listenLoopback();
+    function* main(): Coroutine<string> {
+      const client = tcpSocket();
+      const [[conn]] = (yield* gather(loop.sockAccept(server), loop.sockConnect(client, ['localhost', port]))) as [
+        [Socket, unknown],
+        void,
+      ];
+      conn.close();
+      return (client.getpeername() as [string, number]).join(':');
+    }
+    expect(loop.runUntilComplete(main())).toBe(`127.0.0.1:${port}`);
+  });
+});
