@@ -4,9 +4,18 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { UsageError } from '../cli/usage.js';
+import { formatEchoTable, runEchoBench } from './echo.js';
 import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
 
-const USAGE = `usage: iomux bench sys [--quick] [--samples N] [--sample-ms MS] [--json FILE]
+const USAGE = `usage: iomux bench <suite> [options]
+
+suites:
+  sys    select vs poll vs epoll against a C floor (iomux bench sys --help)
+  echo   echo ping-pong: iomux vs node:net vs a C epoll server (iomux bench echo --help)
+`;
+
+const SYS_USAGE = `usage: iomux bench sys [--quick] [--samples N] [--sample-ms MS] [--json FILE]
 
 Times one wait of select, poll and epoll over N eventfds of which K are ready
 (N x K from DESIGN.md's table), through iomux/sys and through a C floor program
@@ -20,10 +29,26 @@ options:
   --help           this text
 `;
 
+const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N] [--measure-ms MS] [--json FILE]
+
+A C load generator (its own process) keeps <conns> connections in ping-pong with
+an echo server -- the C epoll floor, the iomux loop (owning mode, epoll,
+coroutines), node:net, each in its own process -- at 64 B and 16 KiB messages,
+and prints round trips per second (median of the runs) with ratios.
+
+options:
+  --quick          1 run of 1 s per server and size (a smoke run)
+  --runs N         runs per server and size, interleaved (default 3)
+  --conns N        connections (default 100)
+  --measure-ms MS  measured time per run after a 500 ms warm-up (default 3000)
+  --json FILE      also write the figures as JSON
+  --help           this text
+`;
+
 function intOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new RangeError(`${name} must be an integer from 1 to 100000`);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError(`${name} must be an integer from 1 to 100000`);
   return n;
 }
 
@@ -34,8 +59,9 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return suite === undefined ? 2 : 0;
   }
+  if (suite === 'echo') return runEcho(rest);
   if (suite !== 'sys') {
-    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys)\n`);
+    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo)\n`);
     return 2;
   }
   const { values } = parseArgs({
@@ -51,7 +77,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (values.help === true) {
-    process.stdout.write(USAGE);
+    process.stdout.write(SYS_USAGE);
     return 0;
   }
   const quick = values.quick === true;
@@ -77,6 +103,53 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     writeFileSync(
       values.json,
       `${JSON.stringify({ node: process.version, date: new Date().toISOString(), samples, sampleMs, ...result }, null, 2)}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runEcho(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean' },
+      runs: { type: 'string' },
+      conns: { type: 'string' },
+      'measure-ms': { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(ECHO_USAGE);
+    return 0;
+  }
+  const quick = values.quick === true;
+  const runs = intOption(values.runs, '--runs', quick ? 1 : 3);
+  const conns = intOption(values.conns, '--conns', 100);
+  const measureMs = intOption(values['measure-ms'], '--measure-ms', quick ? 1000 : 3000);
+  const results = await runEchoBench({
+    sizes: [64, 16384],
+    conns,
+    runs,
+    warmupMs: quick ? 200 : 500,
+    measureMs,
+    servers: ['c', 'iomux', 'net'],
+    onResult: (r) => {
+      if (process.stderr.isTTY === true)
+        process.stderr.write(`${r.server} ${r.size} B: ${Math.round(r.perSecond)}/s\n`);
+    },
+  });
+  process.stdout.write(
+    `# echo ping-pong, ${conns} connections (median of ${runs} x ${measureMs} ms), node ${process.version}\n\n`,
+  );
+  process.stdout.write(`${formatEchoTable(results)}\n`);
+  if (values.json !== undefined) {
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), conns, runs, measureMs, results }, null, 2)}\n`,
     );
   }
   return 0;

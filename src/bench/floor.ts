@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SOURCE = fileURLToPath(new URL('../../bench/floor/multiplex.c', import.meta.url));
+const FLOOR_DIR = fileURLToPath(new URL('../../bench/floor/', import.meta.url));
 
 export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
 
@@ -17,20 +17,26 @@ export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
 export type FloorResult = { samplesNs: number[] } | { error: string };
 
 /**
- * Compiles the floor with `cc -O2`. Returns the binary's path, or null (with
- * the reason) when no C compiler is there.
+ * Compiles bench/floor/<name>.c with `cc -O2`. Returns the binary's path, or
+ * the reason there is none (no C compiler).
  */
-export function buildFloor(): { path: string } | { error: string } {
-  const out = join(mkdtempSync(join(tmpdir(), 'iomux-floor-')), 'multiplex');
+export function buildC(name: string): { path: string } | { error: string } {
+  const source = join(FLOOR_DIR, `${name}.c`);
+  const out = join(mkdtempSync(join(tmpdir(), 'iomux-floor-')), name);
   for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
     if (cc === undefined || cc === '') continue;
-    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, SOURCE], {
+    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, source], {
       encoding: 'utf8',
     });
     if (r.error === undefined && r.status === 0) return { path: out };
     if (r.error === undefined) return { error: `${cc} failed: ${r.stderr.trim()}` };
   }
   return { error: 'no C compiler (cc, gcc or clang) found' };
+}
+
+/** Compiles the select/poll/epoll floor (bench/floor/multiplex.c). */
+export function buildFloor(): { path: string } | { error: string } {
+  return buildC('multiplex');
 }
 
 /**

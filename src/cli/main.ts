@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 
 import { runDemo } from './demo.js';
+import { UsageError } from './usage.js';
 
 const USAGE = `usage: iomux <command> [options]
 
@@ -25,8 +26,6 @@ options:
   --count N   pages per style (default 20, as in the notes; at most 1000)
   --help      this text
 `;
-
-class UsageError extends Error {}
 
 function positiveInt(value: string | undefined, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;

@@ -193,9 +193,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * driving it, which resumes the coroutine when it is done; the expression's
    * value is the result (or its exception is thrown there).
    */
-  *[Symbol.iterator](): Generator<Future<T>, T, unknown> {
-    if (this.#state === PENDING) yield this;
-    return this.result();
+  [Symbol.iterator](): Iterator<Future<T>, T, unknown> {
+    return new FutureIterator(this);
   }
 
   /** @internal True when it failed and nobody looked at the exception yet. */
@@ -255,4 +254,36 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as PromiseLike<unknown>).then === 'function'
   );
+}
+
+/**
+ * What `yield* fut` iterates: yields the future once if it is pending, then
+ * returns its result. A small object rather than a generator: a coroutine
+ * makes one per awaited operation.
+ */
+class FutureIterator<T> implements Iterator<Future<T>, T, unknown> {
+  readonly #future: Future<T>;
+  #yielded = false;
+
+  constructor(future: Future<T>) {
+    this.#future = future;
+  }
+
+  next(): IteratorResult<Future<T>, T> {
+    const future = this.#future;
+    if (!this.#yielded && !future.done()) {
+      this.#yielded = true;
+      return { done: false, value: future };
+    }
+    return { done: true, value: future.result() };
+  }
+
+  /** An exception thrown in while waiting surfaces at the `yield*`. */
+  throw(error: unknown): IteratorResult<Future<T>, T> {
+    throw error;
+  }
+
+  return(value: T): IteratorResult<Future<T>, T> {
+    return { done: true, value };
+  }
 }

@@ -77,6 +77,8 @@ export class IoEntry {
   registered = 0;
   /** Queued for an interest change before the next wait. */
   dirty = false;
+  /** Lost all interest and was kept registered for one more iteration. */
+  idle = false;
 
   constructor(
     readonly fileobj: FileLike,
@@ -611,6 +613,12 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   // Batched interest changes, right before the wait: only what still
   // differs from what the selector watches costs a syscall.
+  //
+  // An fd that lost all interest stays registered for one more iteration:
+  // a sock_* operation removes its reader when data arrives, and the Task it
+  // wakes adds the reader back only in the next iteration's callbacks, so
+  // dropping at once would cost an epoll_ctl DEL and ADD per message. The
+  // price is at most one spurious wake-up, if the fd turns ready meanwhile.
   #applyInterest(): void {
     const dirty = this.#dirty;
     if (dirty.length === 0) return;
@@ -619,9 +627,15 @@ export class EventLoop implements LoopLike, HandleOwner {
       entry.dirty = false;
       if (this.#io[entry.fd] !== entry) continue;
       const wanted = entry.wanted();
+      if (wanted !== 0) entry.idle = false;
       if (wanted === entry.registered) continue;
       if (wanted === 0) {
-        this.#dropEntry(entry);
+        if (entry.idle) {
+          this.#dropEntry(entry);
+        } else {
+          entry.idle = true;
+          this.#markDirty(entry);
+        }
         continue;
       }
       try {

@@ -104,7 +104,9 @@ export class Socket implements Disposable {
 
   /** The fd. @throws {OSError} EBADF when closed */
   fileno(): number {
-    return this.#native.fileno();
+    // Answered here, without a native call: event loops ask on every operation.
+    if (this.#fd < 0) throw closedError('fileno');
+    return this.#fd;
   }
 
   /** AF_INET, AF_INET6 or AF_UNIX. */

@@ -27,8 +27,13 @@ describe('the iomux command', () => {
   it('--help on each command; unknown commands and options are errors (exit 2)', () => {
     expect(iomux('--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('commands:') });
     expect(iomux('demo', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--count') });
-    expect(iomux('bench', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--quick') });
-    expect(iomux('bench', 'sys', '--help')).toMatchObject({ status: 0 });
+    expect(iomux('bench', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('echo') });
+    expect(iomux('bench', 'sys', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--quick') });
+    expect(iomux('bench', 'echo', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--conns') });
+    expect(iomux('bench', 'echo', '--runs', 'x')).toMatchObject({
+      status: 2,
+      stderr: 'iomux: --runs must be an integer from 1 to 100000\n',
+    });
     expect(iomux('frobnicate')).toMatchObject({
       status: 2,
       stderr: expect.stringContaining("unknown command 'frobnicate'"),

@@ -1,0 +1,71 @@
+/**
+ * The echo servers the echo benchmark compares, each run in its own process:
+ *
+ *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style
+ *   node echo-server.js net                         node:net
+ *
+ * Prints "listening <port>" and serves until killed. TCP_NODELAY everywhere,
+ * as in the C floor.
+ */
+import { createServer } from 'node:net';
+
+import type { Coroutine } from '../coro/index.js';
+import { EventLoop, type SelectorName } from '../loop/index.js';
+import { AF_INET, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TCP_NODELAY } from '../sys/index.js';
+
+function serveIomux(selector: SelectorName): void {
+  const loop = new EventLoop({ selector });
+  const server = new Socket(AF_INET, SOCK_STREAM);
+  server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+  server.bind(['127.0.0.1', 0]);
+  server.listen(4096);
+  server.setBlocking(false);
+
+  function* echo(conn: Socket): Coroutine<void> {
+    conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    const buf = Buffer.allocUnsafe(65536);
+    try {
+      for (;;) {
+        const n = yield* loop.sockRecvInto(conn, buf);
+        if (n === 0) break;
+        yield* loop.sockSendAll(conn, buf.subarray(0, n));
+      }
+    } finally {
+      conn.close();
+    }
+  }
+
+  function* main(): Coroutine<void> {
+    for (;;) {
+      const [conn] = yield* loop.sockAccept(server);
+      loop.createTask(echo(conn)).addDoneCallback((task) => {
+        // A reset client is normal at the end of a run.
+        if (!task.cancelled()) task.exception();
+      });
+    }
+  }
+
+  const [, port] = server.getsockname() as [string, number];
+  process.stdout.write(`listening ${port}\n`);
+  loop.runUntilComplete(main());
+}
+
+function serveNet(): void {
+  const server = createServer({ noDelay: true }, (socket) => {
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => socket.destroy());
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    process.stdout.write(`listening ${address.port}\n`);
+  });
+}
+
+const [kind, selector] = process.argv.slice(2);
+if (kind === 'iomux') serveIomux((selector ?? 'epoll') as SelectorName);
+else if (kind === 'net') serveNet();
+else {
+  process.stderr.write('usage: echo-server.js iomux [select|poll|epoll] | net\n');
+  process.exitCode = 2;
+}
