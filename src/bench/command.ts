@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { UsageError } from '../cli/usage.js';
 import { formatEchoTable, runEchoBench } from './echo.js';
+import { formatSwitchTable, runSwitchBench } from './switch.js';
 import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
 
 const USAGE = `usage: iomux bench <suite> [options]
@@ -13,6 +14,20 @@ const USAGE = `usage: iomux bench <suite> [options]
 suites:
   sys    select vs poll vs epoll against a C floor (iomux bench sys --help)
   echo   echo ping-pong: iomux vs node:net vs a C epoll server (iomux bench echo --help)
+  switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
+`;
+
+const SWITCH_USAGE = `usage: iomux bench switch [--quick] [--runs N] [--json FILE]
+
+1,000 coroutines each resume 1,000 times: generator Tasks on the iomux loop
+(yield* on a ready Future; a bare yield the loop resumes) against async
+functions awaiting a resolved promise. Prints ns per resume (median of the runs).
+
+options:
+  --quick      100 resumes each, 3 runs (a smoke run)
+  --runs N     runs per variant (default 7)
+  --json FILE  also write the figures as JSON
+  --help       this text
 `;
 
 const SYS_USAGE = `usage: iomux bench sys [--quick] [--samples N] [--sample-ms MS] [--json FILE]
@@ -60,8 +75,9 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     return suite === undefined ? 2 : 0;
   }
   if (suite === 'echo') return runEcho(rest);
+  if (suite === 'switch') return runSwitch(rest);
   if (suite !== 'sys') {
-    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo)\n`);
+    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch)\n`);
     return 2;
   }
   const { values } = parseArgs({
@@ -150,6 +166,39 @@ async function runEcho(args: string[]): Promise<number> {
     writeFileSync(
       values.json,
       `${JSON.stringify({ node: process.version, date: new Date().toISOString(), conns, runs, measureMs, results }, null, 2)}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runSwitch(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean' },
+      runs: { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(SWITCH_USAGE);
+    return 0;
+  }
+  const quick = values.quick === true;
+  const runs = intOption(values.runs, '--runs', quick ? 3 : 7);
+  const rounds = quick ? 100 : 1000;
+  const results = await runSwitchBench(rounds, runs);
+  process.stdout.write(
+    `# coroutine switches, 1,000 coroutines x ${rounds} resumes (median of ${runs}), node ${process.version}\n\n`,
+  );
+  process.stdout.write(`${formatSwitchTable(results)}\n`);
+  if (values.json !== undefined) {
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), rounds, runs, results }, null, 2)}\n`,
     );
   }
   return 0;

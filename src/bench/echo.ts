@@ -39,10 +39,15 @@ export interface EchoOptions {
   measureMs: number;
   servers: readonly EchoServerKind[];
   onResult?: (result: EchoResult) => void;
+  /** The compiled echo-server.js (default: the one beside this module). */
+  serverScript?: string;
 }
 
-async function startServer(kind: EchoServerKind, cServer: string): Promise<{ port: number; child: ChildProcess }> {
-  const script = fileURLToPath(new URL('./echo-server.js', import.meta.url));
+async function startServer(
+  kind: EchoServerKind,
+  cServer: string,
+  script: string,
+): Promise<{ port: number; child: ChildProcess }> {
   const child =
     kind === 'c'
       ? spawn(cServer, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -102,7 +107,11 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
     // Interleave the servers run by run, so drift in the machine hits all alike.
     for (let run = 0; run < options.runs; run++) {
       for (const kind of options.servers) {
-        const { port, child } = await startServer(kind, server.path);
+        const { port, child } = await startServer(
+          kind,
+          server.path,
+          options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url)),
+        );
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
           runClient(client.path, port, options, size, 0, options.warmupMs);

@@ -1,0 +1,42 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
+import { formatSwitchTable, runSwitchBench } from '../../src/bench/switch.js';
+
+// The servers run from the build (child processes cannot load TypeScript);
+// these check the plumbing and the output's shape, never timings.
+describe('echo and switch benchmarks (no timing assertions)', () => {
+  it('runs the C, iomux and node:net servers and reports each size', { timeout: 60_000 }, async () => {
+    const results = await runEchoBench({
+      sizes: [64, 4096],
+      conns: 4,
+      runs: 1,
+      warmupMs: 50,
+      measureMs: 200,
+      servers: ['c', 'iomux', 'net'],
+      serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
+    });
+    expect(results).toHaveLength(6);
+    for (const r of results) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      expect(r.serverCpuUs).toBeGreaterThanOrEqual(0);
+      expect(r.runs).toHaveLength(1);
+    }
+    const table = formatEchoTable(results);
+    expect(table).toContain('| 64 B | iomux (epoll, owning) |');
+    expect(table).toContain('| 4096 B | node:net |');
+    expect(table.split('\n')).toHaveLength(8);
+  });
+
+  it('times the three kinds of resume', async () => {
+    const results = await runSwitchBench(10, 1);
+    expect(results.map((r) => r.name)).toEqual([
+      'generator Task, yield* on a ready Future',
+      'generator Task, suspended and resumed by the loop (bare yield)',
+      'async function, await on a resolved promise',
+    ]);
+    for (const r of results) expect(r.ns).toBeGreaterThan(0);
+    expect(formatSwitchTable(results)).toMatch(/\| async function, await on a resolved promise \| [\d.]+ \| 1\.00x \|/);
+  });
+});
