@@ -128,6 +128,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this.#exception = exception;
     this.#hasException = true;
     this.#state = FINISHED;
+    // Format the stack now: until then V8 keeps the raw call sites, whose
+    // receivers include this future's Task, so the registry's strong hold on
+    // the exception would keep the Task alive and never report it.
+    if (exception instanceof Error) void exception.stack;
     unretrievedRegistry.register(this, { loop: this.#loop, exception, what: this.describeKind() }, this);
     this.#loop.trackUnretrieved(this);
     this.#scheduleCallbacks();

@@ -37,12 +37,12 @@ describe.each(BACKENDS)('helpers on %s', (backend) => {
 
   it('gather keeps the order given, whatever the finishing order', () => {
     const loop = testLoop(backend);
-    function* after<T>(ms: number, v: T): Coroutine<T> {
+    function* later<T>(ms: number, v: T): Coroutine<T> {
       yield* sleep(ms);
       return v;
     }
     function* main(): Coroutine<[string, number, boolean]> {
-      return yield* gather(after(20, 'slow'), after(1, 2), sleep(5, true));
+      return yield* gather(later(20, 'slow'), later(1, 2), sleep(5, true));
     }
     expect(loop.runUntilComplete(main())).toEqual(['slow', 2, true]);
     function* none(): Coroutine<[]> {

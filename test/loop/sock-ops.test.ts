@@ -137,7 +137,7 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     function* main(): Coroutine<unknown> {
       return yield* gather(loop.sockSendAll(a, data), reader());
     }
-    const [, digest] = loop.runUntilComplete(main()) as [void, string];
+    const [, digest] = loop.runUntilComplete(main()) as [undefined, string];
     expect(digest).toBe(createHash('sha256').update(data).digest('hex'));
   });
 
@@ -188,7 +188,7 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
       const client = tcpSocket();
       const [[conn]] = (yield* gather(loop.sockAccept(server), loop.sockConnect(client, ['localhost', port]))) as [
         [Socket, unknown],
-        void,
+        undefined,
       ];
       conn.close();
       return (client.getpeername() as [string, number]).join(':');
