@@ -13,7 +13,8 @@
         "native/resolver.cc",
         "native/select.cc",
         "native/sockaddr.cc",
-        "native/socket.cc"
+        "native/socket.cc",
+        "native/watcher.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-pthread"],

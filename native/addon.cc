@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSocket(env, exports);
   InitFdOps(env, exports);
   InitResolver(env, exports);
+  InitWatcher(env, exports);
   return exports;
 }
 

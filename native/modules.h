@@ -12,5 +12,6 @@ void InitEpoll(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
+void InitWatcher(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

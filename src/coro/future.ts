@@ -14,6 +14,17 @@ const PENDING = 0;
 const CANCELLED = 1;
 const FINISHED = 2;
 
+/**
+ * Called when an async function awaits a Future (then() is how `await`
+ * subscribes): lets a Task running that function know what to cancel.
+ */
+let awaitHook: ((future: Future<unknown>) => void) | null = null;
+
+/** @internal */
+export function setAwaitHook(hook: (future: Future<unknown>) => void): void {
+  awaitHook = hook;
+}
+
 /** A done callback: receives the future. */
 export type DoneCallback<F> = (future: F) => void;
 
@@ -179,6 +190,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    awaitHook?.(this as Future<unknown>);
     return new Promise<T>((resolve, reject) => {
       const settle = (): void => {
         try {

@@ -5,8 +5,10 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import { CancelledError, InvalidStateError } from './errors.js';
-import { Future, isCoroutine, isThenable } from './future.js';
+import { Future, isCoroutine, isThenable, setAwaitHook } from './future.js';
 import type { LoopLike } from './types.js';
 
 /** A generator coroutine returning T. It may yield Futures (via `yield* fut`) or nothing (`yield`: let others run). */
@@ -24,6 +26,14 @@ export function currentTask(): Task<unknown> | null {
 
 let taskCounter = 0;
 
+// Which async-function Task is running, across its awaits. Made on the first
+// async Task only: AsyncLocalStorage adds a cost to every promise in Node 20.
+let asyncTasks: AsyncLocalStorage<Task<unknown>> | null = null;
+
+function noteAwait(future: Future<unknown>): void {
+  asyncTasks?.getStore()?.awaiting(future);
+}
+
 /**
  * A Future that runs a coroutine to its end: its result is the coroutine's
  * return value, its exception what the coroutine threw.
@@ -32,8 +42,11 @@ let taskCounter = 0;
  * `yield` (its `finally` blocks run; it may catch it and go on), and
  * cancels the Future it was waiting on.
  *
- * A Task driving a promise (an async function) cannot be interrupted: its
- * cancel() aborts the task's AbortSignal and settles the Task as cancelled.
+ * An async function (cooperative mode) is cancelled differently: the Future
+ * it awaits is cancelled, so its `await` rejects with CancelledError; the
+ * task's AbortSignal is aborted too. Awaiting a plain promise (not a Future),
+ * it cannot be interrupted: the Task is then cancelled at once while the
+ * function, told through the signal, runs on.
  *
  * @example
  * ```ts
@@ -53,6 +66,8 @@ export class Task<T = unknown> extends Future<T> {
   #send: unknown;
   #throw: unknown;
   #hasThrow = false;
+  // For async functions: the Future its function awaits now.
+  #awaited: Future<unknown> | null = null;
   readonly #stepBound = (): void => this.#step();
   readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
 
@@ -65,7 +80,13 @@ export class Task<T = unknown> extends Future<T> {
     super(loop);
     this.name = name ?? `Task-${++taskCounter}`;
     let body: unknown = target;
-    if (typeof body === 'function') body = (body as (signal: AbortSignal) => unknown)(this.#abort.signal);
+    if (typeof body === 'function') {
+      if (asyncTasks === null) {
+        asyncTasks = new AsyncLocalStorage();
+        setAwaitHook(noteAwait);
+      }
+      body = asyncTasks.run(this as Task<unknown>, body as (signal: AbortSignal) => unknown, this.#abort.signal);
+    }
     if (isCoroutine(body)) {
       this.#coro = body as Coroutine<T>;
       this.loop.callSoon(this.#stepBound);
@@ -102,10 +123,22 @@ export class Task<T = unknown> extends Future<T> {
     if (this.done()) return false;
     this.#cancelMessage = message;
     this.#abort.abort(new CancelledError(message));
-    if (this.#coro === null) return super.cancel(message);
+    if (this.#coro === null) {
+      // An async function: reject the Future it awaits with CancelledError
+      // (it may catch it and go on); if it awaits none, it cannot be
+      // interrupted, so the Task is cancelled now and the signal tells it.
+      const awaited = this.#awaited;
+      if (awaited !== null && !awaited.done() && awaited.cancel(message)) return true;
+      return super.cancel(message);
+    }
     if (this.#waiter?.cancel(message)) return true;
     this.#mustCancel = true;
     return true;
+  }
+
+  /** @internal An async function running in this task awaits `future`. */
+  awaiting(future: Future<unknown>): void {
+    this.#awaited = future;
   }
 
   /** @throws {InvalidStateError} always: a Task's result is its coroutine's. */

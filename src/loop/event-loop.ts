@@ -17,7 +17,7 @@
  */
 
 import { isIP } from 'node:net';
-import { Future, LoopStateError, Task, type TaskTarget } from '../coro/index.js';
+import { ensureFuture, Future, LoopStateError, Task, type TaskTarget } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import type { ExceptionContext, LoopLike } from '../coro/types.js';
 import {
@@ -42,6 +42,7 @@ import {
   type Socket,
   type SocketAddress,
 } from '../sys/index.js';
+import { CooperativeDriver, type DriverLoop } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { type Callback, Handle, type HandleOwner, TimerHandle } from './handle.js';
 import { RingQueue } from './ready-queue.js';
@@ -65,6 +66,13 @@ export interface EventLoopOptions {
   /** Where warnings and unhandled exceptions are written (default: stderr). */
   logger?: (message: string) => void;
 }
+
+/** What run() drives: a coroutine, a Future, a promise, or a function returning one. */
+export type RunTarget<T> =
+  | Future<T>
+  | Generator<unknown, T, unknown>
+  | PromiseLike<T>
+  | (() => Future<T> | Generator<unknown, T, unknown> | PromiseLike<T>);
 
 /** The handler of exceptions no one else handles (a throwing callback...). */
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
@@ -163,6 +171,9 @@ export class EventLoop implements LoopLike, HandleOwner {
   #closed = false;
   #exceptionHandler: ExceptionHandler | null = null;
   readonly #resolver = new LoopResolver(this);
+  #driver: CooperativeDriver | null = null;
+  #inTick = false;
+  #referenced = true;
   readonly #debug: boolean;
   readonly #slowCallbackMs: number;
   readonly #logger: (message: string) => void;
@@ -210,6 +221,19 @@ export class EventLoop implements LoopLike, HandleOwner {
     checkCallback(callback);
     const handle = new Handle(callback as unknown as Callback, args, this);
     this.#ready.push(handle);
+    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+    return handle;
+  }
+
+  /**
+   * callSoon for code that runs outside the loop's own callbacks: a Node
+   * timer, a promise continuation, an event emitter. It wakes a cooperative
+   * loop that is waiting. (Another worker thread cannot reach this object;
+   * it wakes a loop through an eventfd the loop reads, see addReader.)
+   */
+  callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Handle {
+    const handle = this.callSoon(callback, ...args);
+    this.#driver?.wake();
     return handle;
   }
 
@@ -233,6 +257,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     checkCallback(callback);
     const timer = new TimerHandle(when, this.#timerSeq++, callback as unknown as Callback, args, this);
     this.#timers.push(timer);
+    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
     return timer;
   }
 
@@ -300,9 +325,115 @@ export class EventLoop implements LoopLike, HandleOwner {
     return future.result();
   }
 
+  /**
+   * Cooperative mode: runs `main` to its end while Node's own event loop
+   * keeps running (its timers, I/O, microtasks and async functions). Each
+   * step is one non-blocking iteration; while idle, the loop sleeps in libuv
+   * (epoll: libuv watches the epoll fd; select/poll: a helper thread), never
+   * in a busy loop. Resolves with main's result, rejects with its error.
+   *
+   * @param main - a generator object, a Future, a promise, or a function returning one
+   * @throws {LoopStateError} (through the promise) when this or another loop is running, or it is closed
+   *
+   * @example
+   * ```ts
+   * const loop = new EventLoop();
+   * const body = await loop.run(async () => {
+   *   await loop.sockConnect(sock, ['127.0.0.1', 8080]);
+   *   await loop.sockSendAll(sock, request);
+   *   return await loop.sockRecv(sock, 65536);
+   * });
+   * ```
+   */
+  run<T>(main: RunTarget<T>): Promise<T> {
+    try {
+      this.#enter();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    let future: Future<T>;
+    try {
+      const target = typeof main === 'function' ? main() : main;
+      future =
+        target instanceof Future ? target : (ensureFuture(target as Generator<unknown, T, unknown>, this) as Future<T>);
+      if (future.loop !== this) throw new TypeError('the Future belongs to another loop');
+    } catch (e) {
+      this.#leave();
+      return Promise.reject(e);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const stopWhenDone = (): void => this.stop();
+      future.addDoneCallback(stopWhenDone);
+      let failure: { error: unknown } | null = null;
+      const view: DriverLoop = {
+        tick: () => {
+          this.#inTick = true;
+          try {
+            this.#runOnce(false);
+          } catch (error) {
+            failure = { error };
+            return false;
+          } finally {
+            this.#inTick = false;
+          }
+          return !this.#stopping;
+        },
+        hasReady: () => this.#ready.length > 0,
+        nextTimerDelay: () => {
+          this.#timers.purge();
+          const first = this.#timers.peek();
+          return first === undefined ? null : Math.max(0, first.when - this.time());
+        },
+        watchedPairs: () => {
+          const pairs: number[] = [];
+          for (const key of this.#selector.keys()) pairs.push(key.fd, key.events);
+          return Int32Array.from(pairs);
+        },
+        watchedCount: () => this.#selector.size,
+        epollFd: () => (this.#selector instanceof EpollSelector ? this.#selector.fileno() : null),
+        usesSelect: () => this.#selector instanceof SelectSelector,
+      };
+      const done = (): void => {
+        this.#driver = null;
+        future.removeDoneCallback(stopWhenDone);
+        this.#leave();
+        if (failure !== null) reject(failure.error);
+        else if (!future.done())
+          reject(new LoopStateError('ERR_LOOP_RUNNING', 'Event loop stopped before the Future completed.'));
+        else if (future.cancelled()) reject(peekError(future));
+        else if (future.exception() !== null) reject(future.exception());
+        else resolve(future.result());
+      };
+      try {
+        this.#driver = new CooperativeDriver(view, done);
+        if (!this.#referenced) this.#driver.setReferenced(false);
+      } catch (e) {
+        this.#driver = null;
+        this.#leave();
+        reject(e);
+      }
+    });
+  }
+
+  /**
+   * Cooperative mode: lets the process exit even while this loop has work
+   * (like an unref'ed Node handle). Takes effect at once when running.
+   */
+  unref(): void {
+    this.#referenced = false;
+    this.#driver?.setReferenced(false);
+  }
+
+  /** Undoes unref(): the loop keeps the process alive while it has fds, timers or callbacks. */
+  ref(): void {
+    this.#referenced = true;
+    this.#driver?.setReferenced(true);
+  }
+
   /** Stops runForever after the current iteration. */
   stop(): void {
     this.#stopping = true;
+    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
   }
 
   /** True while runForever / runUntilComplete runs. */
@@ -510,13 +641,13 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   // The one iteration (see the module doc for the order).
-  #runOnce(): void {
+  #runOnce(block = true): void {
     const timers = this.#timers;
     const ready = this.#ready;
     timers.purge();
     this.#applyInterest();
     let timeoutMs: number | null = null;
-    if (ready.length > 0 || this.#stopping) {
+    if (!block || ready.length > 0 || this.#stopping) {
       timeoutMs = 0;
     } else {
       const first = timers.peek();
@@ -583,6 +714,8 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     if (event === EVENT_READ) entry.reader = handle;
     else entry.writer = handle;
+    // A cooperative loop's helper thread waits on a snapshot of the fds: re-arm it.
+    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
     return handle;
   }
 
@@ -666,4 +799,13 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     entry.registered = 0;
   }
+}
+
+function peekError(future: Future<unknown>): unknown {
+  try {
+    future.result();
+  } catch (e) {
+    return e;
+  }
+  return new Error('cancelled');
 }

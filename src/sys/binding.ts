@@ -97,6 +97,22 @@ export interface NativeResolver {
   close(): void;
 }
 
+/** libuv watching one fd for readability (see {@link FdWatcher}). */
+export interface NativeFdWatcher {
+  start(): void;
+  stop(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+/** A helper thread blocking in select/poll (see {@link WaitThread}). */
+export interface NativeWaitThread {
+  arm(pairs: Int32Array, useSelect: boolean, keepAlive: boolean): void;
+  disarm(): void;
+  close(): void;
+}
+
 export interface NativeBinding {
   init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
   readonly constants: Readonly<Record<string, number>>;
@@ -104,6 +120,8 @@ export interface NativeBinding {
   createPoll(): NativePoll;
   createSelectSet(): NativeSelectSet;
   createResolver(): NativeResolver;
+  FdWatcher: new (fd: number, callback: () => void) => NativeFdWatcher;
+  WaitThread: new (callback: () => void) => NativeWaitThread;
   createEpoll(capacity: number): NativeEpoll;
   Socket: NativeSocketConstructor;
   eventfd(initval?: number, flags?: number): number;

@@ -31,3 +31,4 @@ export {
   socketpair,
   type UnixAddress,
 } from './socket.js';
+export { FdWatcher, WaitThread } from './watch.js';

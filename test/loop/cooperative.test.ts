@@ -1,0 +1,248 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, get } from 'node:http';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+
+import {
+  CancelledError,
+  type Coroutine,
+  gather,
+  getRunningLoop,
+  sleep,
+  TimeoutError,
+  waitFor,
+} from '../../src/coro/index.js';
+import { EventLoop } from '../../src/loop/index.js';
+import { eventfd, read, socketpair } from '../../src/sys/index.js';
+import { openFdCount, testSocketpair, track } from '../helpers/fds.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
+
+/** Threads of this process, from /proc/self/status. */
+function threadCount(): number {
+  return Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+}
+
+describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
+  it('run() takes a generator, a Future, a promise or a function, and settles with its outcome', async () => {
+    const loop = testLoop(backend);
+    function* gen(): Coroutine<string> {
+      yield* sleep(2);
+      return 'generator';
+    }
+    expect(await loop.run(gen())).toBe('generator');
+    const fut = loop.createFuture<string>();
+    setTimeout(() => loop.callSoonThreadsafe(() => fut.setResult('future')), 5);
+    expect(await loop.run(fut)).toBe('future');
+    expect(await loop.run(Promise.resolve('promise'))).toBe('promise');
+    expect(
+      await loop.run(async () => {
+        await sleep(2);
+        return getRunningLoop() === loop ? 'async function' : 'wrong loop';
+      }),
+    ).toBe('async function');
+    await expect(
+      loop.run(async () => {
+        await sleep(1);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(loop.isRunning()).toBe(false);
+  });
+
+  it('refuses a second run or runForever meanwhile, and close() while running', async () => {
+    const loop = testLoop(backend);
+    const first = loop.run(async () => {
+      await sleep(20);
+      return 1;
+    });
+    await expect(loop.run(Promise.resolve(2))).rejects.toMatchObject({ code: 'ERR_LOOP_RUNNING' });
+    expect(() => loop.runForever()).toThrow(expect.objectContaining({ code: 'ERR_LOOP_RUNNING' }));
+    expect(() => loop.close()).toThrow(expect.objectContaining({ code: 'ERR_LOOP_RUNNING' }));
+    expect(await first).toBe(1);
+  });
+
+  it('async functions as coroutines: sockRecv, sleep, gather, waitFor', async () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    const result = await loop.run(async () => {
+      const reader = loop.createTask(async () => (await loop.sockRecv(b, 100)).toString());
+      await sleep(5);
+      await loop.sockSendAll(a, 'hello');
+      const [text, two] = await gather(reader, sleep(3, 2));
+      let timedOut = false;
+      try {
+        await waitFor(sleep(1000), 10);
+      } catch (e) {
+        timedOut = e instanceof TimeoutError;
+      }
+      return { text, two, timedOut };
+    });
+    expect(result).toEqual({ text: 'hello', two: 2, timedOut: true });
+  });
+
+  it('cancelling an async task rejects the Future it awaits and aborts its signal', async () => {
+    const loop = testLoop(backend);
+    const log = await loop.run(async () => {
+      const seen: string[] = [];
+      const stubborn = loop.createTask(async (signal) => {
+        try {
+          await sleep(1000);
+        } catch (e) {
+          seen.push(`${(e as Error).name} aborted=${signal.aborted}`);
+        }
+        await sleep(1);
+        return 'went on';
+      });
+      const plain = loop.createTask(async () => {
+        await sleep(1000);
+      });
+      await sleep(5);
+      stubborn.cancel();
+      plain.cancel('bye');
+      seen.push(await stubborn);
+      try {
+        await plain;
+      } catch (e) {
+        seen.push(`${e instanceof CancelledError} ${(e as Error).message} ${plain.cancelled()}`);
+      }
+      return seen;
+    });
+    expect(log).toEqual(['CancelledError aborted=true', 'went on', 'true bye true']);
+  });
+
+  it('wake-ups: a Node timer, a promise continuation and another thread all wake a waiting loop promptly', async () => {
+    const loop = testLoop(backend);
+    const efd = track(eventfd(0));
+    const delays = await loop.run(async () => {
+      const out: number[] = [];
+      const t0 = performance.now();
+      const fromTimer = loop.createFuture<number>();
+      setTimeout(() => loop.callSoon(() => fromTimer.setResult(performance.now())), 20);
+      out.push((await fromTimer) - t0 - 20);
+      const fromPromise = loop.createFuture<number>();
+      const t1 = performance.now();
+      void new Promise((resolve) => setTimeout(resolve, 20)).then(() =>
+        loop.callSoonThreadsafe(() => fromPromise.setResult(performance.now())),
+      );
+      out.push((await fromPromise) - t1 - 20);
+      // Another thread writes the eventfd the loop reads.
+      const fromThread = loop.createFuture<number>();
+      loop.addReader(efd, () => {
+        read(efd, Buffer.alloc(8));
+        loop.removeReader(efd);
+        fromThread.setResult(performance.now());
+      });
+      const t2 = performance.now();
+      const worker = new Worker(
+        `const { write } = require(${JSON.stringify(new URL('../../build/Release/iomux.node', import.meta.url).pathname)});
+         setTimeout(() => { const b = Buffer.alloc(8); b.writeBigUInt64LE(1n); write(${efd}, b); }, 20);`,
+        { eval: true },
+      );
+      out.push((await fromThread) - t2 - 20);
+      await worker.terminate();
+      return out;
+    });
+    for (const d of delays) expect(d).toBeLessThan(200);
+  });
+
+  it('an idle loop sleeps: under 2 % of a core over 2 s', async () => {
+    const loop = testLoop(backend);
+    const [, b] = testSocketpair();
+    b.setBlocking(false);
+    const cpu = await loop.run(async () => {
+      loop.addReader(b, () => {});
+      const before = process.cpuUsage();
+      await sleep(2000);
+      const used = process.cpuUsage(before);
+      loop.removeReader(b);
+      return (used.user + used.system) / 1000;
+    });
+    expect(cpu).toBeLessThan(40);
+  });
+
+  it('a node:http server, a setInterval and fs.promises keep working while iomux serves 1,000 connections', async () => {
+    const loop = testLoop(backend);
+    const http = createServer((_req, res) => res.end('node:http ok'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const httpPort = (http.address() as { port: number }).port;
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const fetchHttp = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        get(`http://127.0.0.1:${httpPort}/`, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+    try {
+      const { sock: server, port } = listenLoopback(1000);
+      const wave = backend === 'select' ? 250 : 1000;
+      function* client(): Coroutine<boolean> {
+        const sock = tcpSocket();
+        yield* loop.sockConnect(sock, ['127.0.0.1', port]);
+        yield* loop.sockSendAll(sock, 'ping');
+        sock.shutdown(1);
+        const reply = yield* loop.sockRecv(sock, 10);
+        sock.close();
+        return reply.toString() === 'ping';
+      }
+      const sideWork = (async () => {
+        const results: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          results.push(await fetchHttp());
+          results.push((await readFile(new URL(import.meta.url))).length > 0 ? 'fs ok' : 'fs empty');
+        }
+        return results;
+      })();
+      const ok = await loop.run(async () => {
+        let count = 0;
+        for (let done = 0; done < 1000; done += wave) {
+          const [, ...replies] = (await gather(
+            echoServer(loop, server, wave),
+            ...Array.from({ length: wave }, () => client()),
+          )) as [number, ...boolean[]];
+          count += replies.filter(Boolean).length;
+          await sleep(15);
+        }
+        return count;
+      });
+      expect(ok).toBe(1000);
+      expect(await sideWork).toEqual(Array(5).fill(['node:http ok', 'fs ok']).flat());
+      expect(ticks).toBeGreaterThan(0);
+    } finally {
+      clearInterval(interval);
+      http.close();
+    }
+  });
+
+  it('1,000 run/close cycles leak no fd and no thread', async () => {
+    // Let what earlier tests released (a terminated worker's fds) finish closing.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const fds = openFdCount();
+    const threads = threadCount();
+    for (let i = 0; i < 1000; i++) {
+      const loop = new EventLoop({ selector: backend });
+      const [a, b] = socketpair();
+      a.setBlocking(false);
+      b.setBlocking(false);
+      await loop.run(async () => {
+        a.send('x');
+        await loop.sockRecv(b, 1);
+      });
+      loop.close();
+      a.close();
+      b.close();
+    }
+    // Closed libuv handles are freed on the next turn of Node's loop.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(openFdCount()).toBe(fds);
+    expect(threadCount()).toBe(threads);
+  });
+});
