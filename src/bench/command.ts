@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { UsageError } from '../cli/usage.js';
 import { formatEchoTable, runEchoBench } from './echo.js';
+import { formatPingPongTable, runPingPongBench } from './pingpong.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
 import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
 
@@ -15,6 +16,20 @@ suites:
   sys    select vs poll vs epoll against a C floor (iomux bench sys --help)
   echo   echo ping-pong: iomux vs node:net vs a C epoll server (iomux bench echo --help)
   switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
+  pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
+`;
+
+const PINGPONG_USAGE = `usage: iomux bench pingpong [--quick] [--runs N] [--json FILE]
+
+Two pipes; each readiness callback reads one byte and writes one byte back.
+iomux in cooperative mode (epoll, poll, select) against npm epoll (fivdi's
+binding, installed as a devDependency of the benchmarks) in the same process.
+
+options:
+  --quick      1 run of 300 ms each (a smoke run)
+  --runs N     runs per variant, interleaved (default 5, 1 s each)
+  --json FILE  also write the figures as JSON
+  --help       this text
 `;
 
 const SWITCH_USAGE = `usage: iomux bench switch [--quick] [--runs N] [--json FILE]
@@ -47,8 +62,8 @@ options:
 const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
-an echo server -- the C epoll floor, the iomux loop (owning mode, epoll,
-coroutines), node:net, each in its own process -- at 64 B and 16 KiB messages,
+an echo server -- the C epoll floor, the iomux loop (epoll, coroutines) in owning
+and in cooperative mode, node:net, each in its own process -- at 64 B and 16 KiB messages,
 and prints round trips per second (median of the runs) with ratios.
 
 options:
@@ -76,8 +91,9 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   }
   if (suite === 'echo') return runEcho(rest);
   if (suite === 'switch') return runSwitch(rest);
+  if (suite === 'pingpong') return runPingPong(rest);
   if (suite !== 'sys') {
-    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch)\n`);
+    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch, pingpong)\n`);
     return 2;
   }
   const { values } = parseArgs({
@@ -152,7 +168,7 @@ async function runEcho(args: string[]): Promise<number> {
     runs,
     warmupMs: quick ? 200 : 500,
     measureMs,
-    servers: ['c', 'iomux', 'net'],
+    servers: ['c', 'iomux', 'iomux-coop', 'net'],
     onResult: (r) => {
       if (process.stderr.isTTY === true)
         process.stderr.write(`${r.server} ${r.size} B: ${Math.round(r.perSecond)}/s\n`);
@@ -199,6 +215,39 @@ async function runSwitch(args: string[]): Promise<number> {
     writeFileSync(
       values.json,
       `${JSON.stringify({ node: process.version, date: new Date().toISOString(), rounds, runs, results }, null, 2)}\n`,
+    );
+  }
+  return 0;
+}
+
+async function runPingPong(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean' },
+      runs: { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(PINGPONG_USAGE);
+    return 0;
+  }
+  const quick = values.quick === true;
+  const runs = intOption(values.runs, '--runs', quick ? 1 : 5);
+  const durationMs = quick ? 300 : 1000;
+  const results = await runPingPongBench(durationMs, runs);
+  process.stdout.write(
+    `# pipe ping-pong inside a Node app (median of ${runs} x ${durationMs} ms), node ${process.version}\n\n`,
+  );
+  process.stdout.write(`${formatPingPongTable(results)}\n`);
+  if (values.json !== undefined) {
+    writeFileSync(
+      values.json,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), runs, durationMs, results }, null, 2)}\n`,
     );
   }
   return 0;

@@ -2,6 +2,7 @@
  * The echo servers the echo benchmark compares, each run in its own process:
  *
  *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style
+ *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js net                         node:net
  *
  * Prints "listening <port>" and serves until killed. TCP_NODELAY everywhere,
@@ -13,7 +14,7 @@ import type { Coroutine } from '../coro/index.js';
 import { EventLoop, type SelectorName } from '../loop/index.js';
 import { AF_INET, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TCP_NODELAY } from '../sys/index.js';
 
-function serveIomux(selector: SelectorName): void {
+function serveIomux(selector: SelectorName, cooperative = false): void {
   const loop = new EventLoop({ selector });
   const server = new Socket(AF_INET, SOCK_STREAM);
   server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -47,7 +48,8 @@ function serveIomux(selector: SelectorName): void {
 
   const [, port] = server.getsockname() as [string, number];
   process.stdout.write(`listening ${port}\n`);
-  loop.runUntilComplete(main());
+  if (cooperative) void loop.run(main());
+  else loop.runUntilComplete(main());
 }
 
 function serveNet(): void {
@@ -64,8 +66,9 @@ function serveNet(): void {
 
 const [kind, selector] = process.argv.slice(2);
 if (kind === 'iomux') serveIomux((selector ?? 'epoll') as SelectorName);
+else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'net') serveNet();
 else {
-  process.stderr.write('usage: echo-server.js iomux [select|poll|epoll] | net\n');
+  process.stderr.write('usage: echo-server.js iomux [select|poll|epoll] | iomux-coop | net\n');
   process.exitCode = 2;
 }

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { buildC } from './floor.js';
 import { median } from './stats.js';
 
-export type EchoServerKind = 'c' | 'iomux' | 'net';
+export type EchoServerKind = 'c' | 'iomux' | 'iomux-coop' | 'net';
 
 export interface EchoResult {
   server: EchoServerKind;
@@ -147,19 +147,26 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
 /** A markdown table with ratios against node:net and the C floor. */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
-    '| size | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs node:net | vs C floor | CPU vs C floor |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| size | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs node:net | vs C floor | CPU vs C floor | vs owning |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const net = results.find((x) => x.size === r.size && x.server === 'net');
     const c = results.find((x) => x.size === r.size && x.server === 'c');
+    const owning = results.find((x) => x.size === r.size && x.server === 'iomux');
     const ratio = (peer: EchoResult | undefined): string =>
       peer === undefined ? '-' : `${(r.perSecond / peer.perSecond).toFixed(2)}x`;
-    const name = r.server === 'c' ? 'C epoll (floor)' : r.server === 'net' ? 'node:net' : 'iomux (epoll, owning)';
+    const names: Record<EchoServerKind, string> = {
+      c: 'C epoll (floor)',
+      net: 'node:net',
+      iomux: 'iomux (epoll, owning)',
+      'iomux-coop': 'iomux (epoll, cooperative)',
+    };
+    const name = names[r.server];
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
       `| ${r.size} B | ${name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ` +
-        `${r.p99us.toFixed(0)} | ${r.serverCpuUs.toFixed(1)} | ${ratio(net)} | ${ratio(c)} | ${cpu} |`,
+        `${r.p99us.toFixed(0)} | ${r.serverCpuUs.toFixed(1)} | ${ratio(net)} | ${ratio(c)} | ${cpu} | ${ratio(owning)} |`,
     );
   }
   return rows.join('\n');

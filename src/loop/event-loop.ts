@@ -49,6 +49,11 @@ import { RingQueue } from './ready-queue.js';
 import { sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
 
+/** Cooperative mode: one tick runs at most this many iterations ... */
+const COOPERATIVE_MAX_ITERATIONS = 64;
+/** ... and stops starting new ones after this many milliseconds. */
+const COOPERATIVE_SLICE_MS = 2;
+
 /** The selector backends by name. */
 export type SelectorName = 'select' | 'poll' | 'epoll';
 
@@ -367,9 +372,16 @@ export class EventLoop implements LoopLike, HandleOwner {
       let failure: { error: unknown } | null = null;
       const view: DriverLoop = {
         tick: () => {
+          // Iterate while iterations find work, up to a bound, then give
+          // Node its turn: busy I/O does not pay a trip through libuv per
+          // event, and Node's own callbacks and microtasks still run often.
           this.#inTick = true;
+          const deadline = this.time() + COOPERATIVE_SLICE_MS;
           try {
-            this.#runOnce(false);
+            for (let i = 0; i < COOPERATIVE_MAX_ITERATIONS; i++) {
+              const ran = this.#runOnce(false);
+              if (this.#stopping || ran === 0 || this.time() >= deadline) break;
+            }
           } catch (error) {
             failure = { error };
             return false;
@@ -641,7 +653,8 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   // The one iteration (see the module doc for the order).
-  #runOnce(block = true): void {
+  // Returns how many callbacks it ran.
+  #runOnce(block = true): number {
     const timers = this.#timers;
     const ready = this.#ready;
     timers.purge();
@@ -668,6 +681,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       if (this.#debug) this.#runTimed(handle);
       else handle.run();
     }
+    return ntodo;
   }
 
   #runTimed(handle: Handle): void {

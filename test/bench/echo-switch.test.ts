@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
+import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../src/bench/switch.js';
 
 // The servers run from the build (child processes cannot load TypeScript);
@@ -14,10 +15,10 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
       runs: 1,
       warmupMs: 50,
       measureMs: 200,
-      servers: ['c', 'iomux', 'net'],
+      servers: ['c', 'iomux', 'iomux-coop', 'net'],
       serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
     });
-    expect(results).toHaveLength(6);
+    expect(results).toHaveLength(8);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
       expect(r.serverCpuUs).toBeGreaterThanOrEqual(0);
@@ -26,7 +27,20 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     const table = formatEchoTable(results);
     expect(table).toContain('| 64 B | iomux (epoll, owning) |');
     expect(table).toContain('| 4096 B | node:net |');
-    expect(table.split('\n')).toHaveLength(8);
+    expect(table).toContain('| 64 B | iomux (epoll, cooperative) |');
+    expect(table.split('\n')).toHaveLength(10);
+  });
+
+  it('pipe ping-pong: iomux on each backend and npm epoll, in one process', async () => {
+    const results = await runPingPongBench(50, 1);
+    expect(results.map((r) => r.name)).toEqual([
+      'iomux cooperative, epoll',
+      'iomux cooperative, poll',
+      'iomux cooperative, select',
+      'npm epoll (fivdi)',
+    ]);
+    for (const r of results) expect(r.eventsPerSecond).toBeGreaterThan(0);
+    expect(formatPingPongTable(results)).toMatch(/\| npm epoll \(fivdi\) \| [\d,]+ \| 1\.0x \|/);
   });
 
   it('times the three kinds of resume', async () => {
