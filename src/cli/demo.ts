@@ -1,19 +1,22 @@
 /**
- * `iomux demo`: the notes' fetch of 20 shop pages, run on this machine's
- * kernel. A local shop server starts in a child process; the pages are then
- * fetched one at a time by busy-polling, and all at once through select,
- * poll and epoll with callbacks, and a table compares them.
+ * `iomux demo`: the notes' fetch of the shop's pages, on this machine's
+ * kernel. The embedded server (`iomux serve`) starts in a child process;
+ * the pages are then fetched in each of the notes' four styles on each
+ * backend, and a table compares them.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { fetchAllMultiplexed, fetchBusyPollRaw, type RawBackend, type RawPage } from './raw-fetch.js';
+import type { SelectorName } from '../loop/index.js';
+import { type FetchStyle, fetchMany } from './fetch-many.js';
 
 export interface DemoOptions {
-  /** Pages to fetch per style (the notes fetch 20). */
+  /** Pages to fetch per style and backend (the notes fetch 20). */
   count: number;
+  /** Most requests in flight at once. */
+  concurrency: number;
   /** Where the table goes. */
   out: NodeJS.WritableStream;
 }
@@ -24,63 +27,68 @@ interface Row {
   wallMs: number;
   cpuMs: number;
   pages: number;
+  failed: number;
   bytes: number;
 }
 
 /**
- * Starts the shop server in a child process; resolves with its port and a
- * stop function.
+ * Starts `iomux serve` in a child process; resolves with its port and a stop function.
  *
- * @param script - the compiled shop-server.js (default: the one beside this module)
+ * @param cli - the compiled main.js (default: the one beside this module)
  */
-export async function startShop(
-  script = fileURLToPath(new URL('./shop-server.js', import.meta.url)),
+export async function startServerProcess(
+  cli = fileURLToPath(new URL('./main.js', import.meta.url)),
 ): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const [line] = (await Promise.race([
     once(lines, 'line'),
     once(child, 'exit').then(() => {
-      throw new Error('the shop server exited before listening');
+      throw new Error('the iomux server exited before listening');
     }),
   ])) as [string];
-  const port = Number.parseInt(line.replace('listening ', ''), 10);
-  return {
-    port,
-    stop: () => {
-      child.stdin.end();
-      child.kill();
-    },
-  };
+  const m = /:(\d+)$/.exec(line);
+  if (m === null) throw new Error(`unexpected line from the server: ${line}`);
+  return { port: Number(m[1]), stop: () => child.kill() };
 }
 
-function measure(style: string, backend: string, run: () => RawPage[]): Row {
+async function measure(style: FetchStyle, backend: SelectorName, urls: string[], concurrency: number): Promise<Row> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const pages = run();
+  const results = await fetchMany(urls, { style, backend, concurrency, timeoutMs: 30_000 });
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  for (const page of pages) {
-    if (page.status !== 200) throw new Error(`${page.path}: HTTP ${page.status}`);
+  let pages = 0;
+  let failed = 0;
+  let bytes = 0;
+  for (const r of results) {
+    if ('status' in r && r.status === 200) {
+      pages++;
+      bytes += r.body.length;
+    } else {
+      failed++;
+    }
   }
   return {
     style,
-    backend,
+    backend: style === 'busy' ? '-' : backend,
     wallMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    pages: pages.length,
-    bytes: pages.reduce((sum, p) => sum + p.bytes, 0),
+    pages,
+    failed,
+    bytes,
   };
 }
 
 function table(rows: Row[]): string {
-  const header = ['style', 'backend', 'wall ms', 'cpu ms', 'pages', 'body bytes'];
+  const header = ['style', 'backend', 'wall ms', 'cpu ms', 'pages', 'failed', 'body bytes'];
   const cells = rows.map((r) => [
     r.style,
     r.backend,
     r.wallMs.toFixed(1),
     r.cpuMs.toFixed(1),
     String(r.pages),
+    String(r.failed),
     String(r.bytes),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
@@ -90,24 +98,29 @@ function table(rows: Row[]): string {
 }
 
 /** Runs the demo; resolves when the table is printed. */
-export async function runDemo(options: DemoOptions): Promise<void> {
-  const { count, out } = options;
-  const shop = await startShop();
+export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]> {
+  const { count, concurrency, out } = options;
+  const server = await startServerProcess(cli);
   try {
-    const paths = Array.from({ length: count }, (_, i) => `/goods/${i}/`);
-    out.write(`fetching ${count} pages from the shop at http://127.0.0.1:${shop.port}/goods/<n>/\n\n`);
-    const rows: Row[] = [];
-    rows.push(measure('busy-poll', 'none', () => paths.map((p) => fetchBusyPollRaw(shop.port, p))));
-    for (const backend of ['select', 'poll', 'epoll'] as RawBackend[]) {
-      rows.push(measure('callbacks', backend, () => fetchAllMultiplexed(backend, shop.port, paths)));
+    const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
+    out.write(
+      `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time)\n\n`,
+    );
+    const rows: Row[] = [await measure('busy', 'epoll', urls, 1)];
+    for (const style of ['callback', 'coroutine', 'async'] as FetchStyle[]) {
+      for (const backend of ['select', 'poll', 'epoll'] as SelectorName[]) {
+        rows.push(await measure(style, backend, urls, concurrency));
+      }
     }
     out.write(`${table(rows)}\n\n`);
     out.write(
-      'busy-poll fetches one page at a time and spins on BlockingIOError while it waits (cpu ms ~ wall ms);\n' +
-        'select, poll and epoll keep every connection in flight in one thread and sleep in the kernel until\n' +
-        'a socket is ready, then run its callback: the "select + callback + event loop" of the notes.\n',
+      'busy: one page at a time, spinning on BlockingIOError while it waits (cpu ms ~ wall ms).\n' +
+        'callback: the notes\u2019 Fetcher -- select + callbacks + an event loop, every page in flight at once.\n' +
+        'coroutine: the same on the iomux loop, written straight down with generators (yield*).\n' +
+        'async: the same with async/await, the loop running inside Node (cooperative mode).\n',
     );
+    return rows;
   } finally {
-    shop.stop();
+    server.stop();
   }
 }

@@ -2,42 +2,89 @@
 /**
  * The `iomux` command.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import type { FetchError, FetchResult } from '../fetch/index.js';
+import { EventLoop, type SelectorName } from '../loop/index.js';
 import { runDemo } from './demo.js';
+import { type FetchStyle, fetchMany, STYLES } from './fetch-many.js';
+import { Progress } from './progress.js';
+import { startServer } from './server.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `usage: iomux <command> [options]
 
 commands:
-  demo     fetch the notes' shop pages by busy-polling and through select, poll and epoll
-  bench    compare select, poll and epoll with the C floor (iomux bench --help)
+  demo     fetch the notes' shop pages in each style (busy-poll, callbacks, coroutines, async) on each backend
+  fetch    fetch URLs over HTTP/1.1 with a chosen style and backend
+  serve    run the embedded test server (the notes' shop and test endpoints) on the iomux loop
+  bench    compare select, poll and epoll with the C floor, and iomux with its peers
 
 Run 'iomux <command> --help' for a command's options.
 `;
 
-const DEMO_USAGE = `usage: iomux demo [--count N]
+const DEMO_USAGE = `usage: iomux demo [--count N] [--concurrency N]
 
-Starts a local shop server in a child process and fetches /goods/0/ ... /goods/N-1/
-one at a time by busy-polling, then all at once through select, poll and epoll with
-callbacks, and prints wall and CPU time of each.
+Starts the embedded server (iomux serve) in a child process and fetches /goods/0/ ...
+/goods/N-1/ by busy-polling, then with the callback Fetcher, generator coroutines and
+async/await on select, poll and epoll, and prints wall and CPU time of each.
 
 options:
-  --count N   pages per style (default 20, as in the notes; at most 1000)
-  --help      this text
+  --count N         pages per style and backend (default 20, as in the notes; at most 100000)
+  --concurrency N   requests in flight at once (default: all of them, at most 400)
+  --help            this text
 `;
 
-function positiveInt(value: string | undefined, name: string, fallback: number, max: number): number {
+const FETCH_USAGE = `usage: iomux fetch [options] URL...
+
+Fetches http:// URLs. One URL: its body goes to stdout. Several: a line each
+(status, bytes, URL), or their bodies to files with --output.
+
+options:
+  --style S         busy | callback | coroutine | async (default coroutine)
+  --backend B       epoll | poll | select (default epoll)
+  --concurrency N   requests in flight at once (default 10)
+  --timeout MS      per request, connection included (default 30000)
+  --output DIR      write each body to DIR/<n>.body
+  --include         print the status line and headers before each body
+  --help            this text
+
+Exits 1 if any URL failed (each failure is one line on stderr).
+`;
+
+const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B]
+
+Serves on 127.0.0.1 from the iomux loop (owning mode): /goods/<n>/ (the notes' shop),
+/bytes/<n>, /chunked/<n>, /delay/<ms>. Prints "listening http://127.0.0.1:<port>".
+
+options:
+  --port N      port (default 0: an ephemeral one)
+  --backend B   epoll | poll | select (default epoll)
+  --help        this text
+`;
+
+function intOption(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${name} must be an integer from 1 to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be an integer from ${min} to ${max}`);
   return n;
+}
+
+function backendOption(value: string | undefined): SelectorName {
+  const backend = value ?? 'epoll';
+  if (backend !== 'epoll' && backend !== 'poll' && backend !== 'select') {
+    throw new UsageError(`--backend must be epoll, poll or select, not '${backend}'`);
+  }
+  return backend;
 }
 
 async function demo(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { count: { type: 'string' }, help: { type: 'boolean' } },
+    options: { count: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
     allowPositionals: false,
   });
@@ -45,7 +92,88 @@ async function demo(args: string[]): Promise<number> {
     process.stdout.write(DEMO_USAGE);
     return 0;
   }
-  await runDemo({ count: positiveInt(values.count, '--count', 20, 1000), out: process.stdout });
+  const count = intOption(values.count, '--count', 20, 1, 100_000);
+  const concurrency = intOption(values.concurrency, '--concurrency', Math.min(count, 400), 1, 400);
+  await runDemo({ count, concurrency, out: process.stdout });
+  return 0;
+}
+
+async function fetchCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      style: { type: 'string' },
+      backend: { type: 'string' },
+      concurrency: { type: 'string' },
+      timeout: { type: 'string' },
+      output: { type: 'string' },
+      include: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(FETCH_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('fetch needs at least one URL');
+  const style = (values.style ?? 'coroutine') as FetchStyle;
+  if (!STYLES.includes(style)) throw new UsageError(`--style must be one of ${STYLES.join(', ')}, not '${style}'`);
+  const backend = backendOption(values.backend);
+  const concurrency = intOption(values.concurrency, '--concurrency', 10, 1, 400);
+  const timeoutMs = intOption(values.timeout, '--timeout', 30_000, 1, 3_600_000);
+  const output = values.output;
+  if (output !== undefined) mkdirSync(output, { recursive: true });
+  const progress = new Progress(positionals.length);
+  const results = await fetchMany(positionals, {
+    style,
+    backend,
+    concurrency,
+    timeoutMs,
+    onDone: (_i, outcome) => progress.tick(!('status' in outcome)),
+  });
+  progress.finish();
+  let failed = 0;
+  results.forEach((outcome: FetchResult | FetchError, i) => {
+    if (!('status' in outcome)) {
+      failed++;
+      process.stderr.write(`iomux: ${outcome.message} (${outcome.code})\n`);
+      return;
+    }
+    const headText = `HTTP ${outcome.status}\n${Object.entries(outcome.headers)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n')}\n\n`;
+    if (output !== undefined) {
+      writeFileSync(join(output, `${i}.body`), outcome.body);
+      if (values.include === true) writeFileSync(join(output, `${i}.head`), headText);
+    } else if (positionals.length === 1) {
+      if (values.include === true) process.stdout.write(headText);
+      process.stdout.write(outcome.body);
+    } else {
+      if (values.include === true) process.stdout.write(headText);
+      process.stdout.write(`${outcome.status} ${outcome.body.length} ${outcome.url}\n`);
+    }
+  });
+  return failed > 0 ? 1 : 0;
+}
+
+function serve(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: { port: { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const port = intOption(values.port, '--port', 0, 0, 65535);
+  const loop = new EventLoop({ selector: backendOption(values.backend) });
+  const server = startServer(loop, port);
+  process.stdout.write(`listening http://127.0.0.1:${server.port}\n`);
+  loop.runForever();
   return 0;
 }
 
@@ -61,6 +189,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'demo':
         return await demo(rest);
+      case 'fetch':
+        return await fetchCommand(rest);
+      case 'serve':
+        return serve(rest);
       case 'bench':
         return await bench(rest);
       case undefined:
@@ -83,6 +215,12 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 }
+
+// A reader that went away (`iomux fetch URL | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

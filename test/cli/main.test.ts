@@ -1,6 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -9,38 +13,112 @@ function iomux(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('the iomux command', () => {
-  it('demo fetches the pages with every style and prints the table', () => {
+describe('iomux demo', () => {
+  it('fetches the pages in every style on every backend and prints the table', () => {
     const r = iomux('demo', '--count', '5');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    for (const [style, backend] of [
-      ['busy-poll', 'none'],
-      ['callbacks', 'select'],
-      ['callbacks', 'poll'],
-      ['callbacks', 'epoll'],
-    ]) {
-      expect(r.stdout).toMatch(new RegExp(`${style}\\s+${backend}\\s+[\\d.]+\\s+[\\d.]+\\s+5\\s+\\d+`));
+    expect(r.stdout).toMatch(/busy\s+-\s+[\d.]+\s+[\d.]+\s+5\s+0\s+\d+/);
+    for (const style of ['callback', 'coroutine', 'async']) {
+      for (const backend of ['select', 'poll', 'epoll']) {
+        expect(r.stdout).toMatch(new RegExp(`${style}\\s+${backend}\\s+[\\d.]+\\s+[\\d.]+\\s+5\\s+0\\s+\\d+`));
+      }
+    }
+  });
+});
+
+describe('iomux serve and iomux fetch', () => {
+  const server = spawn(process.execPath, [CLI, 'serve', '--backend', 'poll'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let base = '';
+  const dir = mkdtempSync(join(tmpdir(), 'iomux-cli-'));
+
+  beforeAll(async () => {
+    for await (const line of createInterface({ input: server.stdout })) {
+      base = line.replace('listening ', '');
+      break;
     }
   });
 
+  afterAll(() => {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serve prints its address; fetch of one URL writes the body to stdout', () => {
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const r = iomux('fetch', `${base}/goods/3/`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('<h1>goods 3</h1>');
+  });
+
+  it('--include prints the status and headers first', () => {
+    const r = iomux('fetch', '--include', '--style', 'busy', `${base}/bytes/5`);
+    expect(r.stdout).toMatch(/^HTTP 200\n[\s\S]*content-length: 5\n\n/);
+  });
+
+  it('several URLs: one line each; failures are one line on stderr and exit 1', () => {
+    const r = iomux(
+      'fetch',
+      '--style',
+      'callback',
+      '--backend',
+      'select',
+      `${base}/chunked/20`,
+      'http://127.0.0.1:1/',
+      `${base}/nope`,
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe(`200 20 ${base}/chunked/20\n404 10 ${base}/nope\n`);
+    expect(r.stderr).toBe('iomux: http://127.0.0.1:1/: connect ECONNREFUSED 127.0.0.1:1 (ECONNREFUSED)\n');
+  });
+
+  it('--output writes each body to a file', () => {
+    const r = iomux(
+      'fetch',
+      '--style',
+      'async',
+      '--output',
+      dir,
+      '--concurrency',
+      '2',
+      `${base}/bytes/3`,
+      `${base}/goods/1/`,
+    );
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(dir, '0.body'), 'utf8')).toBe('iom');
+    expect(readFileSync(join(dir, '1.body'), 'utf8')).toContain('goods 1');
+  });
+});
+
+describe('usage', () => {
   it('--help on each command; unknown commands and options are errors (exit 2)', () => {
     expect(iomux('--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('commands:') });
-    expect(iomux('demo', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--count') });
-    expect(iomux('bench', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('echo') });
+    const helps: [string, string][] = [
+      ['demo', '--count'],
+      ['fetch', '--style'],
+      ['serve', '--port'],
+      ['bench', 'echo'],
+    ];
+    for (const [cmd, word] of helps) {
+      expect(iomux(cmd, '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining(word) });
+    }
     expect(iomux('bench', 'sys', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--quick') });
     expect(iomux('bench', 'echo', '--help')).toMatchObject({ status: 0, stdout: expect.stringContaining('--conns') });
-    expect(iomux('bench', 'echo', '--runs', 'x')).toMatchObject({
-      status: 2,
-      stderr: 'iomux: --runs must be an integer from 1 to 100000\n',
-    });
     expect(iomux('frobnicate')).toMatchObject({
       status: 2,
       stderr: expect.stringContaining("unknown command 'frobnicate'"),
     });
     expect(iomux('demo', '--bogus')).toMatchObject({ status: 2, stderr: expect.stringContaining("'--bogus'") });
     expect(iomux('demo', '--count', '0')).toMatchObject({ status: 2, stderr: expect.stringContaining('--count') });
+    expect(iomux('fetch')).toMatchObject({ status: 2, stderr: 'iomux: fetch needs at least one URL\n' });
+    expect(iomux('fetch', '--style', 'telepathy', 'http://x/')).toMatchObject({ status: 2 });
+    expect(iomux('fetch', '--backend', 'kqueue', 'http://x/')).toMatchObject({ status: 2 });
+    expect(iomux('serve', '--port', '70000')).toMatchObject({ status: 2 });
     expect(iomux('bench', 'nope')).toMatchObject({ status: 2 });
+    expect(iomux('bench', 'echo', '--runs', 'x')).toMatchObject({
+      status: 2,
+      stderr: 'iomux: --runs must be an integer from 1 to 100000\n',
+    });
     expect(iomux()).toMatchObject({ status: 2, stdout: expect.stringContaining('usage') });
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * Fetching many URLs with one style, at most `concurrency` at a time: what
+ * `iomux fetch` and `iomux demo` run.
+ */
+import type { Coroutine } from '../coro/index.js';
+import { FetchError, Fetcher, type FetchResult, fetchAsync, fetchBusyPoll, fetchCoroutine } from '../fetch/index.js';
+import { EventLoop, type SelectorName } from '../loop/index.js';
+
+/** The four fetch styles of the notes. */
+export type FetchStyle = 'busy' | 'callback' | 'coroutine' | 'async';
+export const STYLES: readonly FetchStyle[] = ['busy', 'callback', 'coroutine', 'async'];
+
+export interface FetchManyOptions {
+  style: FetchStyle;
+  backend: SelectorName;
+  concurrency: number;
+  timeoutMs: number;
+  /** Called as each URL finishes, in finishing order. */
+  onDone?: (index: number, outcome: FetchResult | FetchError) => void;
+}
+
+function asFetchError(url: string, e: unknown): FetchError {
+  return e instanceof FetchError ? e : new FetchError(url, e);
+}
+
+/** Fetches every URL; results in the order given; a failure is a FetchError in its place. */
+export async function fetchMany(
+  urls: readonly string[],
+  options: FetchManyOptions,
+): Promise<(FetchResult | FetchError)[]> {
+  const results: (FetchResult | FetchError)[] = new Array(urls.length);
+  const done = (i: number, outcome: FetchResult | FetchError): void => {
+    results[i] = outcome;
+    options.onDone?.(i, outcome);
+  };
+  const fetchOptions = { timeoutMs: options.timeoutMs };
+  switch (options.style) {
+    case 'busy':
+      for (let i = 0; i < urls.length; i++) {
+        const url = urls[i] as string;
+        done(i, await fetchBusyPoll(url, fetchOptions).catch((e: unknown) => asFetchError(url, e)));
+      }
+      break;
+    case 'callback':
+      for (let start = 0; start < urls.length; start += options.concurrency) {
+        const fetcher = new Fetcher({ selector: options.backend });
+        const wave = urls.slice(start, start + options.concurrency).map((url, k) =>
+          fetcher.getUrl(url, fetchOptions).then(
+            (r) => done(start + k, r),
+            (e: unknown) => done(start + k, asFetchError(url, e)),
+          ),
+        );
+        fetcher.run();
+        fetcher.close();
+        await Promise.all(wave);
+      }
+      break;
+    case 'coroutine': {
+      const loop = new EventLoop({ selector: options.backend });
+      let next = 0;
+      function* worker(): Coroutine<void> {
+        while (next < urls.length) {
+          const i = next++;
+          const url = urls[i] as string;
+          try {
+            done(i, yield* fetchCoroutine(loop, url, fetchOptions));
+          } catch (e) {
+            done(i, asFetchError(url, e));
+          }
+        }
+      }
+      const workers = Array.from({ length: Math.min(options.concurrency, urls.length) }, () =>
+        loop.createTask(worker()),
+      );
+      function* all(): Coroutine<void> {
+        for (const w of workers) yield* w;
+      }
+      try {
+        loop.runUntilComplete(all());
+      } finally {
+        loop.close();
+      }
+      break;
+    }
+    case 'async': {
+      const loop = new EventLoop({ selector: options.backend });
+      let next = 0;
+      try {
+        await loop.run(async () => {
+          const worker = async (): Promise<void> => {
+            while (next < urls.length) {
+              const i = next++;
+              const url = urls[i] as string;
+              done(i, await fetchAsync(loop, url, fetchOptions).catch((e: unknown) => asFetchError(url, e)));
+            }
+          };
+          await Promise.all(Array.from({ length: Math.min(options.concurrency, urls.length) }, worker));
+        });
+      } finally {
+        loop.close();
+      }
+      break;
+    }
+  }
+  return results;
+}

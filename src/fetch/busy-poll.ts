@@ -1,0 +1,140 @@
+/**
+ * The notes' first fetcher (11.3): a non-blocking socket and a busy loop
+ * that keeps asking -- is it connected yet? can I send? is there data? --
+ * burning a core while it waits. Here for what it teaches (and measures);
+ * use the multiplexed fetchers for real work.
+ *
+ * @module
+ */
+import { formatRequest, parseHttpUrl, ResponseParser } from '../http/index.js';
+import {
+  type AddrInfo,
+  OSError,
+  Resolver,
+  SO_ERROR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  Socket,
+  WOULD_BLOCK,
+} from '../sys/index.js';
+import { LookupError, numericAddress, submitLookup } from './resolve.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type FetchOptions,
+  type FetchResult,
+  parserOptions,
+  toFetchError,
+  toResult,
+} from './types.js';
+
+const EINPROGRESS = 115;
+
+class Deadline {
+  readonly #end: number;
+  readonly #ms: number;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.#end = performance.now() + ms;
+  }
+
+  check(): void {
+    if (performance.now() > this.#end) {
+      throw Object.assign(new Error(`timed out after ${this.#ms} ms`), { code: 'ERR_TIMEOUT' });
+    }
+  }
+}
+
+function resolveSpinning(hostname: string, port: number, deadline: Deadline): AddrInfo[] {
+  const direct = numericAddress(hostname, port);
+  if (direct !== null) return [direct];
+  const resolver = new Resolver();
+  try {
+    submitLookup(resolver, 1, hostname, port);
+    for (;;) {
+      // Ask again and again, as the notes' loop does.
+      for (const done of resolver.take()) {
+        if (done.error !== 0) throw new LookupError(hostname, done.error, done.message);
+        return done.results;
+      }
+      deadline.check();
+    }
+  } finally {
+    resolver.close();
+  }
+}
+
+function exchangeSpinning(
+  url: string,
+  info: AddrInfo,
+  request: Buffer,
+  options: FetchOptions,
+  deadline: Deadline,
+): FetchResult {
+  const sock = new Socket(info.family, SOCK_STREAM);
+  try {
+    sock.setBlocking(false);
+    const rc = sock.connectEx(info.address); // 阻塞不会消耗cpu: it returns at once
+    if (rc !== 0 && rc !== EINPROGRESS) throw new OSError(rc, 'connect', JSON.stringify(info.address));
+    // 不停的询问连接是否建立好: keep trying to send until the connection is up.
+    let sent = 0;
+    while (sent < request.length) {
+      const error = sock.getsockopt(SOL_SOCKET, SO_ERROR);
+      if (error !== 0) throw new OSError(error, 'connect', JSON.stringify(info.address));
+      let n = WOULD_BLOCK;
+      try {
+        n = sock.trySend(request, sent);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
+      }
+      if (n > 0) sent += n;
+      deadline.check();
+    }
+    const parser = new ResponseParser(parserOptions(options));
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    for (;;) {
+      const n = sock.tryRecvInto(buffer);
+      if (n === WOULD_BLOCK) {
+        deadline.check();
+        continue;
+      }
+      if (n === 0) {
+        parser.end();
+        break;
+      }
+      parser.feed(buffer.subarray(0, n));
+      if (parser.done) break;
+    }
+    return toResult(url, parser);
+  } finally {
+    sock.close();
+  }
+}
+
+/**
+ * Fetches `url` by busy-polling one non-blocking socket. It runs to the end
+ * before returning (the promise is settled when it returns); it burns CPU
+ * while it waits.
+ *
+ * @throws {FetchError} (through the promise)
+ */
+export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<FetchResult> {
+  try {
+    const deadline = new Deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const target = parseHttpUrl(url);
+    const request = formatRequest(target, options);
+    let lastError: unknown = new Error(`no address for ${target.hostname}`);
+    for (const info of resolveSpinning(target.hostname, target.port, deadline)) {
+      try {
+        return Promise.resolve(exchangeSpinning(url, info, request, options, deadline));
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code !== 'ECONNREFUSED' && code !== 'ENETUNREACH' && code !== 'EADDRNOTAVAIL') throw error;
+        lastError = error;
+      }
+    }
+    throw lastError;
+  } catch (error) {
+    return Promise.reject(toFetchError(url, error));
+  }
+}

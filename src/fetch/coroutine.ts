@@ -1,0 +1,129 @@
+/**
+ * The notes' generator-coroutine fetcher (11.10), and its async/await twin
+ * (11.9), both on the iomux loop: connect, send, read until the response is
+ * complete -- written straight down, each wait a `yield*` (or an `await`).
+ *
+ * @module
+ */
+import { type Coroutine, waitFor } from '../coro/index.js';
+import { formatRequest, parseHttpUrl, ResponseParser } from '../http/index.js';
+import type { EventLoop } from '../loop/index.js';
+import { SOCK_STREAM, Socket } from '../sys/index.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type FetchOptions,
+  type FetchResult,
+  parserOptions,
+  toFetchError,
+  toResult,
+} from './types.js';
+
+const READ_SIZE = 64 * 1024;
+
+/**
+ * Fetches `url` as a generator coroutine: `yield*` it in another coroutine
+ * or run it as a Task. Host names are resolved off the loop; each address
+ * is tried in turn.
+ *
+ * @throws {FetchError} (code ECONNREFUSED, ENOTFOUND, ERR_HTTP_*, ERR_TIMEOUT...)
+ *
+ * @example
+ * ```ts
+ * const page = loop.runUntilComplete(fetchCoroutine(loop, 'http://127.0.0.1:8080/goods/1/'));
+ * ```
+ */
+export function* fetchCoroutine(loop: EventLoop, url: string, options: FetchOptions = {}): Coroutine<FetchResult> {
+  try {
+    return yield* waitFor(exchange(loop, url, options), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  } catch (error) {
+    throw toFetchError(url, error);
+  }
+}
+
+function* exchange(loop: EventLoop, url: string, options: FetchOptions): Coroutine<FetchResult> {
+  const target = parseHttpUrl(url);
+  const request = formatRequest(target, options);
+  const addresses = yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
+  let lastError: unknown = new Error(`no address for ${target.hostname}`);
+  for (const { family, address } of addresses) {
+    const sock = new Socket(family, SOCK_STREAM);
+    try {
+      sock.setBlocking(false);
+      try {
+        yield* loop.sockConnect(sock, address);
+      } catch (error) {
+        lastError = error;
+        continue;
+      }
+      yield* loop.sockSendAll(sock, request);
+      const parser = new ResponseParser(parserOptions(options));
+      const buffer = Buffer.allocUnsafe(READ_SIZE);
+      for (;;) {
+        const n = yield* loop.sockRecvInto(sock, buffer);
+        if (n === 0) {
+          parser.end();
+          break;
+        }
+        parser.feed(buffer.subarray(0, n));
+        if (parser.done) break;
+      }
+      return toResult(url, parser);
+    } finally {
+      sock.close();
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * Fetches `url` with async/await, for a loop in cooperative mode
+ * (`await loop.run(...)`): the same steps as {@link fetchCoroutine}.
+ *
+ * @throws {FetchError} (through the promise)
+ *
+ * @example
+ * ```ts
+ * const page = await loop.run(() => fetchAsync(loop, 'http://127.0.0.1:8080/goods/1/'));
+ * ```
+ */
+export async function fetchAsync(loop: EventLoop, url: string, options: FetchOptions = {}): Promise<FetchResult> {
+  try {
+    const task = loop.createTask(async () => {
+      const target = parseHttpUrl(url);
+      const request = formatRequest(target, options);
+      const addresses = await loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
+      let lastError: unknown = new Error(`no address for ${target.hostname}`);
+      for (const { family, address } of addresses) {
+        const sock = new Socket(family, SOCK_STREAM);
+        try {
+          sock.setBlocking(false);
+          try {
+            await loop.sockConnect(sock, address);
+          } catch (error) {
+            lastError = error;
+            continue;
+          }
+          await loop.sockSendAll(sock, request);
+          const parser = new ResponseParser(parserOptions(options));
+          const buffer = Buffer.allocUnsafe(READ_SIZE);
+          for (;;) {
+            const n = await loop.sockRecvInto(sock, buffer);
+            if (n === 0) {
+              parser.end();
+              break;
+            }
+            parser.feed(buffer.subarray(0, n));
+            if (parser.done) break;
+          }
+          return toResult(url, parser);
+        } finally {
+          sock.close();
+        }
+      }
+      throw lastError;
+    });
+    return await waitFor(task, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  } catch (error) {
+    throw toFetchError(url, error);
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The notes' select + callback + event loop fetcher (11.3), for real: one
+ * thread, any number of URLs in flight, a selector holding the callback to
+ * run in each key's data -- `connected`, then `writable`, then `readable` --
+ * and `run()` is the notes' `loop()`.
+ *
+ * @module
+ */
+import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import {
+  type BaseSelector,
+  DefaultSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  PollSelector,
+  type SelectorKey,
+  SelectSelector,
+} from '../selectors/index.js';
+import {
+  type AddrInfo,
+  OSError,
+  Resolver,
+  SO_ERROR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  Socket,
+  WOULD_BLOCK,
+} from '../sys/index.js';
+import { LookupError, numericAddress, submitLookup } from './resolve.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type FetchOptions,
+  type FetchResult,
+  parserOptions,
+  toFetchError,
+  toResult,
+} from './types.js';
+
+/** What each selector key holds: the callback to run when it is ready. */
+export type FetcherCallback = (key: SelectorKey<FetcherCallback>, events: number) => void;
+
+export interface FetcherOptions {
+  /** A selector, or 'select' | 'poll' | 'epoll' (default: DefaultSelector, epoll). */
+  selector?: BaseSelector<FetcherCallback> | 'select' | 'poll' | 'epoll';
+}
+
+const EINPROGRESS = 115;
+
+/**
+ * Fetches many URLs concurrently on one selector with callbacks.
+ *
+ * @example
+ * ```ts
+ * const fetcher = new Fetcher({ selector: 'select' });
+ * const pages = urls.map((url) => fetcher.getUrl(url));   // like the notes' get_url
+ * fetcher.run();                                          // the notes' loop()
+ * for (const page of await Promise.all(pages)) console.log(page.status);
+ * fetcher.close();
+ * ```
+ */
+export class Fetcher {
+  readonly selector: BaseSelector<FetcherCallback>;
+  readonly #exchanges = new Set<Exchange>();
+  #resolver: Resolver | null = null;
+  readonly #lookups = new Map<number, Exchange>();
+  #nextLookup = 1;
+
+  constructor(options: FetcherOptions = {}) {
+    const s = options.selector ?? 'epoll';
+    this.selector =
+      s === 'epoll'
+        ? new DefaultSelector<FetcherCallback>()
+        : s === 'poll'
+          ? new PollSelector<FetcherCallback>()
+          : s === 'select'
+            ? new SelectSelector<FetcherCallback>()
+            : s;
+  }
+
+  /**
+   * Starts fetching `url`; the promise settles once {@link run} gets it done.
+   * A failure (refused, reset, malformed, timed out) rejects this URL's
+   * promise only, with a FetchError.
+   */
+  getUrl(url: string, options: FetchOptions = {}): Promise<FetchResult> {
+    return new Promise<FetchResult>((resolve, reject) => {
+      let exchange: Exchange;
+      try {
+        exchange = new Exchange(this, url, options, resolve, reject);
+      } catch (error) {
+        reject(toFetchError(url, error));
+        return;
+      }
+      this.#exchanges.add(exchange);
+      const direct = numericAddress(exchange.target.hostname, exchange.target.port);
+      if (direct !== null) exchange.start([direct]);
+      else this.#lookup(exchange);
+    });
+  }
+
+  /** URLs still in flight. */
+  get pending(): number {
+    return this.#exchanges.size;
+  }
+
+  /**
+   * The notes' loop(): waits in the selector and runs each ready key's
+   * callback until every URL is done (or timed out).
+   */
+  run(): void {
+    while (this.#exchanges.size > 0) {
+      const now = performance.now();
+      let wait = Number.POSITIVE_INFINITY;
+      for (const exchange of this.#exchanges) {
+        if (exchange.deadline <= now)
+          exchange.fail(Object.assign(new Error(`timed out after ${exchange.timeoutMs} ms`), { code: 'ERR_TIMEOUT' }));
+        else wait = Math.min(wait, exchange.deadline - now);
+      }
+      if (this.#exchanges.size === 0) break;
+      for (const [key, events] of this.selector.select(wait)) {
+        const callback = key.data;
+        callback(key, events);
+      }
+    }
+  }
+
+  /** Closes the selector and the resolver; in-flight URLs fail. */
+  close(): void {
+    for (const exchange of [...this.#exchanges]) exchange.fail(new Error('the Fetcher was closed'));
+    this.#resolver?.close();
+    this.#resolver = null;
+    this.selector.close();
+  }
+
+  /** @internal */
+  forget(exchange: Exchange): void {
+    this.#exchanges.delete(exchange);
+    if (exchange.lookupId !== 0) this.#lookups.delete(exchange.lookupId);
+    this.#unwatchResolverWhenIdle();
+  }
+
+  #lookup(exchange: Exchange): void {
+    if (this.#resolver === null) this.#resolver = new Resolver();
+    const resolver = this.#resolver;
+    if (this.#lookups.size === 0) this.selector.register(resolver.fileno(), EVENT_READ, () => this.#lookedUp());
+    const id = this.#nextLookup++;
+    exchange.lookupId = id;
+    this.#lookups.set(id, exchange);
+    submitLookup(resolver, id, exchange.target.hostname, exchange.target.port);
+  }
+
+  #lookedUp(): void {
+    if (this.#resolver === null) return;
+    for (const done of this.#resolver.take()) {
+      const exchange = this.#lookups.get(done.id);
+      if (exchange === undefined) continue;
+      this.#lookups.delete(done.id);
+      exchange.lookupId = 0;
+      if (done.error !== 0) exchange.fail(new LookupError(exchange.target.hostname, done.error, done.message));
+      else exchange.start(done.results);
+    }
+    this.#unwatchResolverWhenIdle();
+  }
+
+  #unwatchResolverWhenIdle(): void {
+    if (this.#lookups.size > 0 || this.#resolver === null || this.selector.closed) return;
+    if (this.selector.getMap().has(this.#resolver.fileno())) this.selector.unregister(this.#resolver.fileno());
+  }
+}
+
+/** One URL in flight: its socket, its parser and its callbacks. */
+class Exchange {
+  readonly target: HttpTarget;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  lookupId = 0;
+  readonly #fetcher: Fetcher;
+  readonly #url: string;
+  readonly #options: FetchOptions;
+  readonly #request: Buffer;
+  readonly #resolve: (result: FetchResult) => void;
+  readonly #reject: (error: unknown) => void;
+  #addresses: AddrInfo[] = [];
+  #sock: Socket | null = null;
+  #sent = 0;
+  #parser: ResponseParser;
+  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #lastError: unknown = null;
+  #settled = false;
+  readonly #connected: FetcherCallback = () => this.#onConnected();
+  readonly #writable: FetcherCallback = () => this.#onWritable();
+  readonly #readable: FetcherCallback = () => this.#onReadable();
+
+  constructor(
+    fetcher: Fetcher,
+    url: string,
+    options: FetchOptions,
+    resolve: (result: FetchResult) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#fetcher = fetcher;
+    this.#url = url;
+    this.#options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.target = parseHttpUrl(url);
+    this.#request = formatRequest(this.target, options);
+    this.#parser = new ResponseParser(parserOptions(options));
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.deadline = performance.now() + this.timeoutMs;
+  }
+
+  /** Connects to the first address (the next ones if it is refused). */
+  start(addresses: AddrInfo[]): void {
+    this.#addresses = [...addresses];
+    this.#connectNext();
+  }
+
+  fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#release();
+    this.#reject(toFetchError(this.#url, error));
+  }
+
+  #connectNext(): void {
+    this.#release();
+    const info = this.#addresses.shift();
+    if (info === undefined) {
+      this.fail(this.#lastError ?? new Error(`no address for ${this.target.hostname}`));
+      return;
+    }
+    try {
+      const sock = new Socket(info.family, SOCK_STREAM);
+      this.#sock = sock;
+      sock.setBlocking(false);
+      const rc = sock.connectEx(info.address);
+      if (rc !== 0 && rc !== EINPROGRESS) throw new OSError(rc, 'connect', JSON.stringify(info.address));
+      // 注册: tell the selector to call `connected` once the socket is writable.
+      this.#fetcher.selector.register(sock, EVENT_WRITE, this.#connected);
+    } catch (error) {
+      this.#lastError = error;
+      this.#connectNext();
+    }
+  }
+
+  #onConnected(): void {
+    const sock = this.#sock as Socket;
+    const error = sock.getsockopt(SOL_SOCKET, SO_ERROR);
+    if (error !== 0) {
+      this.#lastError = new OSError(error, 'connect', `${this.target.hostname}:${this.target.port}`);
+      this.#connectNext();
+      return;
+    }
+    this.#fetcher.selector.modify(sock, EVENT_WRITE, this.#writable);
+    this.#onWritable();
+  }
+
+  #onWritable(): void {
+    const sock = this.#sock as Socket;
+    try {
+      while (this.#sent < this.#request.length) {
+        const n = sock.trySend(this.#request, this.#sent);
+        if (n === WOULD_BLOCK) return; // stay registered for writing
+        this.#sent += n;
+      }
+      this.#fetcher.selector.modify(sock, EVENT_READ, this.#readable);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  #onReadable(): void {
+    const sock = this.#sock as Socket;
+    try {
+      const n = sock.tryRecvInto(this.#buffer);
+      if (n === WOULD_BLOCK) return;
+      if (n === 0) this.#parser.end();
+      else this.#parser.feed(this.#buffer.subarray(0, n));
+      if (!this.#parser.done) return;
+      const result = toResult(this.#url, this.#parser);
+      this.#settled = true;
+      this.#release();
+      this.#resolve(result);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  #release(): void {
+    const sock = this.#sock;
+    if (sock !== null) {
+      if (!this.#fetcher.selector.closed && this.#fetcher.selector.getMap().has(sock))
+        this.#fetcher.selector.unregister(sock);
+      sock.close();
+      this.#sock = null;
+    }
+    if (this.#settled) this.#fetcher.forget(this);
+  }
+}

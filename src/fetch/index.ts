@@ -1,0 +1,15 @@
+/**
+ * `iomux/fetch`: the notes' fetchers, for real. Four styles, one result:
+ * `{ url, status, headers, body }`.
+ *
+ * - {@link fetchBusyPoll}: a non-blocking socket polled in a busy loop (11.3, first listing)
+ * - {@link Fetcher}: select + callbacks + an event loop (11.3)
+ * - {@link fetchCoroutine}: a generator coroutine on the iomux loop (11.10)
+ * - {@link fetchAsync}: async/await on the iomux loop in cooperative mode (11.9)
+ *
+ * @module
+ */
+export { fetchBusyPoll } from './busy-poll.js';
+export { fetchAsync, fetchCoroutine } from './coroutine.js';
+export { Fetcher, type FetcherCallback, type FetcherOptions } from './fetcher.js';
+export { FetchError, type FetchOptions, type FetchResult } from './types.js';

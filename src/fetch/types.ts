@@ -1,0 +1,66 @@
+/**
+ * What every fetch style returns and throws.
+ *
+ * @module
+ */
+import type { RequestOptions, ResponseParser } from '../http/index.js';
+
+/** A fetched response. */
+export interface FetchResult {
+  url: string;
+  status: number;
+  /** Lower-cased names; repeated fields joined with ', '. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** Options shared by every fetch style. */
+export interface FetchOptions extends RequestOptions {
+  /** Give up after this many milliseconds, connection included (default 30,000). */
+  timeoutMs?: number;
+  /** Most body bytes accepted (default 256 MiB). */
+  maxBodyBytes?: number;
+  /** Most bytes of the response head (default 64 KiB). */
+  maxHeaderBytes?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** A fetch that failed: `code` is the cause's (ECONNREFUSED, ENOTFOUND, ERR_HTTP_..., ERR_TIMEOUT...). */
+export class FetchError extends Error {
+  readonly code: string;
+  readonly url: string;
+
+  constructor(url: string, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(`${url}: ${message}`, { cause });
+    this.url = url;
+    const code = (cause as { code?: unknown } | null)?.code;
+    this.code = typeof code === 'string' ? code : 'ERR_FETCH';
+  }
+
+  override get name(): string {
+    return 'FetchError';
+  }
+}
+
+/** Wraps any failure of a fetch of `url` (once). */
+export function toFetchError(url: string, cause: unknown): FetchError {
+  return cause instanceof FetchError ? cause : new FetchError(url, cause);
+}
+
+/** The result of a parser that is done. */
+export function toResult(url: string, parser: ResponseParser): FetchResult {
+  const head = parser.head;
+  if (head === null) throw new Error('iomux: the response is not parsed yet');
+  return { url, status: head.status, headers: head.headers.toObject(), body: parser.body() };
+}
+
+/** The parser for a request with these options. */
+export function parserOptions(options: FetchOptions): ConstructorParameters<typeof ResponseParser>[0] {
+  return {
+    method: options.method ?? 'GET',
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
+  };
+}

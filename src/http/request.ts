@@ -1,0 +1,96 @@
+/**
+ * HTTP/1.1 requests: URL -> target, and the request bytes.
+ *
+ * @module
+ */
+
+/** Where a request goes. */
+export interface HttpTarget {
+  /** The URL as given. */
+  url: string;
+  /** Host name or address to connect to (IPv6 without brackets). */
+  hostname: string;
+  port: number;
+  /** The Host header: host[:port], IPv6 in brackets. */
+  hostHeader: string;
+  /** Path and query. */
+  path: string;
+}
+
+/** A request the client cannot make: a malformed URL, https, a bad header. */
+export class HttpRequestError extends Error {
+  readonly code: 'ERR_INVALID_URL' | 'ERR_UNSUPPORTED_PROTOCOL' | 'ERR_INVALID_HEADER';
+
+  constructor(code: HttpRequestError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return 'HttpRequestError';
+  }
+}
+
+/**
+ * Parses an http:// URL.
+ *
+ * @throws {HttpRequestError} ERR_INVALID_URL, or ERR_UNSUPPORTED_PROTOCOL for anything but http:
+ */
+export function parseHttpUrl(url: string): HttpTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new HttpRequestError('ERR_INVALID_URL', `invalid URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:') {
+    throw new HttpRequestError('ERR_UNSUPPORTED_PROTOCOL', `only http:// URLs are supported: ${url}`);
+  }
+  const port = parsed.port === '' ? 80 : Number(parsed.port);
+  const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
+  return {
+    url,
+    hostname,
+    port,
+    hostHeader: parsed.port === '' ? parsed.hostname : `${parsed.hostname}:${port}`,
+    path: `${parsed.pathname === '' ? '/' : parsed.pathname}${parsed.search}`,
+  };
+}
+
+/** Options of a request. */
+export interface RequestOptions {
+  method?: string;
+  headers?: Readonly<Record<string, string>>;
+  /** Keep the connection open after the response (default false: `Connection: close`, as the notes do). */
+  keepAlive?: boolean;
+  body?: Uint8Array | string;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The request's bytes.
+ *
+ * @throws {HttpRequestError} ERR_INVALID_HEADER for a bad method, header name or value (no CR/LF injection)
+ */
+export function formatRequest(target: HttpTarget, options: RequestOptions = {}): Buffer {
+  const method = options.method ?? 'GET';
+  if (!TOKEN.test(method))
+    throw new HttpRequestError('ERR_INVALID_HEADER', `invalid method: ${JSON.stringify(method)}`);
+  const body = options.body === undefined ? undefined : Buffer.from(options.body);
+  let head = `${method} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n`;
+  const given = new Set<string>();
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (!TOKEN.test(name) || /[\0\r\n]/.test(value)) {
+      throw new HttpRequestError('ERR_INVALID_HEADER', `invalid header: ${JSON.stringify(name)}`);
+    }
+    given.add(name.toLowerCase());
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!given.has('connection')) head += `Connection: ${options.keepAlive === true ? 'keep-alive' : 'close'}\r\n`;
+  if (!given.has('user-agent')) head += 'User-Agent: iomux\r\n';
+  if (body !== undefined && !given.has('content-length')) head += `Content-Length: ${body.length}\r\n`;
+  head += '\r\n';
+  const bytes = Buffer.from(head, 'latin1');
+  return body === undefined ? bytes : Buffer.concat([bytes, body]);
+}

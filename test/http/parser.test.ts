@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+
+import { formatRequest, HttpParseError, parseHttpUrl, ResponseParser } from '../../src/http/index.js';
+
+function parse(text: string | Buffer, options = {}, split?: number[]): ResponseParser {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  const parser = new ResponseParser(options);
+  let at = 0;
+  for (const size of split ?? [bytes.length]) {
+    parser.feed(bytes.subarray(at, at + size));
+    at += size;
+  }
+  if (at < bytes.length) parser.feed(bytes.subarray(at));
+  if (!parser.done) parser.end();
+  return parser;
+}
+
+const CHUNKED =
+  'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n' +
+  '5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Sum: 11\r\n\r\n';
+
+describe('ResponseParser', () => {
+  it('Content-Length: status, reason, case-insensitive and repeated fields, body', () => {
+    const p = parse(
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\n\r\nhello',
+    );
+    expect(p.head?.status).toBe(200);
+    expect(p.head?.reason).toBe('OK');
+    expect(p.head?.version).toBe('1.1');
+    expect(p.head?.headers.get('CONTENT-LENGTH')).toBe('5');
+    expect(p.head?.headers.getAll('set-cookie')).toEqual(['a=1', 'b=2']);
+    expect(p.head?.headers.get('x-empty')).toBe('');
+    expect(p.body().toString()).toBe('hello');
+  });
+
+  it('chunked with extensions and trailers', () => {
+    const p = parse(CHUNKED);
+    expect(p.body().toString()).toBe('hello world');
+    expect(p.trailers.get('x-sum')).toBe('11');
+  });
+
+  it('close-delimited bodies (HTTP/1.0) end with the connection', () => {
+    const p = new ResponseParser();
+    p.feed(Buffer.from('HTTP/1.0 200 OK\r\nServer: x\r\n\r\nsome '));
+    p.feed(Buffer.from('body'));
+    expect(p.done).toBe(false);
+    p.end();
+    expect(p.done).toBe(true);
+    expect(p.body().toString()).toBe('some body');
+  });
+
+  it('skips 1xx interim responses; HEAD, 204 and 304 have no body', () => {
+    const p = parse(
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    );
+    expect(p.interimResponses).toBe(2);
+    expect(p.body().toString()).toBe('ok');
+    for (const [status, method] of [
+      [200, 'HEAD'],
+      [204, 'GET'],
+      [304, 'GET'],
+    ] as const) {
+      const q = new ResponseParser({ method });
+      q.feed(Buffer.from(`HTTP/1.1 ${status} X\r\nContent-Length: 10\r\n\r\n`));
+      expect(q.done).toBe(true);
+      expect(q.body().length).toBe(0);
+    }
+  });
+
+  it('keep-alive: the bytes after the response are left over for the next one', () => {
+    const p = new ResponseParser();
+    p.feed(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n'));
+    expect(p.done).toBe(true);
+    const next = new ResponseParser();
+    next.feed(p.leftover());
+    expect(next.done).toBe(true);
+    expect(next.head?.status).toBe(204);
+  });
+
+  it('gives the same result for every split, down to one byte at a time', () => {
+    const full = Buffer.from(CHUNKED, 'latin1');
+    for (let cut = 1; cut < full.length; cut++) {
+      const p = parse(full, {}, [cut]);
+      expect(p.body().toString()).toBe('hello world');
+    }
+    const p = parse(full, {}, Array(full.length).fill(1));
+    expect(p.body().toString()).toBe('hello world');
+    expect(p.trailers.get('x-sum')).toBe('11');
+  });
+
+  it.each([
+    ['HTTP/2 200 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 20 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['garbage\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 200 OK\r\nBad Header\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    ['HTTP/1.1 200 OK\r\n: x\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_BAD_CHUNK'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY', 'ERR_HTTP_BAD_CHUNK'],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', 'ERR_HTTP_INCOMPLETE'],
+    ['HTTP/1.1 200 OK\r\nContent-Le', 'ERR_HTTP_INCOMPLETE'],
+    ['HTTP/1.1 101 Switching Protocols\r\n\r\n', 'ERR_HTTP_UNSUPPORTED'],
+  ])('rejects %j with %s', (text, code) => {
+    expect(() => parse(text)).toThrow(expect.objectContaining({ name: 'HttpParseError', code }));
+  });
+
+  it('limits: an oversize head and an oversize body', () => {
+    const big = `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`;
+    expect(() => parse(big)).toThrow(expect.objectContaining({ code: 'ERR_HTTP_HEADERS_TOO_LARGE' }));
+    // Even without the end of the head in sight, memory stays bounded.
+    const p = new ResponseParser({ maxHeaderBytes: 1024 });
+    expect(() => {
+      for (let i = 0; i < 100; i++) p.feed(Buffer.alloc(100, 'a'));
+    }).toThrow(expect.objectContaining({ code: 'ERR_HTTP_HEADERS_TOO_LARGE' }));
+    expect(() => parse('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n', { maxBodyBytes: 10 })).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_BODY_TOO_LARGE' }),
+    );
+    expect(() => parse(`HTTP/1.1 200 OK\r\n\r\n${'x'.repeat(100)}`, { maxBodyBytes: 10 })).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_BODY_TOO_LARGE' }),
+    );
+  });
+
+  it('random bytes only ever give an HttpParseError, never a hang or another error', () => {
+    for (let i = 0; i < 2000; i++) {
+      const junk = randomBytes(1 + (i % 300));
+      const prefix =
+        i % 3 === 0
+          ? Buffer.from('HTTP/1.1 200 OK\r\n')
+          : i % 3 === 1
+            ? Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
+            : Buffer.alloc(0);
+      try {
+        parse(Buffer.concat([prefix, junk]), { maxHeaderBytes: 512, maxBodyBytes: 4096 }, [7, 3, 11]);
+      } catch (e) {
+        expect(e).toBeInstanceOf(HttpParseError);
+      }
+    }
+  });
+});
+
+describe('requests', () => {
+  it('parses http URLs: ports, IPv6 literals, paths and queries', () => {
+    expect(parseHttpUrl('http://example.com')).toMatchObject({
+      hostname: 'example.com',
+      port: 80,
+      hostHeader: 'example.com',
+      path: '/',
+    });
+    expect(parseHttpUrl('http://[::1]:8080/a/b?c=d')).toMatchObject({
+      hostname: '::1',
+      port: 8080,
+      hostHeader: '[::1]:8080',
+      path: '/a/b?c=d',
+    });
+    expect(() => parseHttpUrl('https://example.com/')).toThrow(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_PROTOCOL' }),
+    );
+    expect(() => parseHttpUrl('not a url')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_URL' }));
+  });
+
+  it('writes the request the notes write, and refuses header injection', () => {
+    const target = parseHttpUrl('http://127.0.0.1:8080/goods/1/');
+    expect(formatRequest(target).toString()).toBe(
+      'GET /goods/1/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nUser-Agent: iomux\r\n\r\n',
+    );
+    expect(formatRequest(target, { keepAlive: true, method: 'HEAD' }).toString()).toContain('Connection: keep-alive');
+    const post = formatRequest(target, { method: 'POST', body: 'abc' }).toString();
+    expect(post).toMatch(/Content-Length: 3\r\n\r\nabc$/);
+    expect(() => formatRequest(target, { headers: { 'X-A': 'b\r\nEvil: 1' } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
+    );
+    expect(() => formatRequest(target, { method: 'GET /x' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
+    );
+  });
+});
