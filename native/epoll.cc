@@ -46,7 +46,8 @@ napi_value Fileno(napi_env e, napi_callback_info info) {
   return Napi::Number::New(env, b.core->fd.Get());
 }
 
-// ctl(op, fd, events): op is EPOLL_CTL_ADD, EPOLL_CTL_MOD or EPOLL_CTL_DEL.
+// ctl(op, fd, events, quiet?) -> 0: op is EPOLL_CTL_ADD, EPOLL_CTL_MOD or
+// EPOLL_CTL_DEL; with quiet, a kernel error is returned as its errno.
 napi_value Ctl(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<EpollCore>(e, info);
@@ -69,9 +70,13 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
   ev.data.u64 = 0;
   ev.data.fd = fd;
   if (::epoll_ctl(b.core->fd.Get(), static_cast<int>(op), fd, &ev) < 0) {
+    // quiet: report the errno instead of throwing (an event loop removing an
+    // fd that was closed gets EBADF, and an exception costs more than the call).
+    if (Napi::Value(env, b.argv[3]).ToBoolean().Value()) return Napi::Number::New(env, errno);
     ThrowErrno(env, errno, "epoll_ctl", "(fd " + std::to_string(fd) + ")");
+    return nullptr;
   }
-  return nullptr;
+  return Napi::Number::New(env, 0);
 }
 
 int WaitOn(EpollCore* core, int timeoutMs, struct epoll_event* events, int maxEvents) {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 
 import { UsageError } from '../cli/usage.js';
 import { formatEchoTable, runEchoBench } from './echo.js';
+import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
 import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
@@ -17,6 +18,21 @@ suites:
   echo   echo ping-pong: iomux vs node:net vs a C epoll server (iomux bench echo --help)
   switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
   pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
+  fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (iomux bench fetch --help)
+`;
+
+const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
+
+GETs of a small page, all started at once, against the embedded server (its own
+process), Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
+Python selectors Fetcher, node:http without keep-alive, Node's fetch without keep-alive.
+
+options:
+  --quick      100 requests, 1 run (a smoke run)
+  --runs N     runs per client, interleaved (default 5)
+  --count N    requests per run (default 1000)
+  --json FILE  also write the figures as JSON
+  --help       this text
 `;
 
 const PINGPONG_USAGE = `usage: iomux bench pingpong [--quick] [--runs N] [--json FILE]
@@ -82,6 +98,51 @@ function intOption(value: string | undefined, name: string, fallback: number): n
   return n;
 }
 
+/** A suite's parsed options: --quick and --json, and the suite's own string options. */
+interface SuiteOptions {
+  quick: boolean;
+  json: string | undefined;
+  get(name: string): string | undefined;
+}
+
+/**
+ * Parses a suite's options: --quick, --json, --help and `extra` (string
+ * options such as --runs). Returns null after printing `usage` for --help.
+ */
+function parseSuite(args: string[], usage: string, extra: readonly string[]): SuiteOptions | null {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    quick: { type: 'boolean' },
+    json: { type: 'string' },
+    help: { type: 'boolean' },
+  };
+  for (const name of extra) options[name] = { type: 'string' };
+  const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
+  if (values['help'] === true) {
+    process.stdout.write(usage);
+    return null;
+  }
+  const json = values['json'];
+  return {
+    quick: values['quick'] === true,
+    json: typeof json === 'string' ? json : undefined,
+    get: (name) => {
+      const v = values[name];
+      return typeof v === 'string' ? v : undefined;
+    },
+  };
+}
+
+/** Prints a suite's title and table; writes the figures as JSON when asked. */
+function report(title: string, table: string, json: string | undefined, figures: object): void {
+  process.stdout.write(`${title}, node ${process.version}\n\n${table}\n`);
+  if (json !== undefined) {
+    writeFileSync(
+      json,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), ...figures }, null, 2)}\n`,
+    );
+  }
+}
+
 /** Runs `iomux bench <suite> ...`; resolves with the exit code. */
 export async function runBenchCommand(args: string[]): Promise<number> {
   const [suite, ...rest] = args;
@@ -92,29 +153,15 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   if (suite === 'echo') return runEcho(rest);
   if (suite === 'switch') return runSwitch(rest);
   if (suite === 'pingpong') return runPingPong(rest);
+  if (suite === 'fetch') return runFetch(rest);
   if (suite !== 'sys') {
-    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch, pingpong)\n`);
+    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch, pingpong, fetch)\n`);
     return 2;
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      quick: { type: 'boolean' },
-      samples: { type: 'string' },
-      'sample-ms': { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(SYS_USAGE);
-    return 0;
-  }
-  const quick = values.quick === true;
-  const samples = intOption(values.samples, '--samples', quick ? 3 : 7);
-  const sampleMs = intOption(values['sample-ms'], '--sample-ms', quick ? 20 : 100);
+  const opts = parseSuite(rest, SYS_USAGE, ['samples', 'sample-ms']);
+  if (opts === null) return 0;
+  const samples = intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7);
+  const sampleMs = intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100);
   const tty = process.stderr.isTTY === true;
   const result = runSyscallBench({
     points: DEFAULT_POINTS,
@@ -126,47 +173,27 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     },
   });
   if (tty) process.stderr.write('\r\x1b[K');
-  process.stdout.write(
-    `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms), node ${process.version}\n\n`,
+  const floorNote = result.floorError === undefined ? '' : `\nno C floor: ${result.floorError}`;
+  report(
+    `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
+    `${formatSyscallTable(result.cells)}${floorNote}`,
+    opts.json,
+    { samples, sampleMs, ...result },
   );
-  process.stdout.write(`${formatSyscallTable(result.cells)}\n`);
-  if (result.floorError !== undefined) process.stdout.write(`\nno C floor: ${result.floorError}\n`);
-  if (values.json !== undefined) {
-    writeFileSync(
-      values.json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), samples, sampleMs, ...result }, null, 2)}\n`,
-    );
-  }
   return 0;
 }
 
 async function runEcho(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: 'boolean' },
-      runs: { type: 'string' },
-      conns: { type: 'string' },
-      'measure-ms': { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(ECHO_USAGE);
-    return 0;
-  }
-  const quick = values.quick === true;
-  const runs = intOption(values.runs, '--runs', quick ? 1 : 3);
-  const conns = intOption(values.conns, '--conns', 100);
-  const measureMs = intOption(values['measure-ms'], '--measure-ms', quick ? 1000 : 3000);
+  const opts = parseSuite(args, ECHO_USAGE, ['runs', 'conns', 'measure-ms']);
+  if (opts === null) return 0;
+  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 3);
+  const conns = intOption(opts.get('conns'), '--conns', 100);
+  const measureMs = intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000);
   const results = await runEchoBench({
     sizes: [64, 16384],
     conns,
     runs,
-    warmupMs: quick ? 200 : 500,
+    warmupMs: opts.quick ? 200 : 500,
     measureMs,
     servers: ['c', 'iomux', 'iomux-coop', 'net'],
     onResult: (r) => {
@@ -174,81 +201,68 @@ async function runEcho(args: string[]): Promise<number> {
         process.stderr.write(`${r.server} ${r.size} B: ${Math.round(r.perSecond)}/s\n`);
     },
   });
-  process.stdout.write(
-    `# echo ping-pong, ${conns} connections (median of ${runs} x ${measureMs} ms), node ${process.version}\n\n`,
+  report(
+    `# echo ping-pong, ${conns} connections (median of ${runs} x ${measureMs} ms)`,
+    formatEchoTable(results),
+    opts.json,
+    {
+      conns,
+      runs,
+      measureMs,
+      results,
+    },
   );
-  process.stdout.write(`${formatEchoTable(results)}\n`);
-  if (values.json !== undefined) {
-    writeFileSync(
-      values.json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), conns, runs, measureMs, results }, null, 2)}\n`,
-    );
-  }
   return 0;
 }
 
 async function runSwitch(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: 'boolean' },
-      runs: { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(SWITCH_USAGE);
-    return 0;
-  }
-  const quick = values.quick === true;
-  const runs = intOption(values.runs, '--runs', quick ? 3 : 7);
-  const rounds = quick ? 100 : 1000;
+  const opts = parseSuite(args, SWITCH_USAGE, ['runs']);
+  if (opts === null) return 0;
+  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 3 : 7);
+  const rounds = opts.quick ? 100 : 1000;
   const results = await runSwitchBench(rounds, runs);
-  process.stdout.write(
-    `# coroutine switches, 1,000 coroutines x ${rounds} resumes (median of ${runs}), node ${process.version}\n\n`,
+  report(
+    `# coroutine switches, 1,000 coroutines x ${rounds} resumes (median of ${runs})`,
+    formatSwitchTable(results),
+    opts.json,
+    {
+      rounds,
+      runs,
+      results,
+    },
   );
-  process.stdout.write(`${formatSwitchTable(results)}\n`);
-  if (values.json !== undefined) {
-    writeFileSync(
-      values.json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), rounds, runs, results }, null, 2)}\n`,
-    );
-  }
   return 0;
 }
 
 async function runPingPong(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      quick: { type: 'boolean' },
-      runs: { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(PINGPONG_USAGE);
-    return 0;
-  }
-  const quick = values.quick === true;
-  const runs = intOption(values.runs, '--runs', quick ? 1 : 5);
-  const durationMs = quick ? 300 : 1000;
+  const opts = parseSuite(args, PINGPONG_USAGE, ['runs']);
+  if (opts === null) return 0;
+  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5);
+  const durationMs = opts.quick ? 300 : 1000;
   const results = await runPingPongBench(durationMs, runs);
-  process.stdout.write(
-    `# pipe ping-pong inside a Node app (median of ${runs} x ${durationMs} ms), node ${process.version}\n\n`,
+  report(
+    `# pipe ping-pong inside a Node app (median of ${runs} x ${durationMs} ms)`,
+    formatPingPongTable(results),
+    opts.json,
+    {
+      runs,
+      durationMs,
+      results,
+    },
   );
-  process.stdout.write(`${formatPingPongTable(results)}\n`);
-  if (values.json !== undefined) {
-    writeFileSync(
-      values.json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), runs, durationMs, results }, null, 2)}\n`,
-    );
-  }
+  return 0;
+}
+
+async function runFetch(args: string[]): Promise<number> {
+  const opts = parseSuite(args, FETCH_USAGE, ['runs', 'count']);
+  if (opts === null) return 0;
+  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5);
+  const count = intOption(opts.get('count'), '--count', opts.quick ? 100 : 1000);
+  const results = await runFetchBench(count, runs);
+  report(`# ${count} GETs at once, Connection: close (median of ${runs})`, formatFetchTable(results), opts.json, {
+    count,
+    runs,
+    results,
+  });
   return 0;
 }

@@ -184,7 +184,7 @@ class Exchange {
   #sock: Socket | null = null;
   #sent = 0;
   #parser: ResponseParser;
-  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #buffer = Buffer.allocUnsafe(16 * 1024);
   #lastError: unknown = null;
   #settled = false;
   readonly #connected: FetcherCallback = () => this.#onConnected();

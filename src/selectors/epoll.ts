@@ -38,7 +38,8 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected backendRemove(fd: number): void {
-    this.#epoll.unregister(fd);
+    // EBADF/ENOENT: the fd was closed, which already took it out of the set.
+    this.#epoll.tryUnregister(fd);
   }
 
   protected backendWait(timeoutMs: number): number {

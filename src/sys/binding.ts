@@ -72,7 +72,7 @@ export interface NativePoll {
  */
 export interface NativeEpoll {
   fileno(): number;
-  ctl(op: number, fd: number, events: number): void;
+  ctl(op: number, fd: number, events: number, quiet?: boolean): number;
   wait(timeoutMs: number): number;
   waitInto(timeoutMs: number, out: Int32Array): number;
   close(): void;

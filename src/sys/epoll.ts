@@ -118,6 +118,18 @@ export class Epoll implements Disposable {
   }
 
   /**
+   * As {@link unregister}, but a kernel error is returned, not thrown: for
+   * event loops removing fds that may have been closed already (EBADF),
+   * where building an exception would cost more than the syscall.
+   *
+   * @returns 0, or the (positive) errno
+   * @throws {OSError} EBADF when the epoll itself is closed
+   */
+  tryUnregister(fd: FileLike): number {
+    return this.#native.ctl(EPOLL_CTL_DEL, toFd(fd, 'fd'), 0, true);
+  }
+
+  /**
    * Waits for events, like Python's `epoll.poll(timeout, maxevents)`.
    *
    * @param timeoutMs - milliseconds, rounded up; 0 polls; negative, `null`

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
+import { formatFetchTable, runFetchBench } from '../../src/bench/fetch.js';
 import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../src/bench/switch.js';
 
@@ -41,6 +42,20 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     ]);
     for (const r of results) expect(r.eventsPerSecond).toBeGreaterThan(0);
     expect(formatPingPongTable(results)).toMatch(/\| npm epoll \(fivdi\) \| [\d,]+ \| 1\.0x \|/);
+  });
+
+  it('fetch: iomux, the notes\u2019 Python fetcher, node:http and Node fetch against one server', {
+    timeout: 60_000,
+  }, async () => {
+    const results = await runFetchBench(20, 1, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url)));
+    expect(results.map((r) => r.name)).toEqual([
+      'iomux fetchCoroutine (epoll)',
+      'Python selectors Fetcher (the notes)',
+      'node:http, no keep-alive',
+      'Node fetch (undici), no keep-alive',
+    ]);
+    for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
+    expect(formatFetchTable(results)).toMatch(/\| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \|/);
   });
 
   it('times the three kinds of resume', async () => {

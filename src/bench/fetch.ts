@@ -1,0 +1,125 @@
+/**
+ * 1,000 GETs of a small page, all started at once, against the embedded
+ * server (in its own process), Connection: close on every side, in one run:
+ * iomux's fetchCoroutine on epoll against the notes' own Python selectors
+ * fetcher (bench/peers/selectors_fetcher.py), node:http without keep-alive,
+ * and Node's built-in fetch with keep-alive off (an undici Agent with
+ * pipelining 0; undici is a devDependency of the benchmarks).
+ */
+import { spawnSync } from 'node:child_process';
+import { get, Agent as HttpAgent } from 'node:http';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { startServerProcess } from '../cli/demo.js';
+import { fetchMany } from '../cli/fetch-many.js';
+import { median } from './stats.js';
+
+export interface FetchBenchResult {
+  name: string;
+  /** Median requests per second. */
+  perSecond: number;
+  runs: number[];
+}
+
+const PYTHON = fileURLToPath(new URL('../../bench/peers/selectors_fetcher.py', import.meta.url));
+
+async function iomuxCoroutine(port: number, count: number): Promise<number> {
+  const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${port}/goods/${i}/`);
+  const t0 = performance.now();
+  const results = await fetchMany(urls, {
+    style: 'coroutine',
+    backend: 'epoll',
+    concurrency: count,
+    timeoutMs: 60_000,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const failed = results.filter((r) => !('status' in r) || r.status !== 200).length;
+  if (failed > 0) throw new Error(`iomux: ${failed} requests failed`);
+  return count / seconds;
+}
+
+function python(port: number, count: number): number {
+  const r = spawnSync('python3', [PYTHON, '127.0.0.1', String(port), String(count)], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`python fetcher failed: ${r.stderr || r.error?.message}`);
+  const out = JSON.parse(r.stdout) as { ok: number; seconds: number };
+  if (out.ok !== count) throw new Error(`python: ${count - out.ok} requests failed`);
+  return count / out.seconds;
+}
+
+function nodeHttp(port: number, count: number): Promise<number> {
+  const agent = new HttpAgent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const t0 = performance.now();
+  const one = (i: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: `/goods/${i}/`, agent, headers: { connection: 'close' } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      }).on('error', reject);
+    });
+  return Promise.all(Array.from({ length: count }, (_, i) => one(i))).then(() => {
+    agent.destroy();
+    return count / ((performance.now() - t0) / 1000);
+  });
+}
+
+async function nodeFetch(port: number, count: number): Promise<number | null> {
+  let Agent: new (options: { pipelining: number; connections: null }) => { close(): Promise<void> };
+  try {
+    ({ Agent } = createRequire(import.meta.url)('undici') as { Agent: typeof Agent });
+  } catch {
+    return null;
+  }
+  const dispatcher = new Agent({ pipelining: 0, connections: null });
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await fetch(`http://127.0.0.1:${port}/goods/${i}/`, { dispatcher } as RequestInit);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    }),
+  );
+  const rate = count / ((performance.now() - t0) / 1000);
+  await dispatcher.close();
+  return rate;
+}
+
+/** Runs every client `runs` times, interleaved, against one server process. */
+export async function runFetchBench(count: number, runs: number, cli?: string): Promise<FetchBenchResult[]> {
+  const server = await startServerProcess(cli);
+  try {
+    const variants: [string, () => Promise<number | null> | number][] = [
+      ['iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
+      ['Python selectors Fetcher (the notes)', () => python(server.port, count)],
+      ['node:http, no keep-alive', () => nodeHttp(server.port, count)],
+      ['Node fetch (undici), no keep-alive', () => nodeFetch(server.port, count)],
+    ];
+    // One uncounted round each first: JIT warm-up for the JavaScript clients
+    // (a cold V8 spends most of a first round compiling), caches for all.
+    for (const [, measure] of variants) await measure();
+    const samples = new Map<string, number[]>();
+    for (let run = 0; run < runs; run++) {
+      for (const [name, measure] of variants) {
+        const rate = await measure();
+        if (rate !== null) samples.set(name, [...(samples.get(name) ?? []), rate]);
+      }
+    }
+    return [...samples].map(([name, s]) => ({ name, perSecond: median(s), runs: s }));
+  } finally {
+    server.stop();
+  }
+}
+
+/** A markdown table with ratios of iomux to each peer. */
+export function formatFetchTable(results: readonly FetchBenchResult[]): string {
+  const iomux = results.find((r) => r.name.startsWith('iomux'));
+  const rows = ['| client | requests/s | iomux vs it |', '|---|---:|---:|'];
+  for (const r of results) {
+    const ratio = iomux === undefined ? '-' : `${(iomux.perSecond / r.perSecond).toFixed(2)}x`;
+    rows.push(`| ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} |`);
+  }
+  return rows.join('\n');
+}
