@@ -3,7 +3,15 @@
  * `iomux fetch` and `iomux demo` run.
  */
 import type { Coroutine } from '../coro/index.js';
-import { FetchError, Fetcher, type FetchResult, fetchAsync, fetchBusyPoll, fetchCoroutine } from '../fetch/index.js';
+import {
+  FetchError,
+  Fetcher,
+  type FetchResult,
+  fetchAsync,
+  fetchBusyPoll,
+  fetchCoroutine,
+  HttpPool,
+} from '../fetch/index.js';
 import { EventLoop, type SelectorName } from '../loop/index.js';
 
 /** The four fetch styles of the notes. */
@@ -15,6 +23,11 @@ export interface FetchManyOptions {
   backend: SelectorName;
   concurrency: number;
   timeoutMs: number;
+  /**
+   * Coroutine and async styles: reuse connections per host through an
+   * HttpPool (at most `concurrency` per host) instead of Connection: close.
+   */
+  keepAlive?: boolean;
   /** Called as each URL finishes, in finishing order. */
   onDone?: (index: number, outcome: FetchResult | FetchError) => void;
 }
@@ -57,13 +70,17 @@ export async function fetchMany(
       break;
     case 'coroutine': {
       const loop = new EventLoop({ selector: options.backend });
+      const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       function* worker(): Coroutine<void> {
         while (next < urls.length) {
           const i = next++;
           const url = urls[i] as string;
           try {
-            done(i, yield* fetchCoroutine(loop, url, fetchOptions));
+            done(
+              i,
+              pool === null ? yield* fetchCoroutine(loop, url, fetchOptions) : yield* pool.fetch(url, fetchOptions),
+            );
           } catch (e) {
             done(i, asFetchError(url, e));
           }
@@ -78,12 +95,14 @@ export async function fetchMany(
       try {
         loop.runUntilComplete(all());
       } finally {
+        pool?.close();
         loop.close();
       }
       break;
     }
     case 'async': {
       const loop = new EventLoop({ selector: options.backend });
+      const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       try {
         await loop.run(async () => {
@@ -91,12 +110,15 @@ export async function fetchMany(
             while (next < urls.length) {
               const i = next++;
               const url = urls[i] as string;
-              done(i, await fetchAsync(loop, url, fetchOptions).catch((e: unknown) => asFetchError(url, e)));
+              const pending =
+                pool === null ? fetchAsync(loop, url, fetchOptions) : loop.createTask(pool.fetch(url, fetchOptions));
+              done(i, await Promise.resolve(pending).catch((e: unknown) => asFetchError(url, e)));
             }
           };
           await Promise.all(Array.from({ length: Math.min(options.concurrency, urls.length) }, worker));
         });
       } finally {
+        pool?.close();
         loop.close();
       }
       break;

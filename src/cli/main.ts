@@ -49,6 +49,8 @@ options:
   --timeout MS      per request, connection included (default 30000)
   --output DIR      write each body to DIR/<n>.body
   --include         print the status line and headers before each body
+  --close           one connection per URL (Connection: close); by default the coroutine
+                    and async styles reuse connections per host (keep-alive)
   --help            this text
 
 Exits 1 if any URL failed (each failure is one line on stderr).
@@ -108,6 +110,7 @@ async function fetchCommand(args: string[]): Promise<number> {
       timeout: { type: 'string' },
       output: { type: 'string' },
       include: { type: 'boolean' },
+      close: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -131,6 +134,7 @@ async function fetchCommand(args: string[]): Promise<number> {
     backend,
     concurrency,
     timeoutMs,
+    keepAlive: values.close !== true,
     onDone: (_i, outcome) => progress.tick(!('status' in outcome)),
   });
   progress.finish();

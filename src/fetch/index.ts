@@ -7,9 +7,12 @@
  * - {@link fetchCoroutine}: a generator coroutine on the iomux loop (11.10)
  * - {@link fetchAsync}: async/await on the iomux loop in cooperative mode (11.9)
  *
+ * and {@link HttpPool}: keep-alive connections per host, for many URLs.
+ *
  * @module
  */
 export { fetchBusyPoll } from './busy-poll.js';
 export { fetchAsync, fetchCoroutine } from './coroutine.js';
 export { Fetcher, type FetcherCallback, type FetcherOptions } from './fetcher.js';
+export { HttpPool, type PoolOptions } from './pool.js';
 export { FetchError, type FetchOptions, type FetchResult } from './types.js';

@@ -1,0 +1,194 @@
+/**
+ * Keep-alive: a per-host pool of HTTP/1.1 connections on the iomux loop.
+ * The notes' fetchers close each connection (Connection: close); a client
+ * fetching many URLs from a host reuses them instead.
+ *
+ * @module
+ */
+import { type Coroutine, waitFor } from '../coro/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import type { EventLoop } from '../loop/index.js';
+import { SOCK_STREAM, Socket } from '../sys/index.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  type FetchOptions,
+  type FetchResult,
+  parserOptions,
+  toFetchError,
+  toResult,
+} from './types.js';
+
+export interface PoolOptions {
+  /** Most connections per host, busy or idle (default 6, as browsers do). */
+  maxPerHost?: number;
+}
+
+interface Connection {
+  sock: Socket;
+  /** Reused at least once: a failure before any byte may be a stale keep-alive. */
+  reused: boolean;
+}
+
+interface Host {
+  idle: Connection[];
+  open: number;
+  /** Requests waiting for a connection. */
+  waiters: (() => void)[];
+}
+
+const READ_SIZE = 16 * 1024;
+
+/**
+ * Fetches over kept-alive connections, at most `maxPerHost` per host.
+ *
+ * @example
+ * ```ts
+ * const pool = new HttpPool(loop);
+ * const pages = yield* gather(...urls.map((u) => pool.fetch(u)));
+ * pool.close();
+ * ```
+ */
+export class HttpPool {
+  readonly #loop: EventLoop;
+  readonly #maxPerHost: number;
+  readonly #hosts = new Map<string, Host>();
+  #closed = false;
+
+  constructor(loop: EventLoop, options: PoolOptions = {}) {
+    this.#loop = loop;
+    this.#maxPerHost = options.maxPerHost ?? 6;
+  }
+
+  /**
+   * Fetches `url` on a pooled connection (a generator coroutine).
+   *
+   * @throws {FetchError}
+   */
+  *fetch(url: string, options: FetchOptions = {}): Coroutine<FetchResult> {
+    try {
+      return yield* waitFor(this.#exchange(url, options), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } catch (error) {
+      throw toFetchError(url, error);
+    }
+  }
+
+  /** Idle connections kept now, all hosts together. */
+  get idleConnections(): number {
+    let n = 0;
+    for (const host of this.#hosts.values()) n += host.idle.length;
+    return n;
+  }
+
+  /** Closes every idle connection; later fetches fail. */
+  close(): void {
+    this.#closed = true;
+    for (const host of this.#hosts.values()) {
+      for (const conn of host.idle) conn.sock.close();
+      host.idle = [];
+    }
+  }
+
+  *#exchange(url: string, options: FetchOptions): Coroutine<FetchResult> {
+    if (this.#closed) throw new Error('the pool is closed');
+    const target = parseHttpUrl(url);
+    const request = formatRequest(target, { ...options, keepAlive: true });
+    const key = `${target.hostname}:${target.port}`;
+    for (let attempt = 0; ; attempt++) {
+      const conn = yield* this.#acquire(key, target);
+      let reusable = false;
+      let gotBytes = false;
+      try {
+        yield* this.#loop.sockSendAll(conn.sock, request);
+        const parser = new ResponseParser(parserOptions(options));
+        const buffer = Buffer.allocUnsafe(READ_SIZE);
+        for (;;) {
+          const n = yield* this.#loop.sockRecvInto(conn.sock, buffer);
+          if (n === 0) {
+            parser.end();
+            break;
+          }
+          gotBytes = true;
+          parser.feed(buffer.subarray(0, n));
+          if (parser.done) break;
+        }
+        const result = toResult(url, parser);
+        const head = parser.head;
+        // Reusable when the response ended by itself, said nothing of closing,
+        // and left no stray bytes behind.
+        reusable =
+          head !== null &&
+          parser.leftover().length === 0 &&
+          (head.headers.get('connection') ?? '').toLowerCase() !== 'close' &&
+          (head.version === '1.1' || (head.headers.get('connection') ?? '').toLowerCase() === 'keep-alive') &&
+          (head.headers.has('content-length') ||
+            head.headers.has('transfer-encoding') ||
+            head.status === 204 ||
+            head.status === 304 ||
+            options.method === 'HEAD');
+        return result;
+      } catch (error) {
+        // A kept-alive connection the server closed meanwhile fails before
+        // any byte: try once more on a fresh connection.
+        if (conn.reused && !gotBytes && attempt === 0) continue;
+        throw error;
+      } finally {
+        this.#release(key, conn, reusable);
+      }
+    }
+  }
+
+  *#acquire(key: string, target: HttpTarget): Coroutine<Connection> {
+    let host = this.#hosts.get(key);
+    if (host === undefined) {
+      host = { idle: [], open: 0, waiters: [] };
+      this.#hosts.set(key, host);
+    }
+    for (;;) {
+      const idle = host.idle.pop();
+      if (idle !== undefined) return { sock: idle.sock, reused: true };
+      if (host.open < this.#maxPerHost) break;
+      const turn = this.#loop.createFuture<void>();
+      host.waiters.push(() => {
+        if (!turn.done()) turn.setResult(undefined);
+      });
+      yield* turn;
+    }
+    host.open++;
+    try {
+      return { sock: yield* this.#connect(target), reused: false };
+    } catch (error) {
+      host.open--;
+      host.waiters.shift()?.();
+      throw error;
+    }
+  }
+
+  *#connect(target: HttpTarget): Coroutine<Socket> {
+    const addresses = yield* this.#loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
+    let lastError: unknown = new Error(`no address for ${target.hostname}`);
+    for (const { family, address } of addresses) {
+      const sock = new Socket(family, SOCK_STREAM);
+      sock.setBlocking(false);
+      try {
+        yield* this.#loop.sockConnect(sock, address);
+        return sock;
+      } catch (error) {
+        sock.close();
+        lastError = error;
+      }
+    }
+    throw lastError;
+  }
+
+  #release(key: string, conn: Connection, reusable: boolean): void {
+    const host = this.#hosts.get(key);
+    if (host === undefined) return;
+    if (reusable && !this.#closed) {
+      host.idle.push(conn);
+    } else {
+      conn.sock.close();
+      host.open--;
+    }
+    host.waiters.shift()?.();
+  }
+}
