@@ -24,8 +24,9 @@ suites:
 const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
 
 GETs of a small page, all started at once, against the embedded server (its own
-process), Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
-Python selectors Fetcher, node:http without keep-alive, Node's fetch without keep-alive.
+process). Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
+Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
+100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request.
 
 options:
   --quick      100 requests, 1 run (a smoke run)
@@ -259,7 +260,7 @@ async function runFetch(args: string[]): Promise<number> {
   const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5);
   const count = intOption(opts.get('count'), '--count', opts.quick ? 100 : 1000);
   const results = await runFetchBench(count, runs);
-  report(`# ${count} GETs at once, Connection: close (median of ${runs})`, formatFetchTable(results), opts.json, {
+  report(`# ${count} GETs at once (median of ${runs})`, formatFetchTable(results), opts.json, {
     count,
     runs,
     results,

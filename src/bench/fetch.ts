@@ -5,6 +5,9 @@
  * fetcher (bench/peers/selectors_fetcher.py), node:http without keep-alive,
  * and Node's built-in fetch with keep-alive off (an undici Agent with
  * pipelining 0; undici is a devDependency of the benchmarks).
+ *
+ * And with keep-alive, 100 connections each: iomux's HttpPool against
+ * node:http with a keep-alive Agent and undici.request.
  */
 import { spawnSync } from 'node:child_process';
 import { get, Agent as HttpAgent } from 'node:http';
@@ -16,6 +19,8 @@ import { fetchMany } from '../cli/fetch-many.js';
 import { median } from './stats.js';
 
 export interface FetchBenchResult {
+  /** 'close' or 'keep-alive'. */
+  policy: 'close' | 'keep-alive';
   name: string;
   /** Median requests per second. */
   perSecond: number;
@@ -24,14 +29,17 @@ export interface FetchBenchResult {
 
 const PYTHON = fileURLToPath(new URL('../../bench/peers/selectors_fetcher.py', import.meta.url));
 
-async function iomuxCoroutine(port: number, count: number): Promise<number> {
+const KEEP_ALIVE_CONNECTIONS = 100;
+
+async function iomuxCoroutine(port: number, count: number, keepAlive = false): Promise<number> {
   const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${port}/goods/${i}/`);
   const t0 = performance.now();
   const results = await fetchMany(urls, {
     style: 'coroutine',
     backend: 'epoll',
-    concurrency: count,
+    concurrency: keepAlive ? KEEP_ALIVE_CONNECTIONS : count,
     timeoutMs: 60_000,
+    keepAlive,
   });
   const seconds = (performance.now() - t0) / 1000;
   const failed = results.filter((r) => !('status' in r) || r.status !== 200).length;
@@ -50,12 +58,13 @@ function python(port: number, count: number): number {
   return count / out.seconds;
 }
 
-function nodeHttp(port: number, count: number): Promise<number> {
-  const agent = new HttpAgent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+function nodeHttp(port: number, count: number, keepAlive = false): Promise<number> {
+  const agent = new HttpAgent({ keepAlive, maxSockets: keepAlive ? KEEP_ALIVE_CONNECTIONS : Number.POSITIVE_INFINITY });
   const t0 = performance.now();
+  const headers = keepAlive ? {} : { connection: 'close' };
   const one = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      get({ host: '127.0.0.1', port, path: `/goods/${i}/`, agent, headers: { connection: 'close' } }, (res) => {
+      get({ host: '127.0.0.1', port, path: `/goods/${i}/`, agent, headers }, (res) => {
         res.resume();
         res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
       }).on('error', reject);
@@ -87,39 +96,78 @@ async function nodeFetch(port: number, count: number): Promise<number | null> {
   return rate;
 }
 
+interface Undici {
+  Agent: new (options: { pipelining?: number; connections: number | null }) => { close(): Promise<void> };
+  request(
+    url: string,
+    options: { dispatcher: unknown },
+  ): Promise<{ statusCode: number; body: { arrayBuffer(): Promise<ArrayBuffer> } }>;
+}
+
+function loadUndici(): Undici | null {
+  try {
+    return createRequire(import.meta.url)('undici') as Undici;
+  } catch {
+    return null;
+  }
+}
+
+async function undiciRequest(port: number, count: number): Promise<number | null> {
+  const undici = loadUndici();
+  if (undici === null) return null;
+  const dispatcher = new undici.Agent({ connections: KEEP_ALIVE_CONNECTIONS });
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await undici.request(`http://127.0.0.1:${port}/goods/${i}/`, { dispatcher });
+      await res.body.arrayBuffer();
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    }),
+  );
+  const rate = count / ((performance.now() - t0) / 1000);
+  await dispatcher.close();
+  return rate;
+}
+
 /** Runs every client `runs` times, interleaved, against one server process. */
 export async function runFetchBench(count: number, runs: number, cli?: string): Promise<FetchBenchResult[]> {
   const server = await startServerProcess(cli);
   try {
-    const variants: [string, () => Promise<number | null> | number][] = [
-      ['iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
-      ['Python selectors Fetcher (the notes)', () => python(server.port, count)],
-      ['node:http, no keep-alive', () => nodeHttp(server.port, count)],
-      ['Node fetch (undici), no keep-alive', () => nodeFetch(server.port, count)],
+    const variants: [FetchBenchResult['policy'], string, () => Promise<number | null> | number][] = [
+      ['close', 'iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
+      ['close', 'Python selectors Fetcher (the notes)', () => python(server.port, count)],
+      ['close', 'node:http, no keep-alive', () => nodeHttp(server.port, count)],
+      ['close', 'Node fetch (undici), no keep-alive', () => nodeFetch(server.port, count)],
+      ['keep-alive', 'iomux HttpPool (epoll)', () => iomuxCoroutine(server.port, count, true)],
+      ['keep-alive', 'node:http, keep-alive Agent', () => nodeHttp(server.port, count, true)],
+      ['keep-alive', 'undici.request', () => undiciRequest(server.port, count)],
     ];
     // One uncounted round each first: JIT warm-up for the JavaScript clients
     // (a cold V8 spends most of a first round compiling), caches for all.
-    for (const [, measure] of variants) await measure();
+    for (const [, , measure] of variants) await measure();
     const samples = new Map<string, number[]>();
     for (let run = 0; run < runs; run++) {
-      for (const [name, measure] of variants) {
+      for (const [, name, measure] of variants) {
         const rate = await measure();
         if (rate !== null) samples.set(name, [...(samples.get(name) ?? []), rate]);
       }
     }
-    return [...samples].map(([name, s]) => ({ name, perSecond: median(s), runs: s }));
+    return variants.flatMap(([policy, name]) => {
+      const s = samples.get(name);
+      return s === undefined ? [] : [{ policy, name, perSecond: median(s), runs: s }];
+    });
   } finally {
     server.stop();
   }
 }
 
-/** A markdown table with ratios of iomux to each peer. */
+/** A markdown table with ratios of iomux to each peer of the same policy. */
 export function formatFetchTable(results: readonly FetchBenchResult[]): string {
-  const iomux = results.find((r) => r.name.startsWith('iomux'));
-  const rows = ['| client | requests/s | iomux vs it |', '|---|---:|---:|'];
+  const rows = ['| policy | client | requests/s | iomux vs it |', '|---|---|---:|---:|'];
   for (const r of results) {
+    const iomux = results.find((x) => x.policy === r.policy && x.name.startsWith('iomux'));
     const ratio = iomux === undefined ? '-' : `${(iomux.perSecond / r.perSecond).toFixed(2)}x`;
-    rows.push(`| ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} |`);
+    rows.push(`| ${r.policy} | ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} |`);
   }
   return rows.join('\n');
 }

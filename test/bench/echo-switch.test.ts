@@ -53,9 +53,13 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
       'Python selectors Fetcher (the notes)',
       'node:http, no keep-alive',
       'Node fetch (undici), no keep-alive',
+      'iomux HttpPool (epoll)',
+      'node:http, keep-alive Agent',
+      'undici.request',
     ]);
     for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
-    expect(formatFetchTable(results)).toMatch(/\| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \|/);
+    expect(formatFetchTable(results)).toMatch(/\| close \| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \|/);
+    expect(formatFetchTable(results)).toMatch(/\| keep-alive \| iomux HttpPool \(epoll\) \| [\d,]+ \| 1\.00x \|/);
   });
 
   it('times the three kinds of resume', async () => {
