@@ -9,7 +9,15 @@ import { formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
-import { DEFAULT_POINTS, formatSyscallTable, runSyscallBench, VARIANTS } from './syscalls.js';
+import {
+  DEFAULT_POINTS,
+  formatSyscallTable,
+  GRID_POINTS,
+  runSyscallBench,
+  SELECTOR_VARIANTS,
+  VARIANTS,
+  verdicts,
+} from './syscalls.js';
 
 const USAGE = `usage: iomux bench <suite> [options]
 
@@ -62,14 +70,16 @@ options:
   --help       this text
 `;
 
-const SYS_USAGE = `usage: iomux bench sys [--quick] [--samples N] [--sample-ms MS] [--json FILE]
+const SYS_USAGE = `usage: iomux bench sys [--quick] [--grid] [--samples N] [--sample-ms MS] [--json FILE]
 
 Times one wait of select, poll and epoll over N eventfds of which K are ready
 (N x K from DESIGN.md's table), through iomux/sys and through a C floor program
 compiled on the fly, in one run, and prints each median with its ratio to the floor.
 
 options:
-  --quick          3 samples of 20 ms per figure (a smoke run, well under 20 s)
+  --quick          3 samples of 20 ms per figure, DESIGN.md's 5 points (a smoke run, well under 20 s)
+  --grid           every N in {10, 100, 1,000, 10,000} with K in {1, 1 %, 100 %}, and the
+                   same waits through iomux/selectors
   --samples N      samples per figure (default 7); the median is reported
   --sample-ms MS   length of one sample (default 100)
   --json FILE      also write the figures as JSON
@@ -159,14 +169,19 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch, pingpong, fetch)\n`);
     return 2;
   }
-  const opts = parseSuite(rest, SYS_USAGE, ['samples', 'sample-ms']);
+  const grid = rest.includes('--grid');
+  const opts = parseSuite(
+    rest.filter((a) => a !== '--grid'),
+    SYS_USAGE,
+    ['samples', 'sample-ms'],
+  );
   if (opts === null) return 0;
   const samples = intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7);
   const sampleMs = intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100);
   const tty = process.stderr.isTTY === true;
   const result = runSyscallBench({
-    points: DEFAULT_POINTS,
-    variants: VARIANTS,
+    points: grid ? GRID_POINTS : DEFAULT_POINTS,
+    variants: grid ? [...VARIANTS, ...SELECTOR_VARIANTS] : VARIANTS,
     samples,
     sampleMs,
     onCell: (cell, done, total) => {
@@ -175,9 +190,12 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   });
   if (tty) process.stderr.write('\r\x1b[K');
   const floorNote = result.floorError === undefined ? '' : `\nno C floor: ${result.floorError}`;
+  const verdictText = verdicts(result.cells)
+    .map((line) => `- ${line}`)
+    .join('\n');
   report(
     `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
-    `${formatSyscallTable(result.cells)}${floorNote}`,
+    `${formatSyscallTable(result.cells)}${floorNote}\n\nWhat the C floor of this run says:\n${verdictText}`,
     opts.json,
     { samples, sampleMs, ...result },
   );

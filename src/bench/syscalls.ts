@@ -4,6 +4,8 @@
  * the same K fds. Each TypeScript figure is measured in the same run as the
  * floor's and reported as a ratio to it.
  */
+
+import { EpollSelector, EVENT_READ, PollSelector, type SelectorKey, SelectSelector } from '../selectors/index.js';
 import {
   close,
   EPOLL_EVENT_FD_INDEX,
@@ -36,11 +38,28 @@ export const DEFAULT_POINTS: readonly Point[] = [
 ];
 
 /**
+ * The full grid: N in {10, 100, 1,000, 10,000} watched fds, K ready in
+ * {1, 1 %, 100 %} (duplicates dropped).
+ */
+export const GRID_POINTS: readonly Point[] = [10, 100, 1000, 10000].flatMap((n) =>
+  [...new Set([1, Math.max(1, Math.floor(n / 100)), n])].map((k) => ({ n, k })),
+);
+
+/**
  * What is timed: the kernel call plus visiting each ready fd. `poll` and
  * `epoll` are the Python-like forms that return `[fd, events]` lists;
  * `.wait` the allocation-free forms a selector or loop uses.
  */
-export type Variant = 'select' | 'poll' | 'poll.wait' | 'epoll' | 'epoll.wait' | 'epoll.wait+ctl';
+export type Variant =
+  | 'select'
+  | 'poll'
+  | 'poll.wait'
+  | 'epoll'
+  | 'epoll.wait'
+  | 'epoll.wait+ctl'
+  | 'SelectSelector'
+  | 'PollSelector'
+  | 'EpollSelector';
 
 /** The floor backend each TypeScript variant is compared with. */
 export const FLOOR_OF: Record<Variant, FloorBackend> = {
@@ -50,9 +69,15 @@ export const FLOOR_OF: Record<Variant, FloorBackend> = {
   epoll: 'epoll',
   'epoll.wait': 'epoll',
   'epoll.wait+ctl': 'epoll_ctl',
+  SelectSelector: 'select',
+  PollSelector: 'poll',
+  EpollSelector: 'epoll',
 };
 
 export const VARIANTS: readonly Variant[] = ['select', 'poll', 'poll.wait', 'epoll', 'epoll.wait', 'epoll.wait+ctl'];
+
+/** The same waits through iomux/selectors (forEachReady, the loop's path). */
+export const SELECTOR_VARIANTS: readonly Variant[] = ['SelectSelector', 'PollSelector', 'EpollSelector'];
 
 export interface Cell {
   variant: Variant;
@@ -133,6 +158,21 @@ function makeOp(variant: Variant, fds: number[]): { op: () => void; done: () => 
             };
       return { op, done: () => p.close() };
     }
+    case 'SelectSelector':
+    case 'PollSelector':
+    case 'EpollSelector': {
+      const sel =
+        variant === 'SelectSelector'
+          ? new SelectSelector()
+          : variant === 'PollSelector'
+            ? new PollSelector()
+            : new EpollSelector();
+      for (const fd of fds) sel.register(fd, EVENT_READ);
+      const visit = (key: SelectorKey<unknown>): void => {
+        sink += key.fd;
+      };
+      return { op: () => void sel.forEachReady(0, visit), done: () => sel.close() };
+    }
     default: {
       const ep = new Epoll(-1, 0, { maxEvents: n });
       for (const fd of fds) ep.register(fd, EPOLLIN);
@@ -196,7 +236,7 @@ export function runSyscallBench(options: SyscallOptions): { cells: Cell[]; floor
         }
         let tsNs: number | null = null;
         let note = floorFig.note;
-        if (variant === 'select' && Math.max(...fds) >= FD_SETSIZE) {
+        if ((variant === 'select' || variant === 'SelectSelector') && Math.max(...fds) >= FD_SETSIZE) {
           note = 'FD_SETSIZE';
         } else {
           const { op, done } = makeOp(variant, fds);
@@ -243,4 +283,73 @@ export function formatSyscallTable(cells: readonly Cell[]): string {
     );
   }
   return rows.join('\n');
+}
+
+function floorOf(cells: readonly Cell[], variant: Variant, n: number, k: number): number | null {
+  return cells.find((c) => c.variant === variant && c.n === n && c.k === k)?.floorNs ?? null;
+}
+
+const fmtNs = (ns: number): string => `${Math.round(ns).toLocaleString('en-US')} ns`;
+
+/**
+ * What the C floor of this run says about the notes' claim, in sentences:
+ * where epoll overtakes select and poll with few fds ready, where it loses
+ * with all of them ready, and what changing interest per event costs it.
+ * Computed from this run's floor figures only, so they always agree with them.
+ */
+export function verdicts(cells: readonly Cell[]): string[] {
+  const lines: string[] = [];
+  const ns = [...new Set(cells.map((c) => c.n))].sort((a, b) => a - b);
+  for (const [label, pick] of [
+    ['few ready (K = 1)', (_n: number) => 1],
+    ['all ready (K = N)', (n: number) => n],
+  ] as const) {
+    const rows = ns
+      .map((n) => {
+        const k = pick(n);
+        return {
+          n,
+          epoll: floorOf(cells, 'epoll', n, k),
+          poll: floorOf(cells, 'poll', n, k),
+          select: floorOf(cells, 'select', n, k),
+        };
+      })
+      .filter((r) => r.epoll !== null && r.poll !== null);
+    if (rows.length === 0) continue;
+    const wins = rows.filter((r) => (r.epoll as number) < (r.poll as number));
+    const last = rows.at(-1) as (typeof rows)[number];
+    const ratio = (last.poll as number) / (last.epoll as number);
+    if (wins.length === rows.length) {
+      lines.push(
+        `${label}: epoll beats poll at every N measured, ${ratio.toFixed(ratio >= 10 ? 0 : 1)}x cheaper at N = ${last.n.toLocaleString('en-US')} (${fmtNs(last.epoll as number)} vs ${fmtNs(last.poll as number)}).`,
+      );
+    } else if (wins.length === 0) {
+      lines.push(
+        `${label}: epoll loses to poll at every N measured, ${(1 / ratio).toFixed(1)}x dearer at N = ${last.n.toLocaleString('en-US')} (${fmtNs(last.epoll as number)} vs ${fmtNs(last.poll as number)}).`,
+      );
+    } else {
+      const first = wins[0] as (typeof rows)[number];
+      lines.push(
+        `${label}: epoll overtakes poll from N = ${first.n.toLocaleString('en-US')} (${fmtNs(first.epoll as number)} vs ${fmtNs(first.poll as number)}).`,
+      );
+    }
+    const sel = rows.filter((r) => r.select !== null);
+    const selWins = sel.filter((r) => (r.select as number) < (r.epoll as number));
+    if (sel.length > 0) {
+      lines.push(
+        `${label}: select is cheaper than epoll at ${selWins.length} of the ${sel.length} N it can watch (fds < 1024).`,
+      );
+    }
+  }
+  const churn = cells.filter((c) => c.variant === 'epoll.wait+ctl' && c.floorNs !== null);
+  const worst = churn
+    .map((c) => ({ c, plain: floorOf(cells, 'epoll.wait', c.n, c.k) }))
+    .filter((x) => x.plain !== null)
+    .sort((a, b) => (b.c.floorNs as number) / (b.plain as number) - (a.c.floorNs as number) / (a.plain as number))[0];
+  if (worst !== undefined) {
+    lines.push(
+      `interest churn: one epoll_ctl per ready event makes epoll ${((worst.c.floorNs as number) / (worst.plain as number)).toFixed(1)}x dearer at N = ${worst.c.n.toLocaleString('en-US')}, K = ${worst.c.k.toLocaleString('en-US')} -- what batching interest changes in the loop avoids.`,
+    );
+  }
+  return lines;
 }

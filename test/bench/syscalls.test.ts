@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 
 import { buildFloor, runFloor } from '../../src/bench/floor.js';
 import { median, sampleNsPerCall } from '../../src/bench/stats.js';
-import { formatSyscallTable, runSyscallBench, VARIANTS } from '../../src/bench/syscalls.js';
+import {
+  type Cell,
+  formatSyscallTable,
+  GRID_POINTS,
+  runSyscallBench,
+  SELECTOR_VARIANTS,
+  VARIANTS,
+  verdicts,
+} from '../../src/bench/syscalls.js';
 
 describe('benchmark plumbing (no timing assertions)', () => {
   it('median', () => {
@@ -52,5 +60,67 @@ describe('benchmark plumbing (no timing assertions)', () => {
     const table = formatSyscallTable(cells);
     expect(table.split('\n')).toHaveLength(2 + cells.length);
     expect(table).toContain('| 1,100 | 1 | select | - |');
+  });
+
+  it('the grid is N in {10, 100, 1,000, 10,000} with K in {1, 1 %, 100 %}', () => {
+    expect(GRID_POINTS.map((p) => `${p.n}/${p.k}`)).toEqual([
+      '10/1',
+      '10/10',
+      '100/1',
+      '100/100',
+      '1000/1',
+      '1000/10',
+      '1000/1000',
+      '10000/1',
+      '10000/100',
+      '10000/10000',
+    ]);
+  });
+
+  it('measures the waits through the selectors too', () => {
+    const { cells } = runSyscallBench({
+      points: [{ n: 6, k: 2 }],
+      variants: SELECTOR_VARIANTS,
+      samples: 1,
+      sampleMs: 2,
+    });
+    expect(cells.map((c) => c.variant)).toEqual(['SelectSelector', 'PollSelector', 'EpollSelector']);
+    for (const c of cells) expect(c.tsNs).toBeGreaterThan(0);
+  });
+
+  it('verdict lines follow the floor figures they are given', () => {
+    const cell = (variant: Cell['variant'], n: number, k: number, floorNs: number): Cell => ({
+      variant,
+      n,
+      k,
+      tsNs: floorNs,
+      floorNs,
+      floorMtNs: floorNs,
+      ratio: 1,
+      ratioMt: 1,
+    });
+    const cells: Cell[] = [
+      cell('epoll', 10, 1, 500),
+      cell('poll', 10, 1, 600),
+      cell('select', 10, 1, 900),
+      cell('epoll', 1000, 1, 550),
+      cell('poll', 1000, 1, 33_000),
+      cell('select', 1000, 1, 35_000),
+      cell('epoll', 10, 10, 1_500),
+      cell('poll', 10, 10, 1_000),
+      cell('select', 10, 10, 1_100),
+      cell('epoll', 1000, 1000, 115_000),
+      cell('poll', 1000, 1000, 33_000),
+      cell('select', 1000, 1000, 36_000),
+      cell('epoll.wait', 1000, 1000, 115_000),
+      cell('epoll.wait+ctl', 1000, 1000, 550_000),
+    ];
+    expect(verdicts(cells)).toEqual([
+      'few ready (K = 1): epoll beats poll at every N measured, 60x cheaper at N = 1,000 (550 ns vs 33,000 ns).',
+      'few ready (K = 1): select is cheaper than epoll at 0 of the 2 N it can watch (fds < 1024).',
+      'all ready (K = N): epoll loses to poll at every N measured, 3.5x dearer at N = 1,000 (115,000 ns vs 33,000 ns).',
+      'all ready (K = N): select is cheaper than epoll at 2 of the 2 N it can watch (fds < 1024).',
+      'interest churn: one epoll_ctl per ready event makes epoll 4.8x dearer at N = 1,000, K = 1,000 -- what batching interest changes in the loop avoids.',
+    ]);
   });
 });
