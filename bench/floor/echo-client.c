@@ -4,8 +4,11 @@
  * <size>-byte message and waits for all of it to come back, then sends the
  * next (ping-pong). Counts round trips after a warm-up and prints JSON:
  *
- *   echo-client <port> <conns> <size> <warmup_ms> <measure_ms>
+ *   echo-client <port> <conns> <size> <warmup_ms> <measure_ms> [active]
  *   {"roundTrips":N,"seconds":S,"perSecond":R,"p50us":..,"p99us":..}
+ *
+ * With [active] (C10K), all <conns> connections are opened and held, and
+ * only the first <active> of them ping-pong; the rest stay idle.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,14 +48,20 @@ static int cmp64(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s <port> <conns> <size> <warmup_ms> <measure_ms>\n", argv[0]);
+  if (argc != 6 && argc != 7) {
+    fprintf(stderr, "usage: %s <port> <conns> <size> <warmup_ms> <measure_ms> [active]\n", argv[0]);
     return 2;
   }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   int port = atoi(argv[1]), nconns = atoi(argv[2]);
+  int active = argc == 7 ? atoi(argv[6]) : nconns;
   size_t size = (size_t)atol(argv[3]);
   int64_t warmup = atol(argv[4]) * 1000000LL, measure = atol(argv[5]) * 1000000LL;
-  if (nconns < 1 || size < 1 || size > (1 << 24)) return 2;
+  if (nconns < 1 || size < 1 || size > (1 << 24) || active < 1 || active > nconns) return 2;
   char *msg = malloc(size), *buf = malloc(size);
   for (size_t i = 0; i < size; i++) msg[i] = (char)('a' + i % 26);
   struct conn *conns = calloc((size_t)nconns, sizeof(*conns));
@@ -72,7 +82,8 @@ int main(int argc, char **argv) {
   int64_t *lat = malloc(cap * sizeof(int64_t));
   int64_t t0 = now_ns(), measuring_from = t0 + warmup, end = measuring_from + measure;
   int64_t trips = 0;
-  for (int i = 0; i < nconns; i++) {
+  int announced = 0;
+  for (int i = 0; i < active; i++) {
     if (send(conns[i].fd, msg, size, MSG_NOSIGNAL) != (ssize_t)size) die("send");
     conns[i].started = now_ns();
   }
@@ -80,6 +91,11 @@ int main(int argc, char **argv) {
   for (;;) {
     int64_t now = now_ns();
     if (now >= end) break;
+    if (!announced && now >= measuring_from) {
+      /* Tells a driver when the measured window starts (it samples the server then). */
+      fprintf(stderr, "measuring\n");
+      announced = 1;
+    }
     int n = epoll_wait(ep, events, 1024, 100);
     if (n < 0 && errno != EINTR) die("epoll_wait");
     for (int e = 0; e < n; e++) {

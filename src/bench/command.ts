@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { UsageError } from '../cli/usage.js';
+import { formatC10kTable, runC10k } from './c10k.js';
 import { formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
@@ -27,6 +28,23 @@ suites:
   switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
   pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
   fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (iomux bench fetch --help)
+  c10k   10,000 connections, 1 % active, on each backend (iomux bench c10k --help)
+  (syscalls is another name for sys)
+`;
+
+const C10K_USAGE = `usage: iomux bench c10k [--quick] [--measure-ms MS] [--json FILE]
+
+One server process on the iomux loop (owning mode) holds 100 and then 10,000
+connections from a C client in another process; 1 % of them ping-pong 64 bytes,
+the rest stay idle. Per backend: round trips/s, p50/p99, server CPU per loop
+iteration and per round trip, and server memory per connection. select stops at
+its FD_SETSIZE limit.
+
+options:
+  --quick          1 s of measurement per point
+  --measure-ms MS  measured time per point (default 3000, after 500 ms of warm-up)
+  --json FILE      also write the figures as JSON
+  --help           this text
 `;
 
 const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
@@ -165,8 +183,11 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   if (suite === 'switch') return runSwitch(rest);
   if (suite === 'pingpong') return runPingPong(rest);
   if (suite === 'fetch') return runFetch(rest);
-  if (suite !== 'sys') {
-    process.stderr.write(`iomux bench: unknown suite '${suite}' (available: sys, echo, switch, pingpong, fetch)\n`);
+  if (suite === 'c10k') return runC10kCommand(rest);
+  if (suite !== 'sys' && suite !== 'syscalls') {
+    process.stderr.write(
+      `iomux bench: unknown suite '${suite}' (available: sys (or syscalls), echo, switch, pingpong, fetch, c10k)\n`,
+    );
     return 2;
   }
   const grid = rest.includes('--grid');
@@ -283,5 +304,31 @@ async function runFetch(args: string[]): Promise<number> {
     runs,
     results,
   });
+  return 0;
+}
+
+async function runC10kCommand(args: string[]): Promise<number> {
+  const opts = parseSuite(args, C10K_USAGE, ['measure-ms']);
+  if (opts === null) return 0;
+  const measureMs = intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000);
+  const results = await runC10k({
+    backends: ['epoll', 'poll', 'select'],
+    conns: [100, 10_000],
+    warmupMs: opts.quick ? 300 : 500,
+    measureMs,
+    onResult: (r) => {
+      if (process.stderr.isTTY === true)
+        process.stderr.write(`${r.backend} ${r.conns}: ${Math.round(r.perSecond ?? 0)}/s\n`);
+    },
+  });
+  report(
+    `# C10K: 1 % of the connections active, 64 B ping-pong (${measureMs} ms per point)`,
+    formatC10kTable(results),
+    opts.json,
+    {
+      measureMs,
+      results,
+    },
+  );
   return 0;
 }

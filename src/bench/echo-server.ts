@@ -48,6 +48,16 @@ function serveIomux(selector: SelectorName, cooperative = false): void {
 
   const [, port] = server.getsockname() as [string, number];
   process.stdout.write(`listening ${port}\n`);
+  // For the C10K bench: loop iterations and the memory JavaScript holds (heap
+  // plus buffers: RSS would miss buffer pages idle connections never touch).
+  if (process.env['IOMUX_STATS'] === '1') {
+    const report = (): void => {
+      const { heapUsed, external } = process.memoryUsage();
+      process.stdout.write(`stats ${loop.iterations} ${heapUsed + external}\n`);
+      loop.callLater(200, report);
+    };
+    loop.callSoon(report);
+  }
   if (cooperative) void loop.run(main());
   else loop.runUntilComplete(main());
 }

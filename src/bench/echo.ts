@@ -63,7 +63,7 @@ async function startServer(
 }
 
 /** CPU time (user + system) of a process's main thread, in microseconds. */
-function mainThreadCpuUs(pid: number): number {
+export function mainThreadCpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

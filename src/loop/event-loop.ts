@@ -169,6 +169,7 @@ export class EventLoop implements LoopLike, HandleOwner {
   readonly #ready = new RingQueue<Handle>();
   readonly #timers = new TimerHeap();
   #timerSeq = 0;
+  #iterations = 0;
   #io: (IoEntry | undefined)[] = [];
   #dirty: IoEntry[] = [];
   #running = false;
@@ -207,6 +208,11 @@ export class EventLoop implements LoopLike, HandleOwner {
   /** True in debug mode. */
   get debug(): boolean {
     return this.#debug;
+  }
+
+  /** How many iterations the loop has run (for measuring what one costs). */
+  get iterations(): number {
+    return this.#iterations;
   }
 
   /** The loop's clock: monotonic milliseconds (fractional). */
@@ -655,6 +661,7 @@ export class EventLoop implements LoopLike, HandleOwner {
   // The one iteration (see the module doc for the order).
   // Returns how many callbacks it ran.
   #runOnce(block = true): number {
+    this.#iterations++;
     const timers = this.#timers;
     const ready = this.#ready;
     timers.purge();

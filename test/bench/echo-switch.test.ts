@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
+import { formatC10kTable, runC10k } from '../../src/bench/c10k.js';
 import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
 import { formatFetchTable, runFetchBench } from '../../src/bench/fetch.js';
 import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
@@ -60,6 +61,29 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
     expect(formatFetchTable(results)).toMatch(/\| close \| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \|/);
     expect(formatFetchTable(results)).toMatch(/\| keep-alive \| iomux HttpPool \(epoll\) \| [\d,]+ \| 1\.00x \|/);
+  });
+
+  it('c10k: connections held by the loop, 1 % active; select stops at FD_SETSIZE', { timeout: 60_000 }, async () => {
+    const results = await runC10k({
+      backends: ['epoll', 'select'],
+      conns: [100, 1000],
+      warmupMs: 50,
+      measureMs: 200,
+      serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
+    });
+    expect(results.map((r) => `${r.backend}/${r.conns}/${r.active}`)).toEqual([
+      'epoll/100/1',
+      'epoll/1000/10',
+      'select/100/1',
+      'select/1000/10',
+    ]);
+    for (const r of results.slice(0, 3)) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      expect(r.tripUs).toBeGreaterThan(0);
+      expect(r.bytesPerConnection).toBeGreaterThanOrEqual(0);
+    }
+    expect(results[3]).toMatchObject({ perSecond: null, note: expect.stringContaining('FD_SETSIZE') });
+    expect(formatC10kTable(results)).toContain('| select | 1,000 | 10 | FD_SETSIZE');
   });
 
   it('times the three kinds of resume', async () => {
