@@ -4,13 +4,14 @@
  */
 import type { Coroutine } from '../coro/index.js';
 import {
-  FetchError,
+  type FetchError,
   Fetcher,
   type FetchResult,
   fetchAsync,
   fetchBusyPoll,
   fetchCoroutine,
   HttpPool,
+  toFetchError,
 } from '../fetch/index.js';
 import { EventLoop, type SelectorName } from '../loop/index.js';
 
@@ -32,10 +33,6 @@ export interface FetchManyOptions {
   onDone?: (index: number, outcome: FetchResult | FetchError) => void;
 }
 
-function asFetchError(url: string, e: unknown): FetchError {
-  return e instanceof FetchError ? e : new FetchError(url, e);
-}
-
 /** Fetches every URL; results in the order given; a failure is a FetchError in its place. */
 export async function fetchMany(
   urls: readonly string[],
@@ -51,7 +48,7 @@ export async function fetchMany(
     case 'busy':
       for (let i = 0; i < urls.length; i++) {
         const url = urls[i] as string;
-        done(i, await fetchBusyPoll(url, fetchOptions).catch((e: unknown) => asFetchError(url, e)));
+        done(i, await fetchBusyPoll(url, fetchOptions).catch((e: unknown) => toFetchError(url, e)));
       }
       break;
     case 'callback':
@@ -60,7 +57,7 @@ export async function fetchMany(
         const wave = urls.slice(start, start + options.concurrency).map((url, k) =>
           fetcher.getUrl(url, fetchOptions).then(
             (r) => done(start + k, r),
-            (e: unknown) => done(start + k, asFetchError(url, e)),
+            (e: unknown) => done(start + k, toFetchError(url, e)),
           ),
         );
         fetcher.run();
@@ -82,7 +79,7 @@ export async function fetchMany(
               pool === null ? yield* fetchCoroutine(loop, url, fetchOptions) : yield* pool.fetch(url, fetchOptions),
             );
           } catch (e) {
-            done(i, asFetchError(url, e));
+            done(i, toFetchError(url, e));
           }
         }
       }
@@ -112,7 +109,7 @@ export async function fetchMany(
               const url = urls[i] as string;
               const pending =
                 pool === null ? fetchAsync(loop, url, fetchOptions) : loop.createTask(pool.fetch(url, fetchOptions));
-              done(i, await Promise.resolve(pending).catch((e: unknown) => asFetchError(url, e)));
+              done(i, await Promise.resolve(pending).catch((e: unknown) => toFetchError(url, e)));
             }
           };
           await Promise.all(Array.from({ length: Math.min(options.concurrency, urls.length) }, worker));

@@ -6,9 +6,13 @@
  *
  * @module
  */
+import { TimeoutError } from '../coro/index.js';
 import { formatRequest, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { GetAddrInfoError } from '../loop/index.js';
 import {
   type AddrInfo,
+  AF_UNSPEC,
+  numericAddrInfo,
   OSError,
   Resolver,
   SO_ERROR,
@@ -17,7 +21,6 @@ import {
   Socket,
   WOULD_BLOCK,
 } from '../sys/index.js';
-import { LookupError, numericAddress, submitLookup } from './resolve.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -40,21 +43,21 @@ class Deadline {
 
   check(): void {
     if (performance.now() > this.#end) {
-      throw Object.assign(new Error(`timed out after ${this.#ms} ms`), { code: 'ERR_TIMEOUT' });
+      throw new TimeoutError(`timed out after ${this.#ms} ms`);
     }
   }
 }
 
 function resolveSpinning(hostname: string, port: number, deadline: Deadline): AddrInfo[] {
-  const direct = numericAddress(hostname, port);
-  if (direct !== null) return [direct];
+  const direct = numericAddrInfo(hostname, port, AF_UNSPEC, SOCK_STREAM);
+  if (direct !== null) return direct;
   const resolver = new Resolver();
   try {
-    submitLookup(resolver, 1, hostname, port);
+    resolver.submit(1, hostname, String(port), AF_UNSPEC, SOCK_STREAM);
     for (;;) {
       // Ask again and again, as the notes' loop does.
       for (const done of resolver.take()) {
-        if (done.error !== 0) throw new LookupError(hostname, done.error, done.message);
+        if (done.error !== 0) throw new GetAddrInfoError(done.error, hostname, done.message);
         return done.results;
       }
       deadline.check();

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Coroutine, waitFor } from '../coro/index.js';
-import { formatRequest, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
 import { SOCK_STREAM, Socket } from '../sys/index.js';
 import {
@@ -44,36 +44,52 @@ export function* fetchCoroutine(loop: EventLoop, url: string, options: FetchOpti
 function* exchange(loop: EventLoop, url: string, options: FetchOptions): Coroutine<FetchResult> {
   const target = parseHttpUrl(url);
   const request = formatRequest(target, options);
+  const sock = yield* connectAny(loop, target);
+  try {
+    yield* loop.sockSendAll(sock, request);
+    const parser = new ResponseParser(parserOptions(options));
+    yield* readResponse(loop, sock, parser);
+    return toResult(url, parser);
+  } finally {
+    sock.close();
+  }
+}
+
+/**
+ * A non-blocking socket connected to the first of the target's addresses
+ * that accepts (names resolved off the loop).
+ *
+ * @throws the last address's connect error
+ */
+export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Socket> {
   const addresses = yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
   let lastError: unknown = new Error(`no address for ${target.hostname}`);
   for (const { family, address } of addresses) {
     const sock = new Socket(family, SOCK_STREAM);
     try {
       sock.setBlocking(false);
-      try {
-        yield* loop.sockConnect(sock, address);
-      } catch (error) {
-        lastError = error;
-        continue;
-      }
-      yield* loop.sockSendAll(sock, request);
-      const parser = new ResponseParser(parserOptions(options));
-      const buffer = Buffer.allocUnsafe(READ_SIZE);
-      for (;;) {
-        const n = yield* loop.sockRecvInto(sock, buffer);
-        if (n === 0) {
-          parser.end();
-          break;
-        }
-        parser.feed(buffer.subarray(0, n));
-        if (parser.done) break;
-      }
-      return toResult(url, parser);
-    } finally {
+      yield* loop.sockConnect(sock, address);
+      return sock;
+    } catch (error) {
       sock.close();
+      lastError = error;
     }
   }
   throw lastError;
+}
+
+/** Feeds `parser` from `sock` until the response is complete (or the peer closes). */
+export function* readResponse(loop: EventLoop, sock: Socket, parser: ResponseParser): Coroutine<void> {
+  const buffer = Buffer.allocUnsafe(READ_SIZE);
+  for (;;) {
+    const n = yield* loop.sockRecvInto(sock, buffer);
+    if (n === 0) {
+      parser.end();
+      return;
+    }
+    parser.feed(buffer.subarray(0, n));
+    if (parser.done) return;
+  }
 }
 
 /**

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { TimeoutError } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { GetAddrInfoError } from '../loop/index.js';
 import {
   type BaseSelector,
   DefaultSelector,
@@ -18,6 +20,8 @@ import {
 } from '../selectors/index.js';
 import {
   type AddrInfo,
+  AF_UNSPEC,
+  numericAddrInfo,
   OSError,
   Resolver,
   SO_ERROR,
@@ -26,7 +30,6 @@ import {
   Socket,
   WOULD_BLOCK,
 } from '../sys/index.js';
-import { LookupError, numericAddress, submitLookup } from './resolve.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -92,8 +95,8 @@ export class Fetcher {
         return;
       }
       this.#exchanges.add(exchange);
-      const direct = numericAddress(exchange.target.hostname, exchange.target.port);
-      if (direct !== null) exchange.start([direct]);
+      const direct = numericAddrInfo(exchange.target.hostname, exchange.target.port, AF_UNSPEC, SOCK_STREAM);
+      if (direct !== null) exchange.start(direct);
       else this.#lookup(exchange);
     });
   }
@@ -146,7 +149,7 @@ export class Fetcher {
     const id = this.#nextLookup++;
     exchange.lookupId = id;
     this.#lookups.set(id, exchange);
-    submitLookup(resolver, id, exchange.target.hostname, exchange.target.port);
+    resolver.submit(id, exchange.target.hostname, String(exchange.target.port), AF_UNSPEC, SOCK_STREAM);
   }
 
   #lookedUp(): void {
@@ -156,7 +159,7 @@ export class Fetcher {
       if (exchange === undefined) continue;
       this.#lookups.delete(done.id);
       exchange.lookupId = 0;
-      if (done.error !== 0) exchange.fail(new LookupError(exchange.target.hostname, done.error, done.message));
+      if (done.error !== 0) exchange.fail(new GetAddrInfoError(done.error, exchange.target.hostname, done.message));
       else exchange.start(done.results);
     }
     this.#unwatchResolverWhenIdle();

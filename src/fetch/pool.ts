@@ -8,7 +8,8 @@
 import { type Coroutine, waitFor } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
-import { SOCK_STREAM, Socket } from '../sys/index.js';
+import type { Socket } from '../sys/index.js';
+import { connectAny, readResponse } from './coroutine.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -36,7 +37,24 @@ interface Host {
   waiters: (() => void)[];
 }
 
-const READ_SIZE = 16 * 1024;
+/**
+ * Whether the connection may carry another request: the response ended by
+ * itself (no close-delimited body), did not ask to close, and left no stray
+ * bytes behind.
+ */
+function keepsAlive(parser: ResponseParser, options: FetchOptions): boolean {
+  const head = parser.head;
+  if (head === null || parser.leftover().length > 0) return false;
+  const connection = (head.headers.get('connection') ?? '').toLowerCase();
+  if (connection === 'close' || (head.version !== '1.1' && connection !== 'keep-alive')) return false;
+  return (
+    head.headers.has('content-length') ||
+    head.headers.has('transfer-encoding') ||
+    head.status === 204 ||
+    head.status === 304 ||
+    options.method === 'HEAD'
+  );
+}
 
 /**
  * Fetches over kept-alive connections, at most `maxPerHost` per host.
@@ -96,40 +114,17 @@ export class HttpPool {
     for (let attempt = 0; ; attempt++) {
       const conn = yield* this.#acquire(key, target);
       let reusable = false;
-      let gotBytes = false;
+      const parser = new ResponseParser(parserOptions(options));
       try {
         yield* this.#loop.sockSendAll(conn.sock, request);
-        const parser = new ResponseParser(parserOptions(options));
-        const buffer = Buffer.allocUnsafe(READ_SIZE);
-        for (;;) {
-          const n = yield* this.#loop.sockRecvInto(conn.sock, buffer);
-          if (n === 0) {
-            parser.end();
-            break;
-          }
-          gotBytes = true;
-          parser.feed(buffer.subarray(0, n));
-          if (parser.done) break;
-        }
+        yield* readResponse(this.#loop, conn.sock, parser);
         const result = toResult(url, parser);
-        const head = parser.head;
-        // Reusable when the response ended by itself, said nothing of closing,
-        // and left no stray bytes behind.
-        reusable =
-          head !== null &&
-          parser.leftover().length === 0 &&
-          (head.headers.get('connection') ?? '').toLowerCase() !== 'close' &&
-          (head.version === '1.1' || (head.headers.get('connection') ?? '').toLowerCase() === 'keep-alive') &&
-          (head.headers.has('content-length') ||
-            head.headers.has('transfer-encoding') ||
-            head.status === 204 ||
-            head.status === 304 ||
-            options.method === 'HEAD');
+        reusable = keepsAlive(parser, options);
         return result;
       } catch (error) {
         // A kept-alive connection the server closed meanwhile fails before
         // any byte: try once more on a fresh connection.
-        if (conn.reused && !gotBytes && attempt === 0) continue;
+        if (conn.reused && parser.received === 0 && attempt === 0) continue;
         throw error;
       } finally {
         this.#release(key, conn, reusable);
@@ -155,29 +150,12 @@ export class HttpPool {
     }
     host.open++;
     try {
-      return { sock: yield* this.#connect(target), reused: false };
+      return { sock: yield* connectAny(this.#loop, target), reused: false };
     } catch (error) {
       host.open--;
       host.waiters.shift()?.();
       throw error;
     }
-  }
-
-  *#connect(target: HttpTarget): Coroutine<Socket> {
-    const addresses = yield* this.#loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
-    let lastError: unknown = new Error(`no address for ${target.hostname}`);
-    for (const { family, address } of addresses) {
-      const sock = new Socket(family, SOCK_STREAM);
-      sock.setBlocking(false);
-      try {
-        yield* this.#loop.sockConnect(sock, address);
-        return sock;
-      } catch (error) {
-        sock.close();
-        lastError = error;
-      }
-    }
-    throw lastError;
   }
 
   #release(key: string, conn: Connection, reusable: boolean): void {

@@ -59,6 +59,7 @@ export class ResponseParser {
   #body: Buffer[] = [];
   #bodyBytes = 0;
   #interim = 0;
+  #received = 0;
 
   constructor(options: ResponseParserOptions = {}) {
     this.#method = (options.method ?? 'GET').toUpperCase();
@@ -74,6 +75,11 @@ export class ResponseParser {
   /** The final response's head once parsed, else null. */
   get head(): ResponseHead | null {
     return this.#head;
+  }
+
+  /** Bytes fed so far (0: the peer has said nothing yet). */
+  get received(): number {
+    return this.#received;
   }
 
   /** Interim (1xx) responses skipped so far. */
@@ -103,6 +109,7 @@ export class ResponseParser {
    * @throws {HttpParseError} on malformed input or a broken limit
    */
   feed(chunk: Uint8Array): void {
+    this.#received += chunk.byteLength;
     let data: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#pending.length > 0) {
       data = Buffer.concat([this.#pending, data]);

@@ -4,14 +4,11 @@
  *
  * @module
  */
-import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 
 import type { Future } from '../coro/index.js';
 import {
   type AddrInfo,
-  AF_INET,
-  AF_INET6,
   AF_UNSPEC,
   EAI_AGAIN,
   EAI_FAIL,
@@ -19,12 +16,8 @@ import {
   EAI_NODATA,
   EAI_NONAME,
   EAI_SERVICE,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  type Resolver,
-  Resolver as ResolverClass,
-  SOCK_DGRAM,
-  SOCK_STREAM,
+  numericAddrInfo,
+  Resolver,
 } from '../sys/index.js';
 
 /** getaddrinfo options: AF_*, SOCK_*, IPPROTO_* and AI_* numbers (0: any). */
@@ -75,20 +68,6 @@ export interface DnsLoop {
   removeReader(fd: number): boolean;
 }
 
-function numeric(host: string, port: number, options: GetAddrInfoOptions): AddrInfo[] | null {
-  const version = isIP(host);
-  if (version === 0) return null;
-  const family = version === 4 ? AF_INET : AF_INET6;
-  if (options.family !== undefined && options.family !== AF_UNSPEC && options.family !== family) return null;
-  const types = options.type !== undefined && options.type !== 0 ? [options.type] : [SOCK_STREAM, SOCK_DGRAM];
-  return types.map((type) => ({
-    family,
-    type,
-    proto: type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP,
-    address: family === AF_INET ? [host, port] : [host, port, 0, 0],
-  }));
-}
-
 /** Lookups for one loop; the native resolver is made on first use. */
 export class LoopResolver {
   readonly #loop: DnsLoop;
@@ -105,12 +84,12 @@ export class LoopResolver {
   /** Resolves `host` (a name or numeric address) and `port`; numeric hosts need no thread. */
   lookup(host: string, port: number, options: GetAddrInfoOptions = {}): Future<AddrInfo[]> {
     const future = this.#loop.createFuture<AddrInfo[]>();
-    const direct = numeric(host, port, options);
+    const direct = numericAddrInfo(host, port, options.family ?? AF_UNSPEC, options.type ?? 0);
     if (direct !== null) {
       future.setResult(direct);
       return future;
     }
-    this.#resolver ??= new ResolverClass();
+    this.#resolver ??= new Resolver();
     const id = this.#nextId++;
     this.#resolver.submit(id, host, String(port), options.family ?? 0, options.type ?? 0, options.flags ?? 0);
     this.#pending.set(id, { future, host });

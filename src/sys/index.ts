@@ -20,7 +20,7 @@ export { Epoll } from './epoll.js';
 export { BlockingIOError, isErrnoError, OSError } from './errors.js';
 export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
 export { Poll } from './poll.js';
-export { type AddrInfo, type CompletedLookup, Resolver } from './resolver.js';
+export { type AddrInfo, type CompletedLookup, numericAddrInfo, Resolver } from './resolver.js';
 export { SELECT_READ, SELECT_WRITE, SelectSet, select } from './select.js';
 export {
   type IPv4Address,

@@ -3,7 +3,10 @@
  *
  * @module
  */
+import { isIP } from 'node:net';
+
 import type { NativeResolver } from './binding.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM } from './constants.js';
 import { native } from './native.js';
 import type { SocketAddress } from './socket.js';
 
@@ -23,6 +26,25 @@ export interface CompletedLookup {
   /** gai_strerror's text when error is not 0. */
   message: string;
   results: AddrInfo[];
+}
+
+/**
+ * What getaddrinfo(3) would answer for a numeric host, without asking it:
+ * one entry per socket type (`type` 0: stream and datagram), or null when
+ * `host` is a name or does not match `family`.
+ */
+export function numericAddrInfo(host: string, port: number, family = AF_UNSPEC, type = 0): AddrInfo[] | null {
+  const version = isIP(host);
+  if (version === 0) return null;
+  const own = version === 4 ? AF_INET : AF_INET6;
+  if (family !== AF_UNSPEC && family !== own) return null;
+  const types = type !== 0 ? [type] : [SOCK_STREAM, SOCK_DGRAM];
+  return types.map((t) => ({
+    family: own,
+    type: t,
+    proto: t === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP,
+    address: own === AF_INET ? [host, port] : [host, port, 0, 0],
+  }));
 }
 
 /**
