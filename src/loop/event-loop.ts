@@ -30,7 +30,7 @@ import {
   type SelectorKey,
   SelectSelector,
 } from '../selectors/index.js';
-
+import { describe, invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
 import {
   type AddrInfo,
   AF_INET,
@@ -115,34 +115,19 @@ function makeSelector(selector: EventLoopOptions['selector']): LoopSelector {
       if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
         return selector as unknown as LoopSelector;
       }
-      throw Object.assign(
-        new TypeError(
-          `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${String(selector)}`,
-        ),
-        { code: 'ERR_INVALID_ARG_VALUE' },
+      throw invalidArgValue(
+        `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${describe(selector)}`,
       );
   }
 }
 
 function checkCallback(callback: unknown): void {
-  if (typeof callback !== 'function') {
-    throw Object.assign(new TypeError(`The "callback" argument must be a function. Received ${String(callback)}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
-  }
+  if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
 }
 
 function checkMs(value: unknown, name: string): number {
-  if (typeof value !== 'number') {
-    throw Object.assign(new TypeError(`The "${name}" argument must be of type number. Received ${String(value)}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
-  }
-  if (Number.isNaN(value)) {
-    throw Object.assign(new RangeError(`The "${name}" argument must be a number of milliseconds. Received NaN`), {
-      code: 'ERR_OUT_OF_RANGE',
-    });
-  }
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (Number.isNaN(value)) throw outOfRange(name, 'a number of milliseconds', value);
   return value;
 }
 

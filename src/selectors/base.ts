@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { invalidArgType, outOfRange } from '../sys/args.js';
 import { type FileLike, isErrnoError } from '../sys/index.js';
 import { SelectorClosedError, SelectorKeyError } from './errors.js';
 import { checkEvents, describeFileobj, fileobjToFd, SelectorKey } from './key.js';
@@ -24,19 +25,8 @@ const MAX_TIMEOUT_MS = 0x7fffffff;
  */
 export function selectTimeoutMs(timeoutMs: unknown): number {
   if (timeoutMs === undefined || timeoutMs === null) return -1;
-  if (typeof timeoutMs !== 'number') {
-    throw Object.assign(
-      new TypeError(`The "timeoutMs" argument must be of type number. Received ${String(timeoutMs)}`),
-      {
-        code: 'ERR_INVALID_ARG_TYPE',
-      },
-    );
-  }
-  if (Number.isNaN(timeoutMs)) {
-    throw Object.assign(new RangeError('The "timeoutMs" argument must be a number of milliseconds. Received NaN'), {
-      code: 'ERR_OUT_OF_RANGE',
-    });
-  }
+  if (typeof timeoutMs !== 'number') throw invalidArgType('timeoutMs', 'of type number', timeoutMs);
+  if (Number.isNaN(timeoutMs)) throw outOfRange('timeoutMs', 'a number of milliseconds', timeoutMs);
   if (timeoutMs <= 0) return 0;
   if (timeoutMs === Number.POSITIVE_INFINITY) return -1;
   return Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS);
