@@ -16,6 +16,27 @@ Napi::Value At(const Napi::CallbackInfo& info, size_t index) {
   return index < info.Length() ? info[index] : info.Env().Undefined();
 }
 
+size_t TypedArrayElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+  }
+  return 1;
+}
+
 }  // namespace
 
 bool ValueInt(Napi::Env env, Napi::Value v, const char* name, int64_t min, int64_t max, int64_t* out) {
@@ -114,17 +135,33 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, boo
 bool ArgByteRange(const Napi::CallbackInfo& info, size_t bufIndex, size_t offsetIndex, size_t lengthIndex,
                   ByteRange* out) {
   Napi::Value v = At(info, bufIndex);
+  napi_env env = info.Env();
   uint8_t* data = nullptr;
   size_t byteLength = 0;
-  if (v.IsTypedArray()) {
-    Napi::TypedArray array = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer buffer = array.ArrayBuffer();
-    data = static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset();
-    byteLength = array.ByteLength();
-  } else if (v.IsDataView()) {
-    Napi::DataView view = v.As<Napi::DataView>();
-    data = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    byteLength = view.ByteLength();
+  bool isTypedArray = false;
+  bool isDataView = false;
+  // One napi_get_typedarray_info call gives the data pointer (already at the
+  // view's offset) and the length: the hot path of every recv and send, where
+  // the node-addon-api accessors would make four calls.
+  if (napi_is_typedarray(env, v, &isTypedArray) == napi_ok && isTypedArray) {
+    napi_typedarray_type type = napi_uint8_array;
+    size_t length = 0;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, &length, &p, nullptr, nullptr) != napi_ok) {
+      ThrowTypeError(info.Env(), "The \"buffer\" argument could not be read");
+      return false;
+    }
+    data = static_cast<uint8_t*>(p);
+    byteLength = length * TypedArrayElementSize(type);
+  } else if (napi_is_dataview(env, v, &isDataView) == napi_ok && isDataView) {
+    size_t length = 0;
+    void* p = nullptr;
+    if (napi_get_dataview_info(env, v, &length, &p, nullptr, nullptr) != napi_ok) {
+      ThrowTypeError(info.Env(), "The \"buffer\" argument could not be read");
+      return false;
+    }
+    data = static_cast<uint8_t*>(p);
+    byteLength = length;
   } else {
     ThrowTypeError(info.Env(), std::string("The \"buffer\" argument must be an instance of Buffer, TypedArray or "
                                            "DataView. Received ") +
