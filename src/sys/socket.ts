@@ -126,7 +126,7 @@ export class Socket implements Disposable {
 
   /** True once closed or detached. */
   get closed(): boolean {
-    return this.#native.closed;
+    return this.#fd < 0;
   }
 
   /** Sets O_NONBLOCK off (`true`) or on (`false`). */
