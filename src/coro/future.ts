@@ -1,6 +1,7 @@
 /**
  * Future: a result that will exist later, as asyncio's. Done callbacks run
- * through the loop (callSoon), never inside setResult. A Future is thenable
+ * through the loop in its next iteration, never inside setResult: the
+ * Future queues itself once (allocating nothing) and runs them in order. A Future is thenable
  * (`await fut`) and iterable (`const x = yield* fut` in a generator
  * coroutine, typed as the result).
  *
@@ -8,7 +9,7 @@
  */
 import { CancelledError, InvalidStateError } from './errors.js';
 import { getRunningLoop } from './running.js';
-import type { LoopLike } from './types.js';
+import { type LoopLike, RUN } from './types.js';
 
 const PENDING = 0;
 const CANCELLED = 1;
@@ -57,8 +58,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #exception: unknown;
   #hasException = false;
   #retrieved = false;
-  // Stored without their `this` type so a Task stays assignable to Future<T>.
-  #callbacks: DoneCallback<never>[] | null = null;
+  // Done callbacks, stored without their `this` type so a Task stays
+  // assignable to Future<T>: the first in a field (most futures have one
+  // waiter, a Task), any others in an array.
+  #first: DoneCallback<never> | null = null;
+  #rest: DoneCallback<never>[] | null = null;
   #cancelMessage: string | undefined;
 
   /**
@@ -125,6 +129,20 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
+   * For subclasses whose completion already runs as a loop callback (a
+   * socket operation woken by readiness): sets the result and runs the done
+   * callbacks now rather than in the next iteration. The waiting Task then
+   * resumes in the same pass, while the socket is still hot in the cache.
+   * Callbacks still never run inside a user's setResult.
+   */
+  protected resolveFromLoop(value: T): void {
+    if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
+    this.#result = value;
+    this.#state = FINISHED;
+    this[RUN]();
+  }
+
+  /**
    * Sets an exception and schedules the done callbacks. If nobody retrieves
    * it (result(), exception(), await), it is reported to the loop's
    * exception handler when this future is collected or the loop closes.
@@ -169,16 +187,29 @@ export class Future<T = unknown> implements PromiseLike<T> {
       return;
     }
     const stored = callback as DoneCallback<never>;
-    if (this.#callbacks === null) this.#callbacks = [stored];
-    else this.#callbacks.push(stored);
+    if (this.#first === null && this.#rest === null) this.#first = stored;
+    else if (this.#rest === null) this.#rest = [stored];
+    else this.#rest.push(stored);
   }
 
-  /** Removes every registration of `callback`; returns how many. */
+  /**
+   * Removes every registration of `callback`; returns how many. Once the
+   * future is done its callbacks are scheduled, and this returns 0.
+   */
   removeDoneCallback(callback: DoneCallback<this>): number {
-    if (this.#callbacks === null) return 0;
-    const before = this.#callbacks.length;
-    this.#callbacks = this.#callbacks.filter((cb) => cb !== (callback as DoneCallback<never>));
-    return before - this.#callbacks.length;
+    if (this.#state !== PENDING) return 0;
+    const target = callback as DoneCallback<never>;
+    let removed = 0;
+    if (this.#first === target) {
+      this.#first = null;
+      removed++;
+    }
+    if (this.#rest !== null) {
+      const before = this.#rest.length;
+      this.#rest = this.#rest.filter((cb) => cb !== target);
+      removed += before - this.#rest.length;
+    }
+    return removed;
   }
 
   /**
@@ -223,6 +254,17 @@ export class Future<T = unknown> implements PromiseLike<T> {
     this.#markRetrieved();
   }
 
+  /** "Future <pending>", "Task 'Task-3' <finished>"...: for messages. */
+  toString(): string {
+    const state = this.#state === PENDING ? 'pending' : this.#describeState();
+    return `${this.describeKind()}${this.describeName()} <${state}>`;
+  }
+
+  /** " 'name'" for a named kind (Task), else "". */
+  protected describeName(): string {
+    return '';
+  }
+
   /** "Future" or "Task", for messages. */
   protected describeKind(): string {
     return 'Future';
@@ -243,10 +285,29 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   #scheduleCallbacks(): void {
-    const callbacks = this.#callbacks;
-    if (callbacks === null) return;
-    this.#callbacks = null;
-    for (const callback of callbacks) this.#loop.callSoon(callback, this as never);
+    if (this.#first !== null || this.#rest !== null) this.#loop.schedule(this);
+  }
+
+  /** @internal Runs the done callbacks (the loop calls it); each one's exception goes to the loop's handler. */
+  [RUN](): void {
+    const first = this.#first;
+    const rest = this.#rest;
+    this.#first = null;
+    this.#rest = null;
+    if (first !== null) this.#callDone(first);
+    if (rest !== null) for (const callback of rest) this.#callDone(callback);
+  }
+
+  #callDone(callback: DoneCallback<never>): void {
+    try {
+      (callback as DoneCallback<this>)(this);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({
+        message: `Exception in callback ${callback.name === '' ? '<anonymous>' : callback.name}`,
+        exception,
+        future: this,
+      });
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CancelledError, InvalidStateError } from './errors.js';
 import { Future, isCoroutine, isThenable, setAwaitHook } from './future.js';
-import type { LoopLike } from './types.js';
+import { type LoopLike, RUN } from './types.js';
 
 /** A generator coroutine returning T. It may yield Futures (via `yield* fut`) or nothing (`yield`: let others run). */
 export type Coroutine<T = unknown> = Generator<unknown, T, unknown>;
@@ -68,7 +68,6 @@ export class Task<T = unknown> extends Future<T> {
   #hasThrow = false;
   // For async functions: the Future its function awaits now.
   #awaited: Future<unknown> | null = null;
-  readonly #stepBound = (): void => this.#step();
   readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
 
   /**
@@ -89,7 +88,7 @@ export class Task<T = unknown> extends Future<T> {
     }
     if (isCoroutine(body)) {
       this.#coro = body as Coroutine<T>;
-      this.loop.callSoon(this.#stepBound);
+      this.loop.schedule(this);
     } else if (isThenable(body)) {
       body.then(
         (value) => {
@@ -155,6 +154,21 @@ export class Task<T = unknown> extends Future<T> {
     return 'Task';
   }
 
+  protected override describeName(): string {
+    return ` '${this.name}'`;
+  }
+
+  /**
+   * @internal The loop runs a queued Task: its next step while pending (a
+   * Task queues itself to start, after a bare `yield`, or to throw in an
+   * error), its done callbacks once finished. A generator Task finishes
+   * only inside a step, so the two are never queued at once.
+   */
+  override [RUN](): void {
+    if (this.done()) super[RUN]();
+    else this.#step();
+  }
+
   #step(): void {
     const coro = this.#coro;
     if (coro === null || this.done()) return;
@@ -199,7 +213,7 @@ export class Task<T = unknown> extends Future<T> {
       }
     } else if (yielded === undefined || yielded === null) {
       // A bare `yield`: give the other callbacks a turn, then go on.
-      this.loop.callSoon(this.#stepBound);
+      this.loop.schedule(this);
     } else {
       this.#resumeWithError(new TypeError(`Task ${this.name} got a bad yield: ${String(yielded)} (yield* a Future)`));
     }
@@ -208,7 +222,7 @@ export class Task<T = unknown> extends Future<T> {
   #resumeWithError(error: unknown): void {
     this.#hasThrow = true;
     this.#throw = error;
-    this.loop.callSoon(this.#stepBound);
+    this.loop.schedule(this);
   }
 
   #wakeup(future: Future<unknown>): void {

@@ -20,11 +20,28 @@ export interface Cancellable {
   cancel(): void;
 }
 
+/**
+ * @internal The method a loop calls on what its ready queue holds: a
+ * callback handle, or a Future whose done callbacks are due. A symbol, so
+ * it is no part of Future's public surface.
+ */
+export const RUN: unique symbol = Symbol('iomux.run');
+
+/** @internal What a loop's ready queue holds. */
+export interface Runnable {
+  [RUN](): void;
+}
+
 export interface LoopLike {
   /** Monotonic time in milliseconds. */
   time(): number;
   callSoon<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Cancellable;
   callLater<A extends unknown[]>(delayMs: number, callback: (...args: A) => void, ...args: A): Cancellable;
+  /**
+   * @internal Queues `item` to run in the next iteration, as callSoon does a
+   * callback (a Future schedules its done callbacks this way, allocating nothing).
+   */
+  schedule(item: Runnable): void;
   callExceptionHandler(context: ExceptionContext): void;
   isClosed(): boolean;
   /** Keeps a weak reference to a future whose exception nobody retrieved yet, to report it at close(). */

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ExceptionContext } from '../coro/index.js';
+import { RUN, type Runnable } from '../coro/types.js';
 
 /** A callback of any arguments, as a handle stores it. */
 export type Callback = (...args: never[]) => void;
@@ -16,7 +17,7 @@ export interface HandleOwner {
 }
 
 /** A callback scheduled by callSoon, addReader or addWriter. */
-export class Handle {
+export class Handle implements Runnable {
   #callback: Callback | null;
   #args: readonly unknown[];
   #cancelled = false;
@@ -41,8 +42,8 @@ export class Handle {
     return this.#cancelled;
   }
 
-  /** @internal Runs the callback; an exception goes to the loop's handler. */
-  run(): void {
+  /** @internal Runs the callback unless cancelled; an exception goes to the loop's handler. */
+  [RUN](): void {
     const callback = this.#callback;
     if (callback === null) return;
     const args = this.#args as never[];

@@ -67,6 +67,32 @@ describe('Future', () => {
     expect(calls).toEqual(['1:x', '2:x', 'late']);
   });
 
+  it('a throwing done callback is reported and the next ones still run; once done, removeDoneCallback finds none', () => {
+    const loop = testLoop('epoll');
+    const reports: string[] = [];
+    loop.setExceptionHandler((_loop, context) => reports.push(context.message));
+    const f = loop.createFuture<number>();
+    const calls: string[] = [];
+    const second = (): void => {
+      calls.push('second');
+    };
+    f.addDoneCallback(function thrower() {
+      calls.push('first');
+      throw new Error('boom');
+    });
+    f.addDoneCallback(second);
+    f.addDoneCallback(() => {
+      calls.push('third');
+      loop.stop();
+    });
+    f.setResult(1);
+    expect(f.removeDoneCallback(second)).toBe(0);
+    expect(String(f)).toBe('Future <finished>');
+    loop.runForever();
+    expect(calls).toEqual(['first', 'second', 'third']);
+    expect(reports).toEqual(['Exception in callback thrower']);
+  });
+
   it('is iterable: yield* gives the result, or throws the exception at that point', () => {
     const loop = testLoop('epoll');
     const ok = loop.createFuture<number>();
