@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { TimeoutError } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import { GetAddrInfoError } from '../loop/index.js';
 import {
@@ -179,7 +178,6 @@ class Exchange {
   lookupId = 0;
   readonly #fetcher: Fetcher;
   readonly #url: string;
-  readonly #options: FetchOptions;
   readonly #request: Buffer;
   readonly #resolve: (result: FetchResult) => void;
   readonly #reject: (error: unknown) => void;
@@ -203,7 +201,6 @@ class Exchange {
   ) {
     this.#fetcher = fetcher;
     this.#url = url;
-    this.#options = options;
     this.#resolve = resolve;
     this.#reject = reject;
     this.target = parseHttpUrl(url);

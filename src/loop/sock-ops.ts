@@ -29,68 +29,93 @@ import type { Handle } from './handle.js';
 /** What the operations need of the loop. */
 export interface IoLoop extends LoopLike {
   createFuture<T>(): Future<T>;
-  addReader(fileobj: Socket, callback: () => void): Handle;
+  addReader<A extends unknown[]>(fileobj: Socket, callback: (...args: A) => void, ...args: A): Handle;
   removeReader(fileobj: Socket): boolean;
-  addWriter(fileobj: Socket, callback: () => void): Handle;
+  addWriter<A extends unknown[]>(fileobj: Socket, callback: (...args: A) => void, ...args: A): Handle;
   removeWriter(fileobj: Socket): boolean;
+  /** True when the socket's last receive on this loop drained its queue (see the module doc). */
+  recvDrained(sock: Socket): boolean;
+  /** Records whether a receive drained the socket's queue. */
+  noteRecv(sock: Socket, drained: boolean): void;
 }
 
 const AGAIN = Symbol('again');
 const EINPROGRESS = 115;
 const EINTR = 4;
 
-// Sockets whose last receive was short (their queue was drained then).
-const drained = new WeakSet<Socket>();
+// The operations. One class with a kind, not a subclass per operation: the
+// Future methods then see three shapes (Future, Task, IoFuture) and their
+// property accesses stay polymorphic rather than megamorphic.
+const RECV_INTO = 0;
+const RECV = 1;
+const SEND_ALL = 2;
+const ACCEPT = 3;
+const CONNECT = 4;
+type Op = typeof RECV_INTO | typeof RECV | typeof SEND_ALL | typeof ACCEPT | typeof CONNECT;
 
 /**
- * Runs `attempt` now (unless `waitFirst`) and, while it says AGAIN, each
- * time `sock` is ready. Allocates nothing beyond the result when the first
- * attempt succeeds.
- */
-function whenReady<T>(
-  loop: IoLoop,
-  sock: Socket,
-  write: boolean,
-  attempt: () => T | typeof AGAIN,
-  waitFirst = false,
-): Future<T> {
-  if (!waitFirst) {
-    let result: T | typeof AGAIN;
-    try {
-      result = attempt();
-    } catch (error) {
-      const failed = loop.createFuture<T>();
-      failed.setException(error);
-      return failed;
-    }
-    if (result !== AGAIN) {
-      const done = loop.createFuture<T>();
-      done.setResult(result);
-      return done;
-    }
-  }
-  return new IoFuture(loop, sock, write, attempt);
-}
-
-/**
- * A pending socket operation: retries its attempt each time the socket is
- * ready, and stops watching once it settles or is cancelled.
+ * A socket operation in flight. {@link start} runs the attempt at once
+ * (unless told the queue is empty) and, while it would block, again each
+ * time the socket is ready; it stops watching once it settles or is
+ * cancelled. An operation allocates its Future and, when it has to wait,
+ * one reader or writer handle: its state lives in fields, not closures.
  */
 class IoFuture<T> extends Future<T> {
   readonly #ioLoop: IoLoop;
   readonly #sock: Socket;
-  readonly #write: boolean;
-  readonly #attempt: () => T | typeof AGAIN;
-  readonly #handle: Handle;
+  readonly #op: Op;
+  readonly #buffer: ArrayBufferView | null;
+  readonly #offset: number | undefined;
+  readonly #length: number | undefined;
+  // RECV_INTO / RECV: the bytes asked for; SEND_ALL: the bytes sent so far.
+  #count: number;
+  readonly #address: SocketAddress | null;
+  #handle: Handle | null = null;
 
-  constructor(loop: IoLoop, sock: Socket, write: boolean, attempt: () => T | typeof AGAIN) {
+  constructor(
+    loop: IoLoop,
+    sock: Socket,
+    op: Op,
+    buffer: ArrayBufferView | null = null,
+    offset?: number,
+    length?: number,
+    address: SocketAddress | null = null,
+  ) {
     super(loop);
     this.#ioLoop = loop;
     this.#sock = sock;
-    this.#write = write;
-    this.#attempt = attempt;
-    const onReady = (): void => this.#onReady();
-    this.#handle = write ? loop.addWriter(sock, onReady) : loop.addReader(sock, onReady);
+    this.#op = op;
+    this.#buffer = buffer;
+    this.#offset = offset;
+    this.#length = length;
+    this.#count = op === SEND_ALL || buffer === null ? 0 : (length ?? buffer.byteLength - (offset ?? 0));
+    this.#address = address;
+  }
+
+  /**
+   * Tries now (unless `waitFirst`), else waits for readiness.
+   *
+   * @throws what addReader/addWriter throw for a socket the selector refuses
+   */
+  start(waitFirst: boolean): this {
+    if (!waitFirst) {
+      let result: unknown;
+      try {
+        result = this.#attempt();
+      } catch (error) {
+        this.setException(error);
+        return this;
+      }
+      if (result !== AGAIN) {
+        this.setResult(result as T);
+        return this;
+      }
+    }
+    const write = this.#op === SEND_ALL || this.#op === CONNECT;
+    this.#handle = write
+      ? this.#ioLoop.addWriter(this.#sock, onReady, this)
+      : this.#ioLoop.addReader(this.#sock, onReady, this);
+    return this;
   }
 
   override cancel(message?: string): boolean {
@@ -99,9 +124,10 @@ class IoFuture<T> extends Future<T> {
     return true;
   }
 
-  #onReady(): void {
+  /** @internal The socket is ready (called by the loop): try again; done, wake the waiter at once. */
+  retry(): void {
     if (this.done()) return;
-    let result: T | typeof AGAIN;
+    let result: unknown;
     try {
       result = this.#attempt();
     } catch (error) {
@@ -111,38 +137,74 @@ class IoFuture<T> extends Future<T> {
     }
     if (result === AGAIN) return;
     this.#unwatch();
-    this.setResult(result);
+    this.resolveFromLoop(result as T);
+  }
+
+  // The syscall: its result, or AGAIN when it would block.
+  #attempt(): unknown {
+    const sock = this.#sock;
+    switch (this.#op) {
+      case RECV_INTO: {
+        const n = sock.tryRecvInto(this.#buffer as ArrayBufferView, this.#offset, this.#length);
+        if (n === WOULD_BLOCK) return AGAIN;
+        // A short read drained the queue; 0 is EOF (nothing more will come).
+        this.#ioLoop.noteRecv(sock, n > 0 && n < this.#count);
+        return n;
+      }
+      case RECV: {
+        const buffer = this.#buffer as Buffer;
+        const n = sock.tryRecvInto(buffer);
+        if (n === WOULD_BLOCK) return AGAIN;
+        this.#ioLoop.noteRecv(sock, n > 0 && n < this.#count);
+        // Copy a small result out rather than pin the whole buffer.
+        return n < this.#count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
+      }
+      case SEND_ALL: {
+        const bytes = this.#buffer as ArrayBufferView;
+        const length = bytes.byteLength;
+        while (this.#count < length) {
+          const n = sock.trySend(bytes, this.#count);
+          if (n === WOULD_BLOCK) return AGAIN;
+          this.#count += n;
+        }
+        return undefined;
+      }
+      case ACCEPT: {
+        const conn = sock.tryAccept(true);
+        if (conn === null) return AGAIN;
+        let address: SocketAddress = '';
+        try {
+          address = conn.getpeername();
+        } catch {
+          // Reset before we looked (ENOTCONN): the first recv will say so.
+        }
+        return [conn, address];
+      }
+      case CONNECT: {
+        const error = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+        if (error === EINPROGRESS) return AGAIN;
+        if (error !== 0) throw new OSError(error, 'connect', describeAddress(this.#address as SocketAddress));
+        return undefined;
+      }
+    }
   }
 
   // Stop watching, unless another operation on the socket took over.
   #unwatch(): void {
-    if (this.#handle.cancelled()) return;
-    if (this.#write) this.#ioLoop.removeWriter(this.#sock);
+    const handle = this.#handle;
+    if (handle === null || handle.cancelled()) return;
+    if (this.#op === SEND_ALL || this.#op === CONNECT) this.#ioLoop.removeWriter(this.#sock);
     else this.#ioLoop.removeReader(this.#sock);
   }
 }
 
-/** Receives up to `nbytes`; an empty Buffer means the peer closed. */
-export function sockRecv(loop: IoLoop, sock: Socket, nbytes: number): Future<Buffer> {
-  const buffer = Buffer.allocUnsafe(nbytes);
-  return whenReady(
-    loop,
-    sock,
-    false,
-    () => {
-      const n = sock.tryRecvInto(buffer);
-      if (n === WOULD_BLOCK) return AGAIN;
-      noteRead(sock, n, nbytes);
-      return n < nbytes >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
-    },
-    drained.has(sock),
-  );
+function onReady(future: IoFuture<unknown>): void {
+  future.retry();
 }
 
-function noteRead(sock: Socket, n: number, asked: number): void {
-  // 0 is EOF (nothing more will come); a short read drained the queue.
-  if (n > 0 && n < asked) drained.add(sock);
-  else drained.delete(sock);
+/** Receives up to `nbytes`; an empty Buffer means the peer closed. */
+export function sockRecv(loop: IoLoop, sock: Socket, nbytes: number): Future<Buffer> {
+  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes)).start(loop.recvDrained(sock));
 }
 
 /** Receives into `buffer` (from `offset`, at most `length` bytes); resolves with the count, 0 at EOF. */
@@ -153,34 +215,13 @@ export function sockRecvInto(
   offset?: number,
   length?: number,
 ): Future<number> {
-  const asked = length ?? buffer.byteLength - (offset ?? 0);
-  return whenReady(
-    loop,
-    sock,
-    false,
-    () => {
-      const n = sock.tryRecvInto(buffer, offset, length);
-      if (n === WOULD_BLOCK) return AGAIN;
-      noteRead(sock, n, asked);
-      return n;
-    },
-    drained.has(sock),
-  );
+  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, offset, length).start(loop.recvDrained(sock));
 }
 
 /** Sends all of `data`, waiting for room as often as needed. */
 export function sockSendAll(loop: IoLoop, sock: Socket, data: SendData): Future<void> {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const length = bytes.byteLength;
-  let sent = 0;
-  return whenReady(loop, sock, true, () => {
-    while (sent < length) {
-      const n = sock.trySend(bytes, sent);
-      if (n === WOULD_BLOCK) return AGAIN;
-      sent += n;
-    }
-    return undefined;
-  });
+  return new IoFuture<void>(loop, sock, SEND_ALL, bytes).start(false);
 }
 
 /** "127.0.0.1:80", "[::1]:80" or the path: the detail of a connect error. */
@@ -212,12 +253,8 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
     future.setException(new OSError(rc, 'connect', describeAddress(address)));
     return future;
   }
-  const connected = whenReady(loop, sock, true, () => {
-    const error = sock.getsockopt(SOL_SOCKET, SO_ERROR);
-    if (error === EINPROGRESS) return AGAIN;
-    if (error !== 0) throw new OSError(error, 'connect', describeAddress(address));
-    return undefined;
-  });
+  // Writable once the handshake ends; SO_ERROR then says how.
+  const connected = new IoFuture<void>(loop, sock, CONNECT, null, undefined, undefined, address).start(true);
   connected.addDoneCallback((done) => {
     if (future.done()) return;
     if (done.cancelled()) future.cancel();
@@ -234,15 +271,5 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
  * Accepts a connection; resolves with a non-blocking Socket and the peer's address.
  */
 export function sockAccept(loop: IoLoop, sock: Socket): Future<[Socket, SocketAddress]> {
-  return whenReady(loop, sock, false, () => {
-    const conn = sock.tryAccept(true);
-    if (conn === null) return AGAIN;
-    let address: SocketAddress = '';
-    try {
-      address = conn.getpeername();
-    } catch {
-      // Reset before we looked (ENOTCONN): the first recv will say so.
-    }
-    return [conn, address] as [Socket, SocketAddress];
-  });
+  return new IoFuture<[Socket, SocketAddress]>(loop, sock, ACCEPT).start(false);
 }

@@ -71,6 +71,26 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     ]);
   });
 
+  it('sockConnect resolves only once the handshake is done: a full accept queue leaves it pending', () => {
+    const loop = testLoop(backend);
+    // Backlog 0: one connection fits in the accept queue; the kernel drops
+    // the SYNs of the next ones, whose connects stay in progress.
+    const { port } = listenLoopback(0);
+    const states = loop.runUntilComplete(
+      (function* (): Coroutine<string[]> {
+        const out: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const connecting = loop.sockConnect(tcpSocket(), ['127.0.0.1', port]);
+          yield* sleep(100);
+          out.push(connecting.done() ? 'connected' : 'pending');
+          connecting.cancel();
+        }
+        return out;
+      })(),
+    );
+    expect(states).toEqual(['connected', 'pending', 'pending']);
+  });
+
   it('a reset mid-message fails the receive with ECONNRESET', () => {
     const loop = testLoop(backend);
     const { sock: server, port } = listenLoopback();
