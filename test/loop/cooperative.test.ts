@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, get } from 'node:http';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
@@ -18,6 +19,12 @@ import { eventfd, read, socketpair } from '../../src/sys/index.js';
 import { openFdCount, testSocketpair, track } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
+
+// The addon the package loads (a prebuild or build/Release), for a worker to require.
+const require = createRequire(import.meta.url);
+const addonPath = (require('node-gyp-build') as { path(dir: string): string }).path(
+  new URL('../..', import.meta.url).pathname,
+);
 
 /** Threads of this process, from /proc/self/status. */
 function threadCount(): number {
@@ -138,7 +145,7 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
       });
       const t2 = performance.now();
       const worker = new Worker(
-        `const { write } = require(${JSON.stringify(new URL('../../build/Release/iomux.node', import.meta.url).pathname)});
+        `const { write } = require(${JSON.stringify(addonPath)});
          setTimeout(() => { const b = Buffer.alloc(8); b.writeBigUInt64LE(1n); write(${efd}, b); }, 20);`,
         { eval: true },
       );
