@@ -7,8 +7,18 @@ import { EPOLL_EVENT_FD_INDEX, EPOLL_EVENT_INTS, EPOLLIN, EPOLLOUT, Epoll } from
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { fromPollBits, toPollBits } from './poll-like.js';
 
-/** Events one wait reports at most (the rest wait for the next: level-triggered). */
+/** Events one wait reports at most by default (the rest wait for the next: level-triggered). */
 const MAX_EVENTS = 1024;
+
+/** EpollSelector options. */
+export interface EpollSelectorOptions {
+  /**
+   * Ready fds one select() reports at most (default 1,024, as libuv); the
+   * others are reported by the next call, since epoll is level-triggered.
+   * CPython asks for as many as are registered; pass that to do the same.
+   */
+  maxEvents?: number;
+}
 
 /**
  * A selector on `epoll(7)`: cost grows with the number of ready fds, not
@@ -16,13 +26,20 @@ const MAX_EVENTS = 1024;
  * registered fd is ready, so it can be watched by another loop.
  */
 export class EpollSelector<D = unknown> extends BaseSelector<D> {
-  readonly #epoll = new Epoll(-1, 0, { maxEvents: MAX_EVENTS });
-  readonly #layout: ReadyLayout = {
-    array: this.#epoll.events,
-    stride: EPOLL_EVENT_INTS,
-    fdIndex: EPOLL_EVENT_FD_INDEX,
-    eventsIndex: 0,
-  };
+  readonly #epoll: Epoll;
+  readonly #layout: ReadyLayout;
+
+  /** @throws {RangeError} for maxEvents outside 1..2^20 */
+  constructor(options: EpollSelectorOptions = {}) {
+    super();
+    this.#epoll = new Epoll(-1, 0, { maxEvents: options.maxEvents ?? MAX_EVENTS });
+    this.#layout = {
+      array: this.#epoll.events,
+      stride: EPOLL_EVENT_INTS,
+      fdIndex: EPOLL_EVENT_FD_INDEX,
+      eventsIndex: 0,
+    };
+  }
 
   /** The epoll fd. */
   fileno(): number {

@@ -14,7 +14,7 @@
 import { EpollSelector } from './epoll.js';
 
 export { BaseSelector, type ReadyLayout, type ReadyVisitor, selectTimeoutMs } from './base.js';
-export { EpollSelector } from './epoll.js';
+export { EpollSelector, type EpollSelectorOptions } from './epoll.js';
 export { SelectorClosedError, SelectorKeyError } from './errors.js';
 export { checkEvents, describeFileobj, EVENT_READ, EVENT_WRITE, fileobjToFd, SelectorKey } from './key.js';
 export { PollSelector } from './poll.js';

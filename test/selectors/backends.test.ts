@@ -108,6 +108,28 @@ describe('EpollSelector', () => {
   });
 });
 
+describe('EpollSelector maxEvents', () => {
+  it('reports at most maxEvents ready fds per select; the others come in the next (level-triggered)', () => {
+    const sel = trackClosable(new EpollSelector({ maxEvents: 2 }));
+    const fds = Array.from({ length: 5 }, () => testEventfd());
+    for (const fd of fds) {
+      signalEventfd(fd);
+      sel.register(fd, EVENT_READ);
+    }
+    const first = sel.select(0);
+    expect(first).toHaveLength(2);
+    const seen = new Set<number>();
+    for (let i = 0; i < 5; i++) for (const [key] of sel.select(0)) seen.add(key.fd);
+    expect(seen).toEqual(new Set(fds));
+  });
+
+  it('refuses a maxEvents outside 1..2^20 with a RangeError', () => {
+    expect(() => new EpollSelector({ maxEvents: 0 })).toThrow(RangeError);
+    expect(() => new EpollSelector({ maxEvents: 1.5 })).toThrow(RangeError);
+    expect(() => new EpollSelector({ maxEvents: 2 ** 21 })).toThrow(/maxEvents/);
+  });
+});
+
 describe('SelectSelector with an fd closed while registered', () => {
   it('drops it and reports it ready both ways instead of failing every wait (EBADF)', () => {
     const sel = trackClosable(new SelectSelector());
