@@ -142,7 +142,9 @@ export async function runC10k(options: C10kOptions): Promise<C10kResult[]> {
           p99us: parsed.p99us,
           iterationUs: (endCpu - s.cpu) / iterations,
           tripUs: (endCpu - s.cpu) / Math.max(1, parsed.roundTrips),
-          bytesPerConnection: Math.max(0, s.stats.memory - base.memory) / conns,
+          // The last figure the server printed before the client left: all
+          // connections open, after the measured traffic.
+          bytesPerConnection: Math.max(0, end.memory - base.memory) / conns,
         };
         results.push(r);
         options.onResult?.(r);

@@ -2,13 +2,17 @@
  * `iomux bench sys`: select vs poll vs epoll, TypeScript against the C floor.
  */
 import { writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { Progress } from '../cli/progress.js';
 import { UsageError } from '../cli/usage.js';
 import { formatC10kTable, runC10k } from './c10k.js';
-import { formatEchoTable, runEchoBench } from './echo.js';
+import { syscallChartSvg } from './chart.js';
+import { availableEchoServers, formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
+import { formatReport } from './report.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
 import {
   DEFAULT_POINTS,
@@ -19,6 +23,16 @@ import {
   VARIANTS,
   verdicts,
 } from './syscalls.js';
+import {
+  c10kTargets,
+  echoTargets,
+  fetchTargets,
+  formatTargets,
+  pingPongTargets,
+  switchTargets,
+  syscallTargets,
+  type TargetCheck,
+} from './targets.js';
 
 const USAGE = `usage: iomux bench <suite> [options]
 
@@ -29,7 +43,23 @@ suites:
   pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
   fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (iomux bench fetch --help)
   c10k   10,000 connections, 1 % active, on each backend (iomux bench c10k --help)
+  report every suite, written to bench/REPORT.md with the targets (iomux bench report --help)
   (syscalls is another name for sys)
+`;
+
+const REPORT_USAGE = `usage: iomux bench report [--quick] [--out FILE]
+
+Runs every suite in its full form -- syscalls (the grid, with the selectors),
+echo, fetch, C10K, coroutine switches, ping-pong in a Node app -- and writes one
+markdown report: the machine, the date, Node's and the peers' versions, every
+table with its ratios to the peers, and each speed target with whether it was
+met in this run. The syscall chart (syscalls.svg) goes beside the report.
+About 10 minutes on 2 cores; bench/setup installs the optional peers first.
+
+options:
+  --quick     every suite in its quick form (a smoke run)
+  --out FILE  where to write the report (default bench/REPORT.md)
+  --help      this text
 `;
 
 const C10K_USAGE = `usage: iomux bench c10k [--quick] [--measure-ms MS] [--json FILE]
@@ -88,7 +118,7 @@ options:
   --help       this text
 `;
 
-const SYS_USAGE = `usage: iomux bench sys [--quick] [--grid] [--samples N] [--sample-ms MS] [--json FILE]
+const SYS_USAGE = `usage: iomux bench sys [--quick] [--grid] [--samples N] [--sample-ms MS] [--json FILE] [--svg FILE]
 
 Times one wait of select, poll and epoll over N eventfds of which K are ready
 (N x K from DESIGN.md's table), through iomux/sys and through a C floor program
@@ -101,6 +131,7 @@ options:
   --samples N      samples per figure (default 7); the median is reported
   --sample-ms MS   length of one sample (default 100)
   --json FILE      also write the figures as JSON
+  --svg FILE       also draw them: a log-log chart of ns per wait vs N, per backend and activity
   --help           this text
 `;
 
@@ -108,8 +139,9 @@ const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N] [--
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
 an echo server -- the C epoll floor, the iomux loop (epoll, coroutines) in owning
-and in cooperative mode, node:net, each in its own process -- at 64 B and 16 KiB messages,
-and prints round trips per second (median of the runs) with ratios.
+and in cooperative mode, node:net, Python asyncio and uvloop (sock_* coroutines, when
+a python3 has them; bench/setup installs uvloop), each in its own process -- at 64 B
+and 16 KiB messages, and prints round trips per second (median of the runs) with ratios.
 
 options:
   --quick          1 run of 1 s per server and size (a smoke run)
@@ -161,13 +193,22 @@ function parseSuite(args: string[], usage: string, extra: readonly string[]): Su
   };
 }
 
-/** Prints a suite's title and table; writes the figures as JSON when asked. */
-function report(title: string, table: string, json: string | undefined, figures: object): void {
-  process.stdout.write(`${title}, node ${process.version}\n\n${table}\n`);
+/** What one suite measured: a title, its markdown (tables, verdicts), its figures, its targets. */
+export interface SuiteOutput {
+  title: string;
+  body: string;
+  figures: object;
+  targets: TargetCheck[];
+}
+
+/** Prints a suite's title, tables and targets; writes the figures as JSON when asked. */
+function report(out: SuiteOutput, json: string | undefined): void {
+  const targets = out.targets.length === 0 ? '' : `\n\nTargets:\n\n${formatTargets(out.targets)}\n`;
+  process.stdout.write(`${out.title}, node ${process.version}\n\n${out.body}\n${targets}`);
   if (json !== undefined) {
     writeFileSync(
       json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), ...figures }, null, 2)}\n`,
+      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), ...out.figures }, null, 2)}\n`,
     );
   }
 }
@@ -179,6 +220,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return suite === undefined ? 2 : 0;
   }
+  if (suite === 'report') return runReport(rest);
   if (suite === 'echo') return runEcho(rest);
   if (suite === 'switch') return runSwitch(rest);
   if (suite === 'pingpong') return runPingPong(rest);
@@ -186,7 +228,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   if (suite === 'c10k') return runC10kCommand(rest);
   if (suite !== 'sys' && suite !== 'syscalls') {
     process.stderr.write(
-      `iomux bench: unknown suite '${suite}' (available: sys (or syscalls), echo, switch, pingpong, fetch, c10k)\n`,
+      `iomux bench: unknown suite '${suite}' (available: sys (or syscalls), echo, switch, pingpong, fetch, c10k, report)\n`,
     );
     return 2;
   }
@@ -194,141 +236,202 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   const opts = parseSuite(
     rest.filter((a) => a !== '--grid'),
     SYS_USAGE,
-    ['samples', 'sample-ms'],
+    ['samples', 'sample-ms', 'svg'],
   );
   if (opts === null) return 0;
-  const samples = intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7);
-  const sampleMs = intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100);
-  const tty = process.stderr.isTTY === true;
-  const result = runSyscallBench({
-    points: grid ? GRID_POINTS : DEFAULT_POINTS,
-    variants: grid ? [...VARIANTS, ...SELECTOR_VARIANTS] : VARIANTS,
-    samples,
-    sampleMs,
-    onCell: (cell, done, total) => {
-      if (tty) process.stderr.write(`\r${done}/${total} ${cell.variant} N=${cell.n} K=${cell.k}      `);
-    },
+  const out = sysSuite({
+    grid,
+    samples: intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7),
+    sampleMs: intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100),
+    svg: opts.get('svg'),
   });
-  if (tty) process.stderr.write('\r\x1b[K');
+  report(out, opts.json);
+  return 0;
+}
+
+interface SysParams {
+  grid: boolean;
+  samples: number;
+  sampleMs: number;
+  svg?: string | undefined;
+}
+
+function sysSuite({ grid, samples, sampleMs, svg }: SysParams): SuiteOutput {
+  const points = grid ? GRID_POINTS : DEFAULT_POINTS;
+  const variants = grid ? [...VARIANTS, ...SELECTOR_VARIANTS] : VARIANTS;
+  const progress = new Progress(points.length * variants.length);
+  const result = runSyscallBench({ points, variants, samples, sampleMs, onCell: () => progress.tick(false) });
+  progress.finish();
+  if (svg !== undefined) {
+    writeFileSync(svg, syscallChartSvg(result.cells, `ns per wait vs N watched fds, node ${process.version}`));
+  }
   const floorNote = result.floorError === undefined ? '' : `\nno C floor: ${result.floorError}`;
   const verdictText = verdicts(result.cells)
     .map((line) => `- ${line}`)
     .join('\n');
-  report(
-    `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
-    `${formatSyscallTable(result.cells)}${floorNote}\n\nWhat the C floor of this run says:\n${verdictText}`,
-    opts.json,
-    { samples, sampleMs, ...result },
-  );
-  return 0;
+  return {
+    title: `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
+    body: `${formatSyscallTable(result.cells)}${floorNote}\n\nWhat the C floor of this run says:\n${verdictText}`,
+    figures: { samples, sampleMs, ...result },
+    targets: grid ? syscallTargets(result.cells) : [],
+  };
 }
 
 async function runEcho(args: string[]): Promise<number> {
   const opts = parseSuite(args, ECHO_USAGE, ['runs', 'conns', 'measure-ms']);
   if (opts === null) return 0;
-  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 3);
-  const conns = intOption(opts.get('conns'), '--conns', 100);
-  const measureMs = intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000);
+  const out = await echoSuite({
+    runs: intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 3),
+    conns: intOption(opts.get('conns'), '--conns', 100),
+    measureMs: intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000),
+    warmupMs: opts.quick ? 200 : 500,
+  });
+  report(out, opts.json);
+  return 0;
+}
+
+async function echoSuite(p: {
+  runs: number;
+  conns: number;
+  measureMs: number;
+  warmupMs: number;
+}): Promise<SuiteOutput> {
+  const { servers, missing } = availableEchoServers();
   const results = await runEchoBench({
     sizes: [64, 16384],
-    conns,
-    runs,
-    warmupMs: opts.quick ? 200 : 500,
-    measureMs,
-    servers: ['c', 'iomux', 'iomux-coop', 'net'],
+    conns: p.conns,
+    runs: p.runs,
+    warmupMs: p.warmupMs,
+    measureMs: p.measureMs,
+    servers,
     onResult: (r) => {
       if (process.stderr.isTTY === true)
         process.stderr.write(`${r.server} ${r.size} B: ${Math.round(r.perSecond)}/s\n`);
     },
   });
-  report(
-    `# echo ping-pong, ${conns} connections (median of ${runs} x ${measureMs} ms)`,
-    formatEchoTable(results),
-    opts.json,
-    {
-      conns,
-      runs,
-      measureMs,
-      results,
-    },
-  );
-  return 0;
+  return {
+    title: `# echo ping-pong, ${p.conns} connections (median of ${p.runs} x ${p.measureMs} ms)`,
+    body: `${formatEchoTable(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
+    figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
+    targets: echoTargets(results),
+  };
 }
 
 async function runSwitch(args: string[]): Promise<number> {
   const opts = parseSuite(args, SWITCH_USAGE, ['runs']);
   if (opts === null) return 0;
-  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 3 : 7);
-  const rounds = opts.quick ? 100 : 1000;
-  const results = await runSwitchBench(rounds, runs);
-  report(
-    `# coroutine switches, 1,000 coroutines x ${rounds} resumes (median of ${runs})`,
-    formatSwitchTable(results),
-    opts.json,
-    {
-      rounds,
-      runs,
-      results,
-    },
-  );
+  const out = await switchSuite(intOption(opts.get('runs'), '--runs', opts.quick ? 3 : 7), opts.quick ? 100 : 1000);
+  report(out, opts.json);
   return 0;
+}
+
+async function switchSuite(runs: number, rounds: number): Promise<SuiteOutput> {
+  const results = await runSwitchBench(rounds, runs);
+  return {
+    title: `# coroutine switches, 1,000 coroutines x ${rounds} resumes (median of ${runs})`,
+    body: formatSwitchTable(results),
+    figures: { rounds, runs, results },
+    targets: switchTargets(results),
+  };
 }
 
 async function runPingPong(args: string[]): Promise<number> {
   const opts = parseSuite(args, PINGPONG_USAGE, ['runs']);
   if (opts === null) return 0;
-  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5);
-  const durationMs = opts.quick ? 300 : 1000;
-  const results = await runPingPongBench(durationMs, runs);
-  report(
-    `# pipe ping-pong inside a Node app (median of ${runs} x ${durationMs} ms)`,
-    formatPingPongTable(results),
-    opts.json,
-    {
-      runs,
-      durationMs,
-      results,
-    },
-  );
+  const out = await pingPongSuite(intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5), opts.quick ? 300 : 1000);
+  report(out, opts.json);
   return 0;
+}
+
+async function pingPongSuite(runs: number, durationMs: number): Promise<SuiteOutput> {
+  const results = await runPingPongBench(durationMs, runs);
+  return {
+    title: `# pipe ping-pong inside a Node app (median of ${runs} x ${durationMs} ms)`,
+    body: formatPingPongTable(results),
+    figures: { runs, durationMs, results },
+    targets: pingPongTargets(results),
+  };
 }
 
 async function runFetch(args: string[]): Promise<number> {
   const opts = parseSuite(args, FETCH_USAGE, ['runs', 'count']);
   if (opts === null) return 0;
-  const runs = intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5);
-  const count = intOption(opts.get('count'), '--count', opts.quick ? 100 : 1000);
-  const results = await runFetchBench(count, runs);
-  report(`# ${count} GETs at once (median of ${runs})`, formatFetchTable(results), opts.json, {
-    count,
-    runs,
-    results,
-  });
+  const out = await fetchSuite(
+    intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5),
+    intOption(opts.get('count'), '--count', opts.quick ? 100 : 1000),
+  );
+  report(out, opts.json);
   return 0;
+}
+
+async function fetchSuite(runs: number, count: number): Promise<SuiteOutput> {
+  const results = await runFetchBench(count, runs);
+  return {
+    title: `# ${count} GETs at once (median of ${runs})`,
+    body: formatFetchTable(results),
+    figures: { count, runs, results },
+    targets: fetchTargets(results),
+  };
 }
 
 async function runC10kCommand(args: string[]): Promise<number> {
   const opts = parseSuite(args, C10K_USAGE, ['measure-ms']);
   if (opts === null) return 0;
-  const measureMs = intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000);
+  const out = await c10kSuite(
+    intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000),
+    opts.quick ? 300 : 500,
+  );
+  report(out, opts.json);
+  return 0;
+}
+
+async function c10kSuite(measureMs: number, warmupMs: number): Promise<SuiteOutput> {
   const results = await runC10k({
     backends: ['epoll', 'poll', 'select'],
     conns: [100, 10_000],
-    warmupMs: opts.quick ? 300 : 500,
+    warmupMs,
     measureMs,
     onResult: (r) => {
       if (process.stderr.isTTY === true)
         process.stderr.write(`${r.backend} ${r.conns}: ${Math.round(r.perSecond ?? 0)}/s\n`);
     },
   });
-  report(
-    `# C10K: 1 % of the connections active, 64 B ping-pong (${measureMs} ms per point)`,
-    formatC10kTable(results),
-    opts.json,
-    {
-      measureMs,
-      results,
-    },
-  );
+  return {
+    title: `# C10K: 1 % of the connections active, 64 B ping-pong (${measureMs} ms per point)`,
+    body: formatC10kTable(results),
+    figures: { measureMs, results },
+    targets: c10kTargets(results),
+  };
+}
+
+/**
+ * `iomux bench report`: every suite in its full form (or --quick), one
+ * markdown report with the machine, the date, the versions, every table and
+ * the targets, plus the syscall chart beside it.
+ */
+async function runReport(args: string[]): Promise<number> {
+  const opts = parseSuite(args, REPORT_USAGE, ['out']);
+  if (opts === null) return 0;
+  const out = opts.get('out') ?? 'bench/REPORT.md';
+  const svg = join(dirname(out), 'syscalls.svg');
+  const q = opts.quick;
+  const steps: [string, () => SuiteOutput | Promise<SuiteOutput>][] = [
+    ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
+    ['echo', () => echoSuite({ runs: q ? 1 : 3, conns: 100, measureMs: q ? 1000 : 3000, warmupMs: q ? 200 : 500 })],
+    ['fetch', () => fetchSuite(q ? 1 : 5, q ? 100 : 1000)],
+    ['c10k', () => c10kSuite(q ? 1000 : 3000, q ? 300 : 500)],
+    ['switch', () => switchSuite(q ? 3 : 7, q ? 100 : 1000)],
+    ['pingpong', () => pingPongSuite(q ? 1 : 5, q ? 300 : 1000)],
+  ];
+  const started = new Date();
+  const sections: SuiteOutput[] = [];
+  for (const [name, step] of steps) {
+    process.stderr.write(`bench report: ${name}...\n`);
+    const section = await step();
+    sections.push(section);
+    report(section, undefined);
+  }
+  writeFileSync(out, formatReport(sections, { started, quick: q, svgName: basename(svg) }));
+  process.stderr.write(`bench report: wrote ${out} and ${svg}\n`);
   return 0;
 }

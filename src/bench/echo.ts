@@ -1,8 +1,10 @@
 /**
  * The echo ping-pong benchmark: the C load generator (bench/floor/
- * echo-client.c, its own process) against three servers in turn, each in
- * its own process: the C epoll floor (bench/floor/echo-server.c), the iomux
- * loop (owning mode, epoll, coroutines), and node:net.
+ * echo-client.c, its own process) against each server in turn, each in its
+ * own process: the C epoll floor (bench/floor/echo-server.c), the iomux loop
+ * (epoll, coroutines; owning and cooperative), node:net, and Python's
+ * asyncio and uvloop in the same coroutine style (bench/peers/echo_asyncio.py)
+ * when a python3 that has them is found.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,9 +13,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { buildC } from './floor.js';
+import { findPython, peerScript } from './peers.js';
 import { median } from './stats.js';
 
-export type EchoServerKind = 'c' | 'iomux' | 'iomux-coop' | 'net';
+export type EchoServerKind = 'c' | 'iomux' | 'iomux-coop' | 'net' | 'asyncio' | 'uvloop';
 
 export interface EchoResult {
   server: EchoServerKind;
@@ -48,10 +51,18 @@ async function startServer(
   cServer: string,
   script: string,
 ): Promise<{ port: number; child: ChildProcess }> {
-  const child =
-    kind === 'c'
-      ? spawn(cServer, ['0'], { stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [script, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let command: string;
+  let args: string[];
+  if (kind === 'c') {
+    [command, args] = [cServer, ['0']];
+  } else if (kind === 'asyncio' || kind === 'uvloop') {
+    const python3 = findPython(kind);
+    if (python3 === null) throw new Error(`no python3 can import ${kind}`);
+    [command, args] = [python3, [peerScript('echo_asyncio.py'), kind]];
+  } else {
+    [command, args] = [process.execPath, [script, kind]];
+  }
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const [line] = (await Promise.race([
     once(lines, 'line'),
@@ -93,6 +104,20 @@ async function stopServer(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;
+}
+
+/**
+ * The echo servers this machine can run: the C floor, iomux and node:net
+ * always, the Python peers when a python3 has asyncio (and uvloop).
+ */
+export function availableEchoServers(): { servers: EchoServerKind[]; missing: string[] } {
+  const servers: EchoServerKind[] = ['c', 'iomux', 'iomux-coop', 'net'];
+  const missing: string[] = [];
+  for (const peer of ['asyncio', 'uvloop'] as const) {
+    if (findPython(peer) !== null) servers.push(peer);
+    else missing.push(peer === 'uvloop' ? 'uvloop (bench/setup installs python3-uvloop)' : 'python3 with asyncio');
+  }
+  return { servers, missing };
 }
 
 /** Runs every server at every size; returns the medians. */
@@ -161,6 +186,8 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
       net: 'node:net',
       iomux: 'iomux (epoll, owning)',
       'iomux-coop': 'iomux (epoll, cooperative)',
+      asyncio: 'Python asyncio (sock_*)',
+      uvloop: 'Python uvloop (sock_*)',
     };
     const name = names[r.server];
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;

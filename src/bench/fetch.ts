@@ -12,10 +12,10 @@
 import { spawnSync } from 'node:child_process';
 import { get, Agent as HttpAgent } from 'node:http';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
 import { startServerProcess } from '../cli/demo.js';
 import { fetchMany } from '../cli/fetch-many.js';
+import { findPython, peerScript } from './peers.js';
 import { median } from './stats.js';
 
 export interface FetchBenchResult {
@@ -26,8 +26,6 @@ export interface FetchBenchResult {
   perSecond: number;
   runs: number[];
 }
-
-const PYTHON = fileURLToPath(new URL('../../bench/peers/selectors_fetcher.py', import.meta.url));
 
 const KEEP_ALIVE_CONNECTIONS = 100;
 
@@ -48,7 +46,9 @@ async function iomuxCoroutine(port: number, count: number, keepAlive = false): P
 }
 
 function python(port: number, count: number): number {
-  const r = spawnSync('python3', [PYTHON, '127.0.0.1', String(port), String(count)], {
+  const python3 = findPython();
+  if (python3 === null) throw new Error('python3 not found');
+  const r = spawnSync(python3, [peerScript('selectors_fetcher.py'), '127.0.0.1', String(port), String(count)], {
     encoding: 'utf8',
     timeout: 120_000,
   });

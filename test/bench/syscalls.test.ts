@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { syscallChartSvg } from '../../src/bench/chart.js';
 import { buildFloor, runFloor } from '../../src/bench/floor.js';
 import { median, sampleNsPerCall } from '../../src/bench/stats.js';
 import {
@@ -122,5 +123,34 @@ describe('benchmark plumbing (no timing assertions)', () => {
       'all ready (K = N): select is cheaper than epoll at 2 of the 2 N it can watch (fds < 1024).',
       'interest churn: one epoll_ctl per ready event makes epoll 4.8x dearer at N = 1,000, K = 1,000 -- what batching interest changes in the loop avoids.',
     ]);
+  });
+
+  it('the chart of a real run: an SVG with a line per backend, TypeScript and floor, in each activity panel', () => {
+    const { cells } = runSyscallBench({
+      points: [
+        { n: 10, k: 1 },
+        { n: 10, k: 10 },
+        { n: 100, k: 1 },
+        { n: 100, k: 100 },
+      ],
+      variants: [...VARIANTS, ...SELECTOR_VARIANTS],
+      samples: 1,
+      sampleMs: 2,
+    });
+    const svg = syscallChartSvg(cells, 'select < poll & "epoll"');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('select &lt; poll &amp; &quot;epoll&quot;');
+    // 3 panels x 3 backends x (TypeScript + floor), each through the selectors.
+    expect(svg.match(/<polyline /g)).toHaveLength(18);
+    expect(svg).toContain('<title>EpollSelector (TypeScript)</title>');
+    for (const [, points] of svg.matchAll(/points="([^"]*)"/g)) {
+      const coords = (points as string).split(/[ ,]/).map(Number);
+      expect(coords.every(Number.isFinite)).toBe(true);
+    }
+    // Every opened element is closed (a cheap well-formedness check).
+    const opened = (svg.match(/<(?!\/)[a-z]+[^>]*[^/]>/g) ?? []).length;
+    const closed = (svg.match(/<\/[a-z]+>/g) ?? []).length;
+    expect(opened).toBe(closed);
   });
 });

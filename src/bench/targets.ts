@@ -1,0 +1,183 @@
+/**
+ * The project's speed targets, checked against the figures of one run: each
+ * a sentence, the measured ratio, the bound, and whether it holds. The
+ * report prints them; nothing here times anything.
+ */
+import type { C10kResult } from './c10k.js';
+import type { EchoResult } from './echo.js';
+import type { FetchBenchResult } from './fetch.js';
+import type { PingPongResult } from './pingpong.js';
+import type { SwitchResult } from './switch.js';
+import type { Cell, Variant } from './syscalls.js';
+
+export interface TargetCheck {
+  /** What is compared, e.g. "echo 64 B: iomux vs node:net". */
+  what: string;
+  /** The measured ratio, or null when a figure is missing. */
+  measured: number | null;
+  /** The bound the ratio must meet. */
+  bound: number;
+  /** 'min': measured >= bound; 'max': measured <= bound. */
+  kind: 'min' | 'max';
+  /** Why a figure is missing. */
+  note?: string;
+}
+
+/** True when the check has a figure and it meets its bound. */
+export function met(check: TargetCheck): boolean {
+  if (check.measured === null) return false;
+  return check.kind === 'min' ? check.measured >= check.bound : check.measured <= check.bound;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
+}
+
+/** Selectors vs the C floor: within 1.25x at N >= 1,000 (worst cell), within 2x at N = 10. */
+export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const selectors: Variant[] = ['SelectSelector', 'PollSelector', 'EpollSelector'];
+  for (const variant of selectors) {
+    for (const [label, pick, bound] of [
+      ['N >= 1,000', (n: number) => n >= 1000, 1.25],
+      ['N = 10', (n: number) => n === 10, 2],
+    ] as const) {
+      const worst = cells
+        .filter((c) => c.variant === variant && pick(c.n) && c.ratio !== null)
+        .sort((a, b) => (b.ratio as number) - (a.ratio as number))[0];
+      out.push({
+        what: `${variant} vs the C floor, ${label} (worst K${worst === undefined ? '' : `: N = ${worst.n.toLocaleString('en-US')}, K = ${worst.k.toLocaleString('en-US')}`})`,
+        measured: worst?.ratio ?? null,
+        bound,
+        kind: 'max',
+        ...(worst === undefined ? { note: 'not measured' } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Echo: >= 1.3x node:net and >= 0.8x the C floor at 64 B; >= 2x node:net at 16 KiB. */
+export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
+  const at = (server: EchoResult['server'], size: number): number | undefined =>
+    results.find((r) => r.server === server && r.size === size)?.perSecond;
+  return [
+    {
+      what: 'echo 64 B: iomux (owning) vs node:net',
+      measured: ratio(at('iomux', 64), at('net', 64)),
+      bound: 1.3,
+      kind: 'min',
+    },
+    {
+      what: 'echo 64 B: iomux (owning) vs the C floor',
+      measured: ratio(at('iomux', 64), at('c', 64)),
+      bound: 0.8,
+      kind: 'min',
+    },
+    {
+      what: 'echo 16 KiB: iomux (owning) vs node:net',
+      measured: ratio(at('iomux', 16384), at('net', 16384)),
+      bound: 2,
+      kind: 'min',
+    },
+    {
+      what: 'echo 64 B: iomux cooperative vs owning',
+      measured: ratio(at('iomux-coop', 64), at('iomux', 64)),
+      bound: 0.8,
+      kind: 'min',
+    },
+  ];
+}
+
+/** Fetch: close >= 1.2x the notes' Python fetcher and >= 5x Node fetch; keep-alive >= 1.5x node:http and undici. */
+export function fetchTargets(results: readonly FetchBenchResult[]): TargetCheck[] {
+  const rate = (prefix: string): number | undefined => results.find((r) => r.name.startsWith(prefix))?.perSecond;
+  const close = rate('iomux fetchCoroutine');
+  const pool = rate('iomux HttpPool');
+  return [
+    {
+      what: 'fetch, close: fetchCoroutine vs the notes\u2019 Python fetcher',
+      measured: ratio(close, rate('Python selectors')),
+      bound: 1.2,
+      kind: 'min',
+    },
+    {
+      what: 'fetch, close: fetchCoroutine vs Node fetch',
+      measured: ratio(close, rate('Node fetch')),
+      bound: 5,
+      kind: 'min',
+    },
+    {
+      what: 'fetch, keep-alive: HttpPool vs node:http',
+      measured: ratio(pool, rate('node:http, keep-alive')),
+      bound: 1.5,
+      kind: 'min',
+    },
+    {
+      what: 'fetch, keep-alive: HttpPool vs undici.request',
+      measured: ratio(pool, rate('undici.request')),
+      bound: 1.5,
+      kind: 'min',
+    },
+  ];
+}
+
+/**
+ * C10K: epoll's loop cost at 10,000 connections within 1.5x of its cost at
+ * 100. With 1 % active, an iteration at 10,000 handles ~100 events and one at
+ * 100 handles ~1, so the cost compared is per ready event: the server's CPU
+ * per round trip (what an iteration costs, divided by the events it served).
+ */
+export function c10kTargets(results: readonly C10kResult[]): TargetCheck[] {
+  const epoll = results.filter((r) => r.backend === 'epoll' && r.tripUs !== null).sort((a, b) => a.conns - b.conns);
+  const small = epoll[0];
+  const large = epoll.at(-1);
+  return [
+    {
+      what: `C10K: epoll loop cost per ready event at ${large?.conns.toLocaleString('en-US') ?? '?'} vs ${small?.conns.toLocaleString('en-US') ?? '?'} connections`,
+      measured: small === large ? null : ratio(large?.tripUs, small?.tripUs),
+      bound: 1.5,
+      kind: 'max',
+    },
+  ];
+}
+
+/** Coroutines: a generator Task's resume costs no more than an async function's. */
+export function switchTargets(results: readonly SwitchResult[]): TargetCheck[] {
+  const ns = (prefix: string): number | undefined => results.find((r) => r.name.startsWith(prefix))?.ns;
+  return [
+    {
+      what: 'resume: generator Task (yield* on a ready Future) vs async/await',
+      measured: ratio(ns('generator Task, yield*'), ns('async function')),
+      bound: 1,
+      kind: 'max',
+    },
+  ];
+}
+
+/** Cooperative mode inside a Node app: >= 5x npm epoll. */
+export function pingPongTargets(results: readonly PingPongResult[]): TargetCheck[] {
+  const rate = (prefix: string): number | undefined => results.find((r) => r.name.startsWith(prefix))?.eventsPerSecond;
+  const npm = rate('npm epoll');
+  return [
+    {
+      what: 'pipe ping-pong in a Node app: iomux cooperative epoll vs npm epoll',
+      measured: ratio(rate('iomux cooperative, epoll'), npm),
+      bound: 5,
+      kind: 'min',
+      ...(npm === undefined ? { note: 'npm epoll not installed' } : {}),
+    },
+  ];
+}
+
+/** The checks as a markdown table. */
+export function formatTargets(checks: readonly TargetCheck[]): string {
+  const rows = ['| target | measured | bound | met |', '|---|---:|---:|---|'];
+  for (const c of checks) {
+    const measured = c.measured === null ? (c.note ?? 'missing') : `${c.measured.toFixed(2)}x`;
+    rows.push(
+      `| ${c.what} | ${measured} | ${c.kind === 'min' ? '>=' : '<='} ${c.bound}x | ${met(c) ? 'yes' : '**no**'} |`,
+    );
+  }
+  return rows.join('\n');
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+
+import type { C10kResult } from '../../src/bench/c10k.js';
+import type { EchoResult } from '../../src/bench/echo.js';
+import { formatReport } from '../../src/bench/report.js';
+import {
+  c10kTargets,
+  echoTargets,
+  fetchTargets,
+  formatTargets,
+  met,
+  pingPongTargets,
+  switchTargets,
+  syscallTargets,
+} from '../../src/bench/targets.js';
+
+const echo = (server: EchoResult['server'], size: number, perSecond: number): EchoResult => ({
+  server,
+  size,
+  conns: 100,
+  perSecond,
+  serverCpuUs: 10,
+  p50us: 1,
+  p99us: 2,
+  runs: [perSecond],
+});
+
+describe('speed targets, checked against the figures they are given (no timing)', () => {
+  it('echo: ratios to node:net and the C floor at each size', () => {
+    const checks = echoTargets([
+      echo('c', 64, 100_000),
+      echo('iomux', 64, 85_000),
+      echo('iomux-coop', 64, 80_000),
+      echo('net', 64, 60_000),
+      echo('iomux', 16384, 50_000),
+      echo('net', 16384, 30_000),
+    ]);
+    expect(checks.map((c) => [c.measured?.toFixed(3), met(c)])).toEqual([
+      ['1.417', true],
+      ['0.850', true],
+      ['1.667', false],
+      ['0.941', true],
+    ]);
+  });
+
+  it('a missing figure is reported as missing and never counts as met', () => {
+    const [check] = echoTargets([echo('iomux', 64, 1)]);
+    expect(check?.measured).toBeNull();
+    expect(met(check as NonNullable<typeof check>)).toBe(false);
+    expect(formatTargets(pingPongTargets([{ name: 'iomux cooperative, epoll', eventsPerSecond: 1 }]))).toContain(
+      'npm epoll not installed',
+    );
+  });
+
+  it('selectors: the worst cell at N >= 1,000 and at N = 10, per backend', () => {
+    const cell = (variant: 'EpollSelector' | 'PollSelector', n: number, k: number, ratio: number) => ({
+      variant,
+      n,
+      k,
+      tsNs: ratio * 100,
+      floorNs: 100,
+      floorMtNs: 100,
+      ratio,
+      ratioMt: ratio,
+    });
+    const checks = syscallTargets([
+      cell('EpollSelector', 10, 1, 1.5),
+      cell('EpollSelector', 1000, 1, 1.1),
+      cell('EpollSelector', 10000, 100, 1.3),
+      cell('PollSelector', 10, 10, 2.5),
+    ]);
+    const epoll = checks.filter((c) => c.what.startsWith('EpollSelector'));
+    expect(epoll.map((c) => [c.measured, met(c)])).toEqual([
+      [1.3, false],
+      [1.5, true],
+    ]);
+    expect(epoll[0]?.what).toContain('N = 10,000, K = 100');
+    expect(checks.find((c) => c.what.startsWith('SelectSelector'))?.note).toBe('not measured');
+  });
+
+  it('fetch, C10K, switches and ping-pong', () => {
+    const fetch = fetchTargets([
+      { policy: 'close', name: 'iomux fetchCoroutine (epoll)', perSecond: 12_000, runs: [] },
+      { policy: 'close', name: 'Python selectors Fetcher (the notes)', perSecond: 9_000, runs: [] },
+      { policy: 'close', name: 'Node fetch (undici), no keep-alive', perSecond: 2_000, runs: [] },
+      { policy: 'keep-alive', name: 'iomux HttpPool (epoll)', perSecond: 9_000, runs: [] },
+      { policy: 'keep-alive', name: 'node:http, keep-alive Agent', perSecond: 5_000, runs: [] },
+      { policy: 'keep-alive', name: 'undici.request', perSecond: 6_000, runs: [] },
+    ]);
+    expect(fetch.map(met)).toEqual([true, true, true, true]);
+    const c10k = (conns: number, tripUs: number): C10kResult => ({
+      backend: 'epoll',
+      conns,
+      active: conns / 100,
+      perSecond: 1,
+      p50us: 1,
+      p99us: 1,
+      iterationUs: tripUs * (conns / 100),
+      tripUs,
+      bytesPerConnection: 1,
+    });
+    const [flat] = c10kTargets([c10k(100, 20), c10k(10_000, 25)]);
+    expect(flat?.measured).toBe(1.25);
+    expect(met(flat as NonNullable<typeof flat>)).toBe(true);
+    const [resume] = switchTargets([
+      { name: 'generator Task, yield* on a ready Future', ns: 40 },
+      { name: 'async function, await on a resolved promise', ns: 80 },
+    ]);
+    expect(resume?.measured).toBe(0.5);
+  });
+
+  it('the report: the machine, the targets met, then each section', () => {
+    const section = {
+      title: '# echo ping-pong',
+      body: '| a table |',
+      figures: {},
+      targets: echoTargets([echo('iomux', 64, 2), echo('net', 64, 1)]),
+    };
+    const md = formatReport([section], { started: new Date('2026-11-27T08:00:00Z'), quick: false, svgName: 's.svg' });
+    expect(md).toMatch(/^# iomux benchmark report\n/);
+    expect(md).toContain('on 2026-11-27, from 08:00 UTC');
+    expect(md).toContain(`- Node ${process.version}`);
+    expect(md).toContain('## Targets: 1 of 4 met in this run');
+    expect(md).toContain('## echo ping-pong\n\n| a table |');
+  });
+});
