@@ -39,7 +39,7 @@ import {
   isErrnoError,
   type SendData,
   SOCK_STREAM,
-  type Socket,
+  Socket,
   type SocketAddress,
 } from '../sys/index.js';
 import { CooperativeDriver, type DriverLoop } from './cooperative.js';
@@ -715,13 +715,24 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   #fdOf(fileobj: FileLike): number {
+    // A closed socket's fileno() throws: its entry is found by identity,
+    // without building that error first when the socket says it is closed.
+    if (fileobj instanceof Socket && fileobj.closed) {
+      const entry = this.#entryByIdentity(fileobj);
+      if (entry !== undefined) return entry.fd;
+    }
     try {
       return fileobjToFd(fileobj);
     } catch (e) {
-      // A closed socket's fileno() throws: find its entry by identity.
-      for (const entry of this.#io) if (entry !== undefined && entry.fileobj === fileobj) return entry.fd;
+      const entry = this.#entryByIdentity(fileobj);
+      if (entry !== undefined) return entry.fd;
       throw e;
     }
+  }
+
+  #entryByIdentity(fileobj: FileLike): IoEntry | undefined {
+    for (const entry of this.#io) if (entry !== undefined && entry.fileobj === fileobj) return entry;
+    return undefined;
   }
 
   #addIo(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {
@@ -828,7 +839,12 @@ export class EventLoop implements LoopLike, HandleOwner {
     entry.writer = null;
     if (this.#io[entry.fd] === entry) this.#io[entry.fd] = undefined;
     try {
-      this.#selector.unregister(entry.fileobj);
+      // By fd, not fileobj: the socket is often closed by now, and a closed
+      // socket's fileno() throws, which made the selector build an error and
+      // search every key for it -- per connection, with 1,000 registered.
+      // A closed socket is out of the kernel's set already: no syscall.
+      if (entry.fileobj instanceof Socket && entry.fileobj.closed) this.#selector.forgetClosed(entry.fd);
+      else this.#selector.unregister(entry.fd);
     } catch {
       // Not registered any more: nothing to undo.
     }

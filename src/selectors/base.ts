@@ -114,6 +114,21 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   }
 
   /**
+   * @internal Unregisters the key of `fd`, whose file the caller has closed.
+   * epoll then skips its syscall: close(2) already took the fd out of the
+   * epoll set, and an EPOLL_CTL_DEL by a closed fd number can only fail
+   * with EBADF. (When the file was dup'ed, its registration outlives the
+   * fd, and no call by this number can reach it either.)
+   */
+  forgetClosed(fd: number): void {
+    const key = this.#keys[fd];
+    if (this.#closed || key === undefined) return;
+    this.backendForgetClosed(fd);
+    this.#keys[fd] = undefined;
+    this.#count--;
+  }
+
+  /**
    * Changes the events and/or data of a registered file. Changing only the
    * data makes no syscall.
    *
@@ -230,6 +245,10 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   protected abstract backendModify(fd: number, events: number): void;
   /** Stops watching `fd`. */
   protected abstract backendRemove(fd: number): void;
+  /** Stops watching `fd`, which was closed (default: as backendRemove; select and poll keep their sets in memory). */
+  protected backendForgetClosed(fd: number): void {
+    this.backendRemove(fd);
+  }
   /** Waits up to `timeoutMs` (-1: no limit); returns the records written. */
   protected abstract backendWait(timeoutMs: number): number;
   /** Where the last wait's records are. */

@@ -59,6 +59,10 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
     this.#epoll.tryUnregister(fd);
   }
 
+  protected override backendForgetClosed(_fd: number): void {
+    // close(2) already removed it from the epoll set: no epoll_ctl.
+  }
+
   protected backendWait(timeoutMs: number): number {
     return this.#epoll.wait(timeoutMs);
   }

@@ -130,6 +130,24 @@ describe('EpollSelector maxEvents', () => {
   });
 });
 
+describe.each([SelectSelector, PollSelector, EpollSelector])('%o forgetClosed', (Selector) => {
+  it('drops the key of an fd its owner closed; the number can be registered again', () => {
+    const sel = trackClosable(new Selector());
+    const fd = eventfd();
+    sel.register(fd, EVENT_READ);
+    close(fd);
+    sel.forgetClosed(fd);
+    sel.forgetClosed(fd); // once gone, a no-op
+    expect(sel.getMap().size).toBe(0);
+    expect(sel.select(0)).toEqual([]);
+    const again = track(eventfd());
+    expect(again).toBe(fd);
+    signalEventfd(again);
+    sel.register(again, EVENT_READ);
+    expect(sel.select(0).map(([key]) => key.fd)).toEqual([again]);
+  });
+});
+
 describe('SelectSelector with an fd closed while registered', () => {
   it('drops it and reports it ready both ways instead of failing every wait (EBADF)', () => {
     const sel = trackClosable(new SelectSelector());
