@@ -79,8 +79,8 @@ options:
 
 const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
 
-GETs of a small page, all started at once, against the embedded server (its own
-process). Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
+GETs of a small page, all started at once, against nginx (one worker; bench/setup
+installs it) or, without it, the embedded server (its own process). Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
 Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
 100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request.
 
@@ -365,11 +365,11 @@ async function runFetch(args: string[]): Promise<number> {
 }
 
 async function fetchSuite(runs: number, count: number): Promise<SuiteOutput> {
-  const results = await runFetchBench(count, runs);
+  const { server, results } = await runFetchBench(count, runs, { warmupRounds: runs === 1 ? 1 : 3 });
   return {
-    title: `# ${count} GETs at once (median of ${runs})`,
+    title: `# ${count} GETs at once against ${server} (median of ${runs})`,
     body: formatFetchTable(results),
-    figures: { count, runs, results },
+    figures: { count, runs, server, results },
     targets: fetchTargets(results),
   };
 }

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 
 import { startServerProcess } from '../cli/demo.js';
 import { fetchMany } from '../cli/fetch-many.js';
+import { startNginx } from './nginx.js';
 import { findPython, peerScript } from './peers.js';
 import { median } from './stats.js';
 
@@ -129,9 +130,37 @@ async function undiciRequest(port: number, count: number): Promise<number | null
   return rate;
 }
 
-/** Runs every client `runs` times, interleaved, against one server process. */
-export async function runFetchBench(count: number, runs: number, cli?: string): Promise<FetchBenchResult[]> {
-  const server = await startServerProcess(cli);
+/** Warm-up rounds per client before the measured ones. */
+const WARMUP_ROUNDS = 3;
+
+/**
+ * The server of the run: nginx when installed (one worker), else the
+ * embedded iomux server in its own process.
+ */
+async function startPeerServer(
+  cli: string | undefined,
+  preferNginx: boolean,
+): Promise<{ port: number; name: string; stop(): Promise<void> }> {
+  const nginx = preferNginx ? await startNginx() : null;
+  if (nginx !== null) return { port: nginx.port, name: `${nginx.version} (1 worker)`, stop: () => nginx.stop() };
+  const embedded = await startServerProcess(cli);
+  return {
+    port: embedded.port,
+    name: 'the embedded iomux server',
+    stop: async () => embedded.stop(),
+  };
+}
+
+/**
+ * Runs every client `runs` times, interleaved, against one server process
+ * (nginx when installed and `preferNginx`, else the embedded server).
+ */
+export async function runFetchBench(
+  count: number,
+  runs: number,
+  options: { cli?: string; preferNginx?: boolean; warmupRounds?: number } = {},
+): Promise<{ server: string; results: FetchBenchResult[] }> {
+  const server = await startPeerServer(options.cli, options.preferNginx ?? true);
   try {
     const variants: [FetchBenchResult['policy'], string, () => Promise<number | null> | number][] = [
       ['close', 'iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
@@ -142,9 +171,12 @@ export async function runFetchBench(count: number, runs: number, cli?: string): 
       ['keep-alive', 'node:http, keep-alive Agent', () => nodeHttp(server.port, count, true)],
       ['keep-alive', 'undici.request', () => undiciRequest(server.port, count)],
     ];
-    // One uncounted round each first: JIT warm-up for the JavaScript clients
-    // (a cold V8 spends most of a first round compiling), caches for all.
-    for (const [, , measure] of variants) await measure();
+    // Uncounted rounds first: JIT warm-up for the JavaScript clients (V8
+    // takes a few thousand requests to settle: its first rounds run half as
+    // fast), caches for all.
+    for (let round = 0; round < (options.warmupRounds ?? WARMUP_ROUNDS); round++) {
+      for (const [, , measure] of variants) await measure();
+    }
     const samples = new Map<string, number[]>();
     for (let run = 0; run < runs; run++) {
       for (const [, name, measure] of variants) {
@@ -152,12 +184,13 @@ export async function runFetchBench(count: number, runs: number, cli?: string): 
         if (rate !== null) samples.set(name, [...(samples.get(name) ?? []), rate]);
       }
     }
-    return variants.flatMap(([policy, name]) => {
+    const results = variants.flatMap(([policy, name]) => {
       const s = samples.get(name);
       return s === undefined ? [] : [{ policy, name, perSecond: median(s), runs: s }];
     });
+    return { server: server.name, results };
   } finally {
-    server.stop();
+    await server.stop();
   }
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { formatC10kTable, runC10k } from '../../src/bench/c10k.js';
 import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
 import { formatFetchTable, runFetchBench } from '../../src/bench/fetch.js';
+import { findNginx } from '../../src/bench/nginx.js';
 import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../src/bench/switch.js';
 
@@ -48,7 +49,9 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('fetch: iomux, the notes\u2019 Python fetcher, node:http and Node fetch against one server', {
     timeout: 60_000,
   }, async () => {
-    const results = await runFetchBench(20, 1, fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url)));
+    const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    const { server, results } = await runFetchBench(20, 1, { cli, preferNginx: false, warmupRounds: 1 });
+    expect(server).toBe('the embedded iomux server');
     expect(results.map((r) => r.name)).toEqual([
       'iomux fetchCoroutine (epoll)',
       'Python selectors Fetcher (the notes)',
@@ -95,5 +98,16 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     ]);
     for (const r of results) expect(r.ns).toBeGreaterThan(0);
     expect(formatSwitchTable(results)).toMatch(/\| async function, await on a resolved promise \| [\d.]+ \| 1\.00x \|/);
+  });
+
+  it('fetch prefers nginx when it is installed (bench/setup), and says which server it measured', {
+    timeout: 60_000,
+  }, async () => {
+    const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    const { server, results } = await runFetchBench(20, 1, { cli, warmupRounds: 1 });
+    if (findNginx() === null) expect(server).toBe('the embedded iomux server');
+    else expect(server).toMatch(/^nginx\/[\d.]+ \(1 worker\)$/);
+    expect(results).toHaveLength(7);
+    for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The four fetch styles against real servers in child processes: the iomux
  * server, node:http (chunked), Python's http.server (HTTP/1.0,
- * close-delimited) and a raw server that misbehaves on purpose.
+ * close-delimited), nginx where installed, and a raw server that misbehaves
+ * on purpose.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { findNginx, NGINX_GOODS_PAGE, startNginx } from '../../src/bench/nginx.js';
 import { startServerProcess } from '../../src/cli/demo.js';
 import { type FetchStyle, fetchMany } from '../../src/cli/fetch-many.js';
 import type { FetchError, FetchResult } from '../../src/fetch/index.js';
@@ -136,4 +138,47 @@ describe('fetching many', () => {
     },
     60_000,
   );
+});
+
+// nginx is a real server of the field: .ci/run installs it (bench/setup).
+// Without it, the test below proves only that there is no binary to run.
+describe('against nginx, where installed', () => {
+  it('every style: a page and 10 MiB (Content-Length) by hash; 1,000 URLs over keep-alive and close', {
+    timeout: 60_000,
+  }, async () => {
+    const big = randomBytes(10 << 20);
+    const nginx = await startNginx({ 'big.bin': big });
+    if (nginx === null) {
+      expect(findNginx()).toBeNull();
+      return;
+    }
+    try {
+      const base = `http://127.0.0.1:${nginx.port}`;
+      for (const style of ['busy', 'callback', 'coroutine', 'async'] as FetchStyle[]) {
+        const page = ok(await one(style, `${base}/goods/3/`));
+        expect(page.status).toBe(200);
+        expect(page.headers['server']).toMatch(/^nginx/);
+        expect(page.body.toString()).toBe(NGINX_GOODS_PAGE);
+        const file = ok(await one(style, `${base}/big.bin`));
+        expect(file.headers['content-length']).toBe(String(10 << 20));
+        expect(createHash('sha256').update(file.body).digest('hex')).toBe(
+          createHash('sha256').update(big).digest('hex'),
+        );
+        expect((await one(style, `${base}/missing`)) as FetchResult).toMatchObject({ status: 404 });
+      }
+      const urls = Array.from({ length: 1000 }, (_, i) => `${base}/goods/${i}/`);
+      for (const keepAlive of [false, true]) {
+        const results = await fetchMany(urls, {
+          style: 'coroutine',
+          backend: 'epoll',
+          concurrency: 100,
+          timeoutMs: 30_000,
+          keepAlive,
+        });
+        expect(results.filter((r) => 'status' in r && r.status === 200)).toHaveLength(1000);
+      }
+    } finally {
+      await nginx.stop();
+    }
+  });
 });
