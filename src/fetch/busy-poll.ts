@@ -25,6 +25,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
   type FetchResult,
+  noAddressError,
   parserOptions,
   toFetchError,
   toResult,
@@ -126,7 +127,7 @@ export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<
     const deadline = new Deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const target = parseHttpUrl(url);
     const request = formatRequest(target, options);
-    let lastError: unknown = new Error(`no address for ${target.hostname}`);
+    let lastError: unknown = null;
     for (const info of resolveSpinning(target.hostname, target.port, deadline)) {
       try {
         return Promise.resolve(exchangeSpinning(url, info, request, options, deadline));
@@ -136,7 +137,7 @@ export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<
         lastError = error;
       }
     }
-    throw lastError;
+    throw lastError ?? noAddressError(target.hostname);
   } catch (error) {
     return Promise.reject(toFetchError(url, error));
   }

@@ -13,6 +13,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
   type FetchResult,
+  noAddressError,
   parserOptions,
   toFetchError,
   toResult,
@@ -67,7 +68,7 @@ function* exchange(loop: EventLoop, url: string, options: FetchOptions): Corouti
  */
 export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Socket> {
   const addresses = yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
-  let lastError: unknown = new Error(`no address for ${target.hostname}`);
+  let lastError: unknown = null;
   for (const { family, address } of addresses) {
     // Non-blocking from socket(2) on: two fcntl calls fewer than setBlocking(false).
     const sock = new Socket(family, SOCK_STREAM | SOCK_NONBLOCK);
@@ -79,7 +80,7 @@ export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Sock
       lastError = error;
     }
   }
-  throw lastError;
+  throw lastError ?? noAddressError(target.hostname);
 }
 
 /** Feeds `parser` from `sock` until the response is complete (or the peer closes). */
@@ -114,7 +115,7 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
       const target = parseHttpUrl(url);
       const request = formatRequest(target, options);
       const addresses = await loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
-      let lastError: unknown = new Error(`no address for ${target.hostname}`);
+      let lastError: unknown = null;
       for (const { family, address } of addresses) {
         const sock = new Socket(family, SOCK_STREAM | SOCK_NONBLOCK);
         try {
@@ -142,7 +143,7 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
           sock.close();
         }
       }
-      throw lastError;
+      throw lastError ?? noAddressError(target.hostname);
     });
     return await waitFor(task, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   } catch (error) {

@@ -33,6 +33,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
   type FetchResult,
+  noAddressError,
   parserOptions,
   toFetchError,
   toResult,
@@ -227,7 +228,7 @@ class Exchange {
     this.#release();
     const info = this.#addresses.shift();
     if (info === undefined) {
-      this.fail(this.#lastError ?? new Error(`no address for ${this.target.hostname}`));
+      this.fail(this.#lastError ?? noAddressError(this.target.hostname));
       return;
     }
     try {

@@ -64,3 +64,11 @@ export function parserOptions(options: FetchOptions): ConstructorParameters<type
     ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
   };
 }
+
+/**
+ * The error of a host with no address to try. Made only when it is thrown:
+ * an Error captures a stack, which costs more than a whole request here.
+ */
+export function noAddressError(hostname: string): Error {
+  return new Error(`no address for ${hostname}`);
+}
