@@ -101,7 +101,10 @@ export class HttpPool {
   close(): void {
     this.#closed = true;
     for (const host of this.#hosts.values()) {
-      for (const conn of host.idle) conn.sock.close();
+      for (const conn of host.idle) {
+        this.#loop.removeReader(conn.sock);
+        conn.sock.close();
+      }
       host.idle = [];
     }
   }
@@ -140,7 +143,12 @@ export class HttpPool {
     }
     for (;;) {
       const idle = host.idle.pop();
-      if (idle !== undefined) return { sock: idle.sock, reused: true };
+      if (idle !== undefined) {
+        // The request's own receive takes over the registration in this
+        // same iteration: no epoll_ctl.
+        this.#loop.removeReader(idle.sock);
+        return { sock: idle.sock, reused: true };
+      }
       if (host.open < this.#maxPerHost) break;
       const turn = this.#loop.createFuture<void>();
       host.waiters.push(() => {
@@ -163,10 +171,25 @@ export class HttpPool {
     if (host === undefined) return;
     if (reusable && !this.#closed) {
       host.idle.push(conn);
+      // Watch the idle connection: a server that closes it (or sends stray
+      // bytes) makes it unusable, and it is dropped at once rather than
+      // failing the next request. The registration also stays in place, so
+      // reusing the connection costs no epoll_ctl ADD/DEL pair.
+      this.#loop.addReader(conn.sock, this.#onIdleReadable, host, conn);
     } else {
       conn.sock.close();
       host.open--;
     }
     host.waiters.shift()?.();
   }
+
+  readonly #onIdleReadable = (host: Host, conn: Connection): void => {
+    const at = host.idle.indexOf(conn);
+    if (at === -1) return;
+    host.idle.splice(at, 1);
+    this.#loop.removeReader(conn.sock);
+    conn.sock.close();
+    host.open--;
+    host.waiters.shift()?.();
+  };
 }

@@ -68,13 +68,32 @@ describe.each(BACKENDS)('HttpPool on %s', (backend) => {
     const pool = new HttpPool(loop, { maxPerHost: 1 });
     const body = await loop.run(function* (): Coroutine<string> {
       yield* pool.fetch(`http://127.0.0.1:${port}/first`);
-      // The server drops the idle connection behind the pool's back.
+      // The server drops the idle connection behind the pool's back, and the
+      // next request takes it before the loop has seen the EOF.
       for (const s of sockets) s.destroy();
-      yield* sleep(20);
       return (yield* pool.fetch(`http://127.0.0.1:${port}/second`)).body.toString();
     });
     expect(body).toBe('page /second');
     expect(connections()).toBe(2);
     pool.close();
+  });
+
+  it('drops an idle connection as soon as the server closes it', async () => {
+    const { port, connections, sockets } = await countingServer();
+    const loop = testLoop(backend);
+    const pool = new HttpPool(loop, { maxPerHost: 1 });
+    const idle = await loop.run(function* (): Coroutine<number[]> {
+      yield* pool.fetch(`http://127.0.0.1:${port}/first`);
+      const before = pool.idleConnections;
+      for (const s of sockets) s.destroy();
+      yield* sleep(50);
+      const after = pool.idleConnections;
+      yield* pool.fetch(`http://127.0.0.1:${port}/second`);
+      return [before, after, pool.idleConnections];
+    });
+    expect(idle).toEqual([1, 0, 1]);
+    expect(connections()).toBe(2);
+    pool.close();
+    expect(pool.idleConnections).toBe(0);
   });
 });
