@@ -4,10 +4,12 @@
  * Each returns a Future; cancelling it stops the waiting.
  *
  * One refinement for receives: a short read (fewer bytes than asked) means
- * the socket's receive queue was empty, so the next receive on that socket
- * skips the attempt that could only say EAGAIN and waits for readiness
- * straight away -- in request/response traffic that is one syscall saved per
- * message, and (interest changes being batched) the wait costs none.
+ * the socket's receive queue was empty, and a completed send means the reply
+ * to it has not come yet; either way the next receive on that socket skips
+ * the attempt that could only say EAGAIN and waits for readiness straight
+ * away -- in request/response traffic that is one syscall saved per message,
+ * and (interest changes being batched) the wait costs none. Waiting first is
+ * always correct: a socket with data is reported ready at once.
  *
  * A socket should have one pending operation per direction: a second
  * receive replaces the first one's reader (as in asyncio).
@@ -167,6 +169,10 @@ class IoFuture<T> extends Future<T> {
           if (n === WOULD_BLOCK) return AGAIN;
           this.#count += n;
         }
+        // What answers a message just sent is not here yet: the next
+        // receive waits for readiness rather than try a recv that can only
+        // say EAGAIN (see the module doc).
+        this.#ioLoop.noteRecv(sock, true);
         return undefined;
       }
       case ACCEPT: {
