@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 import { buildC } from './floor.js';
 import { findPython, peerScript } from './peers.js';
-import { median } from './stats.js';
+import { formatRange, median } from './stats.js';
 
 export type EchoServerKind = 'c' | 'iomux' | 'iomux-coop' | 'net' | 'asyncio' | 'uvloop';
 
@@ -172,8 +172,8 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
 /** A markdown table with ratios against node:net and the C floor. */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
-    '| size | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs node:net | vs C floor | CPU vs C floor | vs owning |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| size | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs node:net | vs C floor | CPU vs C floor | vs owning | runs (min-max) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const net = results.find((x) => x.size === r.size && x.server === 'net');
@@ -193,7 +193,7 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
       `| ${r.size} B | ${name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ` +
-        `${r.p99us.toFixed(0)} | ${r.serverCpuUs.toFixed(1)} | ${ratio(net)} | ${ratio(c)} | ${cpu} | ${ratio(owning)} |`,
+        `${r.p99us.toFixed(0)} | ${r.serverCpuUs.toFixed(1)} | ${ratio(net)} | ${ratio(c)} | ${cpu} | ${ratio(owning)} | ${formatRange(r.runs)} |`,
     );
   }
   return rows.join('\n');

@@ -17,7 +17,7 @@ import { startServerProcess } from '../cli/demo.js';
 import { fetchMany } from '../cli/fetch-many.js';
 import { startNginx } from './nginx.js';
 import { findPython, peerScript } from './peers.js';
-import { median } from './stats.js';
+import { formatRange, median } from './stats.js';
 
 export interface FetchBenchResult {
   /** 'close' or 'keep-alive'. */
@@ -196,11 +196,13 @@ export async function runFetchBench(
 
 /** A markdown table with ratios of iomux to each peer of the same policy. */
 export function formatFetchTable(results: readonly FetchBenchResult[]): string {
-  const rows = ['| policy | client | requests/s | iomux vs it |', '|---|---|---:|---:|'];
+  const rows = ['| policy | client | requests/s | iomux vs it | runs (min-max) |', '|---|---|---:|---:|---:|'];
   for (const r of results) {
     const iomux = results.find((x) => x.policy === r.policy && x.name.startsWith('iomux'));
     const ratio = iomux === undefined ? '-' : `${(iomux.perSecond / r.perSecond).toFixed(2)}x`;
-    rows.push(`| ${r.policy} | ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} |`);
+    rows.push(
+      `| ${r.policy} | ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} | ${formatRange(r.runs)} |`,
+    );
   }
   return rows.join('\n');
 }

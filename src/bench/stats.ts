@@ -34,3 +34,10 @@ export function sampleNsPerCall(op: () => void, samples: number, sampleMs: numbe
   }
   return results;
 }
+
+/** "min-max" of the runs, rounded, for a table column that shows the spread behind a median. */
+export function formatRange(values: readonly number[]): string {
+  if (values.length === 0) return '-';
+  const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
+  return `${fmt(Math.min(...values))}-${fmt(Math.max(...values))}`;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { syscallChartSvg } from '../../src/bench/chart.js';
 import { buildFloor, runFloor } from '../../src/bench/floor.js';
-import { median, sampleNsPerCall } from '../../src/bench/stats.js';
+import { formatRange, median, sampleNsPerCall } from '../../src/bench/stats.js';
 import {
   type Cell,
   formatSyscallTable,
@@ -18,6 +18,11 @@ describe('benchmark plumbing (no timing assertions)', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
     expect(() => median([])).toThrow(RangeError);
+  });
+
+  it('formatRange shows the spread behind a median', () => {
+    expect(formatRange([3, 1000.4, 2])).toBe('2-1,000');
+    expect(formatRange([])).toBe('-');
   });
 
   it('sampleNsPerCall returns one positive figure per sample', () => {
