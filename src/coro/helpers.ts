@@ -7,7 +7,7 @@
 import { CancelledError, TimeoutError } from './errors.js';
 import { Future, isCoroutine, isThenable } from './future.js';
 import { getRunningLoop } from './running.js';
-import { type Coroutine, Task } from './task.js';
+import { type Coroutine, currentTask, Task } from './task.js';
 import type { LoopLike } from './types.js';
 
 /** Something that will produce a T: a Future, a generator coroutine, or a promise. */
@@ -163,4 +163,36 @@ export function waitFor<T>(awaitable: Awaitable<T>, timeoutMs: number | null): F
     if (done.cancelled()) inner.cancel();
   });
   return outer;
+}
+
+/**
+ * Runs `coroutine` (or waits for a Future) in the current Task with a deadline, like Python's
+ * `asyncio.timeout()`: if `timeoutMs` passes first, TimeoutError is thrown
+ * into it at its current `yield` (the Future it waits on is cancelled, its
+ * `finally` blocks run). Unlike {@link waitFor} it starts no Task and adds
+ * no trip through the loop, which matters once per request. Outside a Task
+ * (a coroutine stepped by hand) it falls back to waitFor.
+ *
+ * @param timeoutMs - milliseconds, or null for no deadline
+ * @throws {TimeoutError} when the deadline passes first
+ *
+ * @example
+ * ```ts
+ * function* main(): Coroutine<Buffer> {
+ *   return yield* withTimeout(readAll(sock), 5000);
+ * }
+ * ```
+ */
+export function* withTimeout<T>(coroutine: Coroutine<T> | Future<T>, timeoutMs: number | null): Coroutine<T> {
+  if (timeoutMs === null) return yield* coroutine;
+  const task = currentTask();
+  if (task === null) return yield* waitFor(coroutine, timeoutMs);
+  const timer = task.loop.callLater(Math.max(0, timeoutMs), () => {
+    task.interrupt(new TimeoutError(`timed out after ${timeoutMs} ms`));
+  });
+  try {
+    return yield* coroutine;
+  } finally {
+    timer.cancel();
+  }
 }

@@ -6,7 +6,7 @@
  */
 export { CancelledError, InvalidStateError, LoopStateError, TimeoutError } from './errors.js';
 export { type DoneCallback, Future, isCoroutine } from './future.js';
-export { type Awaitable, ensureFuture, type GatherOptions, gather, sleep, waitFor } from './helpers.js';
+export { type Awaitable, ensureFuture, type GatherOptions, gather, sleep, waitFor, withTimeout } from './helpers.js';
 export { getRunningLoop } from './running.js';
 export { type Coroutine, currentTask, Task, type TaskTarget } from './task.js';
 export type { Cancellable, ExceptionContext, LoopLike } from './types.js';

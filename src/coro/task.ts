@@ -68,6 +68,8 @@ export class Task<T = unknown> extends Future<T> {
   #hasThrow = false;
   // For async functions: the Future its function awaits now.
   #awaited: Future<unknown> | null = null;
+  // An error interrupt() asked to throw in at the current yield.
+  #interrupt: { error: unknown } | null = null;
   readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
 
   /**
@@ -135,6 +137,20 @@ export class Task<T = unknown> extends Future<T> {
     return true;
   }
 
+  /**
+   * @internal Throws `error` into the coroutine at its current `yield`, as
+   * cancel() throws CancelledError: the Future it waits on is cancelled, and
+   * the coroutine may catch the error and go on. (withTimeout's deadline.)
+   *
+   * @returns false when the task is done or runs an async function
+   */
+  interrupt(error: unknown): boolean {
+    if (this.done() || this.#coro === null) return false;
+    this.#interrupt = { error };
+    this.#waiter?.cancel();
+    return true;
+  }
+
   /** @internal An async function running in this task awaits `future`. */
   awaiting(future: Future<unknown>): void {
     this.#awaited = future;
@@ -177,6 +193,11 @@ export class Task<T = unknown> extends Future<T> {
     this.#hasThrow = false;
     this.#send = undefined;
     this.#throw = undefined;
+    if (this.#interrupt !== null) {
+      hasThrow = true;
+      value = this.#interrupt.error;
+      this.#interrupt = null;
+    }
     if (this.#mustCancel) {
       this.#mustCancel = false;
       hasThrow = true;
@@ -227,11 +248,17 @@ export class Task<T = unknown> extends Future<T> {
 
   #wakeup(future: Future<unknown>): void {
     this.#waiter = null;
-    try {
-      this.#send = future.result();
-    } catch (error) {
-      this.#hasThrow = true;
-      this.#throw = error;
+    if (this.#interrupt !== null) {
+      // The interrupt's error replaces the outcome (usually the
+      // cancellation interrupt() caused); #step throws it in.
+      future.markRetrieved();
+    } else {
+      try {
+        this.#send = future.result();
+      } catch (error) {
+        this.#hasThrow = true;
+        this.#throw = error;
+      }
     }
     this.#step();
   }

@@ -8,7 +8,9 @@ import {
   sleep,
   TimeoutError,
   waitFor,
+  withTimeout,
 } from '../../src/coro/index.js';
+import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 
 describe.each(BACKENDS)('helpers on %s', (backend) => {
@@ -125,5 +127,71 @@ describe.each(BACKENDS)('helpers on %s', (backend) => {
     }
     expect(() => loop.runUntilComplete(outer())).toThrow(CancelledError);
     expect(inner.cancelled()).toBe(true);
+  });
+
+  it('withTimeout: the result in time; else TimeoutError at the yield, finally run, the wait given up', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    const steps: string[] = [];
+    function* slow(): Coroutine<number> {
+      try {
+        return yield* loop.sockRecvInto(a, Buffer.alloc(16));
+      } finally {
+        steps.push('finally');
+      }
+    }
+    function* main(): Coroutine<string[]> {
+      const fast = yield* withTimeout(sleep(5, 'fast'), 1000);
+      let caught = '';
+      const t0 = loop.time();
+      try {
+        yield* withTimeout(slow(), 30);
+      } catch (e) {
+        caught = e instanceof TimeoutError ? `TimeoutError: ${e.message}` : String(e);
+      }
+      const took = loop.time() - t0;
+      // The task goes on; the receive was cancelled, so new data is not taken by it.
+      b.send('late');
+      const n = yield* withTimeout(loop.sockRecvInto(a, Buffer.alloc(16)), 1000);
+      return [fast, caught, String(took >= 25 && took < 1000), String(n), ...steps];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([
+      'fast',
+      'TimeoutError: timed out after 30 ms',
+      'true',
+      '4',
+      'finally',
+    ]);
+  });
+
+  it('withTimeout nests: the inner deadline, then the outer; null waits without limit; outside a Task it uses waitFor', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string[]> {
+      const out: string[] = [];
+      try {
+        yield* withTimeout(withTimeout(sleep(1000), 20), 500);
+      } catch (e) {
+        out.push(`inner ${e instanceof TimeoutError}`);
+      }
+      try {
+        yield* withTimeout(withTimeout(sleep(1000), 500), 20);
+      } catch (e) {
+        out.push(`outer ${e instanceof TimeoutError}`);
+      }
+      out.push(yield* withTimeout(sleep(5, 'no limit'), null));
+      return out;
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['inner true', 'outer true', 'no limit']);
+    // A coroutine stepped by hand has no current Task: withTimeout wraps it in waitFor's.
+    const loop2 = testLoop(backend);
+    const outer = loop2.createFuture<string>();
+    loop2.callSoon(() => {
+      const gen = withTimeout(sleep(5, 'by waitFor'), 1000);
+      const first = gen.next();
+      expect(first.done).toBe(false);
+      (first.value as ReturnType<typeof sleep>).addDoneCallback(() => outer.setResult(gen.next().value as string));
+    });
+    expect(loop2.runUntilComplete(outer)).toBe('by waitFor');
   });
 });
