@@ -32,7 +32,8 @@ export function findNginx(): string | null {
   return null;
 }
 
-function nginxVersion(binary: string): string {
+/** "nginx/1.22.1": the version the binary reports. */
+export function nginxVersion(binary: string): string {
   const r = spawnSync(binary, ['-v'], { encoding: 'utf8' });
   return /nginx\/[\d.]+/.exec(`${r.stdout}${r.stderr}`)?.[0] ?? 'nginx';
 }

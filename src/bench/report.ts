@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 
 import type { SuiteOutput } from './command.js';
+import { findNginx, nginxVersion } from './nginx.js';
 import { findPython } from './peers.js';
 import { formatTargets, met } from './targets.js';
 
@@ -22,13 +23,14 @@ export function describeMachine(): string[] {
   const cpu = cpus();
   const python = findPython();
   const uvloopPython = findPython('uvloop');
+  const nginx = findNginx();
   const lines = [
     `- CPU: ${cpu[0]?.model.trim() ?? 'unknown'} x ${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`,
     `- Node ${process.version} (V8 ${process.versions.v8})`,
     `- C floor: ${versionOf('cc', ['--version']) ?? 'no C compiler'}`,
     `- Python: ${python === null ? 'not found' : (versionOf(python, ['--version']) ?? python)}`,
     `- uvloop: ${uvloopPython === null ? 'not installed (bench/setup installs python3-uvloop)' : (versionOf(uvloopPython, ['-c', 'import uvloop; print("uvloop", uvloop.__version__)']) ?? 'installed')}`,
-    `- nginx: ${versionOf('nginx', ['-v']) ?? versionOf('/usr/sbin/nginx', ['-v']) ?? 'not installed (bench/setup installs nginx-light)'}`,
+    `- nginx: ${nginx === null ? 'not installed (bench/setup installs nginx-light)' : nginxVersion(nginx)}`,
   ];
   return lines;
 }
