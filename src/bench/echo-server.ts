@@ -53,7 +53,7 @@ function serveIomux(selector: SelectorName, cooperative = false): void {
   if (process.env['IOMUX_STATS'] === '1') {
     const report = (): void => {
       const { heapUsed, external } = process.memoryUsage();
-      process.stdout.write(`stats ${loop.iterations} ${heapUsed + external} ${Math.round(loop.time())}\n`);
+      process.stdout.write(`stats ${loop.iterations} ${heapUsed + external}\n`);
       loop.callLater(200, report);
     };
     loop.callSoon(report);
