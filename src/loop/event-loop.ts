@@ -218,8 +218,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#checkClosed();
     checkCallback(callback);
     const handle = new Handle(callback as unknown as Callback, args, this);
-    this.#ready.push(handle);
-    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+    this.schedule(handle);
     return handle;
   }
 
@@ -228,8 +227,8 @@ export class EventLoop implements LoopLike, HandleOwner {
     return !sock.closed && this.#drained[sock.fileno()] === 1;
   }
 
-  /** @internal Records whether a receive on `sock` drained its queue. */
-  noteRecv(sock: Socket, drained: boolean): void {
+  /** @internal Sets the hint: the next receive on `sock` waits for readiness first (after a short read or a send). */
+  markDrained(sock: Socket, drained: boolean): void {
     const fd = sock.fileno();
     if (fd >= this.#drained.length) {
       if (!drained) return;

@@ -37,8 +37,8 @@ export interface IoLoop extends LoopLike {
   removeWriter(fileobj: Socket): boolean;
   /** True when the socket's last receive on this loop drained its queue (see the module doc). */
   recvDrained(sock: Socket): boolean;
-  /** Records whether a receive drained the socket's queue. */
-  noteRecv(sock: Socket, drained: boolean): void;
+  /** Sets or clears that hint (a short read or a send sets it). */
+  markDrained(sock: Socket, drained: boolean): void;
 }
 
 const AGAIN = Symbol('again');
@@ -150,14 +150,14 @@ class IoFuture<T> extends Future<T> {
         const n = sock.tryRecvInto(this.#buffer as ArrayBufferView, this.#offset, this.#length);
         if (n === WOULD_BLOCK) return AGAIN;
         // A short read drained the queue; 0 is EOF (nothing more will come).
-        this.#ioLoop.noteRecv(sock, n > 0 && n < this.#count);
+        this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
         return n;
       }
       case RECV: {
         const buffer = this.#buffer as Buffer;
         const n = sock.tryRecvInto(buffer);
         if (n === WOULD_BLOCK) return AGAIN;
-        this.#ioLoop.noteRecv(sock, n > 0 && n < this.#count);
+        this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
         // Copy a small result out rather than pin the whole buffer.
         return n < this.#count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
       }
@@ -172,7 +172,7 @@ class IoFuture<T> extends Future<T> {
         // What answers a message just sent is not here yet: the next
         // receive waits for readiness rather than try a recv that can only
         // say EAGAIN (see the module doc).
-        this.#ioLoop.noteRecv(sock, true);
+        this.#ioLoop.markDrained(sock, true);
         return undefined;
       }
       case ACCEPT: {
