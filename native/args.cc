@@ -37,25 +37,66 @@ size_t TypedArrayElementSize(napi_typedarray_type type) {
   return 1;
 }
 
+// The error paths, out of line: the checks' hot path builds no strings.
+[[gnu::cold, gnu::noinline]] void ThrowNotNumber(Napi::Env env, napi_value v, const char* name) {
+  ThrowTypeError(env, Quote(name) + " must be of type number. Received " + DescribeValue(Napi::Value(env, v)));
+}
+
+[[gnu::cold, gnu::noinline]] void ThrowBadInt(Napi::Env env, napi_value v, double d, const char* name, int64_t min,
+                                              int64_t max) {
+  if (std::isnan(d) || std::floor(d) != d) {
+    ThrowRangeError(env, Quote(name) + " must be an integer. Received " + DescribeValue(Napi::Value(env, v)));
+  } else {
+    ThrowRangeError(env, Quote(name) + " must be >= " + std::to_string(min) + " and <= " + std::to_string(max) +
+                             ". Received " + DescribeValue(Napi::Value(env, v)));
+  }
+}
+
+[[gnu::cold, gnu::noinline]] void ThrowNotBytes(Napi::Env env, napi_value v) {
+  ThrowTypeError(env, std::string("The \"buffer\" argument must be an instance of Buffer, TypedArray or DataView. "
+                                  "Received ") +
+                          DescribeValue(Napi::Value(env, v)));
+}
+
+// The checks of ValueInt on a number already read: an integer in [min, max].
+inline bool IntFromDouble(Napi::Env env, napi_value v, double d, const char* name, int64_t min, int64_t max,
+                          int64_t* out) {
+  // In range first (NaN fails both tests), so that the cast is defined.
+  if (d >= static_cast<double>(min) && d <= static_cast<double>(max)) {
+    const auto i = static_cast<int64_t>(d);
+    if (static_cast<double>(i) == d) {
+      *out = i;
+      return true;
+    }
+  }
+  ThrowBadInt(env, v, d, name, min, max);
+  return false;
+}
+
+// An integer in [0, max], or `fallback` for undefined. A number costs one
+// N-API call (the loop passes both offset and length); only a non-number is
+// asked whether it is undefined.
+inline bool OptionalInt(Napi::Env env, napi_value v, const char* name, int64_t max, int64_t fallback, int64_t* out) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) == napi_ok) return IntFromDouble(env, v, d, name, 0, max, out);
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(env, v, &type) == napi_ok && type == napi_undefined) {
+    *out = fallback;
+    return true;
+  }
+  ThrowNotNumber(env, v, name);
+  return false;
+}
+
 }  // namespace
 
 bool ValueInt(Napi::Env env, Napi::Value v, const char* name, int64_t min, int64_t max, int64_t* out) {
   double d = 0;
   if (napi_get_value_double(env, v, &d) != napi_ok) {
-    ThrowTypeError(env, Quote(name) + " must be of type number. Received " + DescribeValue(v));
+    ThrowNotNumber(env, v, name);
     return false;
   }
-  if (std::isnan(d) || std::floor(d) != d) {
-    ThrowRangeError(env, Quote(name) + " must be an integer. Received " + DescribeValue(v));
-    return false;
-  }
-  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRangeError(env, Quote(name) + " must be >= " + std::to_string(min) + " and <= " + std::to_string(max) +
-                             ". Received " + DescribeValue(v));
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
+  return IntFromDouble(env, v, d, name, min, max, out);
 }
 
 bool ValueFd(Napi::Env env, Napi::Value v, const char* name, int* out) {
@@ -132,56 +173,46 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, boo
   return true;
 }
 
-bool ArgByteRange(const Napi::CallbackInfo& info, size_t bufIndex, size_t offsetIndex, size_t lengthIndex,
-                  ByteRange* out) {
-  Napi::Value v = At(info, bufIndex);
-  napi_env env = info.Env();
+bool ValueByteRange(Napi::Env env, napi_value buffer, napi_value offsetValue, napi_value lengthValue,
+                    ByteRange* out) {
   uint8_t* data = nullptr;
   size_t byteLength = 0;
-  bool isTypedArray = false;
+  // One napi_get_typedarray_info call both checks the type and gives the
+  // data pointer (already at the view's offset) and the length: the hot path
+  // of every recv and send, where asking napi_is_typedarray first, or the
+  // node-addon-api accessors, would cost more calls than the syscall.
+  napi_typedarray_type type = napi_uint8_array;
+  size_t length = 0;
+  void* p = nullptr;
   bool isDataView = false;
-  // One napi_get_typedarray_info call gives the data pointer (already at the
-  // view's offset) and the length: the hot path of every recv and send, where
-  // the node-addon-api accessors would make four calls.
-  if (napi_is_typedarray(env, v, &isTypedArray) == napi_ok && isTypedArray) {
-    napi_typedarray_type type = napi_uint8_array;
-    size_t length = 0;
-    void* p = nullptr;
-    if (napi_get_typedarray_info(env, v, &type, &length, &p, nullptr, nullptr) != napi_ok) {
-      ThrowTypeError(info.Env(), "The \"buffer\" argument could not be read");
-      return false;
-    }
+  if (napi_get_typedarray_info(env, buffer, &type, &length, &p, nullptr, nullptr) == napi_ok) {
     data = static_cast<uint8_t*>(p);
     byteLength = length * TypedArrayElementSize(type);
-  } else if (napi_is_dataview(env, v, &isDataView) == napi_ok && isDataView) {
-    size_t length = 0;
-    void* p = nullptr;
-    if (napi_get_dataview_info(env, v, &length, &p, nullptr, nullptr) != napi_ok) {
-      ThrowTypeError(info.Env(), "The \"buffer\" argument could not be read");
+  } else if (napi_is_dataview(env, buffer, &isDataView) == napi_ok && isDataView) {
+    if (napi_get_dataview_info(env, buffer, &length, &p, nullptr, nullptr) != napi_ok) {
+      ThrowNotBytes(env, buffer);
       return false;
     }
     data = static_cast<uint8_t*>(p);
     byteLength = length;
   } else {
-    ThrowTypeError(info.Env(), std::string("The \"buffer\" argument must be an instance of Buffer, TypedArray or "
-                                           "DataView. Received ") +
-                                   DescribeValue(v));
+    ThrowNotBytes(env, buffer);
     return false;
   }
   int64_t offset = 0;
-  if (!At(info, offsetIndex).IsUndefined() &&
-      !ArgInt(info, offsetIndex, "offset", 0, static_cast<int64_t>(byteLength), &offset)) {
-    return false;
-  }
-  int64_t length = static_cast<int64_t>(byteLength) - offset;
-  if (!At(info, lengthIndex).IsUndefined() &&
-      !ArgInt(info, lengthIndex, "length", 0, static_cast<int64_t>(byteLength) - offset, &length)) {
-    return false;
-  }
+  if (!OptionalInt(env, offsetValue, "offset", static_cast<int64_t>(byteLength), 0, &offset)) return false;
+  int64_t count = 0;
+  const int64_t room = static_cast<int64_t>(byteLength) - offset;
+  if (!OptionalInt(env, lengthValue, "length", room, room, &count)) return false;
   // A detached buffer has no memory: only an empty range is valid there.
   out->data = data == nullptr ? nullptr : data + offset;
-  out->length = static_cast<size_t>(length);
+  out->length = static_cast<size_t>(count);
   return true;
+}
+
+bool ArgByteRange(const Napi::CallbackInfo& info, size_t bufIndex, size_t offsetIndex, size_t lengthIndex,
+                  ByteRange* out) {
+  return ValueByteRange(info.Env(), At(info, bufIndex), At(info, offsetIndex), At(info, lengthIndex), out);
 }
 
 bool ArgInt32Array(const Napi::CallbackInfo& info, size_t index, const char* name, Int32View* out) {

@@ -46,6 +46,8 @@ struct ByteRange {
 };
 bool ArgByteRange(const Napi::CallbackInfo& info, size_t bufIndex, size_t offsetIndex, size_t lengthIndex,
                   ByteRange* out);
+// The same, from the values (for raw napi_callback functions on the hot path).
+bool ValueByteRange(Napi::Env env, napi_value buffer, napi_value offset, napi_value length, ByteRange* out);
 
 bool ArgInt32Array(const Napi::CallbackInfo& info, size_t index, const char* name, Int32View* out);
 

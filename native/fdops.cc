@@ -95,19 +95,11 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
 
 enum class Io { kRead, kWrite, kRecv, kSend };
 
-// (fd, buf, offset, length) -> bytes, for each way of moving bytes on an fd:
-//  read/write: EAGAIN raises BlockingIOError; tryRead/tryWrite return -1.
-//  sockRecv/sockSend: the event loop's socket I/O on an fd the caller (a
-//  Socket wrapper) vouches for; never blocks (MSG_DONTWAIT), never raises
-//  SIGPIPE (MSG_NOSIGNAL); would-block is -1.
-template <Io kIo, bool kTry>
-Napi::Value FdIo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = -1;
-  ByteRange range{};
-  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
-  if (!ArgByteRange(info, 1, 2, 3, &range)) return env.Undefined();
-  ssize_t n = RetryEintr([&]() -> ssize_t {
+constexpr const char* kIoNames[] = {"read", "write", "recv", "send"};
+
+template <Io kIo>
+ssize_t DoIo(int fd, const ByteRange& range) {
+  return RetryEintr([&]() -> ssize_t {
     switch (kIo) {
       case Io::kRead:
         return ::read(fd, range.data, range.length);
@@ -120,13 +112,62 @@ Napi::Value FdIo(const Napi::CallbackInfo& info) {
     }
     return -1;
   });
+}
+
+// (fd, buf, offset, length) -> bytes: read/write (EAGAIN raises
+// BlockingIOError) and tryRead/tryWrite (would-block is -1).
+template <Io kIo, bool kTry>
+Napi::Value FdIo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  ByteRange range{};
+  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
+  if (!ArgByteRange(info, 1, 2, 3, &range)) return env.Undefined();
+  ssize_t n = DoIo<kIo>(fd, range);
   if (n < 0) {
     if (kTry && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, -1);
-    static constexpr const char* kNames[] = {"read", "write", "recv", "send"};
-    ThrowErrno(env, errno, kNames[static_cast<int>(kIo)]);
+    ThrowErrno(env, errno, kIoNames[static_cast<int>(kIo)]);
     return env.Undefined();
   }
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// sockRecv/sockSend (fd, buf, offset, length) -> bytes, or -1 for
+// would-block: the event loop's socket I/O on an fd the caller (a Socket
+// wrapper) vouches for; never blocks (MSG_DONTWAIT), never raises SIGPIPE
+// (MSG_NOSIGNAL). The loop calls these twice per message, so they are raw
+// napi_callbacks: one napi_get_cb_info, one call per argument and one for
+// the result -- the node-addon-api form made twelve, which cost more than
+// the syscall. The checks are the same.
+template <Io kIo>
+napi_value SockIo(napi_env raw, napi_callback_info cbinfo) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(raw, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  Napi::Env env(raw);
+  for (size_t i = argc; i < 4; i++) napi_get_undefined(raw, &argv[i]);
+  int fd = -1;
+  ByteRange range{};
+  if (!ValueFd(env, Napi::Value(raw, argv[0]), "fd", &fd)) return nullptr;
+  if (!ValueByteRange(env, argv[1], argv[2], argv[3], &range)) return nullptr;
+  ssize_t n = DoIo<kIo>(fd, range);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ThrowErrno(env, errno, kIoNames[static_cast<int>(kIo)]);
+      return nullptr;
+    }
+    n = -1;
+  }
+  // Linux moves at most 0x7ffff000 bytes per call: n fits an int32.
+  napi_value result;
+  napi_create_int32(raw, static_cast<int32_t>(n), &result);
+  return result;
+}
+
+void SetRawFunction(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  exports.Set(name, Napi::Value(env, fn));
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -148,8 +189,8 @@ void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("tryRead", Napi::Function::New(env, FdIo<Io::kRead, true>, "tryRead"));
   exports.Set("tryWrite", Napi::Function::New(env, FdIo<Io::kWrite, true>, "tryWrite"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
-  exports.Set("sockRecv", Napi::Function::New(env, FdIo<Io::kRecv, true>, "sockRecv"));
-  exports.Set("sockSend", Napi::Function::New(env, FdIo<Io::kSend, true>, "sockSend"));
+  SetRawFunction(env, exports, "sockRecv", SockIo<Io::kRecv>);
+  SetRawFunction(env, exports, "sockSend", SockIo<Io::kSend>);
 }
 
 }  // namespace iomux
