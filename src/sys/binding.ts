@@ -144,5 +144,11 @@ const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
 /** The package root: two levels above src/sys/ (or dist/sys/). */
 const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The addon of this environment (each worker thread loads its own). */
-export const native = nodeGypBuild(packageRoot) as NativeBinding;
+/**
+ * The addon of this environment (each worker thread loads its own). Copied
+ * into a frozen plain object: the exports object N-API fills is in
+ * dictionary mode, where every `native.sockRecv` on the hot path was a
+ * generic property lookup; a frozen object's properties are constants to
+ * the optimizing compiler.
+ */
+export const native = Object.freeze({ ...(nodeGypBuild(packageRoot) as object) }) as NativeBinding;
