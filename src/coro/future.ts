@@ -239,9 +239,28 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * `yield* fut` inside a generator coroutine: hands the future to the Task
    * driving it, which resumes the coroutine when it is done; the expression's
    * value is the result (or its exception is thrown there).
+   *
+   * The future is its own iterator, and a stateless one (see {@link next}):
+   * a coroutine awaits an operation without allocating an iterator for it.
    */
   [Symbol.iterator](): Iterator<Future<T>, T, unknown> {
-    return new FutureIterator(this);
+    return this;
+  }
+
+  /**
+   * @internal The iterator protocol of `yield*`: while pending, yields the
+   * future itself (the Task then waits for it); once done, returns the
+   * result or throws the exception. Resumed only when the future is done,
+   * so the first call yields and the second returns.
+   */
+  next(): IteratorResult<Future<T>, T> {
+    if (this.#state === PENDING) return { done: false, value: this };
+    return { done: true, value: this.result() };
+  }
+
+  /** @internal An exception thrown into the coroutine while it waits surfaces at its `yield*`. */
+  throw(error: unknown): IteratorResult<Future<T>, T> {
+    throw error;
   }
 
   /** @internal True when it failed and nobody looked at the exception yet. */
@@ -290,6 +309,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal Runs the done callbacks (the loop calls it); each one's exception goes to the loop's handler. */
   [RUN](): void {
+    this.runDoneCallbacks();
+  }
+
+  /**
+   * @internal [RUN] for subclasses that override it: `super[RUN]()` with a
+   * symbol key is a runtime call in V8, a method with a name is not.
+   */
+  protected runDoneCallbacks(): void {
     const first = this.#first;
     const rest = this.#rest;
     this.#first = null;
@@ -331,36 +358,4 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as PromiseLike<unknown>).then === 'function'
   );
-}
-
-/**
- * What `yield* fut` iterates: yields the future once if it is pending, then
- * returns its result. A small object rather than a generator: a coroutine
- * makes one per awaited operation.
- */
-class FutureIterator<T> implements Iterator<Future<T>, T, unknown> {
-  readonly #future: Future<T>;
-  #yielded = false;
-
-  constructor(future: Future<T>) {
-    this.#future = future;
-  }
-
-  next(): IteratorResult<Future<T>, T> {
-    const future = this.#future;
-    if (!this.#yielded && !future.done()) {
-      this.#yielded = true;
-      return { done: false, value: future };
-    }
-    return { done: true, value: future.result() };
-  }
-
-  /** An exception thrown in while waiting surfaces at the `yield*`. */
-  throw(error: unknown): IteratorResult<Future<T>, T> {
-    throw error;
-  }
-
-  return(value: T): IteratorResult<Future<T>, T> {
-    return { done: true, value };
-  }
 }

@@ -181,7 +181,7 @@ export class Task<T = unknown> extends Future<T> {
    * only inside a step, so the two are never queued at once.
    */
   override [RUN](): void {
-    if (this.done()) super[RUN]();
+    if (this.done()) this.runDoneCallbacks();
     else this.#step();
   }
 
