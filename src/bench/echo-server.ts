@@ -29,7 +29,7 @@ function serveIomux(selector: SelectorName, cooperative = false): void {
       for (;;) {
         const n = yield* loop.sockRecvInto(conn, buf);
         if (n === 0) break;
-        yield* loop.sockSendAll(conn, buf.subarray(0, n));
+        yield* loop.sockSendAll(conn, buf, 0, n);
       }
     } finally {
       conn.close();

@@ -44,7 +44,7 @@ import {
 } from '../sys/index.js';
 import { CooperativeDriver, type DriverLoop } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
-import { type Callback, Handle, type HandleOwner, TimerHandle } from './handle.js';
+import { type Callback, Handle, type HandleOwner, TimerHandle, type Watcher } from './handle.js';
 import { RingQueue } from './ready-queue.js';
 import { sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
@@ -84,8 +84,8 @@ export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => v
 
 /** @internal One fd's registration: its reader, writer and what the selector watches. */
 export class IoEntry {
-  reader: Handle | null = null;
-  writer: Handle | null = null;
+  reader: Watcher | null = null;
+  writer: Watcher | null = null;
   /** The events the selector watches now. */
   registered = 0;
   /** Queued for an interest change before the next wait. */
@@ -157,8 +157,10 @@ export class EventLoop implements LoopLike, HandleOwner {
   #iterations = 0;
   #io: (IoEntry | undefined)[] = [];
   #dirty: IoEntry[] = [];
+  #spareDirty: IoEntry[] = [];
   // By fd: 1 when the last receive drained the socket's queue (sock-ops).
   #drained = new Uint8Array(64);
+  #resolvedVoid: Future<void> | null = null;
   #running = false;
   #stopping = false;
   #closed = false;
@@ -239,6 +241,17 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#drained[fd] = drained ? 1 : 0;
   }
 
+  /** @internal A done Future<void>, shared: what a socket operation that completed at once returns. */
+  resolvedVoid(): Future<void> {
+    let future = this.#resolvedVoid;
+    if (future === null) {
+      future = new Future<void>(this);
+      future.setResult(undefined);
+      this.#resolvedVoid = future;
+    }
+    return future;
+  }
+
   /** @internal Queues a Future's done callbacks or a Task's step (see LoopLike). */
   schedule(item: Runnable): void {
     this.#checkClosed();
@@ -290,7 +303,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {RangeError} for SelectSelector and an fd >= FD_SETSIZE
    */
   addReader<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): Handle {
-    return this.#addIo(fileobj, EVENT_READ, callback as unknown as Callback, args);
+    return this.#addHandle(fileobj, EVENT_READ, callback as unknown as Callback, args);
   }
 
   /** Stops watching `fileobj` for reading. @returns whether there was a reader */
@@ -300,7 +313,28 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /** As {@link addReader}, for writability. */
   addWriter<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): Handle {
-    return this.#addIo(fileobj, EVENT_WRITE, callback as unknown as Callback, args);
+    return this.#addHandle(fileobj, EVENT_WRITE, callback as unknown as Callback, args);
+  }
+
+  /**
+   * @internal A socket operation waits for readiness (sock-ops): `watcher`
+   * becomes the socket's reader or writer, as addReader would make a Handle.
+   *
+   * @throws what addReader throws for a socket the selector refuses
+   */
+  watch(sock: Socket, write: boolean, watcher: Watcher): void {
+    this.#checkClosed();
+    this.#addIo(sock, sock.fileno(), write ? EVENT_WRITE : EVENT_READ, watcher);
+  }
+
+  /** @internal Undoes watch(), unless another reader or writer replaced `watcher` since. */
+  unwatch(sock: Socket, write: boolean, watcher: Watcher): void {
+    if (this.#closed) return;
+    const fd = sock.closed ? this.#entryByIdentity(sock)?.fd : sock.fileno();
+    const entry = fd === undefined ? undefined : this.#io[fd];
+    if (entry === undefined || entry.fileobj !== sock) return;
+    if ((write ? entry.writer : entry.reader) !== watcher) return;
+    this.#clearIo(entry, write ? EVENT_WRITE : EVENT_READ);
   }
 
   /** Stops watching `fileobj` for writing. @returns whether there was a writer */
@@ -500,6 +534,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#timers.clear();
     this.#io = [];
     this.#dirty = [];
+    this.#spareDirty = [];
     this.#selector.close();
   }
 
@@ -521,19 +556,30 @@ export class EventLoop implements LoopLike, HandleOwner {
   /**
    * Receives up to `nbytes` from a socket; resolves with the data (empty at EOF).
    * Tries at once, then waits for readability.
+   *
+   * @throws {TypeError} / {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
    */
   sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
     return sockRecv(this, sock, nbytes);
   }
 
-  /** Receives into `buffer` (bytes `offset`..`offset + length`); resolves with the count, 0 at EOF. */
+  /**
+   * Receives into `buffer` (bytes `offset`..`offset + length`); resolves with the count, 0 at EOF.
+   *
+   * @throws {TypeError} / {RangeError} for a buffer that is no ArrayBufferView, or a range outside it
+   */
   sockRecvInto(sock: Socket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
     return sockRecvInto(this, sock, buffer, offset, length);
   }
 
-  /** Sends all of `data`, across partial writes and full buffers. */
-  sockSendAll(sock: Socket, data: SendData): Future<void> {
-    return sockSendAll(this, sock, data);
+  /**
+   * Sends all of `data`, across partial writes and full buffers. For bytes,
+   * `offset` and `length` (in bytes) send a part without a subarray.
+   *
+   * @throws {TypeError} / {RangeError} for a range outside the bytes, or one given with a string
+   */
+  sockSendAll(sock: Socket, data: SendData, offset?: number, length?: number): Future<void> {
+    return sockSendAll(this, sock, data, offset, length);
   }
 
   /** Accepts a connection: a non-blocking Socket and the peer's address. */
@@ -708,7 +754,14 @@ export class EventLoop implements LoopLike, HandleOwner {
     item[RUN]();
     const took = this.time() - t0;
     if (took >= this.#slowCallbackMs) {
-      const what = item instanceof Handle ? item.describe() : `the done callbacks of ${String(item)}`;
+      // A handle, a done Future's callbacks, or a pending one's step
+      // (a Task's coroutine, a socket operation's retry).
+      const what =
+        item instanceof Handle
+          ? item.describe()
+          : item instanceof Future && item.done()
+            ? `the done callbacks of ${String(item)}`
+            : String(item);
       this.#logger(`Executing ${what} took ${took.toFixed(1)} ms (slow callback)`);
     }
   }
@@ -734,10 +787,16 @@ export class EventLoop implements LoopLike, HandleOwner {
     return undefined;
   }
 
-  #addIo(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {
+  #addHandle(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {
     this.#checkClosed();
     checkCallback(callback);
     const fd = this.#fdOf(fileobj);
+    const handle = new Handle(callback, args, this);
+    this.#addIo(fileobj, fd, event, handle);
+    return handle;
+  }
+
+  #addIo(fileobj: FileLike, fd: number, event: number, watcher: Watcher): void {
     let entry = this.#io[fd];
     if (entry !== undefined && entry.fileobj !== fileobj) {
       // The fd number now belongs to another file (the old one was closed
@@ -745,7 +804,6 @@ export class EventLoop implements LoopLike, HandleOwner {
       this.#dropEntry(entry);
       entry = undefined;
     }
-    const handle = new Handle(callback, args, this);
     if (entry === undefined) {
       entry = new IoEntry(fileobj, fd);
       this.#selector.register(fileobj, event, entry);
@@ -754,14 +812,13 @@ export class EventLoop implements LoopLike, HandleOwner {
       this.#io[fd] = entry;
     } else {
       const old = event === EVENT_READ ? entry.reader : entry.writer;
-      old?.cancel();
+      old?.disarm();
       if ((entry.registered & event) === 0) this.#markDirty(entry);
     }
-    if (event === EVENT_READ) entry.reader = handle;
-    else entry.writer = handle;
+    if (event === EVENT_READ) entry.reader = watcher;
+    else entry.writer = watcher;
     // A cooperative loop's helper thread waits on a snapshot of the fds: re-arm it.
     if (this.#driver !== null && !this.#inTick) this.#driver.wake();
-    return handle;
   }
 
   #removeIo(fileobj: FileLike, event: number): boolean {
@@ -774,13 +831,20 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     const entry = this.#io[fd];
     if (entry === undefined || entry.fileobj !== fileobj) return false;
-    const handle = event === EVENT_READ ? entry.reader : entry.writer;
-    if (handle === null) return false;
-    handle.cancel();
-    if (event === EVENT_READ) entry.reader = null;
-    else entry.writer = null;
-    this.#markDirty(entry);
+    if ((event === EVENT_READ ? entry.reader : entry.writer) === null) return false;
+    this.#clearIo(entry, event);
     return true;
+  }
+
+  #clearIo(entry: IoEntry, event: number): void {
+    if (event === EVENT_READ) {
+      entry.reader?.disarm();
+      entry.reader = null;
+    } else {
+      entry.writer?.disarm();
+      entry.writer = null;
+    }
+    this.#markDirty(entry);
   }
 
   #markDirty(entry: IoEntry): void {
@@ -800,40 +864,52 @@ export class EventLoop implements LoopLike, HandleOwner {
   #applyInterest(): void {
     const dirty = this.#dirty;
     if (dirty.length === 0) return;
-    this.#dirty = [];
-    for (const entry of dirty) {
-      entry.dirty = false;
-      if (this.#io[entry.fd] !== entry) continue;
-      const wanted = entry.wanted();
-      if (wanted !== 0) entry.idle = false;
-      if (wanted === entry.registered) continue;
-      if (wanted === 0) {
-        if (entry.idle) {
-          this.#dropEntry(entry);
-        } else {
-          entry.idle = true;
-          this.#markDirty(entry);
-        }
-        continue;
-      }
-      try {
-        this.#selector.modify(entry.fileobj, wanted, entry);
-        entry.registered = wanted;
-      } catch (exception) {
-        // The fd was closed while watched: its callbacks can never run.
-        if (!isErrnoError(exception)) throw exception;
+    // Two lists in turn, reused: an entry marked while these are applied
+    // (an idle one kept one more iteration) goes on the other.
+    this.#dirty = this.#spareDirty;
+    let i = 0;
+    try {
+      for (; i < dirty.length; i++) this.#applyEntry(dirty[i] as IoEntry);
+    } finally {
+      // After a throw, what was not applied yet waits for the next iteration.
+      for (let j = i + 1; j < dirty.length; j++) this.#dirty.push(dirty[j] as IoEntry);
+      dirty.length = 0;
+      this.#spareDirty = dirty;
+    }
+  }
+
+  #applyEntry(entry: IoEntry): void {
+    entry.dirty = false;
+    if (this.#io[entry.fd] !== entry) return;
+    const wanted = entry.wanted();
+    if (wanted !== 0) entry.idle = false;
+    if (wanted === entry.registered) return;
+    if (wanted === 0) {
+      if (entry.idle) {
         this.#dropEntry(entry);
-        this.callExceptionHandler({
-          message: `fd ${entry.fd} was closed while watched; its callbacks are dropped`,
-          exception,
-        });
+      } else {
+        entry.idle = true;
+        this.#markDirty(entry);
       }
+      return;
+    }
+    try {
+      this.#selector.modify(entry.fileobj, wanted, entry);
+      entry.registered = wanted;
+    } catch (exception) {
+      // The fd was closed while watched: its callbacks can never run.
+      if (!isErrnoError(exception)) throw exception;
+      this.#dropEntry(entry);
+      this.callExceptionHandler({
+        message: `fd ${entry.fd} was closed while watched; its callbacks are dropped`,
+        exception,
+      });
     }
   }
 
   #dropEntry(entry: IoEntry): void {
-    entry.reader?.cancel();
-    entry.writer?.cancel();
+    entry.reader?.disarm();
+    entry.writer?.disarm();
     entry.reader = null;
     entry.writer = null;
     if (this.#io[entry.fd] === entry) this.#io[entry.fd] = undefined;

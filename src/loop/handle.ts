@@ -16,8 +16,20 @@ export interface HandleOwner {
   timerCancelled(handle: TimerHandle): void;
 }
 
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
+
+/**
+ * @internal What an fd's reader or writer slot holds: queued when the fd is
+ * ready; disarmed when replaced or removed, after which a run already queued
+ * does nothing. A Handle (addReader, addWriter), or the loop's own socket
+ * operation waiting for readiness, which then needs no Handle of its own.
+ */
+export interface Watcher extends Runnable {
+  disarm(): void;
+}
+
 /** A callback scheduled by callSoon, addReader or addWriter. */
-export class Handle implements Runnable {
+export class Handle implements Watcher {
   #callback: Callback | null;
   #args: readonly unknown[];
   #cancelled = false;
@@ -34,12 +46,17 @@ export class Handle implements Runnable {
     if (this.#cancelled) return;
     this.#cancelled = true;
     this.#callback = null;
-    this.#args = [];
+    this.#args = NO_ARGS;
   }
 
   /** True once cancelled. */
   cancelled(): boolean {
     return this.#cancelled;
+  }
+
+  /** @internal As a reader or writer: replaced or removed (see Watcher). */
+  disarm(): void {
+    this.cancel();
   }
 
   /** @internal Runs the callback unless cancelled; an exception goes to the loop's handler. */

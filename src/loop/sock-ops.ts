@@ -1,7 +1,8 @@
 /**
  * The loop's socket operations, all one template (asyncio's sock_*): try the
  * syscall at once; if it would block, wait for readiness and try again.
- * Each returns a Future; cancelling it stops the waiting.
+ * Each returns a Future; cancelling it stops the waiting. (A send that
+ * completes at once returns the loop's one shared done Future.)
  *
  * One refinement for receives: a short read (fewer bytes than asked) means
  * the socket's receive queue was empty, and a completed send means the reply
@@ -17,6 +18,8 @@
  * @module
  */
 import { Future, type LoopLike } from '../coro/index.js';
+import { RUN } from '../coro/types.js';
+import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
 import {
   OSError,
   type SendData,
@@ -26,15 +29,17 @@ import {
   type SocketAddress,
   WOULD_BLOCK,
 } from '../sys/index.js';
-import type { Handle } from './handle.js';
+import type { Watcher } from './handle.js';
 
 /** What the operations need of the loop. */
 export interface IoLoop extends LoopLike {
   createFuture<T>(): Future<T>;
-  addReader<A extends unknown[]>(fileobj: Socket, callback: (...args: A) => void, ...args: A): Handle;
-  removeReader(fileobj: Socket): boolean;
-  addWriter<A extends unknown[]>(fileobj: Socket, callback: (...args: A) => void, ...args: A): Handle;
-  removeWriter(fileobj: Socket): boolean;
+  /** Makes `watcher` the socket's reader (or writer): it runs when the socket is ready. */
+  watch(sock: Socket, write: boolean, watcher: Watcher): void;
+  /** Undoes watch(), unless another reader (or writer) replaced `watcher` since. */
+  unwatch(sock: Socket, write: boolean, watcher: Watcher): void;
+  /** A done Future<void>, shared: what an operation that completed at once returns. */
+  resolvedVoid(): Future<void>;
   /** True when the socket's last receive on this loop drained its queue (see the module doc). */
   recvDrained(sock: Socket): boolean;
   /** Sets or clears that hint (a short read or a send sets it). */
@@ -59,28 +64,30 @@ type Op = typeof RECV_INTO | typeof RECV | typeof SEND_ALL | typeof ACCEPT | typ
  * A socket operation in flight. {@link start} runs the attempt at once
  * (unless told the queue is empty) and, while it would block, again each
  * time the socket is ready; it stops watching once it settles or is
- * cancelled. An operation allocates its Future and, when it has to wait,
- * one reader or writer handle: its state lives in fields, not closures.
+ * cancelled. The operation is its own reader or writer (a Watcher): waiting
+ * allocates nothing beyond the Future, and its state lives in fields.
  */
-class IoFuture<T> extends Future<T> {
+class IoFuture<T> extends Future<T> implements Watcher {
   readonly #ioLoop: IoLoop;
   readonly #sock: Socket;
   readonly #op: Op;
   readonly #buffer: ArrayBufferView | null;
-  readonly #offset: number | undefined;
-  readonly #length: number | undefined;
-  // RECV_INTO / RECV: the bytes asked for; SEND_ALL: the bytes sent so far.
-  #count: number;
+  // The byte range: RECV_INTO / RECV receive into [#offset, #offset +
+  // #count); SEND_ALL sends [#offset, #end), #offset advancing as it goes.
+  #offset: number;
+  readonly #count: number;
+  readonly #end: number;
   readonly #address: SocketAddress | null;
-  #handle: Handle | null = null;
+  // True while it is the socket's reader or writer.
+  #armed = false;
 
   constructor(
     loop: IoLoop,
     sock: Socket,
     op: Op,
     buffer: ArrayBufferView | null = null,
-    offset?: number,
-    length?: number,
+    offset = 0,
+    length = 0,
     address: SocketAddress | null = null,
   ) {
     super(loop);
@@ -88,9 +95,11 @@ class IoFuture<T> extends Future<T> {
     this.#sock = sock;
     this.#op = op;
     this.#buffer = buffer;
+    // Always numbers, checked by the caller: the addon then reads each
+    // with one N-API call.
     this.#offset = offset;
-    this.#length = length;
-    this.#count = op === SEND_ALL || buffer === null ? 0 : (length ?? buffer.byteLength - (offset ?? 0));
+    this.#count = length;
+    this.#end = offset + length;
     this.#address = address;
   }
 
@@ -113,11 +122,23 @@ class IoFuture<T> extends Future<T> {
         return this;
       }
     }
-    const write = this.#op === SEND_ALL || this.#op === CONNECT;
-    this.#handle = write
-      ? this.#ioLoop.addWriter(this.#sock, onReady, this)
-      : this.#ioLoop.addReader(this.#sock, onReady, this);
+    this.#ioLoop.watch(this.#sock, this.#writes(), this);
+    this.#armed = true;
     return this;
+  }
+
+  /**
+   * @internal The loop runs it: as the socket's reader or writer when the
+   * socket is ready (retry), else for its done callbacks once settled.
+   */
+  override [RUN](): void {
+    if (this.#armed) this.#retry();
+    else this.runDoneCallbacks();
+  }
+
+  /** @internal Another reader or writer replaced it, or the fd's watch ended: stop retrying. */
+  disarm(): void {
+    this.#armed = false;
   }
 
   override cancel(message?: string): boolean {
@@ -126,8 +147,8 @@ class IoFuture<T> extends Future<T> {
     return true;
   }
 
-  /** @internal The socket is ready (called by the loop): try again; done, wake the waiter at once. */
-  retry(): void {
+  // The socket is ready: try again; done, wake the waiter at once.
+  #retry(): void {
     if (this.done()) return;
     let result: unknown;
     try {
@@ -147,7 +168,7 @@ class IoFuture<T> extends Future<T> {
     const sock = this.#sock;
     switch (this.#op) {
       case RECV_INTO: {
-        const n = sock.tryRecvInto(this.#buffer as ArrayBufferView, this.#offset, this.#length);
+        const n = sock.tryRecvInto(this.#buffer as ArrayBufferView, this.#offset, this.#count);
         if (n === WOULD_BLOCK) return AGAIN;
         // A short read drained the queue; 0 is EOF (nothing more will come).
         this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
@@ -155,24 +176,16 @@ class IoFuture<T> extends Future<T> {
       }
       case RECV: {
         const buffer = this.#buffer as Buffer;
-        const n = sock.tryRecvInto(buffer);
+        const n = sock.tryRecvInto(buffer, 0, this.#count);
         if (n === WOULD_BLOCK) return AGAIN;
         this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
         // Copy a small result out rather than pin the whole buffer.
         return n < this.#count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
       }
       case SEND_ALL: {
-        const bytes = this.#buffer as ArrayBufferView;
-        const length = bytes.byteLength;
-        while (this.#count < length) {
-          const n = sock.trySend(bytes, this.#count);
-          if (n === WOULD_BLOCK) return AGAIN;
-          this.#count += n;
-        }
-        // What answers a message just sent is not here yet: the next
-        // receive waits for readiness rather than try a recv that can only
-        // say EAGAIN (see the module doc).
-        this.#ioLoop.markDrained(sock, true);
+        this.#offset = sendUpTo(sock, this.#buffer as ArrayBufferView, this.#offset, this.#end);
+        if (this.#offset < this.#end) return AGAIN;
+        sentAll(this.#ioLoop, sock);
         return undefined;
       }
       case ACCEPT: {
@@ -197,23 +210,31 @@ class IoFuture<T> extends Future<T> {
 
   // Stop watching, unless another operation on the socket took over.
   #unwatch(): void {
-    const handle = this.#handle;
-    if (handle === null || handle.cancelled()) return;
-    if (this.#op === SEND_ALL || this.#op === CONNECT) this.#ioLoop.removeWriter(this.#sock);
-    else this.#ioLoop.removeReader(this.#sock);
+    if (!this.#armed) return;
+    this.#armed = false;
+    this.#ioLoop.unwatch(this.#sock, this.#writes(), this);
+  }
+
+  #writes(): boolean {
+    return this.#op === SEND_ALL || this.#op === CONNECT;
   }
 }
 
-function onReady(future: IoFuture<unknown>): void {
-  future.retry();
-}
-
-/** Receives up to `nbytes`; an empty Buffer means the peer closed. */
+/**
+ * Receives up to `nbytes`; an empty Buffer means the peer closed.
+ *
+ * @throws {TypeError} / {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
+ */
 export function sockRecv(loop: IoLoop, sock: Socket, nbytes: number): Future<Buffer> {
-  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes)).start(loop.recvDrained(sock));
+  checkInt(nbytes, 'nbytes', 0, MAX_IO);
+  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes), 0, nbytes).start(loop.recvDrained(sock));
 }
 
-/** Receives into `buffer` (from `offset`, at most `length` bytes); resolves with the count, 0 at EOF. */
+/**
+ * Receives into `buffer` (from `offset`, at most `length` bytes); resolves with the count, 0 at EOF.
+ *
+ * @throws {TypeError} / {RangeError} for a buffer that is no ArrayBufferView, or a range outside it
+ */
 export function sockRecvInto(
   loop: IoLoop,
   sock: Socket,
@@ -221,13 +242,90 @@ export function sockRecvInto(
   offset?: number,
   length?: number,
 ): Future<number> {
-  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, offset, length).start(loop.recvDrained(sock));
+  const size = byteSize(buffer);
+  const start = rangeStart(size, offset);
+  const count = rangeLength(size, start, length);
+  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, start, count).start(loop.recvDrained(sock));
 }
 
-/** Sends all of `data`, waiting for room as often as needed. */
-export function sockSendAll(loop: IoLoop, sock: Socket, data: SendData): Future<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  return new IoFuture<void>(loop, sock, SEND_ALL, bytes).start(false);
+/**
+ * Sends all of `data` (for bytes: from `offset`, `length` of them), waiting
+ * for room as often as needed.
+ *
+ * @throws {TypeError} / {RangeError} for a range outside the bytes, or a range given with a string
+ */
+export function sockSendAll(
+  loop: IoLoop,
+  sock: Socket,
+  data: SendData,
+  offset?: number,
+  length?: number,
+): Future<void> {
+  let bytes: ArrayBufferView;
+  if (typeof data === 'string') {
+    if (offset !== undefined || length !== undefined) {
+      throw invalidArgValue('sockSendAll takes offset and length with bytes only, not with a string');
+    }
+    bytes = Buffer.from(data, 'utf8');
+  } else {
+    bytes = data;
+  }
+  const size = byteSize(bytes);
+  const start = rangeStart(size, offset);
+  const end = start + rangeLength(size, start, length);
+  // Tried here, before any Future exists: a send that completes at once
+  // (the usual case) returns the loop's shared done Future and allocates
+  // nothing.
+  let sent: number;
+  try {
+    sent = sendUpTo(sock, bytes, start, end);
+  } catch (error) {
+    const failed = new Future<void>(loop);
+    failed.setException(error);
+    return failed;
+  }
+  if (sent === end) {
+    sentAll(loop, sock);
+    return loop.resolvedVoid();
+  }
+  return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end - sent).start(true);
+}
+
+// Sends bytes [from, end) until done or the socket's buffer is full;
+// returns how far it got.
+function sendUpTo(sock: Socket, bytes: ArrayBufferView, from: number, end: number): number {
+  let offset = from;
+  while (offset < end) {
+    const n = sock.trySend(bytes, offset, end - offset);
+    if (n === WOULD_BLOCK) break;
+    offset += n;
+  }
+  return offset;
+}
+
+// What answers a message just sent is not here yet: the next receive waits
+// for readiness rather than try a recv that can only say EAGAIN (see the
+// module doc).
+function sentAll(loop: IoLoop, sock: Socket): void {
+  loop.markDrained(sock, true);
+}
+
+/** Linux moves at most this many bytes per call. */
+const MAX_IO = 0x7fffffff;
+
+// A buffer argument's size in bytes, checked before anything starts.
+function byteSize(buffer: ArrayBufferView): number {
+  if (!ArrayBuffer.isView(buffer))
+    throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', buffer);
+  return buffer.byteLength;
+}
+
+function rangeStart(size: number, offset: number | undefined): number {
+  return offset === undefined ? 0 : checkInt(offset, 'offset', 0, size);
+}
+
+function rangeLength(size: number, start: number, length: number | undefined): number {
+  return length === undefined ? size - start : checkInt(length, 'length', 0, size - start);
 }
 
 /** "127.0.0.1:80", "[::1]:80" or the path: the detail of a connect error. */
@@ -260,7 +358,7 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
     return future;
   }
   // Writable once the handshake ends; SO_ERROR then says how.
-  const connected = new IoFuture<void>(loop, sock, CONNECT, null, undefined, undefined, address).start(true);
+  const connected = new IoFuture<void>(loop, sock, CONNECT, null, 0, 0, address).start(true);
   connected.addDoneCallback((done) => {
     if (future.done()) return;
     if (done.cancelled()) future.cancel();

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 
 import { CancelledError, type Coroutine, gather, sleep } from '../../src/coro/index.js';
 import { GetAddrInfoError } from '../../src/loop/index.js';
-import { AF_INET, AF_INET6, AI_NUMERICHOST, SHUT_WR, SO_LINGER, SOL_SOCKET, Socket } from '../../src/sys/index.js';
+import {
+  AF_INET,
+  AF_INET6,
+  AI_NUMERICHOST,
+  SHUT_WR,
+  SO_LINGER,
+  SOL_SOCKET,
+  Socket,
+  WOULD_BLOCK,
+} from '../../src/sys/index.js';
 import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
@@ -159,6 +168,85 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     }
     const [, digest] = loop.runUntilComplete(main()) as [undefined, string];
     expect(digest).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('sockSendAll sends a part of a buffer by offset and length; a send done at once is a done Future', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    const data = Buffer.from('0123456789');
+    function* main(): Coroutine<string> {
+      const first = loop.sockSendAll(a, data, 2, 3);
+      // Room in the buffer: sent before sockSendAll returned.
+      expect(first.done()).toBe(true);
+      expect(first.result()).toBeUndefined();
+      yield* first;
+      yield* loop.sockSendAll(a, data, 8);
+      yield* loop.sockSendAll(a, new Uint16Array([0x4241]), 0, 1);
+      const buf = Buffer.alloc(16);
+      let got = '';
+      while (got.length < 6) {
+        const n = yield* loop.sockRecvInto(b, buf, 4, 8);
+        got += buf.toString('latin1', 4, 4 + n);
+      }
+      return got;
+    }
+    expect(loop.runUntilComplete(main())).toBe('23489A');
+  });
+
+  it('bad buffers, offsets and lengths: a clear error at the call, nothing sent or received', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    const buf = Buffer.alloc(4);
+    const range = expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' });
+    const type = expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(() => loop.sockSendAll(a, buf, 5)).toThrow(range);
+    expect(() => loop.sockSendAll(a, buf, 1, 4)).toThrow(range);
+    expect(() => loop.sockSendAll(a, buf, -1)).toThrow(range);
+    expect(() => loop.sockSendAll(a, buf, 1.5)).toThrow(range);
+    expect(() => loop.sockSendAll(a, buf, '1' as unknown as number)).toThrow(type);
+    expect(() => loop.sockSendAll(a, 'text', 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => loop.sockSendAll(a, [1, 2] as unknown as Buffer)).toThrow(type);
+    expect(() => loop.sockRecvInto(b, buf, 5)).toThrow(range);
+    expect(() => loop.sockRecvInto(b, buf, 2, 3)).toThrow(range);
+    expect(() => loop.sockRecvInto(b, 'abcd' as unknown as Buffer)).toThrow(type);
+    expect(() => loop.sockRecv(b, -1)).toThrow(range);
+    expect(() => loop.sockRecv(b, Number.NaN)).toThrow(range);
+    // Nothing was sent, and nothing watches b: the socket pair still works.
+    expect(b.tryRecvInto(buf)).toBe(WOULD_BLOCK);
+    function* main(): Coroutine<string> {
+      yield* loop.sockSendAll(a, 'ok');
+      return (yield* loop.sockRecv(b, 10)).toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('ok');
+  });
+
+  it('a second receive replaces the first one as the reader, and addReader replaces an operation', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    b.setBlocking(false);
+    function* main(): Coroutine<[boolean, string, boolean, number]> {
+      const first = loop.sockRecv(b, 10);
+      const second = loop.sockRecv(b, 10);
+      a.send('one');
+      const got = (yield* second).toString();
+      // The replaced receive never runs again (as in asyncio): it stays pending.
+      const third = loop.sockRecv(b, 10);
+      let readerRan = 0;
+      loop.addReader(b, () => {
+        readerRan++;
+        loop.removeReader(b);
+      });
+      a.send('two');
+      yield* sleep(5);
+      return [first.done(), got, third.done(), readerRan];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([false, 'one', false, 1]);
+    // The data is still there: no disarmed operation consumed it.
+    expect(b.recv(10).toString()).toBe('two');
   });
 
   it('cancelling a receive stops watching; the socket still works afterwards', () => {
