@@ -67,6 +67,8 @@ export interface RequestOptions {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const KEEP_ALIVE = 'Connection: keep-alive\r\n';
+const CLOSE = 'Connection: close\r\n';
 
 /**
  * The request's bytes.
@@ -79,17 +81,21 @@ export function formatRequest(target: HttpTarget, options: RequestOptions = {}):
     throw new HttpRequestError('ERR_INVALID_HEADER', `invalid method: ${JSON.stringify(method)}`);
   const body = options.body === undefined ? undefined : Buffer.from(options.body);
   let head = `${method} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n`;
-  const given = new Set<string>();
-  for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (!TOKEN.test(name) || /[\0\r\n]/.test(value)) {
-      throw new HttpRequestError('ERR_INVALID_HEADER', `invalid header: ${JSON.stringify(name)}`);
+  // The names given, lower-cased (none, for most requests: no Set then).
+  let given: Set<string> | null = null;
+  if (options.headers !== undefined) {
+    given = new Set<string>();
+    for (const [name, value] of Object.entries(options.headers)) {
+      if (!TOKEN.test(name) || /[\0\r\n]/.test(value)) {
+        throw new HttpRequestError('ERR_INVALID_HEADER', `invalid header: ${JSON.stringify(name)}`);
+      }
+      given.add(name.toLowerCase());
+      head += `${name}: ${value}\r\n`;
     }
-    given.add(name.toLowerCase());
-    head += `${name}: ${value}\r\n`;
   }
-  if (!given.has('connection')) head += `Connection: ${options.keepAlive === true ? 'keep-alive' : 'close'}\r\n`;
-  if (!given.has('user-agent')) head += 'User-Agent: iomux\r\n';
-  if (body !== undefined && !given.has('content-length')) head += `Content-Length: ${body.length}\r\n`;
+  if (given?.has('connection') !== true) head += options.keepAlive === true ? KEEP_ALIVE : CLOSE;
+  if (given?.has('user-agent') !== true) head += 'User-Agent: iomux\r\n';
+  if (body !== undefined && given?.has('content-length') !== true) head += `Content-Length: ${body.length}\r\n`;
   head += '\r\n';
   const bytes = Buffer.from(head, 'latin1');
   return body === undefined ? bytes : Buffer.concat([bytes, body]);
