@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { type Coroutine, waitFor } from '../coro/index.js';
+import { type Coroutine, waitFor, withTimeout } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
-import { SOCK_NONBLOCK, SOCK_STREAM, Socket } from '../sys/index.js';
+import { AF_UNSPEC, numericAddrInfo, SOCK_NONBLOCK, SOCK_STREAM, Socket } from '../sys/index.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -40,7 +40,7 @@ const LARGE_READ_SIZE = 64 * 1024;
  */
 export function* fetchCoroutine(loop: EventLoop, url: string, options: FetchOptions = {}): Coroutine<FetchResult> {
   try {
-    return yield* waitFor(exchange(loop, url, options), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    return yield* withTimeout(exchange(loop, url, options), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   } catch (error) {
     throw toFetchError(url, error);
   }
@@ -67,7 +67,10 @@ function* exchange(loop: EventLoop, url: string, options: FetchOptions): Corouti
  * @throws the last address's connect error
  */
 export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Socket> {
-  const addresses = yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
+  // An address literal (the usual case in benchmarks and on a LAN) needs no lookup and no Future.
+  const addresses =
+    numericAddrInfo(target.hostname, target.port, AF_UNSPEC, SOCK_STREAM) ??
+    (yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM }));
   let lastError: unknown = null;
   for (const { family, address } of addresses) {
     // Non-blocking from socket(2) on: two fcntl calls fewer than setBlocking(false).
