@@ -4,7 +4,7 @@
  * the same machine in the same run as the TypeScript ones.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,13 +16,35 @@ export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
 /** One floor measurement: ns per wait for each sample, or why there is none. */
 export type FloorResult = { samplesNs: number[] } | { error: string };
 
+// The binaries this process compiled, in one temporary directory that is
+// removed when the process exits (each suite used to leave one behind).
+const built = new Map<string, { path: string } | { error: string }>();
+let buildDir: string | null = null;
+
+function ownBuildDir(): string {
+  if (buildDir === null) {
+    const dir = mkdtempSync(join(tmpdir(), 'iomux-floor-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    buildDir = dir;
+  }
+  return buildDir;
+}
+
 /**
- * Compiles bench/floor/<name>.c with `cc -O2`. Returns the binary's path, or
- * the reason there is none (no C compiler).
+ * Compiles bench/floor/<name>.c with `cc -O2`, once per process. Returns the
+ * binary's path, or the reason there is none (no C compiler).
  */
 export function buildC(name: string): { path: string } | { error: string } {
+  const known = built.get(name);
+  if (known !== undefined) return known;
+  const result = compile(name);
+  built.set(name, result);
+  return result;
+}
+
+function compile(name: string): { path: string } | { error: string } {
   const source = join(FLOOR_DIR, `${name}.c`);
-  const out = join(mkdtempSync(join(tmpdir(), 'iomux-floor-')), name);
+  const out = join(ownBuildDir(), name);
   for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
     if (cc === undefined || cc === '') continue;
     const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, source], {

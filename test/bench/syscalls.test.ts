@@ -36,6 +36,8 @@ describe('benchmark plumbing (no timing assertions)', () => {
   it('the C floor builds and reports samples, or FD_SETSIZE for select beyond it', () => {
     const floor = buildFloor();
     if ('error' in floor) throw new Error(floor.error);
+    // Compiled once per process, into one directory removed at exit.
+    expect(buildFloor()).toEqual(floor);
     const r = runFloor(floor.path, 'epoll', 10, 1, 2, 2, 1);
     expect('samplesNs' in r && r.samplesNs.length === 2).toBe(true);
     expect(runFloor(floor.path, 'select', 2000, 1, 1, 1)).toEqual({ error: 'FD_SETSIZE' });
