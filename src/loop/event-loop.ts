@@ -592,6 +592,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * thread); connection errors (ECONNREFUSED...) fail the Future.
    */
   sockConnect(sock: Socket, address: SocketAddress): Future<void> {
+    this.#checkClosed();
     if (typeof address === 'string' || isIP(address[0]) !== 0) return sockConnect(this, sock, address);
     const [host, port] = address;
     const family = sock.family;

@@ -280,9 +280,7 @@ export function sockSendAll(
   try {
     sent = sendUpTo(sock, bytes, start, end);
   } catch (error) {
-    const failed = new Future<void>(loop);
-    failed.setException(error);
-    return failed;
+    return failed(loop, error);
   }
   if (sent === end) {
     sentAll(loop, sock);
@@ -341,33 +339,24 @@ export function describeAddress(address: SocketAddress): string {
  * (ECONNREFUSED...) taken from SO_ERROR.
  */
 export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress): Future<void> {
-  const future = loop.createFuture<void>();
   let rc: number;
   try {
     rc = sock.connectEx(address);
   } catch (error) {
-    future.setException(error);
-    return future;
+    return failed(loop, error);
   }
-  if (rc === 0) {
-    future.setResult(undefined);
-    return future;
-  }
-  if (rc !== EINPROGRESS && rc !== EINTR) {
-    future.setException(new OSError(rc, 'connect', describeAddress(address)));
-    return future;
-  }
-  // Writable once the handshake ends; SO_ERROR then says how.
-  const connected = new IoFuture<void>(loop, sock, CONNECT, null, 0, 0, address).start(true);
-  connected.addDoneCallback((done) => {
-    if (future.done()) return;
-    if (done.cancelled()) future.cancel();
-    else if (done.exception() !== null) future.setException(done.exception());
-    else future.setResult(undefined);
-  });
-  future.addDoneCallback((done) => {
-    if (done.cancelled()) connected.cancel();
-  });
+  if (rc === 0) return loop.resolvedVoid();
+  if (rc !== EINPROGRESS && rc !== EINTR) return failed(loop, new OSError(rc, 'connect', describeAddress(address)));
+  // Writable once the handshake ends; SO_ERROR then says how. The operation
+  // is the Future: woken by readiness, it resumes the connecting Task in
+  // the same pass (no second Future relaying it an iteration later).
+  return new IoFuture<void>(loop, sock, CONNECT, null, 0, 0, address).start(true);
+}
+
+// A Future that failed already: what an operation that failed at once returns.
+function failed(loop: IoLoop, error: unknown): Future<void> {
+  const future = new Future<void>(loop);
+  future.setException(error);
   return future;
 }
 
