@@ -46,7 +46,19 @@ export class HttpHeaders {
   /** Lower-cased name -> values joined with ', '. */
   toObject(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [name, values] of this.#fields) out[name] = joinValues(values);
+    for (const [name, values] of this.#fields) {
+      // A field named __proto__ is data here, not the prototype's setter.
+      if (name === '__proto__') {
+        Object.defineProperty(out, name, {
+          value: joinValues(values),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        out[name] = joinValues(values);
+      }
+    }
     return out;
   }
 }

@@ -32,6 +32,16 @@ describe('ResponseParser', () => {
     expect(p.head?.headers.getAll('set-cookie')).toEqual(['a=1', 'b=2']);
     expect(p.head?.headers.get('x-empty')).toBe('');
     expect(p.body().toString()).toBe('hello');
+    expect(p.head?.headers.toObject()).toEqual({ 'content-length': '5', 'set-cookie': 'a=1, b=2', 'x-empty': '' });
+    expect(p.head?.headers.raw()[1]).toEqual(['Set-Cookie', 'a=1']);
+  });
+
+  it('a field named __proto__ is an ordinary field of toObject(), not its prototype', () => {
+    const p = parse('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n__proto__: x\r\n\r\n');
+    const headers = p.head?.headers.toObject() ?? {};
+    expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+    expect(Object.keys(headers)).toEqual(['content-length', '__proto__']);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('x');
   });
 
   it('chunked with extensions and trailers', () => {
