@@ -308,7 +308,7 @@ function sentAll(loop: IoLoop, sock: Socket): void {
   loop.markDrained(sock, true);
 }
 
-/** Linux moves at most this many bytes per call. */
+/** The largest `nbytes` sockRecv takes (2^31 - 1; Linux moves at most 0x7ffff000 bytes per call anyway). */
 const MAX_IO = 0x7fffffff;
 
 // A buffer argument's size in bytes, checked before anything starts.
