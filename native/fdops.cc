@@ -114,33 +114,17 @@ ssize_t DoIo(int fd, const ByteRange& range) {
   });
 }
 
-// (fd, buf, offset, length) -> bytes: read/write (EAGAIN raises
-// BlockingIOError) and tryRead/tryWrite (would-block is -1).
+// (fd, buf, offset, length) -> bytes, for each way of moving bytes on an fd:
+//  read/write: EAGAIN raises BlockingIOError; tryRead/tryWrite return -1.
+//  sockRecv/sockSend: the event loop's socket I/O on an fd the caller (a
+//  Socket wrapper) vouches for; never blocks (MSG_DONTWAIT), never raises
+//  SIGPIPE (MSG_NOSIGNAL); would-block is -1.
+// Raw napi_callbacks: the loop calls sockRecv/sockSend twice per message,
+// and the node-addon-api form made about twelve N-API calls per call, more
+// than the syscall cost; this one makes one napi_get_cb_info, one call per
+// argument and one for the result. The checks are the same.
 template <Io kIo, bool kTry>
-Napi::Value FdIo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = -1;
-  ByteRange range{};
-  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
-  if (!ArgByteRange(info, 1, 2, 3, &range)) return env.Undefined();
-  ssize_t n = DoIo<kIo>(fd, range);
-  if (n < 0) {
-    if (kTry && (errno == EAGAIN || errno == EWOULDBLOCK)) return Napi::Number::New(env, -1);
-    ThrowErrno(env, errno, kIoNames[static_cast<int>(kIo)]);
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
-}
-
-// sockRecv/sockSend (fd, buf, offset, length) -> bytes, or -1 for
-// would-block: the event loop's socket I/O on an fd the caller (a Socket
-// wrapper) vouches for; never blocks (MSG_DONTWAIT), never raises SIGPIPE
-// (MSG_NOSIGNAL). The loop calls these twice per message, so they are raw
-// napi_callbacks: one napi_get_cb_info, one call per argument and one for
-// the result -- the node-addon-api form made twelve, which cost more than
-// the syscall. The checks are the same.
-template <Io kIo>
-napi_value SockIo(napi_env raw, napi_callback_info cbinfo) {
+napi_value FdIo(napi_env raw, napi_callback_info cbinfo) {
   size_t argc = 4;
   napi_value argv[4];
   if (napi_get_cb_info(raw, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
@@ -152,7 +136,7 @@ napi_value SockIo(napi_env raw, napi_callback_info cbinfo) {
   if (!ValueByteRange(env, argv[1], argv[2], argv[3], &range)) return nullptr;
   ssize_t n = DoIo<kIo>(fd, range);
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    if (!kTry || (errno != EAGAIN && errno != EWOULDBLOCK)) {
       ThrowErrno(env, errno, kIoNames[static_cast<int>(kIo)]);
       return nullptr;
     }
@@ -184,13 +168,13 @@ void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
-  exports.Set("read", Napi::Function::New(env, FdIo<Io::kRead, false>, "read"));
-  exports.Set("write", Napi::Function::New(env, FdIo<Io::kWrite, false>, "write"));
-  exports.Set("tryRead", Napi::Function::New(env, FdIo<Io::kRead, true>, "tryRead"));
-  exports.Set("tryWrite", Napi::Function::New(env, FdIo<Io::kWrite, true>, "tryWrite"));
+  SetRawFunction(env, exports, "read", FdIo<Io::kRead, false>);
+  SetRawFunction(env, exports, "write", FdIo<Io::kWrite, false>);
+  SetRawFunction(env, exports, "tryRead", FdIo<Io::kRead, true>);
+  SetRawFunction(env, exports, "tryWrite", FdIo<Io::kWrite, true>);
   exports.Set("close", Napi::Function::New(env, Close, "close"));
-  SetRawFunction(env, exports, "sockRecv", SockIo<Io::kRecv>);
-  SetRawFunction(env, exports, "sockSend", SockIo<Io::kSend>);
+  SetRawFunction(env, exports, "sockRecv", FdIo<Io::kRecv, true>);
+  SetRawFunction(env, exports, "sockSend", FdIo<Io::kSend, true>);
 }
 
 }  // namespace iomux
