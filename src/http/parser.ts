@@ -12,6 +12,7 @@
  */
 import { HttpParseError } from './errors.js';
 import { HttpHeaders } from './headers.js';
+import { isToken } from './token.js';
 
 /** The status line and fields of a (final) response. */
 export interface ResponseHead {
@@ -39,20 +40,6 @@ const CHUNK_DATA_END = 4;
 const TRAILERS = 5;
 const BODY_CLOSE = 6;
 const DONE = 7;
-
-// tchar of RFC 9110 5.6.2, by character code.
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-  TCHAR[c.charCodeAt(0)] = 1;
-
-/** True when text[start, end) is all tchar. */
-function isToken(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || TCHAR[c] === 0) return false;
-  }
-  return true;
-}
 
 /** What String.prototype.trim removes, among latin1 characters. */
 function isTrimmed(c: number): boolean {

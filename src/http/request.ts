@@ -4,6 +4,8 @@
  * @module
  */
 
+import { isToken } from './token.js';
+
 /** Where a request goes. */
 export interface HttpTarget {
   /** The URL as given. */
@@ -66,7 +68,6 @@ export interface RequestOptions {
   body?: Uint8Array | string;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const KEEP_ALIVE = 'Connection: keep-alive\r\n';
 const CLOSE = 'Connection: close\r\n';
 
@@ -77,7 +78,7 @@ const CLOSE = 'Connection: close\r\n';
  */
 export function formatRequest(target: HttpTarget, options: RequestOptions = {}): Buffer {
   const method = options.method ?? 'GET';
-  if (!TOKEN.test(method))
+  if (typeof method !== 'string' || !isToken(method))
     throw new HttpRequestError('ERR_INVALID_HEADER', `invalid method: ${JSON.stringify(method)}`);
   const body = options.body === undefined ? undefined : Buffer.from(options.body);
   let head = `${method} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n`;
@@ -86,7 +87,7 @@ export function formatRequest(target: HttpTarget, options: RequestOptions = {}):
   if (options.headers !== undefined) {
     given = new Set<string>();
     for (const [name, value] of Object.entries(options.headers)) {
-      if (!TOKEN.test(name) || /[\0\r\n]/.test(value)) {
+      if (!isToken(name) || /[\0\r\n]/.test(value)) {
         throw new HttpRequestError('ERR_INVALID_HEADER', `invalid header: ${JSON.stringify(name)}`);
       }
       given.add(name.toLowerCase());

@@ -181,7 +181,10 @@ describe('requests', () => {
     expect(() => formatRequest(target, { headers: { 'X-A': 'b\r\nEvil: 1' } })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
     );
-    expect(() => formatRequest(target, { method: 'GET /x' })).toThrow(
+    for (const method of ['GET /x', '', 'G\u00e9T', 42 as unknown as string]) {
+      expect(() => formatRequest(target, { method })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_HEADER' }));
+    }
+    expect(() => formatRequest(target, { headers: { '': 'x' } })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
     );
   });
