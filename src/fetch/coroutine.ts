@@ -8,7 +8,7 @@
 import { type Coroutine, waitFor, withTimeout } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
-import { AF_UNSPEC, numericAddrInfo, SOCK_NONBLOCK, SOCK_STREAM, Socket } from '../sys/index.js';
+import { SOCK_NONBLOCK, SOCK_STREAM, Socket } from '../sys/index.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -67,10 +67,7 @@ function* exchange(loop: EventLoop, url: string, options: FetchOptions): Corouti
  * @throws the last address's connect error
  */
 export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Socket> {
-  // An address literal (the usual case in benchmarks and on a LAN) needs no lookup and no Future.
-  const addresses =
-    numericAddrInfo(target.hostname, target.port, AF_UNSPEC, SOCK_STREAM) ??
-    (yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM }));
+  const addresses = yield* loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
   let lastError: unknown = null;
   for (const { family, address } of addresses) {
     // Non-blocking from socket(2) on: two fcntl calls fewer than setBlocking(false).
@@ -88,17 +85,23 @@ export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Sock
 
 /** Feeds `parser` from `sock` until the response is complete (or the peer closes). */
 export function* readResponse(loop: EventLoop, sock: Socket, parser: ResponseParser): Coroutine<void> {
-  let buffer = Buffer.allocUnsafe(FIRST_READ_SIZE);
-  for (;;) {
-    const n = yield* loop.sockRecvInto(sock, buffer);
-    if (n === 0) {
-      parser.end();
-      return;
-    }
-    parser.feed(buffer.subarray(0, n));
-    if (parser.done) return;
-    if (n === buffer.length && buffer.length < LARGE_READ_SIZE) buffer = Buffer.allocUnsafe(LARGE_READ_SIZE);
+  let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
+  while (buffer !== null) buffer = received(parser, buffer, yield* loop.sockRecvInto(sock, buffer));
+}
+
+/**
+ * Hands the `n` bytes just read into `buffer` to the parser (0: the peer
+ * closed). Returns the buffer for the next read -- a larger one after a read
+ * that filled it -- or null once the response is complete.
+ */
+function received(parser: ResponseParser, buffer: Buffer, n: number): Buffer | null {
+  if (n === 0) {
+    parser.end();
+    return null;
   }
+  parser.feed(buffer.subarray(0, n));
+  if (parser.done) return null;
+  return n === buffer.length && buffer.length < LARGE_READ_SIZE ? Buffer.allocUnsafe(LARGE_READ_SIZE) : buffer;
 }
 
 /**
@@ -130,17 +133,8 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
           }
           await loop.sockSendAll(sock, request);
           const parser = new ResponseParser(parserOptions(options));
-          let buffer = Buffer.allocUnsafe(FIRST_READ_SIZE);
-          for (;;) {
-            const n = await loop.sockRecvInto(sock, buffer);
-            if (n === 0) {
-              parser.end();
-              break;
-            }
-            parser.feed(buffer.subarray(0, n));
-            if (parser.done) break;
-            if (n === buffer.length && buffer.length < LARGE_READ_SIZE) buffer = Buffer.allocUnsafe(LARGE_READ_SIZE);
-          }
+          let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
+          while (buffer !== null) buffer = received(parser, buffer, await loop.sockRecvInto(sock, buffer));
           return toResult(url, parser);
         } finally {
           sock.close();
