@@ -29,6 +29,17 @@ export function met(check: TargetCheck): boolean {
   return check.kind === 'min' ? check.measured >= check.bound : check.measured <= check.bound;
 }
 
+/** A check that the measured ratio is at least (`min`) or at most (`max`) the bound. */
+function check(
+  what: string,
+  measured: number | null,
+  kind: TargetCheck['kind'],
+  bound: number,
+  note?: string,
+): TargetCheck {
+  return note === undefined ? { what, measured, bound, kind } : { what, measured, bound, kind, note };
+}
+
 function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
   return a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
 }
@@ -45,13 +56,17 @@ export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
       const worst = cells
         .filter((c) => c.variant === variant && pick(c.n) && c.ratio !== null)
         .sort((a, b) => (b.ratio as number) - (a.ratio as number))[0];
-      out.push({
-        what: `${variant} vs the C floor, ${label} (worst K${worst === undefined ? '' : `: N = ${worst.n.toLocaleString('en-US')}, K = ${worst.k.toLocaleString('en-US')}`})`,
-        measured: worst?.ratio ?? null,
-        bound,
-        kind: 'max',
-        ...(worst === undefined ? { note: 'not measured' } : {}),
-      });
+      const where =
+        worst === undefined ? '' : `: N = ${worst.n.toLocaleString('en-US')}, K = ${worst.k.toLocaleString('en-US')}`;
+      out.push(
+        check(
+          `${variant} vs the C floor, ${label} (worst K${where})`,
+          worst?.ratio ?? null,
+          'max',
+          bound,
+          worst === undefined ? 'not measured' : undefined,
+        ),
+      );
     }
   }
   return out;
@@ -62,30 +77,10 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
   const at = (server: EchoResult['server'], size: number): number | undefined =>
     results.find((r) => r.server === server && r.size === size)?.perSecond;
   return [
-    {
-      what: 'echo 64 B: iomux (owning) vs node:net',
-      measured: ratio(at('iomux', 64), at('net', 64)),
-      bound: 1.3,
-      kind: 'min',
-    },
-    {
-      what: 'echo 64 B: iomux (owning) vs the C floor',
-      measured: ratio(at('iomux', 64), at('c', 64)),
-      bound: 0.8,
-      kind: 'min',
-    },
-    {
-      what: 'echo 16 KiB: iomux (owning) vs node:net',
-      measured: ratio(at('iomux', 16384), at('net', 16384)),
-      bound: 2,
-      kind: 'min',
-    },
-    {
-      what: 'echo 64 B: iomux cooperative vs owning',
-      measured: ratio(at('iomux-coop', 64), at('iomux', 64)),
-      bound: 0.8,
-      kind: 'min',
-    },
+    check('echo 64 B: iomux (owning) vs node:net', ratio(at('iomux', 64), at('net', 64)), 'min', 1.3),
+    check('echo 64 B: iomux (owning) vs the C floor', ratio(at('iomux', 64), at('c', 64)), 'min', 0.8),
+    check('echo 16 KiB: iomux (owning) vs node:net', ratio(at('iomux', 16384), at('net', 16384)), 'min', 2),
+    check('echo 64 B: iomux cooperative vs owning', ratio(at('iomux-coop', 64), at('iomux', 64)), 'min', 0.8),
   ];
 }
 
@@ -95,30 +90,15 @@ export function fetchTargets(results: readonly FetchBenchResult[]): TargetCheck[
   const close = rate('iomux fetchCoroutine');
   const pool = rate('iomux HttpPool');
   return [
-    {
-      what: 'fetch, close: fetchCoroutine vs the notes\u2019 Python fetcher',
-      measured: ratio(close, rate('Python selectors')),
-      bound: 1.2,
-      kind: 'min',
-    },
-    {
-      what: 'fetch, close: fetchCoroutine vs Node fetch',
-      measured: ratio(close, rate('Node fetch')),
-      bound: 5,
-      kind: 'min',
-    },
-    {
-      what: 'fetch, keep-alive: HttpPool vs node:http',
-      measured: ratio(pool, rate('node:http, keep-alive')),
-      bound: 1.5,
-      kind: 'min',
-    },
-    {
-      what: 'fetch, keep-alive: HttpPool vs undici.request',
-      measured: ratio(pool, rate('undici.request')),
-      bound: 1.5,
-      kind: 'min',
-    },
+    check(
+      'fetch, close: fetchCoroutine vs the notes\u2019 Python fetcher',
+      ratio(close, rate('Python selectors')),
+      'min',
+      1.2,
+    ),
+    check('fetch, close: fetchCoroutine vs Node fetch', ratio(close, rate('Node fetch')), 'min', 5),
+    check('fetch, keep-alive: HttpPool vs node:http', ratio(pool, rate('node:http, keep-alive')), 'min', 1.5),
+    check('fetch, keep-alive: HttpPool vs undici.request', ratio(pool, rate('undici.request')), 'min', 1.5),
   ];
 }
 
@@ -133,12 +113,12 @@ export function c10kTargets(results: readonly C10kResult[]): TargetCheck[] {
   const small = epoll[0];
   const large = epoll.at(-1);
   return [
-    {
-      what: `C10K: epoll loop cost per ready event at ${large?.conns.toLocaleString('en-US') ?? '?'} vs ${small?.conns.toLocaleString('en-US') ?? '?'} connections`,
-      measured: small === large ? null : ratio(large?.tripUs, small?.tripUs),
-      bound: 1.5,
-      kind: 'max',
-    },
+    check(
+      `C10K: epoll loop cost per ready event at ${large?.conns.toLocaleString('en-US') ?? '?'} vs ${small?.conns.toLocaleString('en-US') ?? '?'} connections`,
+      small === large ? null : ratio(large?.tripUs, small?.tripUs),
+      'max',
+      1.5,
+    ),
   ];
 }
 
@@ -146,12 +126,12 @@ export function c10kTargets(results: readonly C10kResult[]): TargetCheck[] {
 export function switchTargets(results: readonly SwitchResult[]): TargetCheck[] {
   const ns = (prefix: string): number | undefined => results.find((r) => r.name.startsWith(prefix))?.ns;
   return [
-    {
-      what: 'resume: generator Task (yield* on a ready Future) vs async/await',
-      measured: ratio(ns('generator Task, yield*'), ns('async function')),
-      bound: 1,
-      kind: 'max',
-    },
+    check(
+      'resume: generator Task (yield* on a ready Future) vs async/await',
+      ratio(ns('generator Task, yield*'), ns('async function')),
+      'max',
+      1,
+    ),
   ];
 }
 
@@ -160,13 +140,13 @@ export function pingPongTargets(results: readonly PingPongResult[]): TargetCheck
   const rate = (prefix: string): number | undefined => results.find((r) => r.name.startsWith(prefix))?.eventsPerSecond;
   const npm = rate('npm epoll');
   return [
-    {
-      what: 'pipe ping-pong in a Node app: iomux cooperative epoll vs npm epoll',
-      measured: ratio(rate('iomux cooperative, epoll'), npm),
-      bound: 5,
-      kind: 'min',
-      ...(npm === undefined ? { note: 'npm epoll not installed' } : {}),
-    },
+    check(
+      'pipe ping-pong in a Node app: iomux cooperative epoll vs npm epoll',
+      ratio(rate('iomux cooperative, epoll'), npm),
+      'min',
+      5,
+      npm === undefined ? 'npm epoll not installed' : undefined,
+    ),
   ];
 }
 
