@@ -52,7 +52,70 @@ function lineEnd(text: string, start: number, lf: number): number {
   return stop > start && text.charCodeAt(stop - 1) === 13 ? stop - 1 : stop;
 }
 
-const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$/;
+/**
+ * Where the head's last line ends: the LF followed by an empty line (CRLF
+ * or LF), or -1 when the text holds no empty line yet.
+ */
+function emptyLine(text: string): number {
+  let lf = text.indexOf('\n');
+  while (lf >= 0) {
+    const c = text.charCodeAt(lf + 1);
+    if (c === 10 || (c === 13 && text.charCodeAt(lf + 2) === 10)) return lf;
+    lf = text.indexOf('\n', lf + 1);
+  }
+  return -1;
+}
+
+function digit(text: string, i: number): number {
+  const d = text.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/**
+ * The status code of the status line text[0, end) -- `HTTP/1.<digit> SP
+ * 3DIGIT [SP reason]`, the reason free of CR -- or -1 when it is malformed.
+ */
+function parseStatusLine(text: string, end: number): number {
+  if (end < 12 || !text.startsWith('HTTP/1.') || digit(text, 7) < 0 || text.charCodeAt(8) !== 32) return -1;
+  const a = digit(text, 9);
+  const b = digit(text, 10);
+  const c = digit(text, 11);
+  if (a < 0 || b < 0 || c < 0 || (end > 12 && text.charCodeAt(12) !== 32)) return -1;
+  for (let i = 13; i < end; i++) if (text.charCodeAt(i) === 13) return -1;
+  return a * 100 + b * 10 + c;
+}
+
+/** True when text[start, start + lower.length) is `lower` in any case (`lower` is lower-case ASCII). */
+function isNamed(text: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = text.charCodeAt(start + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The value of 1 to 15 ASCII digits, or -1 for anything else. */
+function decimal(text: string): number {
+  if (text.length === 0 || text.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = digit(text, i);
+    if (d < 0) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function withValue(values: string[] | null, value: string): string[] {
+  if (values === null) return [value];
+  values.push(value);
+  return values;
+}
+
+// The head is first looked for in this many bytes (then up to the limit).
+const HEAD_WINDOW = 4096;
+const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9'];
 const MAX_CHUNK_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
 
@@ -66,6 +129,9 @@ export class ResponseParser {
   #head: ResponseHead | null = null;
   #trailers = new HttpHeaders();
   #trailerBytes = 0;
+  // The values of the fields that frame the body, noted as the head is parsed.
+  #contentLength: string[] | null = null;
+  #transferEncoding: string[] | null = null;
   #remaining = 0;
   #body: Buffer[] = [];
   #bodyBytes = 0;
@@ -165,11 +231,9 @@ export class ResponseParser {
       }
       if (at === before) break; // needs more input
     }
+    // What waits for more is bounded: a head by #parseHead's limit, a
+    // chunk-size line by MAX_CHUNK_LINE, a trailer by the header limit.
     this.#pending = at < data.length ? Buffer.from(data.subarray(at)) : EMPTY;
-    if (this.#state === DONE) return;
-    if (this.#state === HEAD && this.#pending.length > this.#maxHeaderBytes) {
-      throw new HttpParseError('ERR_HTTP_HEADERS_TOO_LARGE', `response head exceeds ${this.#maxHeaderBytes} bytes`);
-    }
   }
 
   /**
@@ -195,55 +259,74 @@ export class ResponseParser {
   }
 
   #parseHead(data: Buffer, at: number): number {
-    let end = data.indexOf('\r\n\r\n', at, 'latin1');
-    let sep = 4;
-    if (end < 0) {
-      end = data.indexOf('\n\n', at, 'latin1');
-      sep = 2;
+    // The head ends at the first empty line. It is looked for in a latin1
+    // string of the first bytes (the same string the fields are then cut
+    // from), and in all the bytes up to the limit only when a long head
+    // does not end there.
+    const avail = data.length - at;
+    let size = Math.min(avail, HEAD_WINDOW);
+    let text = data.toString('latin1', at, at + size);
+    let end = emptyLine(text);
+    if (end < 0 && size < avail && size < this.#maxHeaderBytes + 4) {
+      size = Math.min(avail, this.#maxHeaderBytes + 4);
+      text = data.toString('latin1', at, at + size);
+      end = emptyLine(text);
     }
-    if (end < 0) {
-      if (data.length - at > this.#maxHeaderBytes) {
-        throw new HttpParseError('ERR_HTTP_HEADERS_TOO_LARGE', `response head exceeds ${this.#maxHeaderBytes} bytes`);
-      }
-      return at;
-    }
-    if (end - at > this.#maxHeaderBytes) {
+    // The head's size: its bytes before the empty line, without the last
+    // line's end. Without an empty line yet, more than the limit plus three
+    // bytes (CR LF CR of the end still coming) is too much whatever follows.
+    if (end < 0 ? avail > this.#maxHeaderBytes + 3 : lineEnd(text, 0, end) > this.#maxHeaderBytes) {
       throw new HttpParseError('ERR_HTTP_HEADERS_TOO_LARGE', `response head exceeds ${this.#maxHeaderBytes} bytes`);
     }
-    // Lines end in LF, optionally preceded by CR; walked by index, each
-    // field cut straight from the head's text (per response, splitting by
-    // a regular expression was among the costliest steps of a fetch).
-    const text = data.toString('latin1', at, end);
+    if (end < 0) return at;
+    // text[0, end) is the status line and the fields, each line ending in
+    // LF, optionally preceded by CR (the last one's LF is at `end`); each
+    // field is cut straight from the text by index.
+    const next = at + end + (text.charCodeAt(end + 1) === 13 ? 3 : 2);
+    // The first LF: the status line's end, at `end` at the latest.
     let lf = text.indexOf('\n');
-    const statusLine = text.slice(0, lineEnd(text, 0, lf));
-    const m = STATUS_LINE.exec(statusLine);
-    if (m === null || m[1] !== '1') {
+    const statusEnd = lineEnd(text, 0, lf);
+    const status = parseStatusLine(text, statusEnd);
+    if (status < 0) {
       throw new HttpParseError(
         'ERR_HTTP_BAD_STATUS_LINE',
-        `malformed status line: ${JSON.stringify(statusLine.slice(0, 80))}`,
+        `malformed status line: ${JSON.stringify(text.slice(0, Math.min(statusEnd, 80)))}`,
       );
     }
     const headers = new HttpHeaders();
-    while (lf >= 0) {
+    this.#contentLength = null;
+    this.#transferEncoding = null;
+    while (lf < end) {
       const start = lf + 1;
       lf = text.indexOf('\n', start);
-      this.#parseField(text, start, lineEnd(text, start, lf), headers);
+      const stop = lineEnd(text, start, lf);
+      const colon = this.#parseField(text, start, stop, headers);
+      // The two fields that frame the body, noted on the way.
+      if (colon - start === 14 && isNamed(text, start, 'content-length')) {
+        this.#contentLength = withValue(this.#contentLength, headers.lastValue());
+      } else if (colon - start === 17 && isNamed(text, start, 'transfer-encoding')) {
+        this.#transferEncoding = withValue(this.#transferEncoding, headers.lastValue());
+      }
     }
-    const status = Number(m[3]);
-    const head: ResponseHead = { version: `1.${m[2]}`, status, reason: m[4] ?? '', headers };
-    const next = end + sep;
     if (status >= 100 && status < 200) {
       if (status === 101) throw new HttpParseError('ERR_HTTP_UNSUPPORTED', '101 Switching Protocols is not supported');
       this.#interim++;
       return next; // an interim response: the final one follows
     }
+    const head: ResponseHead = {
+      version: VERSIONS[digit(text, 7)] as string,
+      status,
+      reason: statusEnd > 13 ? text.slice(13, statusEnd) : '',
+      headers,
+    };
     this.#head = head;
-    this.#state = this.#bodyMode(head);
+    this.#state = this.#bodyMode(status);
     return next;
   }
 
-  // The field in text[start, end): name ":" OWS value OWS.
-  #parseField(text: string, start: number, end: number, into: HttpHeaders): void {
+  // The field in text[start, end): name ":" OWS value OWS. Returns the
+  // colon's index.
+  #parseField(text: string, start: number, end: number, into: HttpHeaders): number {
     const colon = text.indexOf(':', start);
     if (colon <= start || colon >= end || !isToken(text, start, colon)) {
       throw new HttpParseError(
@@ -264,31 +347,31 @@ export class ResponseParser {
       }
     }
     into.append(text.slice(start, colon), text.slice(from, to));
+    return colon;
   }
 
-  #bodyMode(head: ResponseHead): number {
-    const { status, headers } = head;
+  #bodyMode(status: number): number {
     if (this.#method === 'HEAD' || status === 204 || status === 304) return DONE;
-    const te = headers.get('transfer-encoding');
-    if (te !== undefined) {
-      const codings = te.split(',').map((c) => c.trim().toLowerCase());
-      return codings.at(-1) === 'chunked' ? CHUNK_SIZE : BODY_CLOSE;
+    const te = this.#transferEncoding;
+    if (te !== null) {
+      const codings = te.join(', ').split(',');
+      return (codings.at(-1) as string).trim().toLowerCase() === 'chunked' ? CHUNK_SIZE : BODY_CLOSE;
     }
-    const declared = headers.getAll('content-length');
-    if (declared.length === 0) return BODY_CLOSE;
+    const declared = this.#contentLength;
+    if (declared === null) return BODY_CLOSE;
     // Usually one value and no list: no splitting then.
     const lengths =
       declared.length === 1 && !(declared[0] as string).includes(',')
         ? declared
         : declared.flatMap((v) => v.split(',').map((x) => x.trim()));
     const first = lengths[0] as string;
-    if (!/^\d{1,15}$/.test(first) || lengths.some((l) => l !== first)) {
+    const length = decimal(first);
+    if (length < 0 || lengths.some((l) => l !== first)) {
       throw new HttpParseError(
         'ERR_HTTP_BAD_CONTENT_LENGTH',
         `invalid Content-Length: ${JSON.stringify(lengths.join(', '))}`,
       );
     }
-    const length = Number(first);
     if (length > this.#maxBodyBytes) {
       throw new HttpParseError(
         'ERR_HTTP_BODY_TOO_LARGE',

@@ -42,6 +42,35 @@ describe('ResponseParser', () => {
     expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
     expect(Object.keys(headers)).toEqual(['content-length', '__proto__']);
     expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('x');
+    // Nor is a field named like something every object inherits.
+    const q = parse('HTTP/1.1 200 OK\r\nConstructor: c\r\nconstructor: d\r\nContent-Length: 0\r\n\r\n');
+    expect(q.head?.headers.toObject()).toEqual({ constructor: 'c, d', 'content-length': '0' });
+  });
+
+  it('ends the head at its first empty line: bare LF, reason-less, past the first 4 KiB looked at', () => {
+    // A bare-LF head whose body holds CR LF CR LF: the body is intact.
+    const lf = parse('HTTP/1.0 200 OK\nContent-Length: 8\n\nab\r\n\r\ncd');
+    expect(lf.head?.version).toBe('1.0');
+    expect(lf.body().toString()).toBe('ab\r\n\r\ncd');
+    // A 10 KiB head, whole and cut around the 4 KiB first looked at, and in 997-byte pieces.
+    const long = `HTTP/1.1 200\r\nX-Long: ${'v'.repeat(10_000)}\r\nContent-Length: 2\r\n\r\nok`;
+    for (const split of [undefined, [4095], [4096], [4097], Array<number>(11).fill(997)]) {
+      const p = parse(long, {}, split);
+      expect(p.head?.reason).toBe('');
+      expect(p.head?.headers.get('x-long')?.length).toBe(10_000);
+      expect(p.body().toString()).toBe('ok');
+    }
+  });
+
+  it('counts the head limit without the final line end, the same in every split', () => {
+    const head = 'HTTP/1.1 200 OK\r\nContent-Length: 0';
+    const full = `${head}\r\n\r\n`;
+    for (const split of [undefined, Array<number>(full.length).fill(1)]) {
+      expect(parse(full, { maxHeaderBytes: head.length }, split).done).toBe(true);
+      expect(() => parse(full, { maxHeaderBytes: head.length - 1 }, split)).toThrow(
+        expect.objectContaining({ code: 'ERR_HTTP_HEADERS_TOO_LARGE' }),
+      );
+    }
   });
 
   it('chunked with extensions and trailers', () => {
@@ -102,6 +131,11 @@ describe('ResponseParser', () => {
   it.each([
     ['HTTP/2 200 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.1 20 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 200OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 2x0 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.x 200 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 200 O\rK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['garbage\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.1 200 OK\r\nBad Header\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
     ['HTTP/1.1 200 OK\r\n: x\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
