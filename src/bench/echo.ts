@@ -46,10 +46,15 @@ export interface EchoOptions {
   serverScript?: string;
 }
 
-async function startServer(
+/**
+ * Starts one echo server in its own process and waits for its port.
+ * `prefix` runs it under another program (the instructions suite: valgrind).
+ */
+export async function startEchoServer(
   kind: EchoServerKind,
   cServer: string,
   script: string,
+  prefix: readonly string[] = [],
 ): Promise<{ port: number; child: ChildProcess }> {
   let command: string;
   let args: string[];
@@ -62,7 +67,10 @@ async function startServer(
   } else {
     [command, args] = [process.execPath, [script, kind]];
   }
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child =
+    prefix.length === 0
+      ? spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn(prefix[0] as string, [...prefix.slice(1), command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const [line] = (await Promise.race([
     once(lines, 'line'),
@@ -82,24 +90,25 @@ export function mainThreadCpuUs(pid: number): number {
   return (ticks * 1e6) / 100;
 }
 
-function runClient(
+/** Runs the C load generator once: `conns` connections in ping-pong for `measureMs` after `warmupMs`. */
+function runEchoClient(
   client: string,
   port: number,
-  options: EchoOptions,
+  conns: number,
   size: number,
   warmupMs: number,
   measureMs: number,
 ): { roundTrips: number; perSecond: number; p50us: number; p99us: number } {
-  const r = spawnSync(
-    client,
-    [String(port), String(options.conns), String(size), String(warmupMs), String(measureMs)],
-    { encoding: 'utf8', timeout: warmupMs + measureMs + 30_000 },
-  );
+  const r = spawnSync(client, [String(port), String(conns), String(size), String(warmupMs), String(measureMs)], {
+    encoding: 'utf8',
+    timeout: warmupMs + measureMs + 30_000,
+  });
   if (r.status !== 0) throw new Error(`echo client failed: ${r.stderr || r.error?.message}`);
   return JSON.parse(r.stdout) as { roundTrips: number; perSecond: number; p50us: number; p99us: number };
 }
 
-async function stopServer(child: ChildProcess): Promise<void> {
+/** Kills a server started by startEchoServer and waits for it to exit. */
+export async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
@@ -132,17 +141,17 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
     // Interleave the servers run by run, so drift in the machine hits all alike.
     for (let run = 0; run < options.runs; run++) {
       for (const kind of options.servers) {
-        const { port, child } = await startServer(
+        const { port, child } = await startEchoServer(
           kind,
           server.path,
           options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url)),
         );
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
-          runClient(client.path, port, options, size, 0, options.warmupMs);
+          runEchoClient(client.path, port, options.conns, size, 0, options.warmupMs);
           const pid = child.pid as number;
           const cpu0 = mainThreadCpuUs(pid);
-          const measured = runClient(client.path, port, options, size, 0, options.measureMs);
+          const measured = runEchoClient(client.path, port, options.conns, size, 0, options.measureMs);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
           samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
         } finally {
@@ -169,6 +178,16 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   return results;
 }
 
+/** How the tables name each server. */
+export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
+  c: 'C epoll (floor)',
+  net: 'node:net',
+  iomux: 'iomux (epoll, owning)',
+  'iomux-coop': 'iomux (epoll, cooperative)',
+  asyncio: 'Python asyncio (sock_*)',
+  uvloop: 'Python uvloop (sock_*)',
+};
+
 /** A markdown table with ratios against node:net and the C floor. */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
@@ -181,15 +200,7 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
     const owning = results.find((x) => x.size === r.size && x.server === 'iomux');
     const ratio = (peer: EchoResult | undefined): string =>
       peer === undefined ? '-' : `${(r.perSecond / peer.perSecond).toFixed(2)}x`;
-    const names: Record<EchoServerKind, string> = {
-      c: 'C epoll (floor)',
-      net: 'node:net',
-      iomux: 'iomux (epoll, owning)',
-      'iomux-coop': 'iomux (epoll, cooperative)',
-      asyncio: 'Python asyncio (sock_*)',
-      uvloop: 'Python uvloop (sock_*)',
-    };
-    const name = names[r.server];
+    const name = ECHO_SERVER_NAMES[r.server];
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
       `| ${r.size} B | ${name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ` +

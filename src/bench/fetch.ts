@@ -30,7 +30,13 @@ export interface FetchBenchResult {
 
 const KEEP_ALIVE_CONNECTIONS = 100;
 
-async function iomuxCoroutine(port: number, count: number, keepAlive = false): Promise<number> {
+/**
+ * `count` GETs of /goods/<i>/ at once with iomux's fetchCoroutine on epoll
+ * (or its HttpPool with `keepAlive`); resolves with requests per second.
+ *
+ * @throws when any request failed
+ */
+export async function iomuxCoroutine(port: number, count: number, keepAlive = false): Promise<number> {
   const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${port}/goods/${i}/`);
   const t0 = performance.now();
   const results = await fetchMany(urls, {
@@ -137,7 +143,7 @@ const WARMUP_ROUNDS = 3;
  * The server of the run: nginx when installed (one worker), else the
  * embedded iomux server in its own process.
  */
-async function startPeerServer(
+export async function startPeerServer(
   cli: string | undefined,
   preferNginx: boolean,
 ): Promise<{ port: number; name: string; stop(): Promise<void> }> {

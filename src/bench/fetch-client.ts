@@ -1,0 +1,18 @@
+/**
+ * The iomux side of the instructions suite's fetch count, as a process of
+ * its own (run under callgrind):
+ *
+ *   node fetch-client.js <port> <rounds> <count>
+ *
+ * runs `rounds` rounds of `count` GETs at once with fetchCoroutine on epoll,
+ * as the fetch benchmark does; exits 1 when a request failed.
+ */
+import { iomuxCoroutine } from './fetch.js';
+
+const [port, rounds, count] = process.argv.slice(2).map(Number);
+if (port === undefined || rounds === undefined || count === undefined || [port, rounds, count].some(Number.isNaN)) {
+  process.stderr.write('usage: fetch-client.js <port> <rounds> <count>\n');
+  process.exitCode = 2;
+} else {
+  for (let round = 0; round < rounds; round++) await iomuxCoroutine(port, count);
+}
