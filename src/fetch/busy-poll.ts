@@ -26,7 +26,6 @@ import {
   type FetchOptions,
   type FetchResult,
   noAddressError,
-  parserOptions,
   toFetchError,
   toResult,
 } from './types.js';
@@ -94,7 +93,7 @@ function exchangeSpinning(
       if (n > 0) sent += n;
       deadline.check();
     }
-    const parser = new ResponseParser(parserOptions(options));
+    const parser = new ResponseParser(options);
     const buffer = Buffer.allocUnsafe(64 * 1024);
     for (;;) {
       const n = sock.tryRecvInto(buffer);

@@ -14,7 +14,6 @@ import {
   type FetchOptions,
   type FetchResult,
   noAddressError,
-  parserOptions,
   toFetchError,
   toResult,
 } from './types.js';
@@ -52,7 +51,7 @@ function* exchange(loop: EventLoop, url: string, options: FetchOptions): Corouti
   const sock = yield* connectAny(loop, target);
   try {
     yield* loop.sockSendAll(sock, request);
-    const parser = new ResponseParser(parserOptions(options));
+    const parser = new ResponseParser(options);
     yield* readResponse(loop, sock, parser);
     return toResult(url, parser);
   } finally {
@@ -132,7 +131,7 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
             continue;
           }
           await loop.sockSendAll(sock, request);
-          const parser = new ResponseParser(parserOptions(options));
+          const parser = new ResponseParser(options);
           let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
           while (buffer !== null) buffer = received(parser, buffer, await loop.sockRecvInto(sock, buffer));
           return toResult(url, parser);

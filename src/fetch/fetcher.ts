@@ -34,7 +34,6 @@ import {
   type FetchOptions,
   type FetchResult,
   noAddressError,
-  parserOptions,
   toFetchError,
   toResult,
 } from './types.js';
@@ -206,7 +205,7 @@ class Exchange {
     this.#reject = reject;
     this.target = parseHttpUrl(url);
     this.#request = formatRequest(this.target, options);
-    this.#parser = new ResponseParser(parserOptions(options));
+    this.#parser = new ResponseParser(options);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.deadline = performance.now() + this.timeoutMs;
   }

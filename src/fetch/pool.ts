@@ -10,14 +10,7 @@ import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '..
 import type { EventLoop } from '../loop/index.js';
 import type { Socket } from '../sys/index.js';
 import { connectAny, readResponse } from './coroutine.js';
-import {
-  DEFAULT_TIMEOUT_MS,
-  type FetchOptions,
-  type FetchResult,
-  parserOptions,
-  toFetchError,
-  toResult,
-} from './types.js';
+import { DEFAULT_TIMEOUT_MS, type FetchOptions, type FetchResult, toFetchError, toResult } from './types.js';
 
 export interface PoolOptions {
   /** Most connections per host, busy or idle (default 6, as browsers do). */
@@ -117,7 +110,7 @@ export class HttpPool {
     for (let attempt = 0; ; attempt++) {
       const conn = yield* this.#acquire(key, target);
       let reusable = false;
-      const parser = new ResponseParser(parserOptions(options));
+      const parser = new ResponseParser(options);
       try {
         yield* this.#loop.sockSendAll(conn.sock, request);
         yield* readResponse(this.#loop, conn.sock, parser);

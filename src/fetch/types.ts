@@ -14,7 +14,7 @@ export interface FetchResult {
   body: Buffer;
 }
 
-/** Options shared by every fetch style. */
+/** Options shared by every fetch style (a ResponseParser takes them as they are). */
 export interface FetchOptions extends RequestOptions {
   /** Give up after this many milliseconds, connection included (default 30,000). */
   timeoutMs?: number;
@@ -54,15 +54,6 @@ export function toResult(url: string, parser: ResponseParser): FetchResult {
   const head = parser.head;
   if (head === null) throw new Error('iomux: the response is not parsed yet');
   return { url, status: head.status, headers: head.headers.toObject(), body: parser.body() };
-}
-
-/** The parser for a request with these options. */
-export function parserOptions(options: FetchOptions): ConstructorParameters<typeof ResponseParser>[0] {
-  return {
-    method: options.method ?? 'GET',
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
-  };
 }
 
 /**

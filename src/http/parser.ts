@@ -127,7 +127,8 @@ export class ResponseParser {
   #state = HEAD;
   #pending: Buffer = EMPTY;
   #head: ResponseHead | null = null;
-  #trailers = new HttpHeaders();
+  // Made for the first trailer (or the first look): most responses have none.
+  #trailers: HttpHeaders | null = null;
   #trailerBytes = 0;
   // The values of the fields that frame the body, noted as the head is parsed.
   #contentLength: string[] | null = null;
@@ -172,6 +173,7 @@ export class ResponseParser {
 
   /** Trailer fields of a chunked body. */
   get trailers(): HttpHeaders {
+    if (this.#trailers === null) this.#trailers = new HttpHeaders();
     return this.#trailers;
   }
 
@@ -420,7 +422,7 @@ export class ResponseParser {
     }
     const line = data.toString('latin1', at, data[lf - 1] === 0x0d ? lf - 1 : lf);
     if (line === '') this.#state = DONE;
-    else this.#parseField(line, 0, line.length, this.#trailers);
+    else this.#parseField(line, 0, line.length, this.trailers);
     return lf + 1;
   }
 }
