@@ -464,7 +464,10 @@ async function instrSuite(quick: boolean, works?: readonly ('echo' | 'fetch')[])
       'Counted in user mode only: most of a round trip or a request is kernel time, which is not here, so these ' +
       'ratios are not the speed ratios above. Echo counts repeat within 1 % for C and iomux (4 % for node:net), the ' +
       "Python fetcher's within 0.5 %; iomux's fetch count swings by up to 15 % between runs (whether V8 runs a major " +
-      'GC in the counted rounds).',
+      'GC in the counted rounds).' +
+      (quick
+        ? ' This was a --quick run: its warm-up is too short for V8 to settle, so its JavaScript counts are high.'
+        : ''),
     figures: { fetchServer, results },
     targets: [],
   };

@@ -116,11 +116,20 @@ async function countEcho(
     const out: Buffer[] = [];
     (load.stdout as NodeJS.ReadableStream).on('data', (b: Buffer) => out.push(b));
     const lines = createInterface({ input: load.stderr as NodeJS.ReadableStream });
+    let zeroed: unknown = new Error('the echo client never started its measured window');
     lines.on('line', (line) => {
-      if (line === 'measuring') callgrindControl('-z', pid);
+      if (line !== 'measuring') return;
+      try {
+        callgrindControl('-z', pid);
+        zeroed = true;
+      } catch (error) {
+        zeroed = error;
+      }
     });
-    const [code] = (await once(load, 'exit')) as [number | null];
+    // 'close': the client exited and its output is all read.
+    const [code] = (await once(load, 'close')) as [number | null];
     if (code !== 0) throw new Error(`echo client failed against the ${kind} server (exit ${code})`);
+    if (zeroed !== true) throw zeroed;
     const { roundTrips } = JSON.parse(Buffer.concat(out).toString('utf8')) as { roundTrips: number };
     // The first dump: what ran since the zeroing (the server idles after the client).
     callgrindControl('-d', pid);

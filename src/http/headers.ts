@@ -96,8 +96,8 @@ function joinValues(values: readonly string[]): string {
 // Field names as servers spell them -> lower case. Servers send the same
 // few names in the same case on every response: remembering them saves a
 // toLowerCase per field, and hands toObject() the same key strings each
-// time, which V8 has interned already (a fresh key string must be looked up
-// in its string table on every store). Bounded, so odd names cannot grow it.
+// time, which V8 interns once (a fresh key string is looked up in its
+// string table on every store). Bounded, so odd names cannot grow it.
 const LOWER_NAMES = new Map<string, string>();
 const MAX_LOWER_NAMES = 512;
 

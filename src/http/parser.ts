@@ -115,6 +115,7 @@ function withValue(values: string[] | null, value: string): string[] {
 
 // The head is first looked for in this many bytes (then up to the limit).
 const HEAD_WINDOW = 4096;
+// ResponseHead.version by the minor digit: no string made per response.
 const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9'];
 const MAX_CHUNK_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
