@@ -104,7 +104,8 @@ Echo: instructions per 64 B round trip of the C floor, the iomux loop (owning,
 epoll) and node:net, each serving 100 connections of the C load generator,
 counted after 30 s of warm-up. Fetch (Connection: close, nginx or the embedded
 server): instructions per request of the notes' Python fetcher and of iomux's
-fetchCoroutine, from two runs of different sizes (start-up and warm-up cancel out).
+fetchCoroutine: iomux's median round of 9 counted one by one after 8 rounds of
+warm-up, Python's from two runs of different sizes (start-up cancels out).
 
 options:
   --quick        shorter warm-up and counts (a smoke run, about 2 minutes; full: about 8)
@@ -446,12 +447,12 @@ async function instrSuite(quick: boolean, works?: readonly ('echo' | 'fetch')[])
   if (unavailable !== null) return { title, body: `not measured: ${unavailable}`, figures: {}, targets: [] };
   const { fetchServer, results } = await runInstrBench({
     ...(works === undefined ? {} : { works }),
-    // V8's code settles after some 10,000 round trips, and 6 to 8 rounds of
-    // fetches (it still compiles and deoptimizes before): under valgrind
-    // that takes half a minute of load.
+    // V8's code settles after some 10,000 round trips (under valgrind, half
+    // a minute of load), and 6 to 8 rounds of fetches (it still compiles and
+    // deoptimizes before).
     echoWarmupMs: quick ? 3000 : 30_000,
     echoMeasureMs: quick ? 2000 : 10_000,
-    iomuxRounds: quick ? [1, 2] : [8, 16],
+    iomuxRounds: quick ? { warmup: 1, counted: 1 } : { warmup: 8, counted: 9 },
     pythonRequests: quick ? [100, 300] : [200, 1000],
     onResult: (r) => {
       if (process.stderr.isTTY === true) process.stderr.write(`${r.work} ${r.name}: ${Math.round(r.perUnit)}\n`);
@@ -462,9 +463,8 @@ async function instrSuite(quick: boolean, works?: readonly ('echo' | 'fetch')[])
     body:
       `${formatInstrTable(results, fetchServer)}\n\n` +
       'Counted in user mode only: most of a round trip or a request is kernel time, which is not here, so these ' +
-      'ratios are not the speed ratios above. Echo counts repeat within 1 % for C and iomux (4 % for node:net), the ' +
-      "Python fetcher's within 0.5 %; iomux's fetch count swings by up to 15 % between runs (whether V8 runs a major " +
-      'GC in the counted rounds).' +
+      'ratios are not the speed ratios above. Between runs, echo counts repeat within 1 % for C and iomux (4 % for ' +
+      "node:net), the Python fetcher's within 0.5 %, and iomux's fetch count (its median round) within about 5 %." +
       (quick
         ? ' This was a --quick run: its warm-up is too short for V8 to settle, so its JavaScript counts are high.'
         : ''),

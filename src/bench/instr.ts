@@ -9,8 +9,10 @@
  *   generator; its warm-up settles the server's JIT, the counters are zeroed
  *   when its measured window starts, and dumped when it ends: instructions
  *   per round trip.
- * - fetch: each client runs under callgrind twice, with fewer and with more
- *   requests; the difference per request leaves start-up and warm-up out.
+ * - fetch: iomux's client runs its rounds under callgrind, counted one by
+ *   one after uncounted warm-up rounds: instructions per request of the
+ *   median round. The Python fetcher runs twice, with fewer and with more
+ *   requests: the difference per request leaves start-up out.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +26,7 @@ import { ECHO_SERVER_NAMES, type EchoServerKind, startEchoServer, stopServer } f
 import { startPeerServer } from './fetch.js';
 import { buildC } from './floor.js';
 import { findPython, peerScript } from './peers.js';
+import { median } from './stats.js';
 
 export interface InstrResult {
   work: 'echo' | 'fetch';
@@ -42,8 +45,8 @@ export interface InstrOptions {
   /** Echo: load before the count (JIT warm-up under valgrind is slow), and the counted time, in ms. */
   echoWarmupMs: number;
   echoMeasureMs: number;
-  /** Fetch: rounds of 1,000 GETs for iomux's two runs, requests for Python's. */
-  iomuxRounds: readonly [number, number];
+  /** Fetch: iomux's rounds of 1,000 GETs, uncounted then counted one by one; requests of Python's two runs. */
+  iomuxRounds: { warmup: number; counted: number };
   pythonRequests: readonly [number, number];
   onResult?: (result: InstrResult) => void;
 }
@@ -172,6 +175,46 @@ function perUnitBetween(
   return { perUnit: (b.main - a.main) / units, perUnitAll: (b.all - a.all) / units, units };
 }
 
+/**
+ * Instructions per unit of the median round: fetch-client.js runs its rounds
+ * under callgrind, and the counters are zeroed after the warm-up rounds and
+ * dumped after each counted one. The median leaves out the rounds in which
+ * V8 happens to run a major GC (their counts are some 15 % higher).
+ */
+async function perRoundMedian(
+  dir: string,
+  label: string,
+  command: readonly string[],
+  rounds: { warmup: number; counted: number },
+  unitsPerRound: number,
+): Promise<{ perUnit: number; perUnitAll: number; units: number }> {
+  const name = `${label}.out`;
+  const [valgrind, ...options] = callgrindPrefix(join(dir, name)) as [string, ...string[]];
+  const child = spawn(valgrind, [...options, ...command], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  let failure: unknown = null;
+  lines.on('line', (line) => {
+    const round = Number(line.replace('round ', ''));
+    try {
+      if (round === rounds.warmup) callgrindControl('-z', child.pid as number);
+      else if (round > rounds.warmup) callgrindControl('-d', child.pid as number);
+    } catch (error) {
+      failure ??= error;
+    }
+    child.stdin?.write('\n');
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`${label} under callgrind failed (exit ${code})`);
+  if (failure !== null) throw failure;
+  // Dump k (name.k) holds counted round k.
+  const counts = Array.from({ length: rounds.counted }, (_, k) => readCounts(dir, `${name}.${k + 1}`));
+  return {
+    perUnit: median(counts.map((c) => c.main)) / unitsPerRound,
+    perUnitAll: median(counts.map((c) => c.all)) / unitsPerRound,
+    units: rounds.counted * unitsPerRound,
+  };
+}
+
 /** The interpreter itself: python3 may be a shim script that valgrind would follow no further than its exec. */
 function pythonExecutable(): string | null {
   const python = findPython();
@@ -196,10 +239,16 @@ async function countFetch(dir: string, options: InstrOptions, onResult: (r: Inst
       onResult({ work: 'fetch', name: 'Python selectors Fetcher (the notes)', ...counted });
     }
     const client = fileURLToPath(new URL('./fetch-client.js', import.meta.url));
-    const counted = perUnitBetween(
+    const counted = await perRoundMedian(
       dir,
       'fetch-iomux',
-      (rounds) => [process.execPath, [client, String(server.port), String(rounds), String(FETCH_COUNT)]],
+      [
+        process.execPath,
+        client,
+        String(server.port),
+        String(options.iomuxRounds.warmup + options.iomuxRounds.counted),
+        String(FETCH_COUNT),
+      ],
       options.iomuxRounds,
       FETCH_COUNT,
     );
