@@ -178,8 +178,9 @@ function perUnitBetween(
 /**
  * Instructions per unit of the median round: fetch-client.js runs its rounds
  * under callgrind, and the counters are zeroed after the warm-up rounds and
- * dumped after each counted one. The median leaves out the rounds in which
- * V8 happens to run a major GC (their counts are some 15 % higher).
+ * dumped after each counted one. The median leaves out rounds unlike the
+ * rest, such as one in which V8 runs a major GC (the difference of two runs
+ * of 8 and 16 rounds, which took in whatever fell there, swung by 15 %).
  */
 async function perRoundMedian(
   dir: string,
@@ -192,6 +193,8 @@ async function perRoundMedian(
   const [valgrind, ...options] = callgrindPrefix(join(dir, name)) as [string, ...string[]];
   const child = spawn(valgrind, [...options, ...command], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  // A client that died leaves EPIPE here; its exit code below says why.
+  child.stdin?.on('error', () => {});
   let failure: unknown = null;
   lines.on('line', (line) => {
     const round = Number(line.replace('round ', ''));
