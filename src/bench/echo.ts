@@ -67,10 +67,8 @@ export async function startEchoServer(
   } else {
     [command, args] = [process.execPath, [script, kind]];
   }
-  const child =
-    prefix.length === 0
-      ? spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn(prefix[0] as string, [...prefix.slice(1), command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [file, ...rest] = [...prefix, command, ...args] as [string, ...string[]];
+  const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const [line] = (await Promise.race([
     once(lines, 'line'),

@@ -55,13 +55,23 @@ const ECHO_CONNS = 100;
 const ECHO_SIZE = 64;
 const FETCH_COUNT = 1000;
 
-/** Why the suite cannot run here, or null when valgrind and callgrind_control are installed. */
+let unavailable: string | null | undefined;
+
+/**
+ * Why the suite cannot run here, or null when valgrind and callgrind_control
+ * are installed. Asked once per process.
+ */
 export function instrUnavailable(): string | null {
+  if (unavailable !== undefined) return unavailable;
+  unavailable = null;
   for (const tool of ['valgrind', 'callgrind_control']) {
     const r = spawnSync(tool, ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    if (r.error !== undefined || r.status !== 0) return `${tool} not found (bench/setup installs valgrind)`;
+    if (r.error !== undefined || r.status !== 0) {
+      unavailable = `${tool} not found (bench/setup installs valgrind)`;
+      break;
+    }
   }
-  return null;
+  return unavailable;
 }
 
 /** Instructions of the main thread and of every thread. */
@@ -160,18 +170,17 @@ function countRun(dir: string, label: string, command: string, args: readonly st
   return readCounts(dir, `${label}.out`);
 }
 
-// Instructions per unit between two runs of different sizes.
+// Instructions per request between two runs of different sizes.
 function perUnitBetween(
   dir: string,
   label: string,
-  run: (size: number) => [string, string[]],
+  run: (requests: number) => [string, string[]],
   sizes: readonly [number, number],
-  unitsPerSize: number,
 ): { perUnit: number; perUnitAll: number; units: number } {
   const [small, large] = sizes;
   const a = countRun(dir, `${label}-small`, ...run(small));
   const b = countRun(dir, `${label}-large`, ...run(large));
-  const units = (large - small) * unitsPerSize;
+  const units = large - small;
   return { perUnit: (b.main - a.main) / units, perUnitAll: (b.all - a.all) / units, units };
 }
 
@@ -237,7 +246,6 @@ async function countFetch(dir: string, options: InstrOptions, onResult: (r: Inst
         'fetch-python',
         (count) => [python, [script, '127.0.0.1', String(server.port), String(count)]],
         options.pythonRequests,
-        1,
       );
       onResult({ work: 'fetch', name: 'Python selectors Fetcher (the notes)', ...counted });
     }
