@@ -48,6 +48,8 @@ export interface IoLoop extends LoopLike {
 
 const AGAIN = Symbol('again');
 const EINPROGRESS = 115;
+const EALREADY = 114;
+const EISCONN = 106;
 const EINTR = 4;
 
 // The operations. One class with a kind, not a subclass per operation: the
@@ -345,8 +347,23 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
   } catch (error) {
     return failed(loop, error);
   }
+  if (rc === EINPROGRESS || rc === EINTR) {
+    // Asked again, connect(2) says how the handshake went: 0 once it is
+    // done, EALREADY while it is under way, else its error. Over loopback
+    // it is done already (the kernel ran it inside the first call): one
+    // syscall here spares an interest change, a pass of the loop and the
+    // SO_ERROR read.
+    try {
+      rc = sock.connectEx(address);
+    } catch (error) {
+      return failed(loop, error);
+    }
+    if (rc === EISCONN) rc = 0;
+  }
   if (rc === 0) return loop.resolvedVoid();
-  if (rc !== EINPROGRESS && rc !== EINTR) return failed(loop, new OSError(rc, 'connect', describeAddress(address)));
+  if (rc !== EALREADY && rc !== EINPROGRESS && rc !== EINTR) {
+    return failed(loop, new OSError(rc, 'connect', describeAddress(address)));
+  }
   // Writable once the handshake ends; SO_ERROR then says how. The operation
   // is the Future: woken by readiness, it resumes the connecting Task in
   // the same pass (no second Future relaying it an iteration later).
