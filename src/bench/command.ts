@@ -83,8 +83,9 @@ options:
 const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
 
 GETs of a small page, all started at once, against nginx (one worker; bench/setup
-installs it) or, without it, the embedded server (its own process). Connection: close everywhere: iomux fetchCoroutine on epoll, the notes'
-Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
+installs it) or, without it, the embedded server (its own process). Connection: close
+everywhere: iomux fetchCoroutine on epoll, a C epoll fetcher (the floor, compiled on the
+fly), the notes' Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
 100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request.
 
 options:

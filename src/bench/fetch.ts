@@ -1,8 +1,9 @@
 /**
  * 1,000 GETs of a small page, all started at once, against the embedded
  * server (in its own process), Connection: close on every side, in one run:
- * iomux's fetchCoroutine on epoll against the notes' own Python selectors
- * fetcher (bench/peers/selectors_fetcher.py), node:http without keep-alive,
+ * iomux's fetchCoroutine on epoll against a C epoll fetcher (the floor:
+ * bench/floor/fetch-client.c), the notes' own Python selectors fetcher
+ * (bench/peers/selectors_fetcher.py), node:http without keep-alive,
  * and Node's built-in fetch with keep-alive off (an undici Agent with
  * pipelining 0; undici is a devDependency of the benchmarks).
  *
@@ -15,6 +16,7 @@ import { createRequire } from 'node:module';
 
 import { startServerProcess } from '../cli/demo.js';
 import { fetchMany } from '../cli/fetch-many.js';
+import { buildC } from './floor.js';
 import { startNginx } from './nginx.js';
 import { findPython, peerScript } from './peers.js';
 import { formatRange, median } from './stats.js';
@@ -52,17 +54,36 @@ export async function iomuxCoroutine(port: number, count: number, keepAlive = fa
   return count / seconds;
 }
 
+/**
+ * Runs a fetcher process that prints `{"ok": N, "seconds": S}` (the Python
+ * peer, the C floor); resolves with requests per second.
+ *
+ * @throws when it fails or any request failed
+ */
+function fetcherProcess(label: string, command: string, args: string[], count: number): number {
+  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${label} failed: ${r.stderr || r.error?.message}`);
+  const out = JSON.parse(r.stdout) as { ok: number; seconds: number };
+  if (out.ok !== count) throw new Error(`${label}: ${count - out.ok} requests failed`);
+  return count / out.seconds;
+}
+
 function python(port: number, count: number): number {
   const python3 = findPython();
   if (python3 === null) throw new Error('python3 not found');
-  const r = spawnSync(python3, [peerScript('selectors_fetcher.py'), '127.0.0.1', String(port), String(count)], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (r.status !== 0) throw new Error(`python fetcher failed: ${r.stderr || r.error?.message}`);
-  const out = JSON.parse(r.stdout) as { ok: number; seconds: number };
-  if (out.ok !== count) throw new Error(`python: ${count - out.ok} requests failed`);
-  return count / out.seconds;
+  return fetcherProcess(
+    'python fetcher',
+    python3,
+    [peerScript('selectors_fetcher.py'), '127.0.0.1', String(port), String(count)],
+    count,
+  );
+}
+
+// The C floor (bench/floor/fetch-client.c); null without a C compiler.
+function cFloor(port: number, count: number): number | null {
+  const binary = buildC('fetch-client');
+  if ('error' in binary) return null;
+  return fetcherProcess('C fetch floor', binary.path, [String(port), String(count)], count);
 }
 
 function nodeHttp(port: number, count: number, keepAlive = false): Promise<number> {
@@ -168,8 +189,9 @@ export async function runFetchBench(
 ): Promise<{ server: string; results: FetchBenchResult[] }> {
   const server = await startPeerServer(options.cli, options.preferNginx ?? true);
   try {
-    const variants: [FetchBenchResult['policy'], string, () => Promise<number | null> | number][] = [
+    const variants: [FetchBenchResult['policy'], string, () => Promise<number | null> | number | null][] = [
       ['close', 'iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
+      ['close', 'C epoll fetcher (floor)', () => cFloor(server.port, count)],
       ['close', 'Python selectors Fetcher (the notes)', () => python(server.port, count)],
       ['close', 'node:http, no keep-alive', () => nodeHttp(server.port, count)],
       ['close', 'Node fetch (undici), no keep-alive', () => nodeFetch(server.port, count)],

@@ -46,7 +46,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(formatPingPongTable(results)).toMatch(/\| npm epoll \(fivdi\) \| [\d,]+ \| 1\.0x \|/);
   });
 
-  it('fetch: iomux, the notes\u2019 Python fetcher, node:http and Node fetch against one server', {
+  it('fetch: iomux, the C floor, the notes\u2019 Python fetcher, node:http and Node fetch against one server', {
     timeout: 60_000,
   }, async () => {
     const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -54,6 +54,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(server).toBe('the embedded iomux server');
     expect(results.map((r) => r.name)).toEqual([
       'iomux fetchCoroutine (epoll)',
+      'C epoll fetcher (floor)',
       'Python selectors Fetcher (the notes)',
       'node:http, no keep-alive',
       'Node fetch (undici), no keep-alive',
@@ -107,7 +108,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     const { server, results } = await runFetchBench(20, 1, { cli, warmupRounds: 1 });
     if (findNginx() === null) expect(server).toBe('the embedded iomux server');
     else expect(server).toMatch(/^nginx\/[\d.]+ \(1 worker\)$/);
-    expect(results).toHaveLength(7);
+    expect(results).toHaveLength(8);
     for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
   });
 });
