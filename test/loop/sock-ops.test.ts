@@ -195,6 +195,25 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     expect(loop.runUntilComplete(main())).toBe('23489A');
   });
 
+  it('any view is its bytes: a Uint16Array or a DataView is filled and sent whole, by byte length', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    function* main(): Coroutine<[number, number, string]> {
+      yield* loop.sockSendAll(a, Buffer.from('abcdefghij'));
+      // 3 elements, 6 bytes; then a 4-byte window of an 8-byte buffer.
+      const words = new Uint16Array(3);
+      const first = yield* loop.sockRecvInto(b, words);
+      const view = new DataView(new ArrayBuffer(8), 2, 4);
+      const second = yield* loop.sockRecvInto(b, view);
+      yield* loop.sockSendAll(b, words);
+      yield* loop.sockSendAll(b, view);
+      return [first, second, (yield* loop.sockRecv(a, 100)).toString()];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([6, 4, 'abcdefghij']);
+  });
+
   it('bad buffers, offsets and lengths: a clear error at the call, nothing sent or received', () => {
     const loop = testLoop(backend);
     const [a, b] = testSocketpair();
