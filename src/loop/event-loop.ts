@@ -574,7 +574,10 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /**
    * Sends all of `data`, across partial writes and full buffers. For bytes,
-   * `offset` and `length` (in bytes) send a part without a subarray.
+   * `offset` and `length` (in bytes) send a part without a subarray. A send
+   * of at most 64 KiB may reuse its buffer as soon as this returns (the
+   * unsent rest is copied when it has to wait); a larger one must leave its
+   * bytes unchanged until the Future is done.
    *
    * @throws {TypeError} / {RangeError} for a range outside the bytes, or one given with a string
    */

@@ -252,7 +252,10 @@ export function sockRecvInto(
 
 /**
  * Sends all of `data` (for bytes: from `offset`, `length` of them), waiting
- * for room as often as needed.
+ * for room as often as needed. A send of at most 64 KiB never needs the
+ * caller's bytes after this returns (what it cannot send at once it
+ * copies); a larger one reads them until its Future is done, so they must
+ * not change before then.
  *
  * @throws {TypeError} / {RangeError} for a range outside the bytes, or a range given with a string
  */
@@ -288,8 +291,19 @@ export function sockSendAll(
     sentAll(loop, sock);
     return loop.resolvedVoid();
   }
-  return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end - sent).start(true);
+  // It has to wait. A send of at most SMALL_SEND bytes lets go of the
+  // caller's bytes now: the rest is copied, so the caller may reuse its
+  // buffer at once (one receive buffer for all connections, as C servers
+  // have). A larger send refers to the caller's bytes until it is done.
+  if (data !== bytes || end - start > SMALL_SEND) {
+    return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end - sent).start(true);
+  }
+  const rest = Buffer.from(new Uint8Array(bytes.buffer, bytes.byteOffset + sent, end - sent));
+  return new IoFuture<void>(loop, sock, SEND_ALL, rest, 0, rest.length).start(true);
 }
+
+/** The largest send whose unsent rest sockSendAll copies when it has to wait (64 KiB). */
+const SMALL_SEND = 64 * 1024;
 
 // Sends bytes [from, end) until done or the socket's buffer is full;
 // returns how far it got.

@@ -214,6 +214,34 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     expect(loop.runUntilComplete(main())).toEqual([6, 4, 'abcdefghij']);
   });
 
+  it('a send of at most 64 KiB that has to wait copies its rest: the caller may reuse its buffer at once', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    // Fill the pair until the kernel takes no more: the next send has to wait.
+    const filler = Buffer.alloc(65536, '.');
+    let filled = 0;
+    for (let n = a.trySend(filler); n !== WOULD_BLOCK; n = a.trySend(filler)) filled += n;
+    const message = Buffer.alloc(1000, 'x');
+    const sending = loop.sockSendAll(a, message, 0, 1000);
+    expect(sending.done()).toBe(false);
+    message.fill('y');
+    function* main(): Coroutine<Buffer> {
+      const chunks: Buffer[] = [];
+      for (let total = 0; total < filled + 1000; ) {
+        const chunk = yield* loop.sockRecv(b, 1 << 20);
+        chunks.push(chunk);
+        total += chunk.length;
+      }
+      yield* sending;
+      return Buffer.concat(chunks);
+    }
+    const received = loop.runUntilComplete(main());
+    expect(received.length).toBe(filled + 1000);
+    expect(received.subarray(filled).toString()).toBe('x'.repeat(1000));
+  });
+
   it('bad buffers, offsets and lengths: a clear error at the call, nothing sent or received', () => {
     const loop = testLoop(backend);
     const [a, b] = testSocketpair();
