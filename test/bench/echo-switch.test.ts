@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { formatC10kTable, runC10k } from '../../src/bench/c10k.js';
-import { formatEchoTable, runEchoBench } from '../../src/bench/echo.js';
+import { formatEchoTable, runEchoBench, startEchoServer, stopServer } from '../../src/bench/echo.js';
 import { formatFetchTable, runFetchBench } from '../../src/bench/fetch.js';
 import { findNginx } from '../../src/bench/nginx.js';
 import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
@@ -32,6 +35,56 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(table).toContain('| 4096 B | node:net |');
     expect(table).toContain('| 64 B | iomux (epoll, cooperative) |');
     expect(table.split('\n')).toHaveLength(10);
+  });
+
+  it('the iomux echo servers give every connection back its own bytes, with one receive buffer for all', {
+    timeout: 60_000,
+  }, async () => {
+    const script = fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url));
+    // Sends `data` on a new connection and resolves with what comes back
+    // once all of it did; `paused` holds the reading back until it resolves.
+    async function echo(port: number, data: Buffer, paused?: Promise<void>): Promise<Buffer> {
+      const sock = connect(port, '127.0.0.1');
+      if (paused !== undefined) sock.pause();
+      await once(sock, 'connect');
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const all = new Promise<void>((resolve, reject) => {
+        sock.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          received += chunk.length;
+          if (received >= data.length) resolve();
+        });
+        sock.on('error', reject);
+      });
+      sock.write(data);
+      if (paused !== undefined) void paused.then(() => sock.resume());
+      await all;
+      sock.destroy();
+      return Buffer.concat(chunks);
+    }
+    for (const kind of ['iomux', 'iomux-coop'] as const) {
+      const { port, child } = await startEchoServer(kind, '', script);
+      try {
+        // One client that does not read: the server's send to it fills the
+        // socket buffers and waits. Meanwhile ten others echo through the
+        // same receive buffer; the waiting send must not see their bytes.
+        let release = (): void => {};
+        const paused = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const big = randomBytes(8 << 20);
+        const bigEcho = echo(port, big, paused);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const small = Array.from({ length: 10 }, () => randomBytes(256 << 10));
+        const smallEchoes = await Promise.all(small.map((data) => echo(port, data)));
+        release();
+        expect(smallEchoes.every((got, i) => got.equals(small[i] as Buffer))).toBe(true);
+        expect((await bigEcho).equals(big)).toBe(true);
+      } finally {
+        await stopServer(child);
+      }
+    }
   });
 
   it('pipe ping-pong: iomux on each backend and npm epoll, in one process', async () => {
