@@ -330,7 +330,7 @@ const MAX_IO = 0x7fffffff;
 // A buffer argument's size in bytes, checked before anything starts. For a
 // Uint8Array (a Buffer is one) that is its length, which V8 11 inlines;
 // reading byteLength is a call to the getter each time (two per echoed
-// message, about 5 % of the loop's instructions per round trip).
+// message, about 4 % of the loop's instructions per round trip).
 function byteSize(buffer: ArrayBufferView): number {
   if (buffer instanceof Uint8Array) return buffer.length;
   if (!ArrayBuffer.isView(buffer))
