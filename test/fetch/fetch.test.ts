@@ -24,6 +24,7 @@ const children: ChildProcess[] = [];
 let iomuxPort = 0;
 let httpPort = 0;
 let rawPort = 0;
+let http6Port = 0;
 let pythonPort = 0;
 let stopIomux = (): void => {};
 let dir = '';
@@ -43,7 +44,7 @@ beforeAll(async () => {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.push(node);
-  [httpPort, rawPort] = (await firstLine(node)).split(' ').map(Number) as [number, number];
+  [httpPort, rawPort, http6Port] = (await firstLine(node)).split(' ').map(Number) as [number, number, number];
   dir = mkdtempSync(join(tmpdir(), 'iomux-fetch-'));
   const big = randomBytes(10 << 20);
   bigHash = createHash('sha256').update(big).digest('hex');
@@ -90,8 +91,13 @@ describe.each(['busy', 'callback', 'coroutine', 'async'] as FetchStyle[])('fetch
 
   it('chunked bodies from node:http, and a host name', async () => {
     const r = ok(await one(style, `http://localhost:${httpPort}/x`));
-    expect(r.body.toString()).toBe('chunked body for /x');
+    expect(r.body.toString()).toBe(`chunked body for /x (Host: localhost:${httpPort})`);
     expect(r.headers['transfer-encoding']).toBe('chunked');
+  });
+
+  it('an IPv6 literal: connected over ::1, the Host header in brackets', async () => {
+    const r = ok(await one(style, `http://[::1]:${http6Port}/v6`));
+    expect(r.body.toString()).toBe(`chunked body for /v6 (Host: [::1]:${http6Port})`);
   });
 
   it("close-delimited HTTP/1.0 from Python's http.server: 10 MiB checked by hash", async () => {
