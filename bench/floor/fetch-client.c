@@ -48,6 +48,23 @@ static void die(const char *what) {
   exit(1);
 }
 
+/* The request for page i, as the other clients send it; returns its length. */
+static int format_request(char *out, size_t size, int i, int port) {
+  return snprintf(out, size, "GET /goods/%d/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", i, port);
+}
+
+/* Sends the whole request (it is small: a short send is an error here); 0 when it would block. */
+static int send_request(int fd, int i, int port) {
+  char request[128];
+  int len = format_request(request, sizeof(request), i, port);
+  ssize_t n = send(fd, request, (size_t)len, MSG_NOSIGNAL);
+  if (n == len) return 1;
+  if (n < 0 && (errno == EAGAIN || errno == ENOTCONN)) return 0;
+  if (n >= 0) errno = EMSGSIZE;
+  die("send");
+  return -1;
+}
+
 /* head + body length once the head is complete; 0 while it is not. */
 static size_t expected_length(const char *buf, size_t have) {
   const char *end = memmem(buf, have, "\r\n\r\n", 4);
@@ -78,7 +95,6 @@ int main(int argc, char **argv) {
   if (ep < 0) die("epoll_create1");
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  char request[128];
   int pending = count, ok = 0;
 
   int64_t t0 = now_ns();
@@ -87,18 +103,9 @@ int main(int argc, char **argv) {
     f->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (f->fd < 0) die("socket");
     if (connect(f->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) die("connect");
-    int len = snprintf(request, sizeof(request), "GET /goods/%d/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
-                       i, port);
     /* Over loopback the handshake is over when connect returns: send now. */
-    uint32_t interest = EPOLLIN;
-    if (send(f->fd, request, (size_t)len, MSG_NOSIGNAL) == len) {
-      f->sent = 1;
-    } else if (errno == EAGAIN || errno == ENOTCONN) {
-      interest = EPOLLOUT;
-    } else {
-      die("send");
-    }
-    struct epoll_event ev = {.events = interest, .data.u32 = (uint32_t)i};
+    f->sent = send_request(f->fd, i, port);
+    struct epoll_event ev = {.events = f->sent ? EPOLLIN : EPOLLOUT, .data.u32 = (uint32_t)i};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, f->fd, &ev) < 0) die("epoll_ctl");
   }
   struct epoll_event events[1024];
@@ -113,9 +120,7 @@ int main(int argc, char **argv) {
       int i = (int)events[e].data.u32;
       struct fetch *f = &fetches[i];
       if (!f->sent) {
-        int len = snprintf(request, sizeof(request),
-                           "GET /goods/%d/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", i, port);
-        if (send(f->fd, request, (size_t)len, MSG_NOSIGNAL) != len) die("send");
+        if (send_request(f->fd, i, port) == 0) continue;
         f->sent = 1;
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         if (epoll_ctl(ep, EPOLL_CTL_MOD, f->fd, &ev) < 0) die("epoll_ctl");
