@@ -17,15 +17,23 @@ export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
 export type FloorResult = { samplesNs: number[] } | { error: string };
 
 // The binaries this process compiled, in one temporary directory that is
-// removed when the process exits (each suite used to leave one behind).
+// removed when the process exits (each suite used to leave one behind). With
+// IOMUX_FLOOR_DIR set, the directory is made inside that one instead, and
+// whoever set it removes it: the test suite does, because its worker
+// processes are killed without running exit handlers.
 const built = new Map<string, { path: string } | { error: string }>();
 let buildDir: string | null = null;
 
 function ownBuildDir(): string {
   if (buildDir === null) {
-    const dir = mkdtempSync(join(tmpdir(), 'iomux-floor-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    buildDir = dir;
+    const parent = process.env['IOMUX_FLOOR_DIR'];
+    if (parent !== undefined && parent !== '') {
+      buildDir = mkdtempSync(join(parent, 'floor-'));
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), 'iomux-floor-'));
+      process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+      buildDir = dir;
+    }
   }
   return buildDir;
 }
