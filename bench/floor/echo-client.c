@@ -24,16 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
+#include "floor.h"
 
 struct conn {
   int fd;

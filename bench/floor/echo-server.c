@@ -16,10 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
+#include "floor.h"
 
 /* Writes all of buf. In ping-pong the send buffer is nearly empty, so EAGAIN is rare and retried at once. */
 static int write_all(int fd, const char *buf, size_t len) {

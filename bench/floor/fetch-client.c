@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floor.h"
+
 #define BUF_SIZE 4096
 
 struct fetch {
@@ -36,17 +38,6 @@ struct fetch {
   size_t want;    /* head + Content-Length once the head is in, else 0 */
   char buf[BUF_SIZE];
 };
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
 
 /* The request for page i, as the other clients send it; returns its length. */
 static int format_request(char *out, size_t size, int i, int port) {
@@ -62,7 +53,6 @@ static int send_request(int fd, int i, int port) {
   if (n < 0 && (errno == EAGAIN || errno == ENOTCONN)) return 0;
   if (n >= 0) errno = EMSGSIZE;
   die("send");
-  return -1;
 }
 
 /* head + body length once the head is complete; 0 while it is not. */
