@@ -77,6 +77,11 @@ inline bool IntFromDouble(Napi::Env env, napi_value v, double d, const char* nam
 // N-API call (the loop passes both offset and length); only a non-number is
 // asked whether it is undefined.
 inline bool OptionalInt(Napi::Env env, napi_value v, const char* name, int64_t max, int64_t fallback, int64_t* out) {
+  // nullptr: the caller did not pass it at all (see raw.h), which costs no call.
+  if (v == nullptr) {
+    *out = fallback;
+    return true;
+  }
   double d = 0;
   if (napi_get_value_double(env, v, &d) == napi_ok) return IntFromDouble(env, v, d, name, 0, max, out);
   napi_valuetype type = napi_undefined;
@@ -97,6 +102,23 @@ bool ValueInt(Napi::Env env, Napi::Value v, const char* name, int64_t min, int64
     return false;
   }
   return IntFromDouble(env, v, d, name, min, max, out);
+}
+
+bool ValueIntOr(Napi::Env env, napi_value v, const char* name, int64_t min, int64_t max, int64_t fallback,
+                int64_t* out) {
+  if (v == nullptr) {
+    *out = fallback;
+    return true;
+  }
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) == napi_ok) return IntFromDouble(env, v, d, name, min, max, out);
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(env, v, &type) == napi_ok && type == napi_undefined) {
+    *out = fallback;
+    return true;
+  }
+  ThrowNotNumber(env, v, name);
+  return false;
 }
 
 bool ValueFd(Napi::Env env, Napi::Value v, const char* name, int* out) {

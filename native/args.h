@@ -22,6 +22,9 @@ bool ValueInt(Napi::Env env, Napi::Value v, const char* name, int64_t min, int64
 bool ValueFd(Napi::Env env, Napi::Value v, const char* name, int* out);
 bool ValueTimeoutMs(Napi::Env env, Napi::Value v, int* out);
 bool ValueInt32Array(Napi::Env env, Napi::Value v, const char* name, Int32View* out);
+// An integer in [min, max], or `fallback` when v is nullptr (not passed) or undefined.
+bool ValueIntOr(Napi::Env env, napi_value v, const char* name, int64_t min, int64_t max, int64_t fallback,
+                int64_t* out);
 
 // A number that is an integer in [min, max].
 bool ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max,

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <napi.h>
+#include <unistd.h>
+
+#include <unordered_set>
 
 namespace iomux {
 
@@ -11,8 +14,17 @@ struct EnvData {
   // src/sys/binding.ts through init(). Native code throws what it returns, so
   // kernel errors are the JS-defined OSError / BlockingIOError classes.
   Napi::FunctionReference errnoFactory;
-  // Native Socket constructor, for sockets made by accept() and socketpair().
-  Napi::FunctionReference socketCtor;
+  // Socket fds handed to JavaScript and not yet closed or detached (see
+  // socket.cc). Closed when the environment ends, so a worker that exits
+  // leaks none of its sockets into the process.
+  std::unordered_set<int> sockets;
+
+  EnvData() = default;
+  EnvData(const EnvData&) = delete;
+  EnvData& operator=(const EnvData&) = delete;
+  ~EnvData() {
+    for (int fd : sockets) ::close(fd);
+  }
 };
 
 inline EnvData* GetEnvData(Napi::Env env) { return env.GetInstanceData<EnvData>(); }

@@ -4,7 +4,9 @@
 
 namespace iomux {
 
-// Wraps fd (ownership passes, closed on failure) in a native Socket object.
-Napi::Value AdoptSocketFd(Napi::Env env, int fd);
+// The fd is no longer a socket this environment owns (close(fd) from
+// JavaScript closed it by number): it is not closed again when the
+// environment ends.
+void ForgetSocketFd(Napi::Env env, int fd);
 
 }  // namespace iomux

@@ -19,7 +19,6 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
-  WOULD_BLOCK,
 } from '../sys/index.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -84,20 +83,20 @@ function exchangeSpinning(
     while (sent < request.length) {
       const error = sock.getsockopt(SOL_SOCKET, SO_ERROR);
       if (error !== 0) throw new OSError(error, 'connect', JSON.stringify(info.address));
-      let n = WOULD_BLOCK;
+      let n: number | null = null;
       try {
-        n = sock.trySend(request, sent);
+        n = sock.trySend(request.subarray(sent));
       } catch (e) {
         if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
       }
-      if (n > 0) sent += n;
+      if (n !== null) sent += n;
       deadline.check();
     }
     const parser = new ResponseParser(options);
     const buffer = Buffer.allocUnsafe(64 * 1024);
     for (;;) {
       const n = sock.tryRecvInto(buffer);
-      if (n === WOULD_BLOCK) {
+      if (n === null) {
         deadline.check();
         continue;
       }

@@ -27,7 +27,6 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
-  WOULD_BLOCK,
 } from '../sys/index.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -260,8 +259,8 @@ class Exchange {
     const sock = this.#sock as Socket;
     try {
       while (this.#sent < this.#request.length) {
-        const n = sock.trySend(this.#request, this.#sent);
-        if (n === WOULD_BLOCK) return; // stay registered for writing
+        const n = sock.trySend(this.#request.subarray(this.#sent));
+        if (n === null) return; // stay registered for writing
         this.#sent += n;
       }
       this.#fetcher.selector.modify(sock, EVENT_READ, this.#readable);
@@ -274,7 +273,7 @@ class Exchange {
     const sock = this.#sock as Socket;
     try {
       const n = sock.tryRecvInto(this.#buffer);
-      if (n === WOULD_BLOCK) return;
+      if (n === null) return;
       if (n === 0) this.#parser.end();
       else this.#parser.feed(this.#buffer.subarray(0, n));
       if (!this.#parser.done) return;

@@ -20,15 +20,8 @@
 import { Future, type LoopLike } from '../coro/index.js';
 import { RUN } from '../coro/types.js';
 import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
-import {
-  OSError,
-  type SendData,
-  SO_ERROR,
-  SOL_SOCKET,
-  type Socket,
-  type SocketAddress,
-  WOULD_BLOCK,
-} from '../sys/index.js';
+import { OSError, type SendData, SO_ERROR, SOL_SOCKET, type Socket, type SocketAddress } from '../sys/index.js';
+import { native } from '../sys/native.js';
 import type { Watcher } from './handle.js';
 
 /** What the operations need of the loop. */
@@ -170,16 +163,16 @@ class IoFuture<T> extends Future<T> implements Watcher {
     const sock = this.#sock;
     switch (this.#op) {
       case RECV_INTO: {
-        const n = sock.tryRecvInto(this.#buffer as ArrayBufferView, this.#offset, this.#count);
-        if (n === WOULD_BLOCK) return AGAIN;
+        const n = native.tryRecv(sock.fileno(), this.#buffer as ArrayBufferView, this.#offset, this.#count);
+        if (n === null) return AGAIN;
         // A short read drained the queue; 0 is EOF (nothing more will come).
         this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
         return n;
       }
       case RECV: {
         const buffer = this.#buffer as Buffer;
-        const n = sock.tryRecvInto(buffer, 0, this.#count);
-        if (n === WOULD_BLOCK) return AGAIN;
+        const n = native.tryRecv(sock.fileno(), buffer, 0, this.#count);
+        if (n === null) return AGAIN;
         this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
         // Copy a small result out rather than pin the whole buffer.
         return n < this.#count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
@@ -308,10 +301,11 @@ const SMALL_SEND = 64 * 1024;
 // Sends bytes [from, end) until done or the socket's buffer is full;
 // returns how far it got.
 function sendUpTo(sock: Socket, bytes: ArrayBufferView, from: number, end: number): number {
+  const fd = sock.fileno();
   let offset = from;
   while (offset < end) {
-    const n = sock.trySend(bytes, offset, end - offset);
-    if (n === WOULD_BLOCK) break;
+    const n = native.trySend(fd, bytes, offset, end - offset);
+    if (n === null) break;
     offset += n;
   }
   return offset;

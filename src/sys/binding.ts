@@ -8,46 +8,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** A native Socket object; the public {@link Socket} class wraps one. */
-export interface NativeSocket {
-  fileno(): number;
-  readonly family: number;
-  readonly type: number;
-  readonly proto: number;
-  readonly closed: boolean;
-  setBlocking(flag: boolean): void;
-  getBlocking(): boolean;
-  connect(address: unknown): void;
-  connectEx(address: unknown): number;
-  bind(address: unknown): void;
-  listen(backlog?: number): void;
-  accept(): [NativeSocket, unknown];
-  tryAccept(nonBlocking: boolean): NativeSocket | null;
-  recvInto(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
-  recvFromInto(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): [number, unknown];
-  send(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
-  sendAll(buf: ArrayBufferView, offset?: number, length?: number, flags?: number): void;
-  sendTo(
-    buf: ArrayBufferView,
-    offset: number | undefined,
-    length: number | undefined,
-    flags: number,
-    address: unknown,
-  ): number;
-  shutdown(how: number): void;
-  close(): void;
-  detach(): number;
-  setsockopt(level: number, option: number, value: number | boolean | ArrayBufferView): void;
-  getsockopt(level: number, option: number, buflen?: number): number | Buffer;
-  getsockname(): unknown;
-  getpeername(): unknown;
-}
-
-export interface NativeSocketConstructor {
-  new (family: number, type: number, proto?: number): NativeSocket;
-  fromFd(fd: number): NativeSocket;
-}
-
 /**
  * A native poll set. Its methods are bound to the native core (no lookup of
  * `this` per call); `events` is an Int32Array over native memory that
@@ -123,19 +83,58 @@ export interface NativeBinding {
   FdWatcher: new (fd: number, callback: () => void) => NativeFdWatcher;
   WaitThread: new (callback: () => void) => NativeWaitThread;
   createEpoll(capacity: number): NativeEpoll;
-  Socket: NativeSocketConstructor;
   eventfd(initval?: number, flags?: number): number;
   pipe(flags?: number): [number, number];
-  socketpair(family: number, type: number, proto?: number): [NativeSocket, NativeSocket];
   read(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
   write(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
-  tryRead(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
-  tryWrite(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+  /** As read, but null for EAGAIN. */
+  tryRead(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number | null;
+  /** As write, but null for EAGAIN. */
+  tryWrite(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number | null;
   close(fd: number): void;
-  /** recv(MSG_DONTWAIT) on a socket fd: bytes, 0 at EOF, -1 would block. */
-  sockRecv(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
-  /** send(MSG_DONTWAIT | MSG_NOSIGNAL) on a socket fd: bytes, or -1 would block. */
-  sockSend(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;
+
+  // Sockets, by fd (native/socket.cc). Every fd these make is owned by the
+  // environment until closeSocket or detachSocket.
+  socket(family: number, type: number, proto?: number): number;
+  socketpair(family: number, type: number, proto?: number): [number, number];
+  /** A CLOEXEC duplicate: [fd, family, type, proto]. */
+  fromFd(fd: number): [number, number, number, number];
+  closeSocket(fd: number): void;
+  detachSocket(fd: number): void;
+  /** recv(2); EAGAIN throws BlockingIOError. */
+  recv(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
+  /** send(2) with MSG_NOSIGNAL; EAGAIN throws BlockingIOError. */
+  send(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number;
+  /** recv(2) with MSG_DONTWAIT: bytes, 0 at EOF, null when it would block. */
+  tryRecv(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number | null;
+  /** send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: bytes, or null when it would block. */
+  trySend(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number | null;
+  sendAll(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): void;
+  recvfrom(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): [number, unknown];
+  sendto(
+    fd: number,
+    family: number,
+    address: unknown,
+    buf: ArrayBufferView,
+    offset?: number,
+    length?: number,
+    flags?: number,
+  ): number;
+  /** accept4(2): [fd, address]; EAGAIN throws BlockingIOError. */
+  accept(fd: number, nonBlocking: boolean): [number, unknown];
+  /** accept4(2): the fd, or null when none is pending. */
+  tryAccept(fd: number, nonBlocking: boolean): number | null;
+  setBlocking(fd: number, flag: boolean): void;
+  getBlocking(fd: number): boolean;
+  connect(fd: number, family: number, address: unknown): void;
+  connectEx(fd: number, family: number, address: unknown): number;
+  bind(fd: number, family: number, address: unknown): void;
+  listen(fd: number, backlog?: number): void;
+  shutdown(fd: number, how: number): void;
+  setsockopt(fd: number, level: number, option: number, value: number | boolean | ArrayBufferView): void;
+  getsockopt(fd: number, level: number, option: number, buflen?: number): number | Buffer;
+  getsockname(fd: number): unknown;
+  getpeername(fd: number): unknown;
 }
 
 const require = createRequire(import.meta.url);

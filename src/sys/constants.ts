@@ -228,5 +228,3 @@ export const EAI_FAMILY: number = k('EAI_FAMILY');
 export const EPOLL_EVENT_INTS: number = k('EPOLL_EVENT_INTS');
 /** Index of the fd within one `struct epoll_event` record of that array. */
 export const EPOLL_EVENT_FD_INDEX: number = k('EPOLL_EVENT_FD_INDEX');
-/** What the `try*` methods return instead of throwing BlockingIOError. */
-export const WOULD_BLOCK = -1;

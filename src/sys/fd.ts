@@ -39,7 +39,8 @@ export function pipe(flags = 0): [number, number] {
  * @throws {OSError} EBADF when fd is not open
  */
 export function read(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number {
-  return native.read(fd, buf, offset, length);
+  // Arguments left out cost the addon nothing; passed as undefined they cost a check each.
+  return offset === undefined && length === undefined ? native.read(fd, buf) : native.read(fd, buf, offset, length);
 }
 
 /**
@@ -49,17 +50,22 @@ export function read(fd: number, buf: ArrayBufferView, offset?: number, length?:
  * @throws {BlockingIOError} EAGAIN on a non-blocking fd that is full
  */
 export function write(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number {
-  return native.write(fd, buf, offset, length);
+  // Arguments left out cost the addon nothing; passed as undefined they cost a check each.
+  return offset === undefined && length === undefined ? native.write(fd, buf) : native.write(fd, buf, offset, length);
 }
 
-/** As {@link read}, but returns WOULD_BLOCK (-1) instead of throwing EAGAIN. */
-export function tryRead(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number {
-  return native.tryRead(fd, buf, offset, length);
+/** As {@link read}, but returns `null` instead of throwing EAGAIN. */
+export function tryRead(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number | null {
+  return offset === undefined && length === undefined
+    ? native.tryRead(fd, buf)
+    : native.tryRead(fd, buf, offset, length);
 }
 
-/** As {@link write}, but returns WOULD_BLOCK (-1) instead of throwing EAGAIN. */
-export function tryWrite(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number {
-  return native.tryWrite(fd, buf, offset, length);
+/** As {@link write}, but returns `null` instead of throwing EAGAIN. */
+export function tryWrite(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number | null {
+  return offset === undefined && length === undefined
+    ? native.tryWrite(fd, buf)
+    : native.tryWrite(fd, buf, offset, length);
 }
 
 /**

@@ -4,8 +4,7 @@
  * @module
  */
 import { checkInt, invalidArgType, outOfRange } from './args.js';
-import type { NativeSocket } from './binding.js';
-import { AF_UNIX, SOCK_STREAM } from './constants.js';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
 import { OSError } from './errors.js';
 import { native } from './native.js';
 
@@ -32,17 +31,35 @@ function closedError(syscall: string): OSError {
   return new OSError(EBADF, syscall, '(the socket is closed)');
 }
 
-function checkBuffer(buf: ArrayBufferView): void {
-  if (!ArrayBuffer.isView(buf)) throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', buf);
+// `nbytes` of recvInto and friends, Python's way: 0 means the whole buffer;
+// more than the buffer holds is an error. Checked only when given, so the
+// usual call reads no byteLength.
+function checkNbytes(buffer: ArrayBufferView, nbytes: number): number | undefined {
+  if (nbytes === 0) return undefined;
+  if (!ArrayBuffer.isView(buffer)) {
+    throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', buffer);
+  }
+  return checkInt(nbytes, 'nbytes', 0, buffer.byteLength);
 }
 
-// Set while wrapping a native socket made by accept()/socketpair()/fromFd().
-let adopting: NativeSocket | undefined;
-
-function wrap(nativeSocket: NativeSocket): Socket {
-  adopting = nativeSocket;
+// Sockets nobody closed are closed when collected. The registry holds fd
+// numbers, never the Socket; close() and detach() take the Socket out first,
+// so a collected Socket can never close a number the kernel has reused.
+const collector = new FinalizationRegistry<number>((fd) => {
   try {
-    return new Socket(0, 0);
+    native.closeSocket(fd);
+  } catch {
+    // Nobody to tell: the fd is released either way.
+  }
+});
+
+// Set while wrapping an fd the addon made (accept, socketpair, fromFd).
+let adopting: { fd: number; family: number; type: number; proto: number } | undefined;
+
+function adopt(fd: number, family: number, type: number, proto: number): Socket {
+  adopting = { fd, family, type, proto };
+  try {
+    return new Socket(family, type, proto);
   } finally {
     adopting = undefined;
   }
@@ -52,11 +69,17 @@ function wrap(nativeSocket: NativeSocket): Socket {
  * A socket, with the methods of Python's `socket.socket`. Blocking by
  * default; after `setBlocking(false)` an operation that would block throws
  * {@link BlockingIOError} (`code` 'EAGAIN', or 'EINPROGRESS' from connect),
- * exactly where Python raises it. The `try*` methods return
- * {@link WOULD_BLOCK} (-1) instead of throwing, for event loops.
+ * exactly where Python raises it. The `try*` methods return `null` instead
+ * of throwing, for event loops, and never block.
+ *
+ * Names: a syscall keeps its C name (`sendto`, `recvfrom`, `setsockopt`);
+ * what Python adds to it is camelCased (`sendAll`, `recvInto`,
+ * `recvfromInto`, `setBlocking`, `connectEx`); `try` prefixes the same name.
  *
  * Every fd is CLOEXEC; sends use MSG_NOSIGNAL (a closed peer is EPIPE, never
- * SIGPIPE). The fd is closed by {@link close}, `using`, or when collected.
+ * SIGPIPE). The fd is closed by {@link close}, `using`, when the Socket is
+ * collected, or when its worker ends. Each method is one call into the addon
+ * with the fd: there is no native object per socket.
  *
  * @example
  * ```ts
@@ -69,11 +92,12 @@ function wrap(nativeSocket: NativeSocket): Socket {
  * ```
  */
 export class Socket implements Disposable {
-  readonly #native: NativeSocket;
-  // The fd while open, -1 once closed or detached: the hot try* methods use
-  // it directly (no native object lookup) and it is what keeps them from
-  // acting on an fd number the kernel has since given to someone else.
+  // The fd while open, -1 once closed or detached: what keeps every method
+  // from acting on an fd number the kernel has since given to someone else.
   #fd: number;
+  readonly #family: number;
+  readonly #type: number;
+  readonly #proto: number;
 
   /**
    * @param family - AF_INET, AF_INET6 or AF_UNIX
@@ -83,13 +107,17 @@ export class Socket implements Disposable {
    * @throws {OSError} when the kernel refuses (EMFILE, EPROTONOSUPPORT...)
    */
   constructor(family: number, type: number, proto = 0) {
-    if (adopting !== undefined) {
-      this.#native = adopting;
+    const adopted = adopting;
+    if (adopted !== undefined) {
       adopting = undefined;
+      this.#fd = adopted.fd;
     } else {
-      this.#native = new native.Socket(family, type, proto);
+      this.#fd = native.socket(family, type, proto);
     }
-    this.#fd = this.#native.fileno();
+    this.#family = family;
+    this.#type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    this.#proto = proto;
+    collector.register(this, this.#fd, this);
   }
 
   /**
@@ -99,29 +127,29 @@ export class Socket implements Disposable {
    * @throws {OSError} EBADF when fd is not open; ENOTSOCK when it is no socket
    */
   static fromFd(fd: number): Socket {
-    return wrap(native.Socket.fromFd(fd));
+    const [dup, family, type, proto] = native.fromFd(fd);
+    return adopt(dup, family, type, proto);
   }
 
   /** The fd. @throws {OSError} EBADF when closed */
   fileno(): number {
-    // Answered here, without a native call: event loops ask on every operation.
     if (this.#fd < 0) throw closedError('fileno');
     return this.#fd;
   }
 
   /** AF_INET, AF_INET6 or AF_UNIX. */
   get family(): number {
-    return this.#native.family;
+    return this.#family;
   }
 
   /** SOCK_STREAM, SOCK_DGRAM... (without SOCK_NONBLOCK/SOCK_CLOEXEC). */
   get type(): number {
-    return this.#native.type;
+    return this.#type;
   }
 
-  /** The protocol number. */
+  /** The protocol number given when it was made (0 for the default). */
   get proto(): number {
-    return this.#native.proto;
+    return this.#proto;
   }
 
   /** True once closed or detached. */
@@ -129,14 +157,21 @@ export class Socket implements Disposable {
     return this.#fd < 0;
   }
 
-  /** Sets O_NONBLOCK off (`true`) or on (`false`). */
+  // The fd for a syscall, or EBADF naming it.
+  #open(syscall: string): number {
+    const fd = this.#fd;
+    if (fd < 0) throw closedError(syscall);
+    return fd;
+  }
+
+  /** Sets O_NONBLOCK off (`true`) or on (`false`). @throws {TypeError} when flag is no boolean */
   setBlocking(flag: boolean): void {
-    this.#native.setBlocking(flag);
+    native.setBlocking(this.#open('fcntl'), flag);
   }
 
   /** False when O_NONBLOCK is set. */
   getBlocking(): boolean {
-    return this.#native.getBlocking();
+    return native.getBlocking(this.#open('fcntl'));
   }
 
   /**
@@ -148,26 +183,27 @@ export class Socket implements Disposable {
    * @throws {TypeError} for an address of the wrong shape or a host name
    */
   connect(address: SocketAddress): void {
-    this.#native.connect(address);
+    native.connect(this.#open('connect'), this.#family, address);
   }
 
   /**
    * Connects without throwing for kernel errors, like Python's `connect_ex`.
    *
    * @returns 0 on success, else the (positive) errno, e.g. EINPROGRESS
+   * @throws {TypeError} for an address of the wrong shape
    */
   connectEx(address: SocketAddress): number {
-    return this.#native.connectEx(address);
+    return native.connectEx(this.#open('connect'), this.#family, address);
   }
 
   /** Binds to `address` (`['127.0.0.1', 0]` for an ephemeral port). */
   bind(address: SocketAddress): void {
-    this.#native.bind(address);
+    native.bind(this.#open('bind'), this.#family, address);
   }
 
   /** Listens, with `backlog` (default SOMAXCONN) pending connections. */
   listen(backlog?: number): void {
-    this.#native.listen(backlog);
+    native.listen(this.#open('listen'), backlog);
   }
 
   /**
@@ -176,92 +212,104 @@ export class Socket implements Disposable {
    * @throws {BlockingIOError} EAGAIN on a non-blocking socket with none pending
    */
   accept(): [Socket, SocketAddress] {
-    const [conn, address] = this.#native.accept();
-    return [wrap(conn), address as SocketAddress];
+    const [conn, address] = native.accept(this.#open('accept'), false);
+    return [adopt(conn, this.#family, this.#type, this.#proto), address as SocketAddress];
   }
 
   /**
-   * Accepts without throwing when none is pending.
+   * Accepts without throwing when none is pending (never blocks on a
+   * non-blocking listening socket).
    *
    * @param nonBlocking - make the new socket non-blocking (default true)
-   * @returns the new socket, or `null` when it would block
+   * @returns the new socket, or `null` when none is pending
    */
   tryAccept(nonBlocking = true): Socket | null {
-    const conn = this.#native.tryAccept(nonBlocking);
-    return conn === null ? null : wrap(conn);
+    const conn = native.tryAccept(this.#open('accept'), nonBlocking);
+    return conn === null ? null : adopt(conn, this.#family, this.#type, this.#proto);
   }
 
   /**
    * Receives up to `bufsize` bytes; an empty Buffer means the peer closed.
    *
    * @throws {BlockingIOError} EAGAIN on a non-blocking socket with no data
+   * @throws {RangeError} when bufsize is not an integer in [0, 2^31 - 1]
    */
   recv(bufsize: number, flags = 0): Buffer {
+    const fd = this.#open('recv');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
     const buf = Buffer.allocUnsafe(bufsize);
-    const n = this.#native.recvInto(buf, 0, bufsize, flags);
+    const n = flags === 0 ? native.recv(fd, buf) : native.recv(fd, buf, 0, bufsize, flags);
     // Copy a short read out of a large allocation rather than pin all of it.
     return n < bufsize >>> 1 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
   }
 
   /**
-   * Receives into `buffer`, like Python's `recv_into`.
+   * Receives into `buffer`, like Python's `recv_into`. To receive at an
+   * offset, pass a view: `buf.subarray(offset)`.
    *
    * @param nbytes - at most this many bytes (0: the whole buffer)
    * @returns bytes received; 0 means the peer closed
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket with no data
+   * @throws {RangeError} when nbytes is negative or more than the buffer holds
    */
   recvInto(buffer: ArrayBufferView, nbytes = 0, flags = 0): number {
-    checkBuffer(buffer);
-    return this.#native.recvInto(buffer, 0, nbytes === 0 ? undefined : nbytes, flags);
+    const fd = this.#open('recv');
+    if (nbytes === 0 && flags === 0) return native.recv(fd, buffer);
+    return native.recv(fd, buffer, 0, checkNbytes(buffer, nbytes), flags);
   }
 
   /**
-   * Non-throwing receive for event loops (MSG_DONTWAIT: never blocks, even
-   * on a blocking socket).
+   * As {@link recvInto}, for event loops: never blocks (MSG_DONTWAIT, even
+   * on a blocking socket) and returns `null` instead of throwing EAGAIN.
    *
-   * @param offset - byte offset into buffer (default 0)
-   * @param length - bytes at most (default: to the end)
-   * @returns bytes received, 0 at EOF, or WOULD_BLOCK (-1)
+   * @returns bytes received, 0 at EOF, or `null` when there is nothing to read
    */
-  tryRecvInto(buffer: ArrayBufferView, offset?: number, length?: number): number {
-    if (this.#fd < 0) throw closedError('recv');
-    return native.sockRecv(this.#fd, buffer, offset, length);
+  tryRecvInto(buffer: ArrayBufferView, nbytes = 0, flags = 0): number | null {
+    const fd = this.#open('recv');
+    if (nbytes === 0 && flags === 0) return native.tryRecv(fd, buffer);
+    return native.tryRecv(fd, buffer, 0, checkNbytes(buffer, nbytes), flags);
   }
 
   /** Receives a datagram: `[data, senderAddress]`. */
   recvfrom(bufsize: number, flags = 0): [Buffer, SocketAddress | null] {
+    const fd = this.#open('recvfrom');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
     const buf = Buffer.allocUnsafe(bufsize);
-    const [n, address] = this.#native.recvFromInto(buf, 0, bufsize, flags);
+    const [n, address] = native.recvfrom(fd, buf, 0, bufsize, flags);
     return [Buffer.from(buf.subarray(0, n)), address as SocketAddress | null];
   }
 
   /** Receives a datagram into `buffer`: `[bytes, senderAddress]`. */
   recvfromInto(buffer: ArrayBufferView, nbytes = 0, flags = 0): [number, SocketAddress | null] {
-    checkBuffer(buffer);
-    const [n, address] = this.#native.recvFromInto(buffer, 0, nbytes === 0 ? undefined : nbytes, flags);
+    const fd = this.#open('recvfrom');
+    const [n, address] = native.recvfrom(fd, buffer, 0, checkNbytes(buffer, nbytes), flags);
     return [n, address as SocketAddress | null];
   }
 
   /**
-   * Sends what the kernel takes now.
+   * Sends what the kernel takes now. To send part of a buffer, pass a view:
+   * `buf.subarray(start, end)`.
    *
    * @returns bytes sent (may be fewer than given)
    * @throws {BlockingIOError} EAGAIN on a non-blocking socket with a full buffer
    * @throws {OSError} EPIPE, ECONNRESET when the peer is gone
    */
   send(data: SendData, flags = 0): number {
-    return this.#native.send(toBytes(data), undefined, undefined, flags);
+    const fd = this.#open('send');
+    const bytes = toBytes(data);
+    return flags === 0 ? native.send(fd, bytes) : native.send(fd, bytes, undefined, undefined, flags);
   }
 
   /**
-   * Non-throwing send for event loops (MSG_DONTWAIT).
+   * As {@link send}, for event loops: never blocks (MSG_DONTWAIT) and
+   * returns `null` instead of throwing EAGAIN.
    *
-   * @returns bytes sent, or WOULD_BLOCK (-1)
+   * @returns bytes sent, or `null` when the socket's buffer is full
    */
-  trySend(buffer: ArrayBufferView, offset?: number, length?: number): number {
-    if (this.#fd < 0) throw closedError('send');
-    return native.sockSend(this.#fd, buffer, offset, length);
+  trySend(data: SendData, flags = 0): number | null {
+    const fd = this.#open('send');
+    const bytes = toBytes(data);
+    return flags === 0 ? native.trySend(fd, bytes) : native.trySend(fd, bytes, undefined, undefined, flags);
   }
 
   /**
@@ -271,29 +319,49 @@ export class Socket implements Disposable {
    *   the message says how many bytes went out
    */
   sendAll(data: SendData, flags = 0): void {
-    this.#native.sendAll(toBytes(data), undefined, undefined, flags);
+    const fd = this.#open('send');
+    const bytes = toBytes(data);
+    if (flags === 0) native.sendAll(fd, bytes);
+    else native.sendAll(fd, bytes, undefined, undefined, flags);
   }
 
-  /** Sends a datagram to `address`. @returns bytes sent */
-  sendto(data: SendData, address: SocketAddress, flags = 0): number {
-    return this.#native.sendTo(toBytes(data), undefined, undefined, flags, address);
+  /**
+   * Sends a datagram to `address`, like Python's `sendto(data, address)`
+   * or `sendto(data, flags, address)`.
+   *
+   * @returns bytes sent
+   */
+  sendto(data: SendData, address: SocketAddress): number;
+  sendto(data: SendData, flags: number, address: SocketAddress): number;
+  sendto(data: SendData, flagsOrAddress: number | SocketAddress, address?: SocketAddress): number {
+    const fd = this.#open('sendto');
+    const bytes = toBytes(data);
+    if (address === undefined) return native.sendto(fd, this.#family, flagsOrAddress, bytes);
+    return native.sendto(fd, this.#family, address, bytes, undefined, undefined, flagsOrAddress as number);
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */
   shutdown(how: number): void {
-    this.#native.shutdown(how);
+    native.shutdown(this.#open('shutdown'), how);
   }
 
   /** Closes the fd; later calls raise EBADF. Idempotent. */
   close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
     this.#fd = -1;
-    this.#native.close();
+    collector.unregister(this);
+    native.closeSocket(fd);
   }
 
   /** Closes the object without closing the fd, and returns the fd (-1 if closed). */
   detach(): number {
+    const fd = this.#fd;
+    if (fd < 0) return -1;
     this.#fd = -1;
-    return this.#native.detach();
+    collector.unregister(this);
+    native.detachSocket(fd);
+    return fd;
   }
 
   /**
@@ -303,7 +371,7 @@ export class Socket implements Disposable {
    * @throws {OSError} ENOPROTOOPT for an unknown option, EINVAL for a bad value
    */
   setsockopt(level: number, option: number, value: number | boolean | ArrayBufferView): void {
-    this.#native.setsockopt(level, option, value);
+    native.setsockopt(this.#open('setsockopt'), level, option, value);
   }
 
   /** Reads an int option (SO_ERROR, SO_RCVBUF, TCP_NODELAY...). */
@@ -311,17 +379,17 @@ export class Socket implements Disposable {
   /** Reads an option as at most `buflen` (1..1024) bytes. */
   getsockopt(level: number, option: number, buflen: number): Buffer;
   getsockopt(level: number, option: number, buflen?: number): number | Buffer {
-    return this.#native.getsockopt(level, option, buflen);
+    return native.getsockopt(this.#open('getsockopt'), level, option, buflen);
   }
 
   /** The local address. */
   getsockname(): SocketAddress {
-    return this.#native.getsockname() as SocketAddress;
+    return native.getsockname(this.#open('getsockname')) as SocketAddress;
   }
 
   /** The peer's address. @throws {OSError} ENOTCONN when not connected */
   getpeername(): SocketAddress {
-    return this.#native.getpeername() as SocketAddress;
+    return native.getpeername(this.#open('getpeername')) as SocketAddress;
   }
 
   [Symbol.dispose](): void {
@@ -339,5 +407,5 @@ export class Socket implements Disposable {
 export function socketpair(family: number = AF_UNIX, type: number = SOCK_STREAM, proto = 0): [Socket, Socket] {
   if (family !== AF_UNIX) throw outOfRange('family', 'AF_UNIX', family);
   const [a, b] = native.socketpair(family, type, proto);
-  return [wrap(a), wrap(b)];
+  return [adopt(a, family, type, proto), adopt(b, family, type, proto)];
 }

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -72,6 +74,42 @@ describe('fd lifetime', () => {
       gc();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('sockets a worker never closed are closed when the worker ends', async () => {
+    // Workers cannot load TypeScript: they load the build that `npm install` made.
+    const dist = new URL('../../dist/sys/index.js', import.meta.url);
+    expect(existsSync(dist), 'run `npm run build` first').toBe(true);
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(dist.href)}).then((sys) => {
+        const keep = [];
+        const server = new sys.Socket(sys.AF_INET, sys.SOCK_STREAM);
+        server.bind(['127.0.0.1', 0]);
+        server.listen();
+        keep.push(server);
+        for (let i = 0; i < 50; i++) {
+          keep.push(...sys.socketpair());
+          const client = new sys.Socket(sys.AF_INET, sys.SOCK_STREAM);
+          client.connect(server.getsockname());
+          keep.push(client, server.accept()[0], sys.Socket.fromFd(client.fileno()));
+        }
+        // Kept alive (and the sockets reachable) until told to exit.
+        parentPort.once('message', () => process.exit(0));
+        parentPort.postMessage(keep.length);
+      });`;
+    const before = openFdCount();
+    const worker = new Worker(code, { eval: true });
+    const made = await new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(made).toBe(251);
+    expect(openFdCount()).toBeGreaterThanOrEqual(before + made);
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('exit');
+    await exited;
     expect(openFdCount()).toBe(before);
   });
 });
