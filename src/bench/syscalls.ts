@@ -152,7 +152,7 @@ function makeOp(variant: Variant, fds: number[]): { op: () => void; done: () => 
               for (let i = 0; i < ready.length; i++) sink += (ready[i] as [number, number])[0];
             }
           : () => {
-              const count = p.wait(0);
+              const count = p.pollInto(0);
               const out = p.events;
               for (let i = 0; i < count; i++) sink += out[2 * i] as number;
             };
@@ -186,12 +186,12 @@ function makeOp(variant: Variant, fds: number[]): { op: () => void; done: () => 
         };
       } else if (variant === 'epoll.wait') {
         op = () => {
-          const count = ep.wait(0);
+          const count = ep.pollInto(0);
           for (let i = 0; i < count; i++) sink += out[i * EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX] as number;
         };
       } else {
         op = () => {
-          const count = ep.wait(0);
+          const count = ep.pollInto(0);
           for (let i = 0; i < count; i++) {
             const fd = out[i * EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX] as number;
             ep.modify(fd, EPOLLIN);

@@ -56,7 +56,7 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
 
   protected backendRemove(fd: number): void {
     // EBADF/ENOENT: the fd was closed, which already took it out of the set.
-    this.#epoll.tryUnregister(fd);
+    this.#epoll.discard(fd);
   }
 
   protected override backendForgetClosed(_fd: number): void {
@@ -64,7 +64,7 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected backendWait(timeoutMs: number): number {
-    return this.#epoll.wait(timeoutMs);
+    return this.#epoll.pollInto(timeoutMs);
   }
 
   protected layout(): ReadyLayout {

@@ -27,7 +27,7 @@ export class PollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected backendWait(timeoutMs: number): number {
-    return this.#poll.wait(timeoutMs);
+    return this.#poll.pollInto(timeoutMs);
   }
 
   protected layout(): ReadyLayout {

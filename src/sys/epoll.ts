@@ -53,7 +53,7 @@ const MAX_EVENTS_LIMIT = 1 << 20;
  *
  * // The allocation-free form used by the event loop:
  * const out = new Int32Array(64 * EPOLL_EVENT_INTS);
- * const n = ep.wait(0, out);
+ * const n = ep.pollInto(0, out);
  * for (let i = 0; i < n; i++) {
  *   const events = out[i * EPOLL_EVENT_INTS];
  *   const fd = out[i * EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX];
@@ -118,15 +118,16 @@ export class Epoll implements Disposable {
   }
 
   /**
-   * As {@link unregister}, but a kernel error is returned, not thrown: for
-   * event loops removing fds that may have been closed already (EBADF),
-   * where building an exception would cost more than the syscall.
+   * As {@link unregister}, but what the kernel refuses is not an error: for
+   * event loops removing fds that may have been closed already (EBADF) or
+   * never registered (ENOENT), where building an exception would cost more
+   * than the syscall. Named like `Set.delete`, not `try*`: it never blocks.
    *
-   * @returns 0, or the (positive) errno
+   * @returns true when the fd was removed, false when the kernel had nothing to remove
    * @throws {OSError} EBADF when the epoll itself is closed
    */
-  tryUnregister(fd: FileLike): number {
-    return this.#native.ctl(EPOLL_CTL_DEL, toFd(fd, 'fd'), 0, true);
+  discard(fd: FileLike): boolean {
+    return this.#native.ctl(EPOLL_CTL_DEL, toFd(fd, 'fd'), 0, true) === 0;
   }
 
   /**
@@ -144,7 +145,7 @@ export class Epoll implements Disposable {
     let out: Int32Array;
     let n: number;
     if (maxevents === -1 || maxevents === this.#maxEvents) {
-      n = this.wait(timeoutMs);
+      n = this.pollInto(timeoutMs);
       out = this.#native.events;
     } else {
       this.#out = ensureInt32(this.#out, maxevents * EPOLL_EVENT_INTS);
@@ -152,7 +153,7 @@ export class Epoll implements Disposable {
         this.#out.length === maxevents * EPOLL_EVENT_INTS
           ? this.#out
           : this.#out.subarray(0, maxevents * EPOLL_EVENT_INTS);
-      n = this.wait(timeoutMs, out);
+      n = this.pollInto(timeoutMs, out);
     }
     const result: [number, number][] = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -176,13 +177,13 @@ export class Epoll implements Disposable {
    * @throws {RangeError} when `out` holds less than one record
    * @throws {OSError} EBADF when the epoll is closed
    */
-  wait(timeoutMs: number | null | undefined, out?: Int32Array): number {
+  pollInto(timeoutMs: number | null | undefined, out?: Int32Array): number {
     const ms = toTimeoutMs(timeoutMs, 'block');
     return out === undefined ? this.#native.wait(ms) : this.#native.waitInto(ms, out);
   }
 
   /**
-   * This epoll's own result array, which {@link wait} without `out` fills:
+   * This epoll's own result array, which {@link pollInto} without `out` fills:
    * `maxEvents` records over native memory, the same array for the life of
    * the object.
    */

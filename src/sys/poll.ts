@@ -67,7 +67,7 @@ export class Poll implements Disposable {
    * @throws {OSError} EBADF when closed
    */
   poll(timeoutMs?: number | null): [number, number][] {
-    const n = this.wait(timeoutMs);
+    const n = this.pollInto(timeoutMs);
     const out = this.#native.events;
     const result: [number, number][] = new Array(n);
     for (let i = 0; i < n; i++) result[i] = [out[2 * i] as number, out[2 * i + 1] as number];
@@ -75,30 +75,27 @@ export class Poll implements Disposable {
   }
 
   /**
-   * The allocation-free wait: writes `(fd, revents)` pairs to this poll's
-   * own {@link events} array and returns how many.
+   * The allocation-free wait: writes `(fd, revents)` pairs into `out` when
+   * given (it must hold `2 * size` entries), else into this poll's own
+   * {@link events} array, and returns how many pairs.
    *
+   * @param timeoutMs - milliseconds, rounded up; 0 polls; negative, `null`
+   *   or `undefined` waits without limit
+   * @throws {RangeError} when `out` is too small
    * @throws {OSError} EBADF when closed
    */
-  wait(timeoutMs: number | null | undefined): number {
-    return this.#native.wait(toTimeoutMs(timeoutMs, 'block'));
+  pollInto(timeoutMs: number | null | undefined, out?: Int32Array): number {
+    const ms = toTimeoutMs(timeoutMs, 'block');
+    return out === undefined ? this.#native.wait(ms) : this.#native.waitInto(ms, out);
   }
 
   /**
-   * The pairs the last {@link wait} wrote. Registering more fds may replace
-   * the array with a larger one: read this after each wait, don't keep it.
+   * The pairs the last {@link pollInto} without `out` wrote. Registering
+   * more fds may replace the array with a larger one: read this after each
+   * wait, don't keep it.
    */
   get events(): Int32Array {
     return this.#native.events;
-  }
-
-  /**
-   * As {@link wait}, into a caller's array, which must hold `2 * size` entries.
-   *
-   * @throws {RangeError} when `out` is too small
-   */
-  pollInto(timeoutMs: number | null | undefined, out: Int32Array): number {
-    return this.#native.waitInto(toTimeoutMs(timeoutMs, 'block'), out);
   }
 
   /** How many fds are registered. */

@@ -94,14 +94,14 @@ describe('Epoll', () => {
     expect(ep.poll(0)).toEqual([[efd, EPOLLIN]]);
   });
 
-  it('wait() lets the kernel write epoll_event records straight into an Int32Array', () => {
+  it('pollInto() lets the kernel write epoll_event records straight into an Int32Array', () => {
     const ep = newEpoll();
     const a = testEventfd(1);
     const b = testEventfd(1);
     ep.register(a, EPOLLIN);
     ep.register(b, EPOLLIN);
     const out = new Int32Array(8 * EPOLL_EVENT_INTS);
-    const n = ep.wait(0, out);
+    const n = ep.pollInto(0, out);
     expect(n).toBe(2);
     const got = [];
     for (let i = 0; i < n; i++) {
@@ -114,18 +114,18 @@ describe('Epoll', () => {
       ].sort(),
     );
     // maxevents is the array's record count: one record gives one event.
-    expect(ep.wait(0, new Int32Array(EPOLL_EVENT_INTS))).toBe(1);
+    expect(ep.pollInto(0, new Int32Array(EPOLL_EVENT_INTS))).toBe(1);
     expect(ep.poll(0, 1)).toHaveLength(1);
   });
 
-  it('wait() without an array fills the epoll\u2019s own events, up to maxEvents', () => {
+  it('pollInto() without an array fills the epoll\u2019s own events, up to maxEvents', () => {
     const ep = trackClosable(new Epoll(-1, 0, { maxEvents: 2 }));
     const fds = [testEventfd(1), testEventfd(1), testEventfd(1)];
     for (const fd of fds) ep.register(fd, EPOLLIN);
     const events = ep.events;
     expect(events).toBeInstanceOf(Int32Array);
     expect(events.length).toBe(2 * EPOLL_EVENT_INTS);
-    expect(ep.wait(0)).toBe(2);
+    expect(ep.pollInto(0)).toBe(2);
     expect(ep.events).toBe(events);
     const seen = [events[EPOLL_EVENT_FD_INDEX], events[EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX]];
     expect(seen.every((fd) => fds.includes(fd as number))).toBe(true);
@@ -133,7 +133,7 @@ describe('Epoll', () => {
     // Level-triggered and fair: the third fd comes up in a following wait.
     const all = new Set<number>();
     for (let i = 0; i < 3; i++) {
-      const n = ep.wait(0);
+      const n = ep.pollInto(0);
       for (let j = 0; j < n; j++) all.add(events[j * EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX] as number);
     }
     expect([...all].sort()).toEqual([...fds].sort());
@@ -149,7 +149,7 @@ describe('Epoll', () => {
     // detached, its memory would still be shared with the epoll (bound.h).
     const moved = structuredClone(buffer, { transfer: [buffer] });
     expect(moved.byteLength).toBe(buffer.byteLength === 0 ? moved.byteLength : buffer.byteLength);
-    expect(ep.wait(0)).toBe(1);
+    expect(ep.pollInto(0)).toBe(1);
     expect(ep.events[EPOLL_EVENT_FD_INDEX]).toBe(efd);
     expect(ep.poll(0)).toEqual([[efd, EPOLLIN]]);
   });
@@ -212,8 +212,8 @@ describe('Epoll', () => {
       expect(() => ep.poll(Number.NaN)).toThrow(RangeError);
       expect(() => ep.poll(0, 0)).toThrow(RangeError);
       expect(() => ep.poll(0, -2)).toThrow(RangeError);
-      expect(() => ep.wait(0, new Int32Array(EPOLL_EVENT_INTS - 1))).toThrow(RangeError);
-      expect(() => ep.wait(0, new Uint32Array(6) as unknown as Int32Array)).toThrow(TypeError);
+      expect(() => ep.pollInto(0, new Int32Array(EPOLL_EVENT_INTS - 1))).toThrow(RangeError);
+      expect(() => ep.pollInto(0, new Uint32Array(6) as unknown as Int32Array)).toThrow(TypeError);
       expect(() => new Epoll(0)).toThrow(RangeError);
       expect(() => new Epoll(-1, 1)).toThrow(RangeError);
       trackClosable(new Epoll(10, EPOLL_CLOEXEC));

@@ -89,7 +89,7 @@ describe('Poll', () => {
     const p = newPoll();
     const fds = Array.from({ length: 100 }, () => testEventfd(1));
     for (const fd of fds) p.register(fd, POLLIN);
-    expect(p.wait(0)).toBe(100);
+    expect(p.pollInto(0)).toBe(100);
     const events = p.events;
     expect(events.length).toBeGreaterThanOrEqual(200);
     const seen: number[] = [];
