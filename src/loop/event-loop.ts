@@ -25,12 +25,11 @@ import {
   EpollSelector,
   EVENT_READ,
   EVENT_WRITE,
-  fileobjToFd,
   PollSelector,
   type SelectorKey,
   SelectSelector,
 } from '../selectors/index.js';
-import { describe, invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
+import { describe, invalidArgType, invalidArgValue, outOfRange, toFd } from '../sys/args.js';
 import {
   type AddrInfo,
   AF_INET,
@@ -57,8 +56,11 @@ const COOPERATIVE_SLICE_MS = 2;
 /** The selector backends by name. */
 export type SelectorName = 'select' | 'poll' | 'epoll';
 
-/** A selector the loop can run on (its key data is the loop's own). */
-export type LoopSelector = BaseSelector<IoEntry>;
+/** A selector the loop can run on (its key data is the loop's own: don't register fds in it yourself). */
+export type LoopSelector = BaseSelector;
+
+// The selector as the loop itself sees it.
+type EntrySelector = BaseSelector<IoEntry>;
 
 /** EventLoop options. */
 export interface EventLoopOptions {
@@ -103,7 +105,7 @@ export class IoEntry {
   }
 }
 
-function makeSelector(selector: EventLoopOptions['selector']): LoopSelector {
+function makeSelector(selector: EventLoopOptions['selector']): EntrySelector {
   switch (selector ?? 'epoll') {
     case 'epoll':
       return new EpollSelector<IoEntry>();
@@ -113,7 +115,7 @@ function makeSelector(selector: EventLoopOptions['selector']): LoopSelector {
       return new SelectSelector<IoEntry>();
     default:
       if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
-        return selector as unknown as LoopSelector;
+        return selector as unknown as EntrySelector;
       }
       throw invalidArgValue(
         `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${describe(selector)}`,
@@ -149,8 +151,13 @@ function checkMs(value: unknown, name: string): number {
  * loop.close();
  * ```
  */
+declare module '../coro/types.js' {
+  /** The running loop is an EventLoop: `getRunningLoop().sockRecv(...)` type-checks. */
+  interface RunningLoop extends EventLoop {}
+}
+
 export class EventLoop implements LoopLike, HandleOwner {
-  readonly #selector: LoopSelector;
+  readonly #selector: EntrySelector;
   readonly #ready = new RingQueue<Runnable>();
   readonly #timers = new TimerHeap();
   #timerSeq = 0;
@@ -191,7 +198,7 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /** The selector this loop waits in. */
   get selector(): LoopSelector {
-    return this.#selector;
+    return this.#selector as LoopSelector;
   }
 
   /** True in debug mode. */
@@ -778,7 +785,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       if (entry !== undefined) return entry.fd;
     }
     try {
-      return fileobjToFd(fileobj);
+      return toFd(fileobj);
     } catch (e) {
       const entry = this.#entryByIdentity(fileobj);
       if (entry !== undefined) return entry.fd;

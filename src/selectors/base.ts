@@ -8,29 +8,10 @@
  *
  * @module
  */
-import { invalidArgType, outOfRange } from '../sys/args.js';
+import { toFd, toTimeoutMs } from '../sys/args.js';
 import { type FileLike, isErrnoError } from '../sys/index.js';
 import { SelectorClosedError, SelectorKeyError } from './errors.js';
-import { checkEvents, describeFileobj, fileobjToFd, SelectorKey } from './key.js';
-
-const MAX_TIMEOUT_MS = 0x7fffffff;
-
-/**
- * A selector timeout as the kernel takes it: `null`/`undefined`/`Infinity`
- * block (-1), anything <= 0 polls (0), a fraction rounds up, a huge value is
- * clamped to 2^31 - 1 ms.
- *
- * @throws {TypeError} when it is not a number
- * @throws {RangeError} when it is NaN
- */
-export function selectTimeoutMs(timeoutMs: unknown): number {
-  if (timeoutMs === undefined || timeoutMs === null) return -1;
-  if (typeof timeoutMs !== 'number') throw invalidArgType('timeoutMs', 'of type number', timeoutMs);
-  if (Number.isNaN(timeoutMs)) throw outOfRange('timeoutMs', 'a number of milliseconds', timeoutMs);
-  if (timeoutMs <= 0) return 0;
-  if (timeoutMs === Number.POSITIVE_INFINITY) return -1;
-  return Math.min(Math.ceil(timeoutMs), MAX_TIMEOUT_MS);
-}
+import { checkEvents, describeFileobj, SelectorKey } from './key.js';
 
 /** Called with each ready key and the events it is ready for. */
 export type ReadyVisitor<D> = (key: SelectorKey<D>, events: number) => void;
@@ -70,15 +51,15 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
    * @param data - anything; returned in the key
    * @returns the new key
    * @throws {SelectorKeyError} ERR_ALREADY_REGISTERED when its fd is registered
-   * @throws {RangeError} ERR_INVALID_EVENTS, ERR_INVALID_FD (negative fd; or, for
-   *   SelectSelector, an fd >= FD_SETSIZE)
-   * @throws {TypeError} ERR_INVALID_FILEOBJ when it is neither an fd nor has fileno()
+   * @throws {RangeError} ERR_INVALID_EVENTS; ERR_OUT_OF_RANGE for a negative fd (or,
+   *   for SelectSelector, an fd >= FD_SETSIZE)
+   * @throws {TypeError} ERR_INVALID_ARG_TYPE when it is neither an fd nor has fileno()
    * @throws {OSError} from the kernel (EBADF for a closed fd on epoll and select)
    * @throws {SelectorClosedError} after close()
    */
   register(fileobj: FileLike, events: number, data?: D): SelectorKey<D> {
     this.#checkOpen('register');
-    const fd = fileobjToFd(fileobj);
+    const fd = toFd(fileobj);
     checkEvents(events);
     if (this.#keys[fd] !== undefined) {
       throw new SelectorKeyError('ERR_ALREADY_REGISTERED', `${describeFileobj(fileobj, fd)} is already registered`);
@@ -170,7 +151,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
    */
   forEachReady(timeoutMs: number | null | undefined, visit: ReadyVisitor<D>): number {
     this.#checkOpen('select');
-    const n = this.backendWait(selectTimeoutMs(timeoutMs));
+    const n = this.backendWait(toTimeoutMs(timeoutMs, 'poll'));
     const { array, stride, fdIndex, eventsIndex } = this.layout();
     const keys = this.#keys;
     let visited = 0;
@@ -267,7 +248,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   #lookup(fileobj: FileLike): SelectorKey<D> {
     let fd: number;
     try {
-      fd = fileobjToFd(fileobj);
+      fd = toFd(fileobj);
     } catch (e) {
       for (const key of this.#keys) if (key !== undefined && key.fileobj === fileobj) return key;
       throw e;

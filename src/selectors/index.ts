@@ -13,10 +13,10 @@
  */
 import { EpollSelector } from './epoll.js';
 
-export { BaseSelector, type ReadyLayout, type ReadyVisitor, selectTimeoutMs } from './base.js';
+export { BaseSelector, type ReadyLayout, type ReadyVisitor } from './base.js';
 export { EpollSelector, type EpollSelectorOptions } from './epoll.js';
 export { SelectorClosedError, SelectorKeyError } from './errors.js';
-export { checkEvents, describeFileobj, EVENT_READ, EVENT_WRITE, fileobjToFd, SelectorKey } from './key.js';
+export { EVENT_READ, EVENT_WRITE, SelectorKey } from './key.js';
 export { PollSelector } from './poll.js';
 export { SelectSelector } from './select.js';
 

@@ -33,33 +33,6 @@ export function describeFileobj(fileobj: unknown, fd?: number): string {
   return fd === undefined ? name : `${name} (fd ${fd})`;
 }
 
-function invalid(message: string, range: boolean): TypeError | RangeError {
-  const error = range ? new RangeError(message) : new TypeError(message);
-  return Object.assign(error, { code: range ? 'ERR_INVALID_FD' : 'ERR_INVALID_FILEOBJ' });
-}
-
-/**
- * The fd of a fileobj, as CPython's `_fileobj_to_fd`.
- *
- * @throws {TypeError} (code ERR_INVALID_FILEOBJ) when it is neither an integer nor has `fileno()`
- * @throws {RangeError} (code ERR_INVALID_FD) when the fd is negative or not an integer
- */
-export function fileobjToFd(fileobj: unknown): number {
-  let fd: unknown = fileobj;
-  if (typeof fileobj !== 'number') {
-    const fileno = (fileobj as { fileno?: unknown } | null | undefined)?.fileno;
-    if (typeof fileno !== 'function') {
-      throw invalid(`Invalid file object: ${describeFileobj(fileobj)} is neither an fd nor has fileno()`, false);
-    }
-    fd = fileno.call(fileobj);
-  }
-  if (typeof fd !== 'number' || !Number.isInteger(fd)) {
-    throw invalid(`Invalid file object: fileno() returned ${String(fd)}`, false);
-  }
-  if (fd < 0 || fd > 0x7fffffff) throw invalid(`Invalid file descriptor: ${fd}`, true);
-  return fd;
-}
-
 /**
  * Checks an event mask: a non-zero integer within EVENT_READ | EVENT_WRITE.
  *

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { SELECT_READ, SELECT_WRITE, SelectSet } from '../sys/index.js';
+import { SELECT_READ, SELECT_WRITE, SelectSet } from '../sys/select.js';
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { EVENT_READ, EVENT_WRITE } from './key.js';
 

@@ -2,8 +2,9 @@
  * Argument checks on the TypeScript side, worded exactly as the addon's
  * (`The "fd" argument must be an integer. Received 1.5`) and carrying Node's
  * stable codes: ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE.
+ * Internal to iomux, but for {@link FileLike}.
  *
- * @internal
+ * @module
  */
 
 /** Anything with a file descriptor: an fd number, or an object with `fileno()`. */
@@ -90,25 +91,27 @@ const MAX_TIMEOUT_MS = 0x7fffffff;
 /**
  * A timeout in milliseconds as the kernel takes it: whole ms rounded up (a
  * sub-millisecond wait never becomes a busy 0), -1 for "no limit".
- * `null`/`undefined`/`Infinity` block without limit; a negative value blocks
- * without limit (`'block'`, like Python's poll and epoll) or is an error
- * (`'error'`, like Python's select).
+ * `null`/`undefined`/`Infinity` block without limit. A negative value
+ * blocks without limit (`'block'`, like Python's poll and epoll), is an
+ * error (`'error'`, like Python's select) or polls (`'poll'`, like Python's
+ * selectors, which also clamp a huge value to 2^31 - 1 ms rather than refuse it).
  *
  * @throws {TypeError} when it is not a number
- * @throws {RangeError} when it is NaN, above 2^31 - 1 ms, or negative under `'error'`
+ * @throws {RangeError} when it is NaN; above 2^31 - 1 ms (but under `'poll'`); negative under `'error'`
  */
-export function toTimeoutMs(timeoutMs: unknown, negative: 'block' | 'error'): number {
+export function toTimeoutMs(timeoutMs: unknown, negative: 'block' | 'error' | 'poll'): number {
   if (timeoutMs === undefined || timeoutMs === null) return -1;
   if (typeof timeoutMs !== 'number') throw invalidArgType('timeoutMs', 'of type number', timeoutMs);
   if (Number.isNaN(timeoutMs)) throw outOfRange('timeoutMs', 'a number of milliseconds', timeoutMs);
   if (timeoutMs < 0) {
     if (negative === 'error') throw outOfRange('timeoutMs', 'non-negative', timeoutMs);
-    return -1;
+    return negative === 'poll' ? 0 : -1;
   }
   if (timeoutMs === Number.POSITIVE_INFINITY) return -1;
   const ms = Math.ceil(timeoutMs);
-  if (ms > MAX_TIMEOUT_MS) throw outOfRange('timeoutMs', `<= ${MAX_TIMEOUT_MS}`, timeoutMs);
-  return ms;
+  if (ms <= MAX_TIMEOUT_MS) return ms;
+  if (negative === 'poll') return MAX_TIMEOUT_MS;
+  throw outOfRange('timeoutMs', `<= ${MAX_TIMEOUT_MS}`, timeoutMs);
 }
 
 /** Grows a scratch array to at least `n` entries (doubling, so it settles fast). */
