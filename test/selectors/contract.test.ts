@@ -86,10 +86,10 @@ describe.each(BACKENDS)('%s', (_name, make) => {
           expect.objectContaining({ name: 'RangeError', code: 'ERR_INVALID_EVENTS' }),
         );
       }
-      expect(() => sel.register(-1, EVENT_READ)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_FD' }));
+      expect(() => sel.register(-1, EVENT_READ)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
       expect(() => sel.register({ fileno: () => -1 }, EVENT_READ)).toThrow(RangeError);
       expect(() => sel.register({} as unknown as number, EVENT_READ)).toThrow(
-        expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_FILEOBJ' }),
+        expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
       );
       expect(() => sel.register({ fileno: () => 'x' } as unknown as number, EVENT_READ)).toThrow(TypeError);
       expect(sel.size).toBe(0);
