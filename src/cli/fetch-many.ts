@@ -11,8 +11,8 @@ import {
   fetchBusyPoll,
   fetchCoroutine,
   HttpPool,
-  toFetchError,
 } from '../fetch/index.js';
+import { toFetchError } from '../fetch/types.js';
 import { EventLoop, type SelectorName } from '../loop/index.js';
 
 /** The four fetch styles of the notes. */

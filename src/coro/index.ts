@@ -9,4 +9,4 @@ export { type DoneCallback, Future, isCoroutine } from './future.js';
 export { type Awaitable, ensureFuture, type GatherOptions, gather, sleep, waitFor, withTimeout } from './helpers.js';
 export { getRunningLoop } from './running.js';
 export { type Coroutine, currentTask, Task, type TaskTarget } from './task.js';
-export type { Cancellable, ExceptionContext, LoopLike } from './types.js';
+export type { Cancellable, ExceptionContext, LoopLike, RunningLoop } from './types.js';

@@ -4,7 +4,7 @@
  * @module
  */
 import { LoopStateError } from './errors.js';
-import type { LoopLike } from './types.js';
+import type { LoopLike, RunningLoop } from './types.js';
 
 let running: LoopLike | null = null;
 
@@ -13,9 +13,10 @@ let running: LoopLike | null = null;
  *
  * @throws {LoopStateError} ERR_NO_RUNNING_LOOP when none is running
  */
-export function getRunningLoop(): LoopLike {
+export function getRunningLoop(): RunningLoop & LoopLike {
   if (running === null) throw new LoopStateError('ERR_NO_RUNNING_LOOP', 'no running event loop');
-  return running;
+  // Every loop that sets itself running is an EventLoop (see RunningLoop).
+  return running as RunningLoop & LoopLike;
 }
 
 /** @internal The loop's run methods set and restore it; returns the previous one. */

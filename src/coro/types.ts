@@ -44,6 +44,15 @@ export interface LoopLike {
   schedule(item: Runnable): void;
   callExceptionHandler(context: ExceptionContext): void;
   isClosed(): boolean;
-  /** Keeps a weak reference to a future whose exception nobody retrieved yet, to report it at close(). */
+  /** @internal Keeps a weak reference to a future whose exception nobody retrieved yet, to report it at close(). */
   trackUnretrieved(future: object): void;
 }
+
+/**
+ * What {@link getRunningLoop} returns beyond {@link LoopLike}: empty here;
+ * `iomux/loop` merges `EventLoop` into it, so that
+ * `getRunningLoop().sockRecv(...)` type-checks wherever the loop is
+ * imported, while this layer still never imports the loop.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: a declaration that iomux/loop merges into
+export interface RunningLoop {}

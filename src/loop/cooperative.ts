@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { FdWatcher, WaitThread } from '../sys/index.js';
+import { FdWatcher, WaitThread } from '../sys/watch.js';
 
 /** What the driver needs of the loop. */
 export interface DriverLoop {

@@ -12,7 +12,7 @@ export type Callback = (...args: never[]) => void;
 /** What a handle needs of its loop. */
 export interface HandleOwner {
   callExceptionHandler(context: ExceptionContext): void;
-  /** A timer handle was cancelled: the loop counts it for heap compaction. */
+  /** @internal A timer handle was cancelled: the loop counts it for heap compaction. */
   timerCancelled(handle: TimerHandle): void;
 }
 
@@ -29,7 +29,8 @@ export interface Watcher extends Runnable {
 }
 
 /** A callback scheduled by callSoon, addReader or addWriter. */
-export class Handle implements Watcher {
+// A Watcher (structurally: the interface is internal, so it stays out of the .d.ts).
+export class Handle {
   #callback: Callback | null;
   #args: readonly unknown[];
   #cancelled = false;

@@ -12,4 +12,3 @@ export {
   type SelectorName,
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
-export { describeAddress } from './sock-ops.js';

@@ -21,7 +21,7 @@ export { BlockingIOError, isErrnoError, OSError } from './errors.js';
 export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
 export { Poll } from './poll.js';
 export { type AddrInfo, type CompletedLookup, numericAddrInfo, Resolver } from './resolver.js';
-export { SELECT_READ, SELECT_WRITE, SelectSet, select } from './select.js';
+export { select } from './select.js';
 export {
   type IPv4Address,
   type IPv6Address,
@@ -31,4 +31,3 @@ export {
   socketpair,
   type UnixAddress,
 } from './socket.js';
-export { FdWatcher, WaitThread } from './watch.js';

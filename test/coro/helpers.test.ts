@@ -37,6 +37,18 @@ describe.each(BACKENDS)('helpers on %s', (backend) => {
     expect(loop.runUntilComplete(main())).toBe(loop);
   });
 
+  it('getRunningLoop is typed as the EventLoop: its socket operations need no cast', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    b.setBlocking(false);
+    function* main(): Coroutine<string> {
+      a.send('typed');
+      const data: Buffer = yield* getRunningLoop().sockRecv(b, 16);
+      return data.toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('typed');
+  });
+
   it('gather keeps the order given, whatever the finishing order', () => {
     const loop = testLoop(backend);
     function* later<T>(ms: number, v: T): Coroutine<T> {

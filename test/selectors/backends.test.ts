@@ -9,7 +9,8 @@ import {
   PollSelector,
   SelectSelector,
 } from '../../src/selectors/index.js';
-import { close, eventfd, FD_SETSIZE, SelectSet } from '../../src/sys/index.js';
+import { close, eventfd, FD_SETSIZE } from '../../src/sys/index.js';
+import { SelectSet } from '../../src/sys/select.js';
 import { signalEventfd, testEventfd, testPipe, track, trackClosable } from '../helpers/fds.js';
 
 describe('SelectSelector', () => {
