@@ -59,7 +59,9 @@ std::string DescribeValue(Napi::Value value) {
       if (std::isnan(d)) return "NaN";
       if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
       if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-      return std::to_string(d);
+      // As JavaScript prints it (1.5, 1e+21), as the TypeScript checks quote
+      // it; std::to_string would say 1.500000. A number runs no user code.
+      return value.ToString().Utf8Value();
     }
     case napi_string: {
       std::string s = value.As<Napi::String>().Utf8Value();
