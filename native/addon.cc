@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitEpoll(env, exports);
   InitSocket(env, exports);
   InitFdOps(env, exports);
+  InitMsg(env, exports);
   InitResolver(env, exports);
   InitWatcher(env, exports);
   return exports;

@@ -13,6 +13,7 @@
 #include <cerrno>
 
 #include "modules.h"
+#include "msg.h"
 
 namespace iomux {
 
@@ -102,6 +103,13 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   IOMUX_CONST(MSG_TRUNC);
   IOMUX_CONST(MSG_OOB);
   IOMUX_CONST(MSG_NOSIGNAL);
+  IOMUX_CONST(MSG_CTRUNC);
+  IOMUX_CONST(MSG_CMSG_CLOEXEC);
+  // ancillary data (sendmsg/recvmsg, msg.cc)
+  IOMUX_CONST(SCM_RIGHTS);
+  IOMUX_CONST(SCM_CREDENTIALS);
+  IOMUX_CONST(SO_PASSCRED);
+  c.Set("SCM_MAX_FD", Napi::Number::New(env, kScmMaxFd));
   // fds
   IOMUX_CONST(FD_SETSIZE);
   IOMUX_CONST(EFD_CLOEXEC);

@@ -179,6 +179,20 @@ export const MSG_TRUNC: number = k('MSG_TRUNC');
 export const MSG_OOB: number = k('MSG_OOB');
 /** `MSG_NOSIGNAL` */
 export const MSG_NOSIGNAL: number = k('MSG_NOSIGNAL');
+/** `MSG_CTRUNC`: in recvmsg's msgFlags, control data (fds) did not fit ancbufsize / maxFds. */
+export const MSG_CTRUNC: number = k('MSG_CTRUNC');
+/** `MSG_CMSG_CLOEXEC`: recvmsg always sets it, so received fds are CLOEXEC. */
+export const MSG_CMSG_CLOEXEC: number = k('MSG_CMSG_CLOEXEC');
+
+// Ancillary data (sendmsg / recvmsg)
+/** `SCM_RIGHTS`: a control message (level SOL_SOCKET) carrying fds. */
+export const SCM_RIGHTS: number = k('SCM_RIGHTS');
+/** `SCM_CREDENTIALS`: a control message (level SOL_SOCKET) carrying a `struct ucred` (pid, uid, gid). */
+export const SCM_CREDENTIALS: number = k('SCM_CREDENTIALS');
+/** `SO_PASSCRED`: receive SCM_CREDENTIALS with every message. */
+export const SO_PASSCRED: number = k('SO_PASSCRED');
+/** Most fds one message may carry (the kernel's SCM_MAX_FD, 253). */
+export const SCM_MAX_FD: number = k('SCM_MAX_FD');
 
 // fd limits and fd flags
 /** `FD_SETSIZE` */
