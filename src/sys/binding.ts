@@ -73,6 +73,16 @@ export interface NativeWaitThread {
   close(): void;
 }
 
+/** A control message other than SCM_RIGHTS, as msg.cc takes and returns it. */
+export interface NativeCmsg<D extends ArrayBufferView = ArrayBufferView> {
+  readonly level: number;
+  readonly type: number;
+  readonly data: D;
+}
+
+/** recvmsg's result: [bytes, fds (SCM_RIGHTS), msgFlags, address or null, other control messages]. */
+export type NativeRecvmsg = [number, number[], number, unknown, NativeCmsg<Buffer>[]];
+
 export interface NativeBinding {
   init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
   readonly constants: Readonly<Record<string, number>>;
@@ -135,6 +145,37 @@ export interface NativeBinding {
   getsockopt(fd: number, level: number, option: number, buflen?: number): number | Buffer;
   getsockname(fd: number): unknown;
   getpeername(fd: number): unknown;
+  /**
+   * sendmsg(2) with MSG_NOSIGNAL: bytes sent. `family` (the socket's) parses
+   * `address`; undefined asks the kernel (SO_DOMAIN).
+   */
+  sendmsg(
+    fd: number,
+    buffers: readonly ArrayBufferView[],
+    fds: Int32Array | readonly number[] | undefined,
+    flags: number,
+    address: unknown,
+    family: number | undefined,
+    ancdata: readonly NativeCmsg[] | undefined,
+  ): number;
+  /** As sendmsg, with MSG_DONTWAIT: null when it would block. */
+  trySendmsg(
+    fd: number,
+    buffers: readonly ArrayBufferView[],
+    fds: Int32Array | readonly number[] | undefined,
+    flags: number,
+    address: unknown,
+    family: number | undefined,
+    ancdata: readonly NativeCmsg[] | undefined,
+  ): number | null;
+  /** recvmsg(2) with MSG_CMSG_CLOEXEC into `buffers`, with an `ancbufsize`-byte control buffer. */
+  recvmsg(fd: number, buffers: readonly ArrayBufferView[], ancbufsize: number, flags: number): NativeRecvmsg;
+  /** As recvmsg, with MSG_DONTWAIT: null when it would block. */
+  tryRecvmsg(fd: number, buffers: readonly ArrayBufferView[], ancbufsize: number, flags: number): NativeRecvmsg | null;
+  /** The CMSG_LEN macro. */
+  cmsgLen(length: number): number;
+  /** The CMSG_SPACE macro. */
+  cmsgSpace(length: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -19,6 +19,25 @@ export * from './constants.js';
 export { Epoll } from './epoll.js';
 export { BlockingIOError, isErrnoError, OSError } from './errors.js';
 export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
+export {
+  type Ancillary,
+  CMSG_LEN,
+  CMSG_SPACE,
+  type FdList,
+  type RecvFdsResult,
+  type RecvmsgIntoResult,
+  type RecvmsgResult,
+  recvFds,
+  recvmsg,
+  recvmsgInto,
+  sendFds,
+  sendmsg,
+  tryRecvFds,
+  tryRecvmsg,
+  tryRecvmsgInto,
+  trySendFds,
+  trySendmsg,
+} from './msg.js';
 export { Poll } from './poll.js';
 export { type AddrInfo, type CompletedLookup, numericAddrInfo, Resolver } from './resolver.js';
 export { select } from './select.js';
