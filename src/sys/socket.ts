@@ -6,6 +6,7 @@
 import { checkInt, invalidArgType, outOfRange } from './args.js';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
 import { OSError } from './errors.js';
+import * as msg from './msg.js';
 import { native } from './native.js';
 
 const EBADF = native.constants['EBADF'] as number;
@@ -394,6 +395,135 @@ export class Socket implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  // sendmsg / recvmsg with ancillary data: thin delegates to msg.ts, which
+  // documents them in full.
+
+  /**
+   * Sends `buffers` as one message with control messages (Python's `sendmsg`).
+   *
+   * @returns bytes sent
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket that is full
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.sendmsg}
+   */
+  sendmsg(
+    buffers: readonly SendData[],
+    ancdata?: readonly msg.Ancillary[],
+    flags?: number,
+    address?: SocketAddress | null,
+  ): number {
+    return msg.sendmsg(this, buffers, ancdata, flags, address);
+  }
+
+  /**
+   * As {@link sendmsg}, never blocking.
+   *
+   * @returns bytes sent, or `null` when it would block
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.sendmsg}
+   */
+  trySendmsg(
+    buffers: readonly SendData[],
+    ancdata?: readonly msg.Ancillary[],
+    flags?: number,
+    address?: SocketAddress | null,
+  ): number | null {
+    return msg.trySendmsg(this, buffers, ancdata, flags, address);
+  }
+
+  /**
+   * Receives one message and its control messages (Python's `recvmsg`).
+   *
+   * @param ancbufsize - control buffer bytes (see {@link msg.CMSG_SPACE})
+   * @returns `[data, ancdata, msgFlags, address]`
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket with nothing to read
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvmsg}
+   */
+  recvmsg(bufsize: number, ancbufsize?: number, flags?: number): msg.RecvmsgResult {
+    return msg.recvmsg(this, bufsize, ancbufsize, flags);
+  }
+
+  /**
+   * As {@link recvmsg}, never blocking.
+   *
+   * @returns the result, or `null` when it would block
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvmsg}
+   */
+  tryRecvmsg(bufsize: number, ancbufsize?: number, flags?: number): msg.RecvmsgResult | null {
+    return msg.tryRecvmsg(this, bufsize, ancbufsize, flags);
+  }
+
+  /**
+   * Receives one message into `buffers` (Python's `recvmsg_into`).
+   *
+   * @returns `[nbytes, ancdata, msgFlags, address]`
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket with nothing to read
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvmsgInto}
+   */
+  recvmsgInto(buffers: readonly ArrayBufferView[], ancbufsize?: number, flags?: number): msg.RecvmsgIntoResult {
+    return msg.recvmsgInto(this, buffers, ancbufsize, flags);
+  }
+
+  /**
+   * As {@link recvmsgInto}, never blocking.
+   *
+   * @returns the result, or `null` when it would block
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvmsgInto}
+   */
+  tryRecvmsgInto(
+    buffers: readonly ArrayBufferView[],
+    ancbufsize?: number,
+    flags?: number,
+  ): msg.RecvmsgIntoResult | null {
+    return msg.tryRecvmsgInto(this, buffers, ancbufsize, flags);
+  }
+
+  /**
+   * Sends `buffers` with `fds` attached (Python's `socket.send_fds`).
+   *
+   * @param fds - up to SCM_MAX_FD (253) fd numbers, objects with `fileno()`, or an Int32Array
+   * @returns bytes sent
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket that is full
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.sendFds}
+   */
+  sendFds(buffers: readonly SendData[], fds: msg.FdList, flags?: number, address?: SocketAddress | null): number {
+    return msg.sendFds(this, buffers, fds, flags, address);
+  }
+
+  /**
+   * As {@link sendFds}, never blocking.
+   *
+   * @returns bytes sent, or `null` when it would block
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.sendFds}
+   */
+  trySendFds(
+    buffers: readonly SendData[],
+    fds: msg.FdList,
+    flags?: number,
+    address?: SocketAddress | null,
+  ): number | null {
+    return msg.trySendFds(this, buffers, fds, flags, address);
+  }
+
+  /**
+   * Receives up to `bufsize` bytes and up to `maxFds` fds (Python's `socket.recv_fds`).
+   *
+   * @returns `[data, fds, msgFlags, address]`; the fds are CLOEXEC and the caller's to close
+   * @throws {BlockingIOError} EAGAIN on a non-blocking socket with nothing to read
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvFds}
+   */
+  recvFds(bufsize: number, maxFds: number, flags?: number): msg.RecvFdsResult {
+    return msg.recvFds(this, bufsize, maxFds, flags);
+  }
+
+  /**
+   * As {@link recvFds}, never blocking.
+   *
+   * @returns the result, or `null` when it would block
+   * @throws {OSError} / {TypeError} / {RangeError} as {@link msg.recvFds}
+   */
+  tryRecvFds(bufsize: number, maxFds: number, flags?: number): msg.RecvFdsResult | null {
+    return msg.tryRecvFds(this, bufsize, maxFds, flags);
   }
 }
 
