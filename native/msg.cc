@@ -28,6 +28,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "msg.h"
+#include "raw.h"
 #include "sockaddr.h"
 #include "unique_fd.h"
 
@@ -75,11 +76,7 @@ std::string Describe(napi_env env, napi_value v) { return DescribeValue(Napi::Va
 
 // An integer in [min, max], or `fallback` when undefined.
 bool IntOr(napi_env env, napi_value v, const char* name, int64_t min, int64_t max, int64_t fallback, int64_t* out) {
-  if (TypeOf(env, v) == napi_undefined) {
-    *out = fallback;
-    return true;
-  }
-  return ValueInt(Napi::Env(env), Napi::Value(env, v), name, min, max, out);
+  return ValueIntOr(Napi::Env(env), v, name, min, max, fallback, out);
 }
 
 bool IsView(napi_env env, napi_value v) {
@@ -534,21 +531,15 @@ napi_value CmsgSize(napi_env env, napi_callback_info info) {
   return result;
 }
 
-void SetFunction(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
-  exports.Set(name, Napi::Value(env, fn));
-}
-
 }  // namespace
 
 void InitMsg(Napi::Env env, Napi::Object exports) {
-  SetFunction(env, exports, "sendmsg", SendMsg<false>);
-  SetFunction(env, exports, "trySendmsg", SendMsg<true>);
-  SetFunction(env, exports, "recvmsg", RecvMsg<false>);
-  SetFunction(env, exports, "tryRecvmsg", RecvMsg<true>);
-  SetFunction(env, exports, "cmsgLen", CmsgSize<false>);
-  SetFunction(env, exports, "cmsgSpace", CmsgSize<true>);
+  SetRawFunction(env, exports, "sendmsg", SendMsg<false>);
+  SetRawFunction(env, exports, "trySendmsg", SendMsg<true>);
+  SetRawFunction(env, exports, "recvmsg", RecvMsg<false>);
+  SetRawFunction(env, exports, "tryRecvmsg", RecvMsg<true>);
+  SetRawFunction(env, exports, "cmsgLen", CmsgSize<false>);
+  SetRawFunction(env, exports, "cmsgSpace", CmsgSize<true>);
 }
 
 }  // namespace iomux
