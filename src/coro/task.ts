@@ -71,26 +71,71 @@ export class Task<T = unknown> extends Future<T> {
   // An error interrupt() asked to throw in at the current yield.
   #interrupt: { error: unknown } | null = null;
   readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
+  // A function target, until its first step calls it.
+  #start: ((signal: AbortSignal) => unknown) | null = null;
 
   /**
+   * Whatever the target, nothing of it runs inside the constructor: a
+   * generator takes its first step, and a function is called, in the loop's
+   * next iteration (as asyncio starts every Task); a promise runs already.
+   *
    * @param target - a generator object, a promise, or a function returning one (it receives the task's AbortSignal)
    * @param loop - the loop that runs it (default: the running loop)
-   * @throws {TypeError} when target is none of these
+   * @throws {TypeError} when target is none of these (a function that returns
+   *   neither fails the Task with that TypeError instead)
    */
   constructor(target: TaskTarget<T>, loop?: LoopLike, name?: string) {
     super(loop);
     this.name = name ?? `Task-${++taskCounter}`;
-    let body: unknown = target;
-    if (typeof body === 'function') {
-      if (asyncTasks === null) {
-        asyncTasks = new AsyncLocalStorage();
-        setAwaitHook(noteAwait);
-      }
-      body = asyncTasks.run(this as Task<unknown>, body as (signal: AbortSignal) => unknown, this.#abort.signal);
+    if (typeof target === 'function') {
+      this.#start = target;
+      this.loop.schedule(this);
+      return;
     }
+    this.#adopt(target, true);
+  }
+
+  // The first step of a function target: call it, as the Task's own code
+  // (currentTask(), and for async functions the Task across their awaits).
+  #begin(start: (signal: AbortSignal) => unknown): void {
+    this.#start = null;
+    if (this.#mustCancel) {
+      // Cancelled before it started: it never runs, as a generator never would.
+      super.cancel(this.#cancelMessage);
+      return;
+    }
+    if (asyncTasks === null) {
+      asyncTasks = new AsyncLocalStorage();
+      setAwaitHook(noteAwait);
+    }
+    const previous = current;
+    current = this as Task<unknown>;
+    let body: unknown;
+    try {
+      body = asyncTasks.run(this as Task<unknown>, start, this.#abort.signal);
+    } catch (error) {
+      if (error instanceof CancelledError) super.cancel(error.message);
+      else super.setException(error);
+      return;
+    } finally {
+      current = previous;
+    }
+    try {
+      this.#adopt(body, false);
+    } catch (error) {
+      super.setException(error);
+      return;
+    }
+    // A generator from the function takes its first step now, in this one.
+    if (this.#coro !== null) this.#step();
+  }
+
+  // Drives what the target is or returned: a generator (its first step
+  // queued), or a promise (settling the Task when it settles).
+  #adopt(body: unknown, scheduleFirstStep: boolean): void {
     if (isCoroutine(body)) {
       this.#coro = body as Coroutine<T>;
-      this.loop.schedule(this);
+      if (scheduleFirstStep) this.loop.schedule(this);
     } else if (isThenable(body)) {
       body.then(
         (value) => {
@@ -124,6 +169,11 @@ export class Task<T = unknown> extends Future<T> {
     if (this.done()) return false;
     this.#cancelMessage = message;
     this.#abort.abort(new CancelledError(message));
+    if (this.#start !== null) {
+      // Not started yet: its first step cancels it instead of calling it.
+      this.#mustCancel = true;
+      return true;
+    }
     if (this.#coro === null) {
       // An async function: reject the Future it awaits with CancelledError
       // (it may catch it and go on); if it awaits none, it cannot be
@@ -182,6 +232,7 @@ export class Task<T = unknown> extends Future<T> {
    */
   override [RUN](): void {
     if (this.done()) this.runDoneCallbacks();
+    else if (this.#start !== null) this.#begin(this.#start);
     else this.#step();
   }
 

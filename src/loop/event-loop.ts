@@ -79,7 +79,7 @@ export type RunTarget<T> =
   | Future<T>
   | Generator<unknown, T, unknown>
   | PromiseLike<T>
-  | (() => Future<T> | Generator<unknown, T, unknown> | PromiseLike<T>);
+  | ((signal: AbortSignal) => Future<T> | Generator<unknown, T, unknown> | PromiseLike<T>);
 
 /** The handler of exceptions no one else handles (a throwing callback...). */
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
@@ -415,9 +415,12 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     let future: Future<T>;
     try {
-      const target = typeof main === 'function' ? main() : main;
-      future =
-        target instanceof Future ? target : (ensureFuture(target as Generator<unknown, T, unknown>, this) as Future<T>);
+      // A function runs as a Task's own code, as createTask(fn) runs it
+      // (currentTask(), cancellation, the AbortSignal), from the first iteration.
+      if (typeof main === 'function') future = new Task<T>(main as TaskTarget<T>, this);
+      else
+        future =
+          main instanceof Future ? main : (ensureFuture(main as Generator<unknown, T, unknown>, this) as Future<T>);
       if (future.loop !== this) throw new TypeError('the Future belongs to another loop');
     } catch (e) {
       this.#leave();

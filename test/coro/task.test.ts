@@ -122,6 +122,52 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
     expect(ran).toBe(false);
   });
 
+  it('every kind of target starts in the next iteration, in creation order, never inside createTask', () => {
+    const loop = testLoop(backend);
+    const log: string[] = [];
+    function* gen(name: string): Coroutine<void> {
+      log.push(`${name} (task ${currentTask()?.name})`);
+    }
+    function* main(): Coroutine<string[]> {
+      loop.createTask(async () => {
+        log.push(`async (task ${currentTask()?.name})`);
+      }, 'a');
+      loop.createTask(gen('generator'), 'g');
+      loop.createTask(() => gen('function returning a generator'), 'f');
+      log.push('all created');
+      yield;
+      return log;
+    }
+    expect(loop.runUntilComplete(main())).toEqual([
+      'all created',
+      'async (task a)',
+      'generator (task g)',
+      'function returning a generator (task f)',
+    ]);
+  });
+
+  it('a function target cancelled before it started is never called', () => {
+    const loop = testLoop(backend);
+    let called = false;
+    const task = loop.createTask(async () => {
+      called = true;
+    });
+    expect(task.cancel('early')).toBe(true);
+    expect(task.signal.aborted).toBe(true);
+    expect(() => loop.runUntilComplete(task)).toThrow(CancelledError);
+    expect(called).toBe(false);
+  });
+
+  it('a function that returns neither a generator nor a promise fails its Task with a TypeError', () => {
+    const loop = testLoop(backend);
+    const task = loop.createTask((() => 42) as unknown as () => Coroutine<void>);
+    expect(() => loop.runUntilComplete(task)).toThrow(/a Task needs a generator object, a promise or a function/);
+    const throwing = loop.createTask((): Coroutine<void> => {
+      throw new RangeError('from the function');
+    });
+    expect(() => loop.runUntilComplete(throwing)).toThrow(RangeError);
+  });
+
   it('currentTask() is the task whose coroutine runs', () => {
     const loop = testLoop(backend);
     let seen: unknown = null;

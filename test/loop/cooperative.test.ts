@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CancelledError,
   type Coroutine,
+  currentTask,
   gather,
   getRunningLoop,
   sleep,
@@ -119,6 +120,15 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
       return seen;
     });
     expect(log).toEqual(['CancelledError aborted=true', 'went on', 'true bye true']);
+  });
+
+  it('run(fn) runs fn as a Task, as createTask(fn) does: currentTask(), its AbortSignal', async () => {
+    const loop = testLoop(backend);
+    const seen = await loop.run(async (signal) => {
+      const task = currentTask();
+      return [task !== null && task.signal === signal, signal.aborted];
+    });
+    expect(seen).toEqual([true, false]);
   });
 
   // The loop has no timer of its own here: it waits without limit, so each
