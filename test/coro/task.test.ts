@@ -127,6 +127,7 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
     const log: string[] = [];
     function* gen(name: string): Coroutine<void> {
       log.push(`${name} (task ${currentTask()?.name})`);
+      yield;
     }
     function* main(): Coroutine<string[]> {
       loop.createTask(async () => {
