@@ -115,6 +115,14 @@ function makeSelector(selector: EventLoopOptions['selector']): EntrySelector {
       return new SelectSelector<IoEntry>();
     default:
       if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
+        // The loop keeps its own data in the keys and dispatches every ready
+        // key as its own: a key someone else registered would be run as one.
+        const { size } = selector as BaseSelector;
+        if (size !== 0) {
+          throw invalidArgValue(
+            `The "selector" option must be an empty selector: the loop registers its own keys. Received one with ${size} key${size === 1 ? '' : 's'}`,
+          );
+        }
         return selector as unknown as EntrySelector;
       }
       throw invalidArgValue(
@@ -267,15 +275,15 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   /**
-   * callSoon for code that runs outside the loop's own callbacks: a Node
-   * timer, a promise continuation, an event emitter. It wakes a cooperative
-   * loop that is waiting. (Another worker thread cannot reach this object;
-   * it wakes a loop through an eventfd the loop reads, see addReader.)
+   * asyncio's `call_soon_threadsafe`, kept under its name for code ported
+   * from Python: it is {@link callSoon}. JavaScript gives no other thread
+   * this object (a worker has its own objects), and callSoon from a Node
+   * timer, a promise continuation or an event emitter already wakes a
+   * cooperative loop that is waiting. To wake a loop from another worker,
+   * write an eventfd it reads ({@link addReader}).
    */
   callSoonThreadsafe<A extends unknown[]>(callback: (...args: A) => void, ...args: A): Handle {
-    const handle = this.callSoon(callback, ...args);
-    this.#driver?.wake();
-    return handle;
+    return this.callSoon(callback, ...args);
   }
 
   /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { CancelledError, type Coroutine, sleep } from '../../src/coro/index.js';
 import { EventLoop, type Handle } from '../../src/loop/index.js';
+import { EpollSelector, EVENT_WRITE, PollSelector, SelectSelector } from '../../src/selectors/index.js';
 import { close, eventfd } from '../../src/sys/index.js';
 import { signalEventfd, testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
@@ -54,6 +55,28 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
       expect(() => new EventLoop({ selector: 'kqueue' as 'epoll' })).toThrow(
         expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
       );
+    });
+
+    it('a selector instance must come empty: one with keys is refused and left as it was', () => {
+      const [a] = testSocketpair();
+      const selectors = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector };
+      using sel = new selectors[backend]();
+      sel.register(a, EVENT_WRITE, "not the loop's");
+      expect(() => new EventLoop({ selector: sel })).toThrow(
+        expect.objectContaining({
+          name: 'TypeError',
+          code: 'ERR_INVALID_ARG_VALUE',
+          message: expect.stringMatching(/empty selector.*1 key$/),
+        }),
+      );
+      expect(sel.getKey(a).data).toBe("not the loop's");
+      expect(sel.select(0).map(([key]) => key.data)).toEqual(["not the loop's"]);
+      // Emptied, the same selector serves a loop.
+      sel.unregister(a);
+      const loop = new EventLoop({ selector: sel });
+      loop.callSoon(() => loop.stop());
+      loop.runForever();
+      expect(loop.selector).toBe(sel);
     });
   });
 
@@ -179,7 +202,9 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
       loop.callLater(20, () => loop.stop());
       loop.runForever();
       close(efd);
-      expect(calls.length).toBeLessThanOrEqual(1);
+      // The reader was queued in the same iteration as the removal, behind
+      // it: a removed reader's queued run is skipped, never called.
+      expect(calls).toEqual([]);
     });
 
     it('an fd closed while watched and replaced by another file: the new one is watched', () => {
