@@ -35,11 +35,18 @@ export class InvalidStateError extends Error {
   }
 }
 
-/** A loop used where it cannot be: none running, already running, closed. */
-export class LoopStateError extends Error {
-  readonly code: 'ERR_NO_RUNNING_LOOP' | 'ERR_LOOP_RUNNING' | 'ERR_LOOP_CLOSED';
+/** The codes of {@link LoopStateError}. */
+export type LoopStateCode = 'ERR_NO_RUNNING_LOOP' | 'ERR_LOOP_RUNNING' | 'ERR_LOOP_CLOSED' | 'ERR_LOOP_STOPPED';
 
-  constructor(code: 'ERR_NO_RUNNING_LOOP' | 'ERR_LOOP_RUNNING' | 'ERR_LOOP_CLOSED', message: string) {
+/**
+ * A loop used where it cannot be: none running (ERR_NO_RUNNING_LOOP),
+ * already running (ERR_LOOP_RUNNING), closed (ERR_LOOP_CLOSED), or stopped
+ * before the Future it was running completed (ERR_LOOP_STOPPED).
+ */
+export class LoopStateError extends Error {
+  readonly code: LoopStateCode;
+
+  constructor(code: LoopStateCode, message: string) {
     super(message);
     this.code = code;
   }
@@ -47,4 +54,21 @@ export class LoopStateError extends Error {
   override get name(): string {
     return 'LoopStateError';
   }
+}
+
+/**
+ * A Future given to a loop, or yielded to a Task, that belongs to another
+ * loop (ERR_OTHER_LOOP); each Future is bound to the loop that made it.
+ */
+export class WrongLoopError extends TypeError {
+  readonly code = 'ERR_OTHER_LOOP';
+
+  override get name(): string {
+    return 'WrongLoopError';
+  }
+}
+
+/** @internal A TypeError with a stable code (this layer imports nothing of sys). */
+export function codedTypeError(message: string, code: string): TypeError & { code: string } {
+  return Object.assign(new TypeError(message), { code });
 }

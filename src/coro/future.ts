@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { CancelledError, InvalidStateError } from './errors.js';
+import { CancelledError, codedTypeError, InvalidStateError } from './errors.js';
 import { getRunningLoop } from './running.js';
 import { type LoopLike, RUN } from './types.js';
 
@@ -153,7 +153,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   setException(exception: unknown): void {
     if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
     if (exception instanceof CancelledError)
-      throw new TypeError('CancelledError cannot be set as an exception: cancel() instead');
+      throw codedTypeError('CancelledError cannot be set as an exception: cancel() instead', 'ERR_INVALID_ARG_VALUE');
     this.#exception = exception;
     this.#hasException = true;
     this.#state = FINISHED;

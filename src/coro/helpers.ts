@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CancelledError, TimeoutError } from './errors.js';
+import { CancelledError, codedTypeError, TimeoutError } from './errors.js';
 import { Future, isCoroutine, isThenable } from './future.js';
 import { getRunningLoop } from './running.js';
 import { type Coroutine, currentTask, Task } from './task.js';
@@ -21,7 +21,10 @@ export type Awaitable<T> = Future<T> | Coroutine<T> | PromiseLike<T>;
 export function ensureFuture<T>(awaitable: Awaitable<T>, loop: LoopLike = getRunningLoop()): Future<T> {
   if (awaitable instanceof Future) return awaitable;
   if (isCoroutine(awaitable) || isThenable(awaitable)) return new Task<T>(awaitable as Coroutine<T>, loop);
-  throw new TypeError(`expected a Future, a generator object or a promise; got ${String(awaitable)}`);
+  throw codedTypeError(
+    `expected a Future, a generator object or a promise; got ${String(awaitable)}`,
+    'ERR_INVALID_ARG_TYPE',
+  );
 }
 
 function resolveLater<T>(future: Future<T>, value: T): void {

@@ -4,7 +4,14 @@
  *
  * @module
  */
-export { CancelledError, InvalidStateError, LoopStateError, TimeoutError } from './errors.js';
+export {
+  CancelledError,
+  InvalidStateError,
+  type LoopStateCode,
+  LoopStateError,
+  TimeoutError,
+  WrongLoopError,
+} from './errors.js';
 export { type DoneCallback, Future, isCoroutine } from './future.js';
 export { type Awaitable, ensureFuture, type GatherOptions, gather, sleep, waitFor, withTimeout } from './helpers.js';
 export { getRunningLoop } from './running.js';

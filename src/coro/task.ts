@@ -7,7 +7,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-import { CancelledError, InvalidStateError } from './errors.js';
+import { CancelledError, codedTypeError, InvalidStateError, WrongLoopError } from './errors.js';
 import { Future, isCoroutine, isThenable, setAwaitHook } from './future.js';
 import { type LoopLike, RUN } from './types.js';
 
@@ -148,8 +148,9 @@ export class Task<T = unknown> extends Future<T> {
         },
       );
     } else {
-      throw new TypeError(
+      throw codedTypeError(
         `a Task needs a generator object, a promise or a function returning one; got ${String(body)}`,
+        'ERR_INVALID_ARG_TYPE',
       );
     }
   }
@@ -275,7 +276,7 @@ export class Task<T = unknown> extends Future<T> {
     const yielded = step.value;
     if (yielded instanceof Future) {
       if (yielded.loop !== this.loop) {
-        this.#resumeWithError(new TypeError(`Task ${this.name} got a Future attached to a different loop`));
+        this.#resumeWithError(new WrongLoopError(`Task ${this.name} got a Future attached to a different loop`));
       } else if (yielded === this) {
         this.#resumeWithError(new InvalidStateError(`Task ${this.name} cannot await itself`));
       } else {
@@ -287,7 +288,9 @@ export class Task<T = unknown> extends Future<T> {
       // A bare `yield`: give the other callbacks a turn, then go on.
       this.loop.schedule(this);
     } else {
-      this.#resumeWithError(new TypeError(`Task ${this.name} got a bad yield: ${String(yielded)} (yield* a Future)`));
+      this.#resumeWithError(
+        codedTypeError(`Task ${this.name} got a bad yield: ${String(yielded)} (yield* a Future)`, 'ERR_BAD_YIELD'),
+      );
     }
   }
 

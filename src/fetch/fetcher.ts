@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { TimeoutError } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import { GetAddrInfoError } from '../loop/index.js';
 import {
@@ -30,6 +31,7 @@ import {
 } from '../sys/index.js';
 import {
   DEFAULT_TIMEOUT_MS,
+  FetcherClosedError,
   type FetchOptions,
   type FetchResult,
   noAddressError,
@@ -113,8 +115,7 @@ export class Fetcher {
       const now = performance.now();
       let wait = Number.POSITIVE_INFINITY;
       for (const exchange of this.#exchanges) {
-        if (exchange.deadline <= now)
-          exchange.fail(Object.assign(new Error(`timed out after ${exchange.timeoutMs} ms`), { code: 'ERR_TIMEOUT' }));
+        if (exchange.deadline <= now) exchange.fail(new TimeoutError(`timed out after ${exchange.timeoutMs} ms`));
         else wait = Math.min(wait, exchange.deadline - now);
       }
       if (this.#exchanges.size === 0) break;
@@ -127,7 +128,7 @@ export class Fetcher {
 
   /** Closes the selector and the resolver; in-flight URLs fail. */
   close(): void {
-    for (const exchange of [...this.#exchanges]) exchange.fail(new Error('the Fetcher was closed'));
+    for (const exchange of [...this.#exchanges]) exchange.fail(new FetcherClosedError('the Fetcher was closed'));
     this.#resolver?.close();
     this.#resolver = null;
     this.selector.close();

@@ -15,4 +15,4 @@ export { fetchBusyPoll } from './busy-poll.js';
 export { fetchAsync, fetchCoroutine } from './coroutine.js';
 export { Fetcher, type FetcherCallback, type FetcherOptions } from './fetcher.js';
 export { HttpPool, type PoolOptions } from './pool.js';
-export { FetchError, type FetchOptions, type FetchResult } from './types.js';
+export { FetchError, FetcherClosedError, type FetchOptions, type FetchResult } from './types.js';

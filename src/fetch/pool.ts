@@ -10,7 +10,14 @@ import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '..
 import type { EventLoop } from '../loop/index.js';
 import type { Socket } from '../sys/index.js';
 import { connectAny, readResponse } from './coroutine.js';
-import { DEFAULT_TIMEOUT_MS, type FetchOptions, type FetchResult, toFetchError, toResult } from './types.js';
+import {
+  DEFAULT_TIMEOUT_MS,
+  FetcherClosedError,
+  type FetchOptions,
+  type FetchResult,
+  toFetchError,
+  toResult,
+} from './types.js';
 
 export interface PoolOptions {
   /** Most connections per host, busy or idle (default 6, as browsers do). */
@@ -103,7 +110,7 @@ export class HttpPool {
   }
 
   *#exchange(url: string, options: FetchOptions): Coroutine<FetchResult> {
-    if (this.#closed) throw new Error('the pool is closed');
+    if (this.#closed) throw new FetcherClosedError('the pool is closed');
     const target = parseHttpUrl(url);
     const request = formatRequest(target, { ...options, keepAlive: true });
     const key = `${target.hostname}:${target.port}`;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { InvalidStateError } from '../coro/index.js';
 import type { RequestOptions, ResponseParser } from '../http/index.js';
 
 /** A fetched response. */
@@ -25,6 +26,15 @@ export interface FetchOptions extends RequestOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** A Fetcher or HttpPool used after close() (ERR_FETCHER_CLOSED). */
+export class FetcherClosedError extends Error {
+  readonly code = 'ERR_FETCHER_CLOSED';
+
+  override get name(): string {
+    return 'FetcherClosedError';
+  }
+}
 
 /** A fetch that failed: `code` is the cause's (ECONNREFUSED, ENOTFOUND, ERR_HTTP_..., ERR_TIMEOUT...). */
 export class FetchError extends Error {
@@ -52,7 +62,7 @@ export function toFetchError(url: string, cause: unknown): FetchError {
 /** The result of a parser that is done. */
 export function toResult(url: string, parser: ResponseParser): FetchResult {
   const head = parser.head;
-  if (head === null) throw new Error('iomux: the response is not parsed yet');
+  if (head === null) throw new InvalidStateError('the response is not parsed yet');
   return { url, status: head.status, headers: head.headers.toObject(), body: parser.body() };
 }
 
@@ -61,5 +71,6 @@ export function toResult(url: string, parser: ResponseParser): FetchResult {
  * an Error captures a stack, which costs more than a whole request here.
  */
 export function noAddressError(hostname: string): Error {
-  return new Error(`no address for ${hostname}`);
+  // getaddrinfo's own word for a name with no address: the code users check.
+  return Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' });
 }

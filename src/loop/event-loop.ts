@@ -17,7 +17,7 @@
  */
 
 import { isIP } from 'node:net';
-import { ensureFuture, Future, LoopStateError, Task, type TaskTarget } from '../coro/index.js';
+import { ensureFuture, Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
 import {
@@ -383,7 +383,7 @@ export class EventLoop implements LoopLike, HandleOwner {
   runUntilComplete<T>(target: Future<T> | Generator<unknown, T, unknown>): T {
     this.#checkClosed();
     const future = target instanceof Future ? target : this.createTask(target);
-    if (future.loop !== this) throw new TypeError('the Future belongs to another loop');
+    if (future.loop !== this) throw new WrongLoopError('the Future belongs to another loop');
     const stopWhenDone = (): void => this.stop();
     future.addDoneCallback(stopWhenDone);
     try {
@@ -391,7 +391,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     } finally {
       future.removeDoneCallback(stopWhenDone);
     }
-    if (!future.done()) throw new LoopStateError('ERR_LOOP_RUNNING', 'Event loop stopped before the Future completed.');
+    if (!future.done()) throw new LoopStateError('ERR_LOOP_STOPPED', 'Event loop stopped before the Future completed.');
     return future.result();
   }
 
@@ -429,7 +429,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       else
         future =
           main instanceof Future ? main : (ensureFuture(main as Generator<unknown, T, unknown>, this) as Future<T>);
-      if (future.loop !== this) throw new TypeError('the Future belongs to another loop');
+      if (future.loop !== this) throw new WrongLoopError('the Future belongs to another loop');
     } catch (e) {
       this.#leave();
       return Promise.reject(e);
@@ -479,7 +479,7 @@ export class EventLoop implements LoopLike, HandleOwner {
         this.#leave();
         if (failure !== null) reject(failure.error);
         else if (!future.done())
-          reject(new LoopStateError('ERR_LOOP_RUNNING', 'Event loop stopped before the Future completed.'));
+          reject(new LoopStateError('ERR_LOOP_STOPPED', 'Event loop stopped before the Future completed.'));
         else if (future.cancelled()) reject(peekError(future));
         else if (future.exception() !== null) reject(future.exception());
         else resolve(future.result());
@@ -628,8 +628,11 @@ export class EventLoop implements LoopLike, HandleOwner {
       const first = done.result().find((info) => info.family === family);
       if (first === undefined) {
         future.setException(
-          new Error(
-            `getaddrinfo found no ${family === AF_INET ? 'IPv4' : family === AF_INET6 ? 'IPv6' : ''} address for ${host}`,
+          Object.assign(
+            new Error(
+              `getaddrinfo found no ${family === AF_INET ? 'IPv4' : family === AF_INET6 ? 'IPv6' : ''} address for ${host}`,
+            ),
+            { code: 'ENOTFOUND' },
           ),
         );
         return;

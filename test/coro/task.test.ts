@@ -228,5 +228,31 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
       return 'no';
     }
     expect(loop.runUntilComplete(foreign())).toMatch(/different loop/);
+    // Each mistake has its code: a bad target, a Future of another loop, a bad yield.
+    expect(() => new Task(42 as unknown as Coroutine<void>, loop)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    function* codeOf(body: () => Coroutine<unknown>): Coroutine<unknown> {
+      try {
+        yield* body();
+      } catch (e) {
+        return [(e as Error).name, (e as { code?: string }).code];
+      }
+      return 'no error';
+    }
+    expect(
+      loop.runUntilComplete(
+        codeOf(function* () {
+          yield* other.createFuture();
+        }),
+      ),
+    ).toEqual(['WrongLoopError', 'ERR_OTHER_LOOP']);
+    expect(
+      loop.runUntilComplete(
+        codeOf(function* () {
+          yield 5;
+        }),
+      ),
+    ).toEqual(['TypeError', 'ERR_BAD_YIELD']);
   });
 });

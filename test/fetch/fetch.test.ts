@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findNginx, NGINX_GOODS_PAGE, startNginx } from '../../src/bench/nginx.js';
 import { startServerProcess } from '../../src/cli/demo.js';
 import { type FetchStyle, fetchMany } from '../../src/cli/fetch-many.js';
+import { TimeoutError } from '../../src/coro/index.js';
 import type { FetchError, FetchResult } from '../../src/fetch/index.js';
 import type { SelectorName } from '../../src/loop/index.js';
 
@@ -123,6 +124,9 @@ describe.each(['busy', 'callback', 'coroutine', 'async'] as FetchStyle[])('fetch
   it('a timeout', async () => {
     const r = await one(style, `http://127.0.0.1:${iomuxPort}/delay/3000`, 'epoll', 100);
     expect(r).toMatchObject({ name: 'FetchError', code: 'ERR_TIMEOUT' });
+    // One class for a timeout, whichever fetcher: the coroutine layer's TimeoutError.
+    expect((r as Error).cause).toBeInstanceOf(TimeoutError);
+    expect((r as Error).cause).toMatchObject({ code: 'ERR_TIMEOUT', message: 'timed out after 100 ms' });
   });
 });
 

@@ -286,7 +286,13 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
     it('runUntilComplete throws when stopped before the future is done', () => {
       const loop = testLoop(backend);
       loop.callSoon(() => loop.stop());
-      expect(() => loop.runUntilComplete(loop.createFuture())).toThrow(/stopped before the Future completed/);
+      expect(() => loop.runUntilComplete(loop.createFuture())).toThrow(
+        expect.objectContaining({
+          name: 'LoopStateError',
+          code: 'ERR_LOOP_STOPPED',
+          message: expect.stringMatching(/stopped before the Future completed/),
+        }),
+      );
     });
 
     it('a closed loop refuses work; close() is idempotent', () => {
