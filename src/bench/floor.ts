@@ -1,12 +1,14 @@
 /**
  * The C floor program (bench/floor/multiplex.c), compiled on the fly with the
  * machine's C compiler and run as a child process, so its figures come from
- * the same machine in the same run as the TypeScript ones.
+ * the same machine in the same run as the TypeScript ones. The plain C N-API
+ * addons of `iomux bench calls` are compiled here too, against the running
+ * Node's headers.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const FLOOR_DIR = fileURLToPath(new URL('../../bench/floor/', import.meta.url));
@@ -43,19 +45,62 @@ function ownBuildDir(): string {
  * binary's path, or the reason there is none (no C compiler).
  */
 export function buildC(name: string): { path: string } | { error: string } {
-  const known = built.get(name);
+  return buildOnce(name, () => compile(name, name, ['-pthread']));
+}
+
+/**
+ * Compiles bench/floor/<name>.c into a Node addon, <name>.node, once per
+ * process: plain C against the running Node's `node_api.h`
+ * (`cc -O2 -shared -fPIC`), for `process.dlopen`. Returns its path, or the
+ * reason there is none (no C compiler, no Node headers, a header the source
+ * needs is missing).
+ */
+export function buildAddon(name: string): { path: string } | { error: string } {
+  return buildOnce(`${name}.node`, () => {
+    const include = nodeIncludeDir();
+    if (include === null) {
+      return { error: `no Node headers (node_api.h) beside ${process.execPath} nor in node-gyp's cache` };
+    }
+    return compile(name, `${name}.node`, ['-shared', '-fPIC', '-I', include]);
+  });
+}
+
+/**
+ * Where the running Node's `node_api.h` is: beside the binary (an official
+ * build or a distribution package installs include/node next to bin/), else
+ * in the header cache node-gyp fills when it builds an addon.
+ */
+export function nodeIncludeDir(): string | null {
+  const version = process.versions.node;
+  const cache = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  // node-gyp's --devdir, as npm passes it on.
+  const devdir = process.env['npm_config_devdir'];
+  const candidates = [
+    join(dirname(process.execPath), '..', 'include', 'node'),
+    ...(devdir ? [join(devdir, version, 'include', 'node')] : []),
+    join(cache, 'node-gyp', version, 'include', 'node'),
+    join(homedir(), '.node-gyp', version, 'include', 'node'),
+  ];
+  return candidates.find((dir) => existsSync(join(dir, 'node_api.h'))) ?? null;
+}
+
+function buildOnce(
+  output: string,
+  make: () => { path: string } | { error: string },
+): { path: string } | { error: string } {
+  const known = built.get(output);
   if (known !== undefined) return known;
-  const result = compile(name);
-  built.set(name, result);
+  const result = make();
+  built.set(output, result);
   return result;
 }
 
-function compile(name: string): { path: string } | { error: string } {
+function compile(name: string, output: string, flags: readonly string[]): { path: string } | { error: string } {
   const source = join(FLOOR_DIR, `${name}.c`);
-  const out = join(ownBuildDir(), name);
+  const out = join(ownBuildDir(), output);
   for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
     if (cc === undefined || cc === '') continue;
-    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, source], {
+    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', ...flags, '-o', out, source], {
       encoding: 'utf8',
     });
     if (r.error === undefined && r.status === 0) return { path: out };
