@@ -4,6 +4,7 @@
  * report prints them; nothing here times anything.
  */
 import type { C10kResult } from './c10k.js';
+import type { CallResult } from './calls.js';
 import type { EchoResult } from './echo.js';
 import type { FetchBenchResult } from './fetch.js';
 import type { PingPongResult } from './pingpong.js';
@@ -21,6 +22,8 @@ export interface TargetCheck {
   kind: 'min' | 'max';
   /** Why a figure is missing. */
   note?: string;
+  /** What `measured` and `bound` are in: a ratio (the default) or nanoseconds. */
+  unit?: 'ratio' | 'ns';
 }
 
 /** True when the check has a figure and it meets its bound. */
@@ -36,8 +39,11 @@ function check(
   kind: TargetCheck['kind'],
   bound: number,
   note?: string,
+  unit?: TargetCheck['unit'],
 ): TargetCheck {
-  return note === undefined ? { what, measured, bound, kind } : { what, measured, bound, kind, note };
+  const out: TargetCheck = note === undefined ? { what, measured, bound, kind } : { what, measured, bound, kind, note };
+  if (unit !== undefined) out.unit = unit;
+  return out;
 }
 
 function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
@@ -150,13 +156,51 @@ export function pingPongTargets(results: readonly PingPongResult[]): TargetCheck
   ];
 }
 
+/**
+ * Calls (`bench calls`): for every function, iomux's overhead per call over
+ * the baseline addon at most 60 ns, and its user-mode instructions per call
+ * at most 2x the baseline's. Each check is on the worst function, and says
+ * which it is and how many are within the bound. `uncounted` says why there
+ * are no instruction counts, when there are none.
+ */
+export function callsTargets(results: readonly CallResult[], uncounted?: string): TargetCheck[] {
+  const worst = (figure: (r: CallResult) => number | null, bound: number): { value: number | null; where: string } => {
+    const measured = results.filter((r) => figure(r) !== null);
+    const top = [...measured].sort((a, b) => (figure(b) as number) - (figure(a) as number))[0];
+    if (top === undefined) return { value: null, where: '' };
+    const within = measured.filter((r) => (figure(r) as number) <= bound).length;
+    return { value: figure(top), where: ` (worst: ${top.name}; ${within} of ${measured.length} within)` };
+  };
+  const time = worst((r) => r.overheadNs, 60);
+  const instr = worst((r) => r.instrRatio, 2);
+  return [
+    check(
+      `calls: iomux's overhead per call over the baseline addon${time.where}`,
+      time.value,
+      'max',
+      60,
+      time.value === null ? 'not measured' : undefined,
+      'ns',
+    ),
+    check(
+      `calls: iomux's user-mode instructions per call vs the baseline addon's${instr.where}`,
+      instr.value,
+      'max',
+      2,
+      instr.value === null ? `not counted${uncounted === undefined ? '' : `: ${uncounted}`}` : undefined,
+    ),
+  ];
+}
+
 /** The checks as a markdown table. */
 export function formatTargets(checks: readonly TargetCheck[]): string {
   const rows = ['| target | measured | bound | met |', '|---|---:|---:|---|'];
   for (const c of checks) {
-    const measured = c.measured === null ? (c.note ?? 'missing') : `${c.measured.toFixed(2)}x`;
+    const figure = (v: number): string => (c.unit === 'ns' ? `${Math.round(v)} ns` : `${v.toFixed(2)}x`);
+    const measured = c.measured === null ? (c.note ?? 'missing') : figure(c.measured);
+    const bound = c.unit === 'ns' ? `${c.bound} ns` : `${c.bound}x`;
     rows.push(
-      `| ${c.what} | ${measured} | ${c.kind === 'min' ? '>=' : '<='} ${c.bound}x | ${met(c) ? 'yes' : '**no**'} |`,
+      `| ${c.what} | ${measured} | ${c.kind === 'min' ? '>=' : '<='} ${bound} | ${met(c) ? 'yes' : '**no**'} |`,
     );
   }
   return rows.join('\n');
