@@ -56,12 +56,12 @@ suites:
 const REPORT_USAGE = `usage: iomux bench report [--quick] [--out FILE]
 
 Runs every suite in its full form -- syscalls (the grid, with the selectors),
-echo, fetch, C10K, coroutine switches, ping-pong in a Node app, instructions
-(when valgrind is installed) -- and writes one
+calls, echo, fetch, C10K, coroutine switches, ping-pong in a Node app,
+instructions (the counts, when valgrind is installed) -- and writes one
 markdown report: the machine, the date, Node's and the peers' versions, every
 table with its ratios to the peers, and each speed target with whether it was
 met in this run. The syscall chart (syscalls.svg) goes beside the report.
-About 10 minutes on 2 cores; bench/setup installs the optional peers first.
+About 13 minutes on 2 cores; bench/setup installs the optional peers first.
 
 options:
   --quick     every suite in its quick form (a smoke run)
@@ -600,6 +600,7 @@ async function runReport(args: string[]): Promise<number> {
   const q = opts.quick;
   const steps: [string, () => SuiteOutput | Promise<SuiteOutput>][] = [
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
+    ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
     // Echo swings most from run to run on a shared VM: 5 runs for its medians.
     ['echo', () => echoSuite({ runs: q ? 1 : 5, conns: 100, measureMs: q ? 1000 : 3000, warmupMs: q ? 200 : 500 })],
     ['fetch', () => fetchSuite(q ? 1 : 5, q ? 100 : 1000)],
