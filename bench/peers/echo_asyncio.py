@@ -1,13 +1,34 @@
-"""The echo server of iomux's echo benchmark, in Python's asyncio: the same
-coroutine style as the iomux server (sock_accept, sock_recv_into,
-sock_sendall on non-blocking sockets, TCP_NODELAY), on asyncio's own
-selector loop or, with the argument `uvloop`, on uvloop.
+"""The echo servers of iomux's echo benchmark in Python's asyncio, on
+asyncio's own selector loop or, with `uvloop`, on uvloop, in one of two
+styles:
 
-    python3 echo_asyncio.py [asyncio|uvloop]   -> prints "listening <port>", serves until killed
+    python3 echo_asyncio.py [asyncio|uvloop] [protocol|sock]
+    -> prints "listening <port>", serves until killed
+
+`protocol` (the fastest API of both loops): an asyncio.Protocol whose
+data_received hands the bytes to transport.write. `sock` (the default): the
+coroutine style of the iomux server, sock_accept / sock_recv_into /
+sock_sendall on non-blocking sockets. TCP_NODELAY in both, as in the C floor.
 """
 import asyncio
 import socket
 import sys
+
+
+class EchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        # Both loops set TCP_NODELAY on TCP transports already; say it anyway.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+async def serve_protocol(loop):
+    server = await loop.create_server(EchoProtocol, "127.0.0.1", 0, backlog=4096, reuse_address=True)
+    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
+    await server.serve_forever()
 
 
 async def echo(loop, conn):
@@ -25,8 +46,7 @@ async def echo(loop, conn):
         conn.close()
 
 
-async def main():
-    loop = asyncio.get_running_loop()
+async def serve_sock(loop):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
@@ -43,8 +63,13 @@ async def main():
         task.add_done_callback(tasks.discard)
 
 
+async def main(style):
+    loop = asyncio.get_running_loop()
+    await (serve_protocol(loop) if style == "protocol" else serve_sock(loop))
+
+
 if len(sys.argv) > 1 and sys.argv[1] == "uvloop":
     import uvloop
 
     uvloop.install()
-asyncio.run(main())
+asyncio.run(main(sys.argv[2] if len(sys.argv) > 2 else "sock"))

@@ -43,7 +43,7 @@ const USAGE = `usage: iomux bench <suite> [options]
 suites:
   sys    select vs poll vs epoll against a C floor (iomux bench sys --help)
   calls  each hot function's cost per call over a plain C N-API baseline (iomux bench calls --help)
-  echo   echo ping-pong: iomux vs node:net vs a C epoll server (iomux bench echo --help)
+  echo   echo ping-pong: iomux vs a C floor, CPython, asyncio, uvloop, node:net (iomux bench echo --help)
   switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
   pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
   fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (iomux bench fetch --help)
@@ -188,10 +188,12 @@ options:
 const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
-an echo server -- the C epoll floor, the iomux loop (epoll, coroutines) in owning
-and in cooperative mode, node:net, Python asyncio and uvloop (sock_* coroutines, when
-a python3 has them; bench/setup installs uvloop), each in its own process -- at 64 B
-and 16 KiB messages, and prints round trips per second (median of the runs) with ratios.
+an echo server, each in its own process: the C epoll floor; the iomux loop with
+coroutines (owning and cooperative mode) and with callbacks (addReader + try*); the
+notes' selectors program on iomux/selectors and on CPython; uvloop and asyncio with
+Protocols and with sock_* coroutines (when a python3 has them; bench/setup installs
+uvloop); node:net. At 64 B and 16 KiB messages; prints round trips per second
+(median of the runs) with ratios.
 
 options:
   --quick          1 run of 1 s per server and size (a smoke run)

@@ -1,10 +1,18 @@
 /**
  * The echo ping-pong benchmark: the C load generator (bench/floor/
  * echo-client.c, its own process) against each server in turn, each in its
- * own process: the C epoll floor (bench/floor/echo-server.c), the iomux loop
- * (epoll, coroutines; owning and cooperative), node:net, and Python's
- * asyncio and uvloop in the same coroutine style (bench/peers/echo_asyncio.py)
- * when a python3 that has them is found.
+ * own process and each at its best:
+ *
+ * - the C epoll floor (bench/floor/echo-server.c);
+ * - the iomux loop with coroutines (owning and cooperative) and with
+ *   callbacks (addReader + try*), in echo-server.ts;
+ * - the notes' selectors program, on CPython (bench/peers/echo_selectors.py)
+ *   and line for line on iomux/selectors (echo-selectors.ts);
+ * - asyncio and uvloop with Protocols, their fastest API, and in the sock_*
+ *   coroutine style of the iomux server (bench/peers/echo_asyncio.py);
+ * - node:net.
+ *
+ * The Python rows need a python3 (and the uvloop rows one with uvloop).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +24,38 @@ import { buildC } from './floor.js';
 import { findPython, peerScript } from './peers.js';
 import { formatRange, median } from './stats.js';
 
-export type EchoServerKind = 'c' | 'iomux' | 'iomux-coop' | 'net' | 'asyncio' | 'uvloop';
+/** Every echo server the benchmark knows, in the order its tables list them. */
+export const ECHO_SERVER_KINDS = [
+  'c',
+  'iomux',
+  'iomux-coop',
+  'iomux-callbacks',
+  'selectors-iomux',
+  'selectors-py',
+  'uvloop-protocol',
+  'asyncio-protocol',
+  'uvloop',
+  'asyncio',
+  'net',
+] as const;
+
+/** One echo server; {@link ECHO_SERVER_NAMES} says what each is. */
+export type EchoServerKind = (typeof ECHO_SERVER_KINDS)[number];
+
+/** The servers' names in the tables. */
+export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
+  c: 'C epoll (floor)',
+  iomux: 'iomux loop, coroutines (owning)',
+  'iomux-coop': 'iomux loop, coroutines (cooperative)',
+  'iomux-callbacks': 'iomux loop, callbacks (addReader + try*)',
+  'selectors-iomux': 'notes\u2019 selectors program, iomux',
+  'selectors-py': 'notes\u2019 selectors program, CPython',
+  'uvloop-protocol': 'uvloop, Protocol',
+  'asyncio-protocol': 'asyncio, Protocol',
+  uvloop: 'uvloop, sock_* coroutines',
+  asyncio: 'asyncio, sock_* coroutines',
+  net: 'node:net',
+};
 
 export interface EchoResult {
   server: EchoServerKind;
@@ -46,9 +85,32 @@ export interface EchoOptions {
   serverScript?: string;
 }
 
+// The Python servers: whether they need uvloop, their script (bench/peers) and its arguments.
+const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: string; args: readonly string[] }>> = {
+  'selectors-py': { uvloop: false, script: 'echo_selectors.py', args: [] },
+  'uvloop-protocol': { uvloop: true, script: 'echo_asyncio.py', args: ['uvloop', 'protocol'] },
+  'asyncio-protocol': { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'protocol'] },
+  uvloop: { uvloop: true, script: 'echo_asyncio.py', args: ['uvloop', 'sock'] },
+  asyncio: { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'sock'] },
+};
+
+/**
+ * The python3 that runs a Python echo server, or null when none can. Every
+ * Python row runs on uvloop's interpreter when there is one, so asyncio,
+ * uvloop and the notes' program are compared on one CPython (bench/setup
+ * installs python3-uvloop for Debian's /usr/bin/python3, an optimized build
+ * that a python3 earlier on PATH may not be).
+ */
+function echoPython(uvloop: boolean): string | null {
+  const withUvloop = findPython('uvloop');
+  return uvloop ? withUvloop : (withUvloop ?? findPython('asyncio'));
+}
+
 /**
  * Starts one echo server in its own process and waits for its port.
  * `prefix` runs it under another program (the instructions suite: valgrind).
+ *
+ * @throws when the server exits before it listens, or a Python server has no python3
  */
 export async function startEchoServer(
   kind: EchoServerKind,
@@ -58,12 +120,13 @@ export async function startEchoServer(
 ): Promise<{ port: number; child: ChildProcess }> {
   let command: string;
   let args: string[];
+  const python = PYTHON_PEERS[kind];
   if (kind === 'c') {
     [command, args] = [cServer, ['0']];
-  } else if (kind === 'asyncio' || kind === 'uvloop') {
-    const python3 = findPython(kind);
-    if (python3 === null) throw new Error(`no python3 can import ${kind}`);
-    [command, args] = [python3, [peerScript('echo_asyncio.py'), kind]];
+  } else if (python !== undefined) {
+    const python3 = echoPython(python.uvloop);
+    if (python3 === null) throw new Error(`no python3 can run the ${kind} echo server`);
+    [command, args] = [python3, [peerScript(python.script), ...python.args]];
   } else {
     [command, args] = [process.execPath, [script, kind]];
   }
@@ -114,16 +177,17 @@ export async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The echo servers this machine can run: the C floor, iomux and node:net
- * always, the Python peers when a python3 has asyncio (and uvloop).
+ * The echo servers this machine can run: the C floor, the iomux servers and
+ * node:net always; the Python ones when a python3 has asyncio (and uvloop).
  */
 export function availableEchoServers(): { servers: EchoServerKind[]; missing: string[] } {
-  const servers: EchoServerKind[] = ['c', 'iomux', 'iomux-coop', 'net'];
   const missing: string[] = [];
-  for (const peer of ['asyncio', 'uvloop'] as const) {
-    if (findPython(peer) !== null) servers.push(peer);
-    else missing.push(peer === 'uvloop' ? 'uvloop (bench/setup installs python3-uvloop)' : 'python3 with asyncio');
-  }
+  if (echoPython(false) === null) missing.push('python3 with asyncio');
+  if (echoPython(true) === null) missing.push('uvloop (bench/setup installs python3-uvloop)');
+  const servers = ECHO_SERVER_KINDS.filter((kind) => {
+    const python = PYTHON_PEERS[kind];
+    return python === undefined || echoPython(python.uvloop) !== null;
+  });
   return { servers, missing };
 }
 
@@ -175,16 +239,6 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   }
   return results;
 }
-
-/** How the tables name each server. */
-export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
-  c: 'C epoll (floor)',
-  net: 'node:net',
-  iomux: 'iomux (epoll, owning)',
-  'iomux-coop': 'iomux (epoll, cooperative)',
-  asyncio: 'Python asyncio (sock_*)',
-  uvloop: 'Python uvloop (sock_*)',
-};
 
 /** A markdown table with ratios against node:net and the C floor. */
 export function formatEchoTable(results: readonly EchoResult[]): string {
