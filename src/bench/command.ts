@@ -11,7 +11,7 @@ import { buildBaseline } from './baseline.js';
 import { formatC10kTable, runC10k } from './c10k.js';
 import { CALLS, formatCallsTable, MAX_BATCH, runCallsBench } from './calls.js';
 import { syscallChartSvg } from './chart.js';
-import { availableEchoServers, formatEchoTable, runEchoBench } from './echo.js';
+import { availableEchoServers, echoPoints, formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatInstrTable, instrUnavailable, runInstrBench } from './instr.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
@@ -185,21 +185,22 @@ options:
   --help           this text
 `;
 
-const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N] [--measure-ms MS] [--json FILE]
+const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N,N...] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
 an echo server, each in its own process: the C epoll floor; the iomux loop with
 coroutines (owning and cooperative mode) and with callbacks (addReader + try*); the
 notes' selectors program on iomux/selectors and on CPython; uvloop and asyncio with
 Protocols and with sock_* coroutines (when a python3 has them; bench/setup installs
-uvloop); node:net. At 64 B and 16 KiB messages; prints round trips per second
+uvloop); node:net. 64 B messages at each connection count, 16 KiB at the first; the
+cooperative and sock_* rows at the first point only. Prints round trips per second
 (median of the runs) with ratios.
 
 options:
-  --quick          1 run of 1 s per server and size (a smoke run)
-  --runs N         runs per server and size, interleaved (default 3)
-  --conns N        connections (default 100)
-  --measure-ms MS  measured time per run after a 500 ms warm-up (default 3000)
+  --quick          1 run of 1 s per server and point (a smoke run)
+  --runs N         runs per server and point, interleaved (default 5)
+  --conns N,N...   connection counts (default 100,1000)
+  --measure-ms MS  measured time per run after a 400 ms warm-up (default 1000)
   --json FILE      also write the figures as JSON
   --help           this text
 `;
@@ -419,11 +420,12 @@ function callsSuite(p: {
 async function runEcho(args: string[]): Promise<number> {
   const opts = parseSuite(args, ECHO_USAGE, ['runs', 'conns', 'measure-ms']);
   if (opts === null) return 0;
+  const conns = (opts.get('conns') ?? '100,1000').split(',').map((n) => intOption(n, '--conns', 0));
   const out = await echoSuite({
-    runs: intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 3),
-    conns: intOption(opts.get('conns'), '--conns', 100),
-    measureMs: intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000),
-    warmupMs: opts.quick ? 200 : 500,
+    runs: intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5),
+    conns,
+    measureMs: intOption(opts.get('measure-ms'), '--measure-ms', 1000),
+    warmupMs: opts.quick ? 200 : 400,
   });
   report(out, opts.json);
   return 0;
@@ -431,25 +433,24 @@ async function runEcho(args: string[]): Promise<number> {
 
 async function echoSuite(p: {
   runs: number;
-  conns: number;
+  conns: readonly number[];
   measureMs: number;
   warmupMs: number;
 }): Promise<SuiteOutput> {
   const { servers, missing } = availableEchoServers();
   const results = await runEchoBench({
-    sizes: [64, 16384],
-    conns: p.conns,
+    points: echoPoints(servers, p.conns),
     runs: p.runs,
     warmupMs: p.warmupMs,
     measureMs: p.measureMs,
-    servers,
     onResult: (r) => {
       if (process.stderr.isTTY === true)
-        process.stderr.write(`${r.server} ${r.size} B: ${Math.round(r.perSecond)}/s\n`);
+        process.stderr.write(`${r.server} ${r.size} B x ${r.conns}: ${Math.round(r.perSecond)}/s\n`);
     },
   });
+  const counts = p.conns.map((n) => n.toLocaleString('en-US')).join(' and ');
   return {
-    title: `# echo ping-pong, ${p.conns} connections (median of ${p.runs} x ${p.measureMs} ms)`,
+    title: `# echo ping-pong, ${counts} connections (median of ${p.runs} x ${p.measureMs} ms)`,
     body: `${formatEchoTable(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
     figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
     targets: echoTargets(results),
@@ -603,8 +604,10 @@ async function runReport(args: string[]): Promise<number> {
   const steps: [string, () => SuiteOutput | Promise<SuiteOutput>][] = [
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
     ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
-    // Echo swings most from run to run on a shared VM: 5 runs for its medians.
-    ['echo', () => echoSuite({ runs: q ? 1 : 5, conns: 100, measureMs: q ? 1000 : 3000, warmupMs: q ? 200 : 500 })],
+    // Echo swings most from run to run on a shared VM: 5 short runs per server
+    // and point, interleaved, for its medians; 27 server-points in all keep
+    // it near 5 minutes.
+    ['echo', () => echoSuite({ runs: q ? 1 : 5, conns: [100, 1000], measureMs: 1000, warmupMs: q ? 200 : 400 })],
     ['fetch', () => fetchSuite(q ? 1 : 5, q ? 100 : 1000)],
     ['c10k', () => c10kSuite(q ? 1000 : 3000, q ? 300 : 500)],
     ['switch', () => switchSuite(q ? 3 : 7, q ? 100 : 1000)],

@@ -73,13 +73,18 @@ export interface EchoResult {
   runs: number[];
 }
 
-export interface EchoOptions {
-  sizes: readonly number[];
+/** One point of the benchmark: a message size, a connection count and the servers run there. */
+export interface EchoPoint {
+  size: number;
   conns: number;
+  servers: readonly EchoServerKind[];
+}
+
+export interface EchoOptions {
+  points: readonly EchoPoint[];
   runs: number;
   warmupMs: number;
   measureMs: number;
-  servers: readonly EchoServerKind[];
   onResult?: (result: EchoResult) => void;
   /** The compiled echo-server.js (default: the one beside this module). */
   serverScript?: string;
@@ -191,29 +196,47 @@ export function availableEchoServers(): { servers: EchoServerKind[]; missing: st
   return { servers, missing };
 }
 
-/** Runs every server at every size; returns the medians. */
+// Rows that restate another at the points after the first: cooperative mode
+// (the owning row is the loop's own figure), and the sock_* styles of
+// asyncio and uvloop (their Protocol rows are their best).
+const RESTATED: readonly EchoServerKind[] = ['iomux-coop', 'uvloop', 'asyncio'];
+
+/**
+ * The suite's points: 64 B at each connection count and 16 KiB at the
+ * first; every server at the first point, and at the others all but the
+ * rows that restate another, which keeps the suite's run time bounded.
+ */
+export function echoPoints(servers: readonly EchoServerKind[], conns: readonly number[]): EchoPoint[] {
+  const [first, ...more] = conns;
+  if (first === undefined) return [];
+  const core = servers.filter((kind) => !RESTATED.includes(kind));
+  return [
+    { size: 64, conns: first, servers },
+    ...more.map((n) => ({ size: 64, conns: n, servers: core })),
+    { size: 16384, conns: first, servers: core },
+  ];
+}
+
+/** Runs each point's servers at that point; returns the medians, point by point. */
 export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> {
   const server = buildC('echo-server');
   const client = buildC('echo-client');
   if ('error' in server) throw new Error(server.error);
   if ('error' in client) throw new Error(client.error);
+  const script = options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url));
   const results: EchoResult[] = [];
-  for (const size of options.sizes) {
+  for (const { size, conns, servers } of options.points) {
     const samples = new Map<EchoServerKind, { perSecond: number; p50us: number; p99us: number; cpuUs: number }[]>();
     // Interleave the servers run by run, so drift in the machine hits all alike.
     for (let run = 0; run < options.runs; run++) {
-      for (const kind of options.servers) {
-        const { port, child } = await startEchoServer(
-          kind,
-          server.path,
-          options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url)),
-        );
+      for (const kind of servers) {
+        const { port, child } = await startEchoServer(kind, server.path, script);
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
-          runEchoClient(client.path, port, options.conns, size, 0, options.warmupMs);
+          runEchoClient(client.path, port, conns, size, 0, options.warmupMs);
           const pid = child.pid as number;
           const cpu0 = mainThreadCpuUs(pid);
-          const measured = runEchoClient(client.path, port, options.conns, size, 0, options.measureMs);
+          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
           samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
         } finally {
@@ -221,12 +244,12 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
         }
       }
     }
-    for (const kind of options.servers) {
+    for (const kind of servers) {
       const s = samples.get(kind) ?? [];
       const result: EchoResult = {
         server: kind,
         size,
-        conns: options.conns,
+        conns,
         perSecond: median(s.map((x) => x.perSecond)),
         serverCpuUs: median(s.map((x) => x.cpuUs)),
         p50us: median(s.map((x) => x.p50us)),
@@ -240,23 +263,28 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   return results;
 }
 
-/** A markdown table with ratios against node:net and the C floor. */
+/**
+ * A markdown table, a block of rows per point, with ratios to the C floor
+ * (round trips and the server's CPU per round trip), node:net and uvloop's
+ * Protocol server at the same point.
+ */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
-    '| size | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs node:net | vs C floor | CPU vs C floor | vs owning | runs (min-max) |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| size | conns | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs C floor | CPU vs C floor | vs node:net | vs uvloop Protocol | runs (min-max) |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
-    const net = results.find((x) => x.size === r.size && x.server === 'net');
-    const c = results.find((x) => x.size === r.size && x.server === 'c');
-    const owning = results.find((x) => x.size === r.size && x.server === 'iomux');
+    const at = (kind: EchoServerKind): EchoResult | undefined =>
+      results.find((x) => x.size === r.size && x.conns === r.conns && x.server === kind);
     const ratio = (peer: EchoResult | undefined): string =>
       peer === undefined ? '-' : `${(r.perSecond / peer.perSecond).toFixed(2)}x`;
-    const name = ECHO_SERVER_NAMES[r.server];
+    const c = at('c');
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
-      `| ${r.size} B | ${name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ` +
-        `${r.p99us.toFixed(0)} | ${r.serverCpuUs.toFixed(1)} | ${ratio(net)} | ${ratio(c)} | ${cpu} | ${ratio(owning)} | ${formatRange(r.runs)} |`,
+      `| ${r.size} B | ${r.conns.toLocaleString('en-US')} | ${ECHO_SERVER_NAMES[r.server]} | ` +
+        `${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ${r.p99us.toFixed(0)} | ` +
+        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(at('net'))} | ${ratio(at('uvloop-protocol'))} | ` +
+        `${formatRange(r.runs)} |`,
     );
   }
   return rows.join('\n');

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { formatC10kTable, runC10k } from '../../src/bench/c10k.js';
 import {
   availableEchoServers,
+  ECHO_SERVER_KINDS,
   ECHO_SERVER_NAMES,
+  echoPoints,
   formatEchoTable,
   runEchoBench,
   startEchoServer,
@@ -45,27 +47,53 @@ async function echo(port: number, data: Buffer, paused?: Promise<void>): Promise
 // The servers run from the build (child processes cannot load TypeScript);
 // these check the plumbing and the output's shape, never timings.
 describe('echo and switch benchmarks (no timing assertions)', () => {
-  it('runs the C, iomux and node:net servers and reports each size', { timeout: 60_000 }, async () => {
+  it('runs the C, iomux and node:net servers and reports each point', { timeout: 60_000 }, async () => {
+    const servers = ['c', 'iomux', 'iomux-coop', 'net'] as const;
     const results = await runEchoBench({
-      sizes: [64, 4096],
-      conns: 4,
+      points: [
+        { size: 64, conns: 4, servers },
+        { size: 4096, conns: 8, servers: servers.slice(0, 2) },
+      ],
       runs: 1,
       warmupMs: 50,
       measureMs: 200,
-      servers: ['c', 'iomux', 'iomux-coop', 'net'],
       serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
     });
-    expect(results).toHaveLength(8);
+    expect(results.map((r) => `${r.server}/${r.size}/${r.conns}`)).toEqual([
+      'c/64/4',
+      'iomux/64/4',
+      'iomux-coop/64/4',
+      'net/64/4',
+      'c/4096/8',
+      'iomux/4096/8',
+    ]);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
       expect(r.serverCpuUs).toBeGreaterThanOrEqual(0);
       expect(r.runs).toHaveLength(1);
     }
     const table = formatEchoTable(results);
-    expect(table).toContain('| 64 B | iomux loop, coroutines (owning) |');
-    expect(table).toContain('| 4096 B | node:net |');
-    expect(table).toContain('| 64 B | iomux loop, coroutines (cooperative) |');
-    expect(table.split('\n')).toHaveLength(10);
+    expect(table).toContain('| 64 B | 4 | iomux loop, coroutines (owning) |');
+    expect(table).toContain('| 64 B | 4 | node:net |');
+    expect(table).toContain('| 64 B | 4 | iomux loop, coroutines (cooperative) |');
+    expect(table).toMatch(
+      /\| 4096 B \| 8 \| C epoll \(floor\) \| [\d,]+ \| \d+ \| \d+ \| [\d.]+ \| 1\.00x \| 1\.00x \| - \| - \|/,
+    );
+    expect(table.split('\n')).toHaveLength(8);
+  });
+
+  it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
+    const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
+    expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
+      [64, 100, 11],
+      [64, 1000, 8],
+      [16384, 100, 8],
+    ]);
+    expect(points[1]?.servers).not.toContain('iomux-coop');
+    expect(points[1]?.servers).not.toContain('uvloop');
+    expect(points[1]?.servers).toContain('uvloop-protocol');
+    expect(points[2]?.servers).toContain('selectors-py');
+    expect(echoPoints(['c', 'net'], [])).toEqual([]);
   });
 
   // Every server the machine can run (the Python ones need python3, uvloop's
