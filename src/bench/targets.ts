@@ -78,15 +78,57 @@ export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
   return out;
 }
 
-/** Echo: >= 1.3x node:net and >= 0.8x the C floor at 64 B; >= 2x node:net at 16 KiB. */
+/**
+ * Echo (issue 13): the notes' selectors program on iomux >= 1.1x the same
+ * program on CPython at 64 B over 100 and 1,000 connections; the coroutine
+ * server (owning) >= 1.0x uvloop's Protocol server and >= 0.85x the C floor
+ * at 64 B x 100, >= 0.8x the C floor at 64 B x 1,000. From before: >= 1.3x
+ * node:net at 64 B and >= 2x at 16 KiB, cooperative mode >= 0.8x owning.
+ */
 export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
-  const at = (server: EchoResult['server'], size: number): number | undefined =>
-    results.find((r) => r.server === server && r.size === size)?.perSecond;
+  const at = (server: EchoResult['server'], size: number, conns: number): number | undefined =>
+    results.find((r) => r.server === server && r.size === size && r.conns === conns)?.perSecond;
+  const notes = (conns: number): number | null =>
+    ratio(at('selectors-iomux', 64, conns), at('selectors-py', 64, conns));
   return [
-    check('echo 64 B: iomux (owning) vs node:net', ratio(at('iomux', 64), at('net', 64)), 'min', 1.3),
-    check('echo 64 B: iomux (owning) vs the C floor', ratio(at('iomux', 64), at('c', 64)), 'min', 0.8),
-    check('echo 16 KiB: iomux (owning) vs node:net', ratio(at('iomux', 16384), at('net', 16384)), 'min', 2),
-    check('echo 64 B: iomux cooperative vs owning', ratio(at('iomux-coop', 64), at('iomux', 64)), 'min', 0.8),
+    check('echo 64 B x 100: the notes\u2019 selectors program, iomux vs CPython', notes(100), 'min', 1.1),
+    check('echo 64 B x 1,000: the notes\u2019 selectors program, iomux vs CPython', notes(1000), 'min', 1.1),
+    check(
+      'echo 64 B x 100: iomux coroutines (owning) vs uvloop\u2019s Protocol server',
+      ratio(at('iomux', 64, 100), at('uvloop-protocol', 64, 100)),
+      'min',
+      1,
+    ),
+    check(
+      'echo 64 B x 100: iomux coroutines (owning) vs the C floor',
+      ratio(at('iomux', 64, 100), at('c', 64, 100)),
+      'min',
+      0.85,
+    ),
+    check(
+      'echo 64 B x 1,000: iomux coroutines (owning) vs the C floor',
+      ratio(at('iomux', 64, 1000), at('c', 64, 1000)),
+      'min',
+      0.8,
+    ),
+    check(
+      'echo 64 B x 100: iomux coroutines (owning) vs node:net',
+      ratio(at('iomux', 64, 100), at('net', 64, 100)),
+      'min',
+      1.3,
+    ),
+    check(
+      'echo 16 KiB x 100: iomux coroutines (owning) vs node:net',
+      ratio(at('iomux', 16384, 100), at('net', 16384, 100)),
+      'min',
+      2,
+    ),
+    check(
+      'echo 64 B x 100: iomux coroutines, cooperative vs owning',
+      ratio(at('iomux-coop', 64, 100), at('iomux', 64, 100)),
+      'min',
+      0.8,
+    ),
   ];
 }
 
