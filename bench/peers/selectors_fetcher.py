@@ -3,9 +3,13 @@ Python, as the peer of iomux's fetchers: the notes' structure, corrected to
 count its pages and stop by itself.
 
     python3 selectors_fetcher.py <host> <port> <count>
-    -> {"requests": N, "ok": N, "seconds": S}
+    -> {"requests": N, "ok": N, "seconds": S, "cpuUs": U}
+
+cpuUs: the process's CPU time (user + system) while it fetched, as the
+benchmark's other clients report theirs.
 """
 import json
+import resource
 import socket
 import sys
 import time
@@ -48,6 +52,12 @@ class Fetcher:
             ok += 1
 
 
+def cpu_us():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return round((r.ru_utime + r.ru_stime) * 1e6)
+
+
+cpu0 = cpu_us()
 start = time.perf_counter()
 for i in range(count):
     pending += 1
@@ -55,4 +65,5 @@ for i in range(count):
 while pending:
     for key, mask in selector.select():
         key.data(key)
-print(json.dumps({"requests": count, "ok": ok, "seconds": time.perf_counter() - start}))
+seconds = time.perf_counter() - start
+print(json.dumps({"requests": count, "ok": ok, "seconds": seconds, "cpuUs": cpu_us() - cpu0}))

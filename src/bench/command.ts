@@ -113,7 +113,9 @@ GETs of a small page, all started at once, against nginx (one worker; bench/setu
 installs it) or, without it, the embedded server (its own process). Connection: close
 everywhere: iomux fetchCoroutine on epoll, a C epoll fetcher (the floor, compiled on the
 fly), the notes' Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
-100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request.
+100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request. Beside
+requests/s, each client's CPU time (user + system) per request: with keep-alive the server bounds
+every client's requests/s, and CPU per request is what tells the clients apart.
 
 options:
   --quick      100 requests, 1 run (a smoke run)

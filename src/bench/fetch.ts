@@ -9,6 +9,12 @@
  *
  * And with keep-alive, 100 connections each: iomux's HttpPool against
  * node:http with a keep-alive Agent and undici.request.
+ *
+ * Beside requests/s, each client's CPU time (user + system) per request: of
+ * this process around an in-process client, as the C and Python clients
+ * report their own. With keep-alive one nginx worker bounds every client to
+ * about the same requests/s on 2 cores, so there the CPU a client spends per
+ * request is what tells them apart.
  */
 import { spawnSync } from 'node:child_process';
 import { get, Agent as HttpAgent } from 'node:http';
@@ -27,7 +33,26 @@ export interface FetchBenchResult {
   name: string;
   /** Median requests per second. */
   perSecond: number;
+  /** Median CPU time (user + system) of the client per request, in microseconds. */
+  cpuUsPerRequest: number;
   runs: number[];
+}
+
+/** One run of one client: requests per second and its CPU time per request (us). */
+interface FetchSample {
+  perSecond: number;
+  cpuUs: number;
+}
+
+/**
+ * Runs an in-process client, `count` requests, with this process's CPU clock
+ * around it (every thread: V8's compiler and GC threads work for the client).
+ */
+async function inProcess(count: number, run: () => Promise<number | null>): Promise<FetchSample | null> {
+  const cpu0 = process.cpuUsage();
+  const perSecond = await run();
+  const cpu = process.cpuUsage(cpu0);
+  return perSecond === null ? null : { perSecond, cpuUs: (cpu.user + cpu.system) / count };
 }
 
 const KEEP_ALIVE_CONNECTIONS = 100;
@@ -55,20 +80,21 @@ export async function iomuxCoroutine(port: number, count: number, keepAlive = fa
 }
 
 /**
- * Runs a fetcher process that prints `{"ok": N, "seconds": S}` (the Python
- * peer, the C floor); resolves with requests per second.
+ * Runs a fetcher process that prints `{"ok": N, "seconds": S, "cpuUs": U}`
+ * (the Python peer, the C floor); returns its requests per second and CPU
+ * time per request.
  *
  * @throws when it fails or any request failed
  */
-function fetcherProcess(label: string, command: string, args: string[], count: number): number {
+function fetcherProcess(label: string, command: string, args: string[], count: number): FetchSample {
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${label} failed: ${r.stderr || r.error?.message}`);
-  const out = JSON.parse(r.stdout) as { ok: number; seconds: number };
+  const out = JSON.parse(r.stdout) as { ok: number; seconds: number; cpuUs: number };
   if (out.ok !== count) throw new Error(`${label}: ${count - out.ok} requests failed`);
-  return count / out.seconds;
+  return { perSecond: count / out.seconds, cpuUs: out.cpuUs / count };
 }
 
-function python(port: number, count: number): number {
+function python(port: number, count: number): FetchSample {
   const python3 = findPython();
   if (python3 === null) throw new Error('python3 not found');
   return fetcherProcess(
@@ -80,7 +106,7 @@ function python(port: number, count: number): number {
 }
 
 // The C floor (bench/floor/fetch-client.c); null without a C compiler.
-function cFloor(port: number, count: number): number | null {
+function cFloor(port: number, count: number): FetchSample | null {
   const binary = buildC('fetch-client');
   if ('error' in binary) return null;
   return fetcherProcess('C fetch floor', binary.path, [String(port), String(count)], count);
@@ -189,15 +215,16 @@ export async function runFetchBench(
 ): Promise<{ server: string; results: FetchBenchResult[] }> {
   const server = await startPeerServer(options.cli, options.preferNginx ?? true);
   try {
-    const variants: [FetchBenchResult['policy'], string, () => Promise<number | null> | number | null][] = [
-      ['close', 'iomux fetchCoroutine (epoll)', () => iomuxCoroutine(server.port, count)],
-      ['close', 'C epoll fetcher (floor)', () => cFloor(server.port, count)],
-      ['close', 'Python selectors Fetcher (the notes)', () => python(server.port, count)],
-      ['close', 'node:http, no keep-alive', () => nodeHttp(server.port, count)],
-      ['close', 'Node fetch (undici), no keep-alive', () => nodeFetch(server.port, count)],
-      ['keep-alive', 'iomux HttpPool (epoll)', () => iomuxCoroutine(server.port, count, true)],
-      ['keep-alive', 'node:http, keep-alive Agent', () => nodeHttp(server.port, count, true)],
-      ['keep-alive', 'undici.request', () => undiciRequest(server.port, count)],
+    const port = server.port;
+    const variants: [FetchBenchResult['policy'], string, () => Promise<FetchSample | null> | FetchSample | null][] = [
+      ['close', 'iomux fetchCoroutine (epoll)', () => inProcess(count, () => iomuxCoroutine(port, count))],
+      ['close', 'C epoll fetcher (floor)', () => cFloor(port, count)],
+      ['close', 'Python selectors Fetcher (the notes)', () => python(port, count)],
+      ['close', 'node:http, no keep-alive', () => inProcess(count, () => nodeHttp(port, count))],
+      ['close', 'Node fetch (undici), no keep-alive', () => inProcess(count, () => nodeFetch(port, count))],
+      ['keep-alive', 'iomux HttpPool (epoll)', () => inProcess(count, () => iomuxCoroutine(port, count, true))],
+      ['keep-alive', 'node:http, keep-alive Agent', () => inProcess(count, () => nodeHttp(port, count, true))],
+      ['keep-alive', 'undici.request', () => inProcess(count, () => undiciRequest(port, count))],
     ];
     // Uncounted rounds first: JIT warm-up for the JavaScript clients (V8
     // takes a few thousand requests to settle: its first rounds run half as
@@ -205,16 +232,20 @@ export async function runFetchBench(
     for (let round = 0; round < (options.warmupRounds ?? WARMUP_ROUNDS); round++) {
       for (const [, , measure] of variants) await measure();
     }
-    const samples = new Map<string, number[]>();
+    const samples = new Map<string, FetchSample[]>();
     for (let run = 0; run < runs; run++) {
       for (const [, name, measure] of variants) {
-        const rate = await measure();
-        if (rate !== null) samples.set(name, [...(samples.get(name) ?? []), rate]);
+        const sample = await measure();
+        if (sample !== null) samples.set(name, [...(samples.get(name) ?? []), sample]);
       }
     }
     const results = variants.flatMap(([policy, name]) => {
       const s = samples.get(name);
-      return s === undefined ? [] : [{ policy, name, perSecond: median(s), runs: s }];
+      if (s === undefined) return [];
+      const perSecond = median(s.map((x) => x.perSecond));
+      return [
+        { policy, name, perSecond, cpuUsPerRequest: median(s.map((x) => x.cpuUs)), runs: s.map((x) => x.perSecond) },
+      ];
     });
     return { server: server.name, results };
   } finally {
@@ -222,14 +253,23 @@ export async function runFetchBench(
   }
 }
 
-/** A markdown table with ratios of iomux to each peer of the same policy. */
+/**
+ * A markdown table with ratios of iomux to each client of the same policy:
+ * requests/s (iomux's over the client's) and the client's CPU per request
+ * (iomux's over the client's: below 1 is iomux spending less).
+ */
 export function formatFetchTable(results: readonly FetchBenchResult[]): string {
-  const rows = ['| policy | client | requests/s | iomux vs it | runs (min-max) |', '|---|---|---:|---:|---:|'];
+  const rows = [
+    '| policy | client | requests/s | iomux vs it | client CPU us/request | iomux CPU vs it | runs (min-max) |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
   for (const r of results) {
     const iomux = results.find((x) => x.policy === r.policy && x.name.startsWith('iomux'));
     const ratio = iomux === undefined ? '-' : `${(iomux.perSecond / r.perSecond).toFixed(2)}x`;
+    const cpu = iomux === undefined ? '-' : `${(iomux.cpuUsPerRequest / r.cpuUsPerRequest).toFixed(2)}x`;
     rows.push(
-      `| ${r.policy} | ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} | ${formatRange(r.runs)} |`,
+      `| ${r.policy} | ${r.name} | ${Math.round(r.perSecond).toLocaleString('en-US')} | ${ratio} | ` +
+        `${r.cpuUsPerRequest.toFixed(1)} | ${cpu} | ${formatRange(r.runs)} |`,
     );
   }
   return rows.join('\n');

@@ -164,9 +164,16 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
       'node:http, keep-alive Agent',
       'undici.request',
     ]);
-    for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
-    expect(formatFetchTable(results)).toMatch(/\| close \| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \|/);
-    expect(formatFetchTable(results)).toMatch(/\| keep-alive \| iomux HttpPool \(epoll\) \| [\d,]+ \| 1\.00x \|/);
+    for (const r of results) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      // Every client's CPU per request: this process's around the in-process
+      // ones, the C and Python fetchers' own (getrusage).
+      expect(r.cpuUsPerRequest).toBeGreaterThan(0);
+    }
+    const table = formatFetchTable(results);
+    expect(table).toMatch(/\| close \| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \| [\d.]+ \| 1\.00x \|/);
+    expect(table).toMatch(/\| keep-alive \| iomux HttpPool \(epoll\) \| [\d,]+ \| 1\.00x \| [\d.]+ \| 1\.00x \|/);
+    expect(table).toMatch(/\| keep-alive \| undici\.request \| [\d,]+ \| [\d.]+x \| [\d.]+ \| [\d.]+x \|/);
   });
 
   it('c10k: connections held by the loop, 1 % active; select stops at FD_SETSIZE', { timeout: 60_000 }, async () => {
@@ -211,6 +218,9 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     if (findNginx() === null) expect(server).toBe('the embedded iomux server');
     else expect(server).toMatch(/^nginx\/[\d.]+ \(1 worker\)$/);
     expect(results).toHaveLength(8);
-    for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
+    for (const r of results) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      expect(r.cpuUsPerRequest).toBeGreaterThan(0);
+    }
   });
 });
