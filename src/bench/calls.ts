@@ -342,7 +342,7 @@ export const CALLS: readonly CallRow[] = [
     },
     iomux: ({ a, msg }, calls) => {
       let sum = 0;
-      for (let i = 0; i < calls; i++) sum += a.trySend(msg);
+      for (let i = 0; i < calls; i++) sum += a.trySend(msg) ?? 0;
       return sum;
     },
   }),
@@ -390,7 +390,7 @@ export const CALLS: readonly CallRow[] = [
     },
     iomux: ({ b, buf }, calls) => {
       let sum = 0;
-      for (let i = 0; i < calls; i++) sum += b.tryRecvInto(buf);
+      for (let i = 0; i < calls; i++) sum += b.tryRecvInto(buf) ?? 0;
       return sum;
     },
   }),
@@ -477,7 +477,7 @@ export const CALLS: readonly CallRow[] = [
     },
   }),
   row({
-    name: 'Epoll.wait',
+    name: 'Epoll.pollInto',
     on: '10 eventfds, 1 ready',
     each: 1,
     open: (base) => new Ready(base),
@@ -488,7 +488,7 @@ export const CALLS: readonly CallRow[] = [
     },
     iomux: ({ epoll }, calls) => {
       let sum = 0;
-      for (let i = 0; i < calls; i++) sum += epoll.wait(0);
+      for (let i = 0; i < calls; i++) sum += epoll.pollInto(0);
       return sum;
     },
   }),
@@ -509,7 +509,7 @@ export const CALLS: readonly CallRow[] = [
     },
   }),
   row({
-    name: 'Poll.wait',
+    name: 'Poll.pollInto',
     on: '10 eventfds, 1 ready',
     each: 1,
     open: (base) => new Ready(base),
@@ -520,7 +520,7 @@ export const CALLS: readonly CallRow[] = [
     },
     iomux: ({ poll }, calls) => {
       let sum = 0;
-      for (let i = 0; i < calls; i++) sum += poll.wait(0);
+      for (let i = 0; i < calls; i++) sum += poll.pollInto(0);
       return sum;
     },
   }),

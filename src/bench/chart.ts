@@ -13,8 +13,8 @@ const COLOURS: Record<Backend, string> = { select: '#d62728', poll: '#1f77b4', e
 /** The TypeScript variant drawn per backend: through the selectors when measured, else the raw sys wait. */
 const TS_VARIANTS: Record<Backend, readonly Variant[]> = {
   select: ['SelectSelector', 'select'],
-  poll: ['PollSelector', 'poll.wait'],
-  epoll: ['EpollSelector', 'epoll.wait'],
+  poll: ['PollSelector', 'poll.pollInto'],
+  epoll: ['EpollSelector', 'epoll.pollInto'],
 };
 
 const ACTIVITIES: readonly { title: string; k: (n: number) => number }[] = [

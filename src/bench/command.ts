@@ -72,8 +72,8 @@ options:
 const CALLS_USAGE = `usage: iomux bench calls [--quick] [--rounds N] [--batch N] [--only NAMES] [--no-instr] [--json FILE]
 
 The cost of one call of each hot function -- Socket send, trySend, recv,
-recvInto, tryRecvInto, accept, tryAccept; fd write and read; Epoll.wait and
-.poll, Poll.wait and .poll, select, and each selector's select over 10 eventfds
+recvInto, tryRecvInto, accept, tryAccept; fd write and read; Epoll.pollInto and
+.poll, Poll.pollInto and .poll, select, and each selector's select over 10 eventfds
 of which 1 is ready -- through iomux and through a baseline addon (plain C
 N-API, one function per syscall, compiled on the fly), on real kernel objects,
 every call on its valid path. Both sides alternate in short batches in one run;

@@ -113,18 +113,16 @@ function serveCallbacks(): void {
   }
 
   function readable(conn: Socket): void {
-    let n: number;
+    let n: number | null;
     let sent: number;
     try {
-      // Socket try* calls (API 0.2 renames their arguments; would-block
-      // becomes null): here, in writable and in the accept callback only.
       n = conn.tryRecvInto(buf);
-      if (n < 0) return; // would block: a spurious wake-up
+      if (n === null) return; // would block: a spurious wake-up
       if (n === 0) {
         close(conn);
         return;
       }
-      sent = conn.trySend(buf, 0, n);
+      sent = conn.trySend(buf.subarray(0, n)) ?? 0;
     } catch (e) {
       if (!(e instanceof OSError)) throw e;
       close(conn); // reset by the client at the end of a run
@@ -136,7 +134,7 @@ function serveCallbacks(): void {
   function writable(conn: Socket, data: Buffer): void {
     let sent: number;
     try {
-      sent = conn.trySend(data);
+      sent = conn.trySend(data) ?? 0;
     } catch (e) {
       if (!(e instanceof OSError)) throw e;
       close(conn);

@@ -48,15 +48,15 @@ export const GRID_POINTS: readonly Point[] = [10, 100, 1000, 10000].flatMap((n) 
 /**
  * What is timed: the kernel call plus visiting each ready fd. `poll` and
  * `epoll` are the Python-like forms that return `[fd, events]` lists;
- * `.wait` the allocation-free forms a selector or loop uses.
+ * `.pollInto` the allocation-free forms a selector or loop uses.
  */
 export type Variant =
   | 'select'
   | 'poll'
-  | 'poll.wait'
+  | 'poll.pollInto'
   | 'epoll'
-  | 'epoll.wait'
-  | 'epoll.wait+ctl'
+  | 'epoll.pollInto'
+  | 'epoll.pollInto+ctl'
   | 'SelectSelector'
   | 'PollSelector'
   | 'EpollSelector';
@@ -65,16 +65,23 @@ export type Variant =
 export const FLOOR_OF: Record<Variant, FloorBackend> = {
   select: 'select',
   poll: 'poll',
-  'poll.wait': 'poll',
+  'poll.pollInto': 'poll',
   epoll: 'epoll',
-  'epoll.wait': 'epoll',
-  'epoll.wait+ctl': 'epoll_ctl',
+  'epoll.pollInto': 'epoll',
+  'epoll.pollInto+ctl': 'epoll_ctl',
   SelectSelector: 'select',
   PollSelector: 'poll',
   EpollSelector: 'epoll',
 };
 
-export const VARIANTS: readonly Variant[] = ['select', 'poll', 'poll.wait', 'epoll', 'epoll.wait', 'epoll.wait+ctl'];
+export const VARIANTS: readonly Variant[] = [
+  'select',
+  'poll',
+  'poll.pollInto',
+  'epoll',
+  'epoll.pollInto',
+  'epoll.pollInto+ctl',
+];
 
 /** The same waits through iomux/selectors (forEachReady, the loop's path). */
 export const SELECTOR_VARIANTS: readonly Variant[] = ['SelectSelector', 'PollSelector', 'EpollSelector'];
@@ -142,7 +149,7 @@ function makeOp(variant: Variant, fds: number[]): { op: () => void; done: () => 
         done: () => {},
       };
     case 'poll':
-    case 'poll.wait': {
+    case 'poll.pollInto': {
       const p = new Poll();
       for (const fd of fds) p.register(fd, POLLIN);
       const op =
@@ -184,7 +191,7 @@ function makeOp(variant: Variant, fds: number[]): { op: () => void; done: () => 
           const ready = ep.poll(0, n);
           for (let i = 0; i < ready.length; i++) sink += (ready[i] as [number, number])[0];
         };
-      } else if (variant === 'epoll.wait') {
+      } else if (variant === 'epoll.pollInto') {
         op = () => {
           const count = ep.pollInto(0);
           for (let i = 0; i < count; i++) sink += out[i * EPOLL_EVENT_INTS + EPOLL_EVENT_FD_INDEX] as number;
@@ -342,9 +349,9 @@ export function verdicts(cells: readonly Cell[]): string[] {
       );
     }
   }
-  const churn = cells.filter((c) => c.variant === 'epoll.wait+ctl' && c.floorNs !== null);
+  const churn = cells.filter((c) => c.variant === 'epoll.pollInto+ctl' && c.floorNs !== null);
   const worst = churn
-    .map((c) => ({ c, plain: floorOf(cells, 'epoll.wait', c.n, c.k) }))
+    .map((c) => ({ c, plain: floorOf(cells, 'epoll.pollInto', c.n, c.k) }))
     .filter((x) => x.plain !== null)
     .sort((a, b) => (b.c.floorNs as number) / (b.plain as number) - (a.c.floorNs as number) / (a.plain as number))[0];
   if (worst !== undefined) {

@@ -238,7 +238,7 @@ export const EAI_SERVICE: number = k('EAI_SERVICE');
 /** `EAI_FAMILY` */
 export const EAI_FAMILY: number = k('EAI_FAMILY');
 
-/** Ints per `struct epoll_event` in the array {@link Epoll.wait} fills (3 on x86-64). */
+/** Ints per `struct epoll_event` in the array {@link Epoll.pollInto} fills (3 on x86-64). */
 export const EPOLL_EVENT_INTS: number = k('EPOLL_EVENT_INTS');
 /** Index of the fd within one `struct epoll_event` record of that array. */
 export const EPOLL_EVENT_FD_INDEX: number = k('EPOLL_EVENT_FD_INDEX');

@@ -24,7 +24,7 @@ const DEFAULT_MAX_EVENTS = 1024;
 export interface EpollOptions {
   /**
    * Records in the epoll's own result array, {@link Epoll.events}: the most
-   * events one {@link Epoll.wait} without an `out` array reports (default 1024).
+   * events one {@link Epoll.pollInto} without an `out` array reports (default 1024).
    */
   maxEvents?: number;
 }
