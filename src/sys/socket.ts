@@ -43,6 +43,18 @@ function checkNbytes(buffer: ArrayBufferView, nbytes: number): number | undefine
   return checkInt(nbytes, 'nbytes', 0, buffer.byteLength);
 }
 
+// recv(bufsize) and recvfrom(bufsize) receive into this and copy out what
+// came: a fresh bufsize Buffer per call (the notes' recv(65536)) cost more
+// than the syscall. One per thread; a call never keeps it past its return.
+const SCRATCH_BYTES = 64 * 1024;
+let scratch: Buffer | null = null;
+
+function scratchFor(bufsize: number): Buffer {
+  if (bufsize > SCRATCH_BYTES) return Buffer.allocUnsafe(bufsize);
+  if (scratch === null) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  return scratch;
+}
+
 // Sockets nobody closed are closed when collected. The registry holds fd
 // numbers, never the Socket; close() and detach() take the Socket out first,
 // so a collected Socket can never close a number the kernel has reused.
@@ -238,10 +250,11 @@ export class Socket implements Disposable {
   recv(bufsize: number, flags = 0): Buffer {
     const fd = this.#open('recv');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
-    const buf = Buffer.allocUnsafe(bufsize);
-    const n = flags === 0 ? native.recv(fd, buf) : native.recv(fd, buf, 0, bufsize, flags);
-    // Copy a short read out of a large allocation rather than pin all of it.
-    return n < bufsize >>> 1 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
+    const buf = scratchFor(bufsize);
+    const n = native.recv(fd, buf, 0, bufsize, flags);
+    if (buf !== scratch && n >= bufsize >>> 1) return buf.subarray(0, n);
+    // Copied out of the scratch buffer (or of a large allocation a short read would pin).
+    return Buffer.from(buf.subarray(0, n));
   }
 
   /**
@@ -275,7 +288,7 @@ export class Socket implements Disposable {
   recvfrom(bufsize: number, flags = 0): [Buffer, SocketAddress | null] {
     const fd = this.#open('recvfrom');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
-    const buf = Buffer.allocUnsafe(bufsize);
+    const buf = scratchFor(bufsize);
     const [n, address] = native.recvfrom(fd, buf, 0, bufsize, flags);
     return [Buffer.from(buf.subarray(0, n)), address as SocketAddress | null];
   }

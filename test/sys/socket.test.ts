@@ -207,6 +207,34 @@ describe('Socket over TCP', () => {
     expect(Buffer.concat(received).equals(data)).toBe(true);
   });
 
+  it('each recv(bufsize) returns bytes of its own, whatever the size asked', () => {
+    const [a, b] = testSocketpair();
+    const got: Buffer[] = [];
+    for (const [data, bufsize] of [
+      ['first', 65536],
+      ['second', 65536],
+      ['x'.repeat(70_000), 100_000],
+      ['third', 5],
+    ] as const) {
+      a.sendAll(data);
+      let received = '';
+      while (received.length < data.length) {
+        const chunk = b.recv(bufsize);
+        got.push(chunk);
+        received += chunk.toString();
+      }
+      expect(received).toBe(data);
+    }
+    // Earlier results were not overwritten by later receives.
+    expect(got[0]?.toString()).toBe('first');
+    expect(got[1]?.toString()).toBe('second');
+    expect(got.at(-1)?.toString()).toBe('third');
+    a.sendAll('dgram-free');
+    const [data] = b.recvfrom(64);
+    expect(data.toString()).toBe('dgram-free');
+    expect(got[0]?.toString()).toBe('first');
+  });
+
   it('shutdown(SHUT_WR) gives the peer EOF', () => {
     const [client, conn] = tcpPair();
     client.shutdown(SHUT_WR);
