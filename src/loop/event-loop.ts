@@ -43,7 +43,7 @@ import {
 } from '../sys/index.js';
 import { CooperativeDriver, type DriverLoop } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
-import { type Callback, Handle, type HandleOwner, TimerHandle, type Watcher } from './handle.js';
+import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
 import { RingQueue } from './ready-queue.js';
 import { sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
@@ -85,7 +85,7 @@ export type RunTarget<T> =
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
 
 /** @internal One fd's registration: its reader, writer and what the selector watches. */
-export class IoEntry {
+export class IoEntry implements IoSlots {
   reader: Watcher | null = null;
   writer: Watcher | null = null;
   /** The events the selector watches now. */
@@ -239,14 +239,13 @@ export class EventLoop implements LoopLike, HandleOwner {
     return handle;
   }
 
-  /** @internal True when the last receive on `sock` drained its queue (a hint: waiting first is always correct). */
-  recvDrained(sock: Socket): boolean {
-    return !sock.closed && this.#drained[sock.fileno()] === 1;
+  /** @internal True when the last receive on `fd` drained its queue (a hint: waiting first is always correct). */
+  recvDrained(fd: number): boolean {
+    return this.#drained[fd] === 1;
   }
 
-  /** @internal Sets the hint: the next receive on `sock` waits for readiness first (after a short read or a send). */
-  markDrained(sock: Socket, drained: boolean): void {
-    const fd = sock.fileno();
+  /** @internal Sets the hint: the next receive on `fd` waits for readiness first (after a short read or a send). */
+  markDrained(fd: number, drained: boolean): void {
     if (fd >= this.#drained.length) {
       if (!drained) return;
       const grown = new Uint8Array(Math.max(fd + 1, this.#drained.length * 2));
@@ -337,18 +336,17 @@ export class EventLoop implements LoopLike, HandleOwner {
    *
    * @throws what addReader throws for a socket the selector refuses
    */
-  watch(sock: Socket, write: boolean, watcher: Watcher): void {
+  watch(sock: Socket, write: boolean, watcher: Watcher): IoSlots {
     this.#checkClosed();
-    this.#addIo(sock, sock.fileno(), write ? EVENT_WRITE : EVENT_READ, watcher);
+    return this.#addIo(sock, sock.fileno(), write ? EVENT_WRITE : EVENT_READ, watcher);
   }
 
   /** @internal Undoes watch(), unless another reader or writer replaced `watcher` since. */
-  unwatch(sock: Socket, write: boolean, watcher: Watcher): void {
-    if (this.#closed) return;
-    const fd = sock.closed ? this.#entryByIdentity(sock)?.fd : sock.fileno();
-    const entry = fd === undefined ? undefined : this.#io[fd];
-    if (entry === undefined || entry.fileobj !== sock) return;
-    if ((write ? entry.writer : entry.reader) !== watcher) return;
+  unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void {
+    // The watcher still holds the slot, so the entry is still this fd's:
+    // dropping an entry disarms its watchers, which then never get here.
+    const entry = slots as IoEntry;
+    if (this.#closed || (write ? entry.writer : entry.reader) !== watcher) return;
     this.#clearIo(entry, write ? EVENT_WRITE : EVENT_READ);
   }
 
@@ -821,7 +819,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     return handle;
   }
 
-  #addIo(fileobj: FileLike, fd: number, event: number, watcher: Watcher): void {
+  #addIo(fileobj: FileLike, fd: number, event: number, watcher: Watcher): IoEntry {
     let entry = this.#io[fd];
     if (entry !== undefined && entry.fileobj !== fileobj) {
       // The fd number now belongs to another file (the old one was closed
@@ -844,6 +842,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     else entry.writer = watcher;
     // A cooperative loop's helper thread waits on a snapshot of the fds: re-arm it.
     if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+    return entry;
   }
 
   #removeIo(fileobj: FileLike, event: number): boolean {

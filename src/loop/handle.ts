@@ -28,6 +28,16 @@ export interface Watcher extends Runnable {
   disarm(): void;
 }
 
+/**
+ * @internal One fd's reader and writer slots (the loop's registration of the
+ * fd). A socket operation that waits keeps it, so that giving its slot up
+ * when it completes needs no lookup by fd.
+ */
+export interface IoSlots {
+  readonly reader: Watcher | null;
+  readonly writer: Watcher | null;
+}
+
 /** A callback scheduled by callSoon, addReader or addWriter. */
 // A Watcher (structurally: the interface is internal, so it stays out of the .d.ts).
 export class Handle {

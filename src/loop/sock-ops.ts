@@ -22,21 +22,25 @@ import { RUN } from '../coro/types.js';
 import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
 import { OSError, type SendData, SO_ERROR, SOL_SOCKET, type Socket, type SocketAddress } from '../sys/index.js';
 import { native } from '../sys/native.js';
-import type { Watcher } from './handle.js';
+import type { IoSlots, Watcher } from './handle.js';
 
 /** What the operations need of the loop. */
 export interface IoLoop extends LoopLike {
   createFuture<T>(): Future<T>;
-  /** Makes `watcher` the socket's reader (or writer): it runs when the socket is ready. */
-  watch(sock: Socket, write: boolean, watcher: Watcher): void;
+  /**
+   * Makes `watcher` the socket's reader (or writer): it runs when the socket
+   * is ready. Returns the fd's registration, which the operation keeps so
+   * that giving the slot up later needs no lookup by fd.
+   */
+  watch(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
   /** Undoes watch(), unless another reader (or writer) replaced `watcher` since. */
-  unwatch(sock: Socket, write: boolean, watcher: Watcher): void;
+  unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
   /** A done Future<void>, shared: what an operation that completed at once returns. */
   resolvedVoid(): Future<void>;
-  /** True when the socket's last receive on this loop drained its queue (see the module doc). */
-  recvDrained(sock: Socket): boolean;
+  /** True when the last receive on `fd` drained its queue (see the module doc). */
+  recvDrained(fd: number): boolean;
   /** Sets or clears that hint (a short read or a send sets it). */
-  markDrained(sock: Socket, drained: boolean): void;
+  markDrained(fd: number, drained: boolean): void;
 }
 
 const AGAIN = Symbol('again');
@@ -48,10 +52,11 @@ const EINTR = 4;
 // The operations. One class with a kind, not a subclass per operation: the
 // Future methods then see three shapes (Future, Task, IoFuture) and their
 // property accesses stay polymorphic rather than megamorphic.
+// The readers come first: an operation writes when its kind is >= SEND_ALL.
 const RECV_INTO = 0;
 const RECV = 1;
-const SEND_ALL = 2;
-const ACCEPT = 3;
+const ACCEPT = 2;
+const SEND_ALL = 3;
 const CONNECT = 4;
 type Op = typeof RECV_INTO | typeof RECV | typeof SEND_ALL | typeof ACCEPT | typeof CONNECT;
 
@@ -66,36 +71,32 @@ class IoFuture<T> extends Future<T> implements Watcher {
   readonly #ioLoop: IoLoop;
   readonly #sock: Socket;
   readonly #op: Op;
-  readonly #buffer: ArrayBufferView | null;
-  // The byte range: RECV_INTO / RECV receive into [#offset, #offset +
-  // #count); SEND_ALL sends [#offset, #end), #offset advancing as it goes.
+  // RECV_INTO / RECV: the buffer; SEND_ALL: the bytes; CONNECT: the address.
+  readonly #target: ArrayBufferView | SocketAddress | null;
+  // The byte range: RECV_INTO / RECV receive into [#offset, #end); SEND_ALL
+  // sends [#offset, #end), #offset advancing as it goes.
   #offset: number;
-  readonly #count: number;
   readonly #end: number;
-  readonly #address: SocketAddress | null;
-  // True while it is the socket's reader or writer.
-  #armed = false;
+  // The fd's slots while it is the socket's reader or writer, else null.
+  #slots: IoSlots | null = null;
 
   constructor(
     loop: IoLoop,
     sock: Socket,
     op: Op,
-    buffer: ArrayBufferView | null = null,
-    offset = 0,
-    length = 0,
-    address: SocketAddress | null = null,
+    target: ArrayBufferView | SocketAddress | null,
+    offset: number,
+    end: number,
   ) {
     super(loop);
     this.#ioLoop = loop;
     this.#sock = sock;
     this.#op = op;
-    this.#buffer = buffer;
+    this.#target = target;
     // Always numbers, checked by the caller: the addon then reads each
     // with one N-API call.
     this.#offset = offset;
-    this.#count = length;
-    this.#end = offset + length;
-    this.#address = address;
+    this.#end = end;
   }
 
   /**
@@ -117,8 +118,7 @@ class IoFuture<T> extends Future<T> implements Watcher {
         return this;
       }
     }
-    this.#ioLoop.watch(this.#sock, this.#writes(), this);
-    this.#armed = true;
+    this.#slots = this.#ioLoop.watch(this.#sock, this.#op >= SEND_ALL, this);
     return this;
   }
 
@@ -127,13 +127,13 @@ class IoFuture<T> extends Future<T> implements Watcher {
    * socket is ready (retry), else for its done callbacks once settled.
    */
   override [RUN](): void {
-    if (this.#armed) this.#retry();
+    if (this.#slots !== null) this.#retry();
     else this.runDoneCallbacks();
   }
 
   /** @internal Another reader or writer replaced it, or the fd's watch ended: stop retrying. */
   disarm(): void {
-    this.#armed = false;
+    this.#slots = null;
   }
 
   override cancel(message?: string): boolean {
@@ -163,22 +163,24 @@ class IoFuture<T> extends Future<T> implements Watcher {
     const sock = this.#sock;
     switch (this.#op) {
       case RECV_INTO: {
-        const n = native.tryRecv(sock.fileno(), this.#buffer as ArrayBufferView, this.#offset, this.#count);
+        const count = this.#end - this.#offset;
+        const n = native.tryRecv(sock.fileno(), this.#target as ArrayBufferView, this.#offset, count);
         if (n === null) return AGAIN;
         // A short read drained the queue; 0 is EOF (nothing more will come).
-        this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
+        this.#ioLoop.markDrained(sock.fileno(), n > 0 && n < count);
         return n;
       }
       case RECV: {
-        const buffer = this.#buffer as Buffer;
-        const n = native.tryRecv(sock.fileno(), buffer, 0, this.#count);
+        const buffer = this.#target as Buffer;
+        const count = this.#end;
+        const n = native.tryRecv(sock.fileno(), buffer, 0, count);
         if (n === null) return AGAIN;
-        this.#ioLoop.markDrained(sock, n > 0 && n < this.#count);
+        this.#ioLoop.markDrained(sock.fileno(), n > 0 && n < count);
         // Copy a small result out rather than pin the whole buffer.
-        return n < this.#count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
+        return n < count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
       }
       case SEND_ALL: {
-        this.#offset = sendUpTo(sock, this.#buffer as ArrayBufferView, this.#offset, this.#end);
+        this.#offset = sendUpTo(sock, this.#target as ArrayBufferView, this.#offset, this.#end);
         if (this.#offset < this.#end) return AGAIN;
         sentAll(this.#ioLoop, sock);
         return undefined;
@@ -197,7 +199,7 @@ class IoFuture<T> extends Future<T> implements Watcher {
       case CONNECT: {
         const error = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
         if (error === EINPROGRESS) return AGAIN;
-        if (error !== 0) throw new OSError(error, 'connect', describeAddress(this.#address as SocketAddress));
+        if (error !== 0) throw new OSError(error, 'connect', describeAddress(this.#target as SocketAddress));
         return undefined;
       }
     }
@@ -205,13 +207,10 @@ class IoFuture<T> extends Future<T> implements Watcher {
 
   // Stop watching, unless another operation on the socket took over.
   #unwatch(): void {
-    if (!this.#armed) return;
-    this.#armed = false;
-    this.#ioLoop.unwatch(this.#sock, this.#writes(), this);
-  }
-
-  #writes(): boolean {
-    return this.#op === SEND_ALL || this.#op === CONNECT;
+    const slots = this.#slots;
+    if (slots === null) return;
+    this.#slots = null;
+    this.#ioLoop.unwatch(slots, this.#op >= SEND_ALL, this);
   }
 }
 
@@ -222,7 +221,7 @@ class IoFuture<T> extends Future<T> implements Watcher {
  */
 export function sockRecv(loop: IoLoop, sock: Socket, nbytes: number): Future<Buffer> {
   checkInt(nbytes, 'nbytes', 0, MAX_IO);
-  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes), 0, nbytes).start(loop.recvDrained(sock));
+  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes), 0, nbytes).start(drained(loop, sock));
 }
 
 /**
@@ -240,7 +239,7 @@ export function sockRecvInto(
   const size = byteSize(buffer);
   const start = rangeStart(size, offset);
   const count = rangeLength(size, start, length);
-  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, start, count).start(loop.recvDrained(sock));
+  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, start, start + count).start(drained(loop, sock));
 }
 
 /**
@@ -289,7 +288,7 @@ export function sockSendAll(
   // buffer at once (one receive buffer for all connections, as C servers
   // have). A larger send refers to the caller's bytes until it is done.
   if (data !== bytes || end - start > SMALL_SEND) {
-    return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end - sent).start(true);
+    return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end).start(true);
   }
   const rest = Buffer.from(new Uint8Array(bytes.buffer, bytes.byteOffset + sent, end - sent));
   return new IoFuture<void>(loop, sock, SEND_ALL, rest, 0, rest.length).start(true);
@@ -315,7 +314,13 @@ function sendUpTo(sock: Socket, bytes: ArrayBufferView, from: number, end: numbe
 // for readiness rather than try a recv that can only say EAGAIN (see the
 // module doc).
 function sentAll(loop: IoLoop, sock: Socket): void {
-  loop.markDrained(sock, true);
+  loop.markDrained(sock.fileno(), true);
+}
+
+// Whether a receive should wait for readiness before its first attempt (a
+// closed socket tries at once, and its attempt fails the Future).
+function drained(loop: IoLoop, sock: Socket): boolean {
+  return !sock.closed && loop.recvDrained(sock.fileno());
 }
 
 /** The largest `nbytes` sockRecv takes (2^31 - 1; Linux moves at most 0x7ffff000 bytes per call anyway). */
@@ -379,7 +384,7 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
   // Writable once the handshake ends; SO_ERROR then says how. The operation
   // is the Future: woken by readiness, it resumes the connecting Task in
   // the same pass (no second Future relaying it an iteration later).
-  return new IoFuture<void>(loop, sock, CONNECT, null, 0, 0, address).start(true);
+  return new IoFuture<void>(loop, sock, CONNECT, address, 0, 0).start(true);
 }
 
 // A Future that failed already: what an operation that failed at once returns.
@@ -393,5 +398,5 @@ function failed(loop: IoLoop, error: unknown): Future<void> {
  * Accepts a connection; resolves with a non-blocking Socket and the peer's address.
  */
 export function sockAccept(loop: IoLoop, sock: Socket): Future<[Socket, SocketAddress]> {
-  return new IoFuture<[Socket, SocketAddress]>(loop, sock, ACCEPT).start(false);
+  return new IoFuture<[Socket, SocketAddress]>(loop, sock, ACCEPT, null, 0, 0).start(false);
 }
