@@ -62,8 +62,7 @@ export class Task<T = unknown> extends Future<T> {
   #mustCancel = false;
   #cancelMessage: string | undefined;
   readonly #abort = new AbortController();
-  // What the next step sends or throws in (fields, not closures: a step allocates nothing).
-  #send: unknown;
+  // What the next queued step throws in (fields, not closures: a step allocates nothing).
   #throw: unknown;
   #hasThrow = false;
   // For async functions: the Future its function awaits now.
@@ -127,7 +126,7 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     // A generator from the function takes its first step now, in this one.
-    if (this.#coro !== null) this.#step();
+    if (this.#coro !== null) this.#step(undefined, false);
   }
 
   // Drives what the target is or returned: a generator (its first step
@@ -232,19 +231,28 @@ export class Task<T = unknown> extends Future<T> {
    * only inside a step, so the two are never queued at once.
    */
   override [RUN](): void {
-    if (this.done()) this.runDoneCallbacks();
-    else if (this.#start !== null) this.#begin(this.#start);
-    else this.#step();
+    if (this.done()) {
+      this.runDoneCallbacks();
+      return;
+    }
+    if (this.#start !== null) {
+      this.#begin(this.#start);
+      return;
+    }
+    const hasThrow = this.#hasThrow;
+    const value = hasThrow ? this.#throw : undefined;
+    this.#hasThrow = false;
+    this.#throw = undefined;
+    this.#step(value, hasThrow);
   }
 
-  #step(): void {
+  // Resumes the coroutine with `value` (thrown in when `hasThrow`): the
+  // Future it waited on settled, or the Task was queued.
+  #step(sent: unknown, sentThrow: boolean): void {
     const coro = this.#coro;
     if (coro === null || this.done()) return;
-    let hasThrow = this.#hasThrow;
-    let value = hasThrow ? this.#throw : this.#send;
-    this.#hasThrow = false;
-    this.#send = undefined;
-    this.#throw = undefined;
+    let hasThrow = sentThrow;
+    let value = sent;
     if (this.#interrupt !== null) {
       hasThrow = true;
       value = this.#interrupt.error;
@@ -306,14 +314,16 @@ export class Task<T = unknown> extends Future<T> {
       // The interrupt's error replaces the outcome (usually the
       // cancellation interrupt() caused); #step throws it in.
       future.markRetrieved();
-    } else {
-      try {
-        this.#send = future.result();
-      } catch (error) {
-        this.#hasThrow = true;
-        this.#throw = error;
-      }
+      this.#step(undefined, false);
+      return;
     }
-    this.#step();
+    let value: unknown;
+    try {
+      value = future.result();
+    } catch (error) {
+      this.#step(error, true);
+      return;
+    }
+    this.#step(value, false);
   }
 }
