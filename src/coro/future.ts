@@ -11,9 +11,16 @@ import { CancelledError, codedTypeError, InvalidStateError } from './errors.js';
 import { getRunningLoop } from './running.js';
 import { type LoopLike, RUN } from './types.js';
 
+// The states. The outcome of each lives in one field (#value): the result,
+// the exception, or the cancel message -- fewer fields to initialise for the
+// futures made per socket operation.
 const PENDING = 0;
-const CANCELLED = 1;
-const FINISHED = 2;
+const FINISHED = 1;
+// Failed, and nobody has looked at the exception yet (it is reported if
+// nobody does); RETRIEVED once somebody has.
+const FAILED = 2;
+const RETRIEVED = 3;
+const CANCELLED = 4;
 
 /**
  * Called when an async function awaits a Future (then() is how `await`
@@ -54,16 +61,11 @@ const unretrievedRegistry = new FinalizationRegistry<Unretrieved>(({ loop, excep
 export class Future<T = unknown> implements PromiseLike<T> {
   #loop: LoopLike;
   #state = PENDING;
-  #result: T | undefined;
-  #exception: unknown;
-  #hasException = false;
-  #retrieved = false;
+  #value: unknown = undefined;
   // Done callbacks, stored without their `this` type so a Task stays
-  // assignable to Future<T>: the first in a field (most futures have one
-  // waiter, a Task), any others in an array.
-  #first: DoneCallback<never> | null = null;
-  #rest: DoneCallback<never>[] | null = null;
-  #cancelMessage: string | undefined;
+  // assignable to Future<T>: one function (most futures have one waiter, a
+  // Task), else an array of them in order.
+  #callbacks: DoneCallback<never> | DoneCallback<never>[] | null = null;
 
   /**
    * @param loop - the loop whose callSoon runs the done callbacks (default: the running loop)
@@ -96,11 +98,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * @throws {InvalidStateError} while pending
    */
   result(): T {
-    if (this.#state === CANCELLED) throw this.#makeCancelledError();
-    if (this.#state === PENDING) throw new InvalidStateError('Result is not set.');
-    this.#markRetrieved();
-    if (this.#hasException) throw this.#exception;
-    return this.#result as T;
+    const state = this.#state;
+    if (state === FINISHED) return this.#value as T;
+    if (state === FAILED || state === RETRIEVED) {
+      this.#markRetrieved();
+      throw this.#value;
+    }
+    if (state === CANCELLED) throw this.#makeCancelledError();
+    throw new InvalidStateError('Result is not set.');
   }
 
   /**
@@ -112,8 +117,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
   exception(): unknown {
     if (this.#state === CANCELLED) throw this.#makeCancelledError();
     if (this.#state === PENDING) throw new InvalidStateError('Exception is not set.');
+    if (this.#state === FINISHED) return null;
     this.#markRetrieved();
-    return this.#hasException ? this.#exception : null;
+    return this.#value;
   }
 
   /**
@@ -123,7 +129,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   setResult(value: T): void {
     if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
-    this.#result = value;
+    this.#value = value;
     this.#state = FINISHED;
     this.#scheduleCallbacks();
   }
@@ -137,9 +143,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   protected resolveFromLoop(value: T): void {
     if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
-    this.#result = value;
+    this.#value = value;
     this.#state = FINISHED;
-    this[RUN]();
+    this.runDoneCallbacks();
   }
 
   /**
@@ -154,9 +160,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
     if (exception instanceof CancelledError)
       throw codedTypeError('CancelledError cannot be set as an exception: cancel() instead', 'ERR_INVALID_ARG_VALUE');
-    this.#exception = exception;
-    this.#hasException = true;
-    this.#state = FINISHED;
+    this.#value = exception;
+    this.#state = FAILED;
     // Format the stack now: until then V8 keeps the raw call sites, whose
     // receivers include this future's Task, so the registry's strong hold on
     // the exception would keep the Task alive and never report it.
@@ -175,7 +180,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   cancel(message?: string): boolean {
     if (this.#state !== PENDING) return false;
     this.#state = CANCELLED;
-    this.#cancelMessage = message;
+    this.#value = message;
     this.#scheduleCallbacks();
     return true;
   }
@@ -187,9 +192,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
       return;
     }
     const stored = callback as DoneCallback<never>;
-    if (this.#first === null && this.#rest === null) this.#first = stored;
-    else if (this.#rest === null) this.#rest = [stored];
-    else this.#rest.push(stored);
+    const callbacks = this.#callbacks;
+    if (callbacks === null) this.#callbacks = stored;
+    else if (typeof callbacks === 'function') this.#callbacks = [callbacks, stored];
+    else callbacks.push(stored);
   }
 
   /**
@@ -199,17 +205,16 @@ export class Future<T = unknown> implements PromiseLike<T> {
   removeDoneCallback(callback: DoneCallback<this>): number {
     if (this.#state !== PENDING) return 0;
     const target = callback as DoneCallback<never>;
-    let removed = 0;
-    if (this.#first === target) {
-      this.#first = null;
-      removed++;
+    const callbacks = this.#callbacks;
+    if (callbacks === null) return 0;
+    if (typeof callbacks === 'function') {
+      if (callbacks !== target) return 0;
+      this.#callbacks = null;
+      return 1;
     }
-    if (this.#rest !== null) {
-      const before = this.#rest.length;
-      this.#rest = this.#rest.filter((cb) => cb !== target);
-      removed += before - this.#rest.length;
-    }
-    return removed;
+    const kept = callbacks.filter((cb) => cb !== target);
+    this.#callbacks = kept.length === 0 ? null : kept;
+    return callbacks.length - kept.length;
   }
 
   /**
@@ -254,7 +259,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * so the first call yields and the second returns.
    */
   next(): IteratorResult<Future<T>, T> {
-    if (this.#state === PENDING) return { done: false, value: this };
+    const state = this.#state;
+    if (state === FINISHED) return { done: true, value: this.#value as T };
+    if (state === PENDING) return { done: false, value: this };
     return { done: true, value: this.result() };
   }
 
@@ -265,7 +272,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal True when it failed and nobody looked at the exception yet. */
   hasUnretrievedException(): boolean {
-    return this.#hasException && !this.#retrieved;
+    return this.#state === FAILED;
   }
 
   /** @internal Marks the exception as seen (reported elsewhere, or retrieved). */
@@ -290,13 +297,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   #markRetrieved(): void {
-    if (this.#retrieved) return;
-    this.#retrieved = true;
-    if (this.#hasException) unretrievedRegistry.unregister(this);
+    if (this.#state !== FAILED) return;
+    this.#state = RETRIEVED;
+    unretrievedRegistry.unregister(this);
   }
 
   #makeCancelledError(): CancelledError {
-    return new CancelledError(this.#cancelMessage ?? 'cancelled');
+    return new CancelledError((this.#value as string | undefined) ?? 'cancelled');
   }
 
   #describeState(): string {
@@ -304,7 +311,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   #scheduleCallbacks(): void {
-    if (this.#first !== null || this.#rest !== null) this.#loop.schedule(this);
+    if (this.#callbacks !== null) this.#loop.schedule(this);
   }
 
   /** @internal Runs the done callbacks (the loop calls it); each one's exception goes to the loop's handler. */
@@ -317,12 +324,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * symbol key is a runtime call in V8, a method with a name is not.
    */
   protected runDoneCallbacks(): void {
-    const first = this.#first;
-    const rest = this.#rest;
-    this.#first = null;
-    this.#rest = null;
-    if (first !== null) this.#callDone(first);
-    if (rest !== null) for (const callback of rest) this.#callDone(callback);
+    const callbacks = this.#callbacks;
+    if (callbacks === null) return;
+    this.#callbacks = null;
+    if (typeof callbacks === 'function') this.#callDone(callbacks);
+    else for (const callback of callbacks) this.#callDone(callback);
   }
 
   #callDone(callback: DoneCallback<never>): void {
