@@ -350,6 +350,31 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#clearIo(entry, write ? EVENT_WRITE : EVENT_READ);
   }
 
+  /**
+   * @internal As unwatch(), for an operation that completed and is about to
+   * wake its waiter: the slot is given up now, the interest stays until
+   * {@link settleWatch}.
+   */
+  release(slots: IoSlots, write: boolean, watcher: Watcher): void {
+    const entry = slots as IoEntry;
+    if (write) {
+      if (entry.writer === watcher) entry.writer = null;
+    } else if (entry.reader === watcher) {
+      entry.reader = null;
+    }
+  }
+
+  /**
+   * @internal After release() and the wake-up: queues the interest change
+   * only if the slot is still empty. A coroutine usually starts its next
+   * receive on the socket as it resumes, which takes the slot back: then
+   * there is nothing to change, and nothing to look at in the next iteration.
+   */
+  settleWatch(slots: IoSlots): void {
+    const entry = slots as IoEntry;
+    if (!this.#closed && entry.wanted() !== entry.registered) this.#markDirty(entry);
+  }
+
   /** Stops watching `fileobj` for writing. @returns whether there was a writer */
   removeWriter(fileobj: FileLike): boolean {
     return this.#removeIo(fileobj, EVENT_WRITE);

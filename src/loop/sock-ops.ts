@@ -35,6 +35,13 @@ export interface IoLoop extends LoopLike {
   watch(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
   /** Undoes watch(), unless another reader (or writer) replaced `watcher` since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
+  /**
+   * Undoes watch() in two halves around the wake-up of a completed
+   * operation's waiter: release() gives the slot up, settleWatch() drops
+   * the interest unless the waiter took the slot again meanwhile.
+   */
+  release(slots: IoSlots, write: boolean, watcher: Watcher): void;
+  settleWatch(slots: IoSlots): void;
   /** A done Future<void>, shared: what an operation that completed at once returns. */
   resolvedVoid(): Future<void>;
   /** True when the last receive on `fd` drained its queue (see the module doc). */
@@ -154,8 +161,18 @@ class IoFuture<T> extends Future<T> implements Watcher {
       return;
     }
     if (result === AGAIN) return;
-    this.#unwatch();
-    this.resolveFromLoop(result as T);
+    // Done: give the slot up, wake the waiter, and only then let the loop
+    // drop the interest, so that a next operation the waiter starts at
+    // once costs no interest change at all.
+    const slots = this.#slots as IoSlots;
+    const loop = this.#ioLoop;
+    this.#slots = null;
+    loop.release(slots, this.#op >= SEND_ALL, this);
+    try {
+      this.resolveFromLoop(result as T);
+    } finally {
+      loop.settleWatch(slots);
+    }
   }
 
   // The syscall: its result, or AGAIN when it would block.
