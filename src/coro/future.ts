@@ -1,7 +1,9 @@
 /**
  * Future: a result that will exist later, as asyncio's. Done callbacks run
  * through the loop in its next iteration, never inside setResult: the
- * Future queues itself once (allocating nothing) and runs them in order. A Future is thenable
+ * Future queues itself once (allocating nothing) and runs them in order.
+ * (A socket operation completed by the loop, already inside a loop
+ * callback, runs them at once: see resolveFromLoop.) A Future is thenable
  * (`await fut`) and iterable (`const x = yield* fut` in a generator
  * coroutine, typed as the result).
  *
