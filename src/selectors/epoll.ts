@@ -7,15 +7,20 @@ import { EPOLL_EVENT_FD_INDEX, EPOLL_EVENT_INTS, EPOLLIN, EPOLLOUT, Epoll } from
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { fromPollBits, toPollBits } from './poll-like.js';
 
-/** Events one wait reports at most by default (the rest wait for the next: level-triggered). */
-const MAX_EVENTS = 1024;
+/**
+ * The records of the epoll's own result array: enough for every ready fd
+ * while at most this many are registered; beyond, select() waits into an
+ * array of its own, grown with the registrations.
+ */
+const OWN_EVENTS = 1024;
 
 /** EpollSelector options. */
 export interface EpollSelectorOptions {
   /**
-   * Ready fds one select() reports at most (default 1,024, as libuv); the
-   * others are reported by the next call, since epoll is level-triggered.
-   * CPython asks for as many as are registered; pass that to do the same.
+   * Ready fds one select() reports at most; the others are reported by the
+   * next call, since epoll is level-triggered (libuv caps at 1,024). By
+   * default there is no cap: every ready key, as CPython's selector, which
+   * asks for as many events as there are registered fds.
    */
   maxEvents?: number;
 }
@@ -27,18 +32,25 @@ export interface EpollSelectorOptions {
  */
 export class EpollSelector<D = unknown> extends BaseSelector<D> {
   readonly #epoll: Epoll;
-  readonly #layout: ReadyLayout;
+  // The epoll's own array; with no maxEvents, the larger one select() waits
+  // into once more fds are registered than the own array has records for.
+  readonly #own: ReadyLayout;
+  #grown: ReadyLayout | null = null;
+  #layout: ReadyLayout;
+  readonly #capped: boolean;
 
   /** @throws {RangeError} for maxEvents outside 1..2^20 */
   constructor(options: EpollSelectorOptions = {}) {
     super();
-    this.#epoll = new Epoll(-1, 0, { maxEvents: options.maxEvents ?? MAX_EVENTS });
-    this.#layout = {
+    this.#capped = options.maxEvents !== undefined;
+    this.#epoll = new Epoll(-1, 0, { maxEvents: options.maxEvents ?? OWN_EVENTS });
+    this.#own = {
       array: this.#epoll.events,
       stride: EPOLL_EVENT_INTS,
       fdIndex: EPOLL_EVENT_FD_INDEX,
       eventsIndex: 0,
     };
+    this.#layout = this.#own;
   }
 
   /** The epoll fd. */
@@ -64,7 +76,20 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected backendWait(timeoutMs: number): number {
-    return this.#epoll.pollInto(timeoutMs);
+    const records = this.size;
+    if (this.#capped || records <= OWN_EVENTS) {
+      this.#layout = this.#own;
+      return this.#epoll.pollInto(timeoutMs);
+    }
+    // More registered fds than the own array holds: room for every one of
+    // them (doubling, so it settles), or a ready fd would wait for a later call.
+    let grown = this.#grown;
+    if (grown === null || grown.array.length < records * EPOLL_EVENT_INTS) {
+      grown = { ...this.#own, array: new Int32Array(2 ** Math.ceil(Math.log2(records)) * EPOLL_EVENT_INTS) };
+      this.#grown = grown;
+    }
+    this.#layout = grown;
+    return this.#epoll.pollInto(timeoutMs, grown.array);
   }
 
   protected layout(): ReadyLayout {

@@ -124,6 +124,18 @@ describe('EpollSelector maxEvents', () => {
     expect(seen).toEqual(new Set(fds));
   });
 
+  it('without maxEvents, one select reports every ready key, as CPython, however many', () => {
+    const sel = trackClosable(new EpollSelector());
+    const fds = Array.from({ length: 3000 }, () => testEventfd(1));
+    for (const fd of fds) sel.register(fd, EVENT_READ);
+    const ready = sel.select(0);
+    expect(ready).toHaveLength(3000);
+    expect(new Set(ready.map(([key]) => key.fd))).toEqual(new Set(fds));
+    // Fewer registrations again: the same answer from the epoll's own array.
+    for (const fd of fds.slice(10)) sel.unregister(fd);
+    expect(sel.select(0).map(([key]) => key.fd).sort()).toEqual(fds.slice(0, 10).sort());
+  });
+
   it('refuses a maxEvents outside 1..2^20 with a RangeError', () => {
     expect(() => new EpollSelector({ maxEvents: 0 })).toThrow(RangeError);
     expect(() => new EpollSelector({ maxEvents: 1.5 })).toThrow(RangeError);
