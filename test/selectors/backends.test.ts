@@ -133,7 +133,12 @@ describe('EpollSelector maxEvents', () => {
     expect(new Set(ready.map(([key]) => key.fd))).toEqual(new Set(fds));
     // Fewer registrations again: the same answer from the epoll's own array.
     for (const fd of fds.slice(10)) sel.unregister(fd);
-    expect(sel.select(0).map(([key]) => key.fd).sort()).toEqual(fds.slice(0, 10).sort());
+    expect(
+      sel
+        .select(0)
+        .map(([key]) => key.fd)
+        .sort(),
+    ).toEqual(fds.slice(0, 10).sort());
   });
 
   it('refuses a maxEvents outside 1..2^20 with a RangeError', () => {
