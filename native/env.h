@@ -5,7 +5,10 @@
 #include <napi.h>
 #include <unistd.h>
 
+#include <memory>
 #include <unordered_set>
+
+#include "bound.h"
 
 namespace iomux {
 
@@ -18,6 +21,10 @@ struct EnvData {
   // socket.cc). Closed when the environment ends, so a worker that exits
   // leaks none of its sockets into the process.
   std::unordered_set<int> sockets;
+  // The numbers accept and recvfrom return besides their string (see
+  // socket.cc), in an Int32Array JavaScript reads: no array built per call.
+  std::shared_ptr<Int32Memory> results = std::make_shared<Int32Memory>(kResultInts);
+  static constexpr size_t kResultInts = 8;
 
   EnvData() = default;
   EnvData(const EnvData&) = delete;

@@ -14,6 +14,7 @@
 // Every send passes MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
 // Every call reads all its JavaScript arguments before it takes a pointer
 // into any buffer: reading an address can run a getter that detaches one.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -50,6 +51,43 @@ bool KnownLevel(int level) {
 napi_value Own(napi_env env, int fd) {
   GetEnvData(Napi::Env(env))->sockets.insert(fd);
   return RawInt32(env, fd);
+}
+
+// ---------------------------------------------------------------------------
+// Results with an address. Building an array in N-API costs a runtime call
+// per element (accept's [fd, [host, port]] was over 8,000 instructions, 20
+// times the syscall's own); so these calls return one string, the host (or
+// the Unix path; null for no address), and write their numbers into the
+// environment's results array, from which the TypeScript side builds the
+// address as Python shapes it:
+//   [0] the call's count or fd  [1] family  [2] port  [3] flowinfo  [4] scope id
+enum Result { kValue = 0, kFamily = 1, kPort = 2, kFlowinfo = 3, kScopeId = 4 };
+
+napi_value AddressResult(napi_env env, int32_t value, const sockaddr_storage& addr, socklen_t len) {
+  int32_t* out = GetEnvData(Napi::Env(env))->results->data.get();
+  out[kValue] = value;
+  out[kFamily] = len == 0 ? AF_UNSPEC : addr.ss_family;
+  napi_value host = nullptr;
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (len == 0) {
+    napi_get_null(env, &host);
+  } else if (addr.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+    out[kPort] = ntohs(sin->sin_port);
+    napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &host);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+    out[kPort] = ntohs(sin6->sin6_port);
+    out[kFlowinfo] = static_cast<int32_t>(ntohl(sin6->sin6_flowinfo));
+    out[kScopeId] = static_cast<int32_t>(sin6->sin6_scope_id);
+    napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &host);
+  } else {
+    // AF_UNIX and anything else: the one-value form FormatSockAddr makes.
+    host = FormatSockAddr(Napi::Env(env), addr, len);
+  }
+  return host;
 }
 
 // ---------------------------------------------------------------------------
@@ -121,7 +159,8 @@ napi_value SendAll(napi_env raw, napi_callback_info info) {
   return undefined;
 }
 
-// recvfrom(fd, buffer, offset?, length?, flags?) -> [bytes, address | null].
+// recvfrom(fd, buffer, offset?, length?, flags?) -> host | path | null, the
+// byte count and the rest of the address in the results array.
 napi_value RecvFrom(napi_env raw, napi_callback_info info) {
   RawArgs<5> a;
   if (!a.Read(raw, info)) return nullptr;
@@ -135,15 +174,11 @@ napi_value RecvFrom(napi_env raw, napi_callback_info info) {
     len = sizeof(addr);
     return ::recvfrom(fd, range.data, range.length, flags, reinterpret_cast<sockaddr*>(&addr), &len);
   });
-  Napi::Env env(raw);
   if (n < 0) {
-    ThrowErrno(env, errno, "recvfrom");
+    ThrowErrno(Napi::Env(raw), errno, "recvfrom");
     return nullptr;
   }
-  Napi::Array pair = Napi::Array::New(env, 2);
-  pair.Set(0u, Napi::Number::New(env, static_cast<double>(n)));
-  pair.Set(1u, len == 0 ? env.Null() : FormatSockAddr(env, addr, len));
-  return pair;
+  return AddressResult(raw, static_cast<int32_t>(n), addr, len);
 }
 
 // sendto(fd, family, address, buffer, offset?, length?, flags?) -> bytes.
@@ -198,7 +233,8 @@ bool ReadAcceptArgs(napi_env raw, const RawArgs<2>& a, int* fd, bool* nonBlockin
   return true;
 }
 
-// accept(fd, nonBlocking) -> [fd, address]; a would-block throws.
+// accept(fd, nonBlocking) -> host | path, the new fd and the rest of the
+// address in the results array; a would-block throws.
 napi_value Accept(napi_env raw, napi_callback_info info) {
   RawArgs<2> a;
   if (!a.Read(raw, info)) return nullptr;
@@ -213,12 +249,10 @@ napi_value Accept(napi_env raw, napi_callback_info info) {
     ThrowErrno(env, errno, "accept");
     return nullptr;
   }
-  Napi::Value address = FormatSockAddr(env, addr, len);
-  if (env.IsExceptionPending()) return nullptr;  // conn is closed on the way out
-  Napi::Array pair = Napi::Array::New(env, 2);
-  pair.Set(1u, address);
-  pair.Set(0u, Napi::Value(env, Own(raw, conn.Release())));
-  return pair;
+  napi_value host = AddressResult(raw, conn.Get(), addr, len);
+  if (host == nullptr || env.IsExceptionPending()) return nullptr;  // conn is closed on the way out
+  Own(raw, conn.Release());
+  return host;
 }
 
 // tryAccept(fd, nonBlocking) -> fd, or null when none is pending.
@@ -537,6 +571,7 @@ Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return Name(info, true
 void ForgetSocketFd(Napi::Env env, int fd) { GetEnvData(env)->sockets.erase(fd); }
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("results", NewSharedInt32Array(env, GetEnvData(env)->results));
   SetRawFunction(env, exports, "recv", MoveBytes<Dir::kRecv, false>);
   SetRawFunction(env, exports, "send", MoveBytes<Dir::kSend, false>);
   SetRawFunction(env, exports, "tryRecv", MoveBytes<Dir::kRecv, true>);

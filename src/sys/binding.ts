@@ -120,7 +120,8 @@ export interface NativeBinding {
   /** send(2) with MSG_DONTWAIT | MSG_NOSIGNAL: bytes, or null when it would block. */
   trySend(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): number | null;
   sendAll(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): void;
-  recvfrom(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): [number, unknown];
+  /** recvfrom(2): the sender's host (or Unix path; null for none); the count and the rest in {@link results}. */
+  recvfrom(fd: number, buf: ArrayBufferView, offset?: number, length?: number, flags?: number): string | null;
   sendto(
     fd: number,
     family: number,
@@ -130,8 +131,13 @@ export interface NativeBinding {
     length?: number,
     flags?: number,
   ): number;
-  /** accept4(2): [fd, address]; EAGAIN throws BlockingIOError. */
-  accept(fd: number, nonBlocking: boolean): [number, unknown];
+  /** accept4(2): the peer's host (or Unix path); the fd and the rest in {@link results}. EAGAIN throws BlockingIOError. */
+  accept(fd: number, nonBlocking: boolean): string;
+  /**
+   * What accept and recvfrom return besides their string: [0] the fd or
+   * byte count, [1] the address family, [2] port, [3] flowinfo, [4] scope id.
+   */
+  readonly results: Int32Array;
   /** accept4(2): the fd, or null when none is pending. */
   tryAccept(fd: number, nonBlocking: boolean): number | null;
   setBlocking(fd: number, flag: boolean): void;

@@ -4,7 +4,7 @@
  * @module
  */
 import { checkInt, invalidArgType, outOfRange } from './args.js';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
 import { OSError } from './errors.js';
 import * as msg from './msg.js';
 import { native } from './native.js';
@@ -49,32 +49,64 @@ function checkNbytes(buffer: ArrayBufferView, nbytes: number): number | undefine
 const SCRATCH_BYTES = 64 * 1024;
 let scratch: Buffer | null = null;
 
+// Up to this size recv() allocates from Node's Buffer pool (half of it).
+const SMALL_RECV = Buffer.poolSize >>> 1;
+
+// The first n bytes of a receive, as a Buffer of their own: the scratch
+// buffer is reused, and a short read must not pin a large allocation.
+function copyOut(buf: Buffer, n: number): Buffer {
+  if (buf !== scratch && n >= buf.length >>> 1) return n === buf.length ? buf : buf.subarray(0, n);
+  const out = Buffer.allocUnsafe(n);
+  buf.copy(out, 0, 0, n);
+  return out;
+}
+
 function scratchFor(bufsize: number): Buffer {
   if (bufsize > SCRATCH_BYTES) return Buffer.allocUnsafe(bufsize);
   if (scratch === null) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   return scratch;
 }
 
-// Sockets nobody closed are closed when collected. The registry holds fd
-// numbers, never the Socket; close() and detach() take the Socket out first,
-// so a collected Socket can never close a number the kernel has reused.
-const collector = new FinalizationRegistry<number>((fd) => {
+// accept and recvfrom return the address's host (or Unix path), and the rest
+// of what they found in this array of the addon's (native/socket.cc).
+const results = native.results;
+
+function addressResult(host: string | null): SocketAddress | null {
+  if (host === null) return null;
+  const family = results[1];
+  if (family === AF_INET) return [host, results[2] as number];
+  if (family === AF_INET6)
+    return [host, results[2] as number, (results[3] as number) >>> 0, (results[4] as number) >>> 0];
+  return host;
+}
+
+// Sockets nobody closed are closed when collected. The registry holds a
+// small record of the fd, never the Socket; close() and detach() set it to
+// -1, so a collected Socket can never close a number the kernel has reused.
+// (No unregister token: registering with one, and unregistering, cost about
+// a microsecond per socket in V8 11; this costs about a third of that.)
+interface FdRecord {
+  fd: number;
+}
+const collector = new FinalizationRegistry<FdRecord>((record) => {
+  if (record.fd < 0) return;
   try {
-    native.closeSocket(fd);
+    native.closeSocket(record.fd);
   } catch {
     // Nobody to tell: the fd is released either way.
   }
 });
 
-// Set while wrapping an fd the addon made (accept, socketpair, fromFd).
-let adopting: { fd: number; family: number; type: number; proto: number } | undefined;
+// The fd the addon made (accept, socketpair, fromFd) that the next Socket
+// constructed wraps, or -1: the constructor then makes a socket of its own.
+let adopting = -1;
 
 function adopt(fd: number, family: number, type: number, proto: number): Socket {
-  adopting = { fd, family, type, proto };
+  adopting = fd;
   try {
     return new Socket(family, type, proto);
   } finally {
-    adopting = undefined;
+    adopting = -1;
   }
 }
 
@@ -108,6 +140,8 @@ export class Socket implements Disposable {
   // The fd while open, -1 once closed or detached: what keeps every method
   // from acting on an fd number the kernel has since given to someone else.
   #fd: number;
+  // What the collector closes if this Socket is collected while open.
+  readonly #record: FdRecord;
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -120,17 +154,17 @@ export class Socket implements Disposable {
    * @throws {OSError} when the kernel refuses (EMFILE, EPROTONOSUPPORT...)
    */
   constructor(family: number, type: number, proto = 0) {
-    const adopted = adopting;
-    if (adopted !== undefined) {
-      adopting = undefined;
-      this.#fd = adopted.fd;
+    if (adopting >= 0) {
+      this.#fd = adopting;
+      adopting = -1;
     } else {
       this.#fd = native.socket(family, type, proto);
     }
     this.#family = family;
     this.#type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     this.#proto = proto;
-    collector.register(this, this.#fd, this);
+    this.#record = { fd: this.#fd };
+    collector.register(this, this.#record);
   }
 
   /**
@@ -225,8 +259,9 @@ export class Socket implements Disposable {
    * @throws {BlockingIOError} EAGAIN on a non-blocking socket with none pending
    */
   accept(): [Socket, SocketAddress] {
-    const [conn, address] = native.accept(this.#open('accept'), false);
-    return [adopt(conn, this.#family, this.#type, this.#proto), address as SocketAddress];
+    const host = native.accept(this.#open('accept'), false);
+    const address = addressResult(host) as SocketAddress;
+    return [adopt(results[0] as number, this.#family, this.#type, this.#proto), address];
   }
 
   /**
@@ -250,11 +285,14 @@ export class Socket implements Disposable {
   recv(bufsize: number, flags = 0): Buffer {
     const fd = this.#open('recv');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
+    if (bufsize <= SMALL_RECV) {
+      // Node's pool serves this size: a Buffer of its own costs less than a copy.
+      const own = Buffer.allocUnsafe(bufsize);
+      const n = flags === 0 ? native.recv(fd, own) : native.recv(fd, own, 0, bufsize, flags);
+      return n === bufsize ? own : own.subarray(0, n);
+    }
     const buf = scratchFor(bufsize);
-    const n = native.recv(fd, buf, 0, bufsize, flags);
-    if (buf !== scratch && n >= bufsize >>> 1) return buf.subarray(0, n);
-    // Copied out of the scratch buffer (or of a large allocation a short read would pin).
-    return Buffer.from(buf.subarray(0, n));
+    return copyOut(buf, native.recv(fd, buf, 0, bufsize, flags));
   }
 
   /**
@@ -289,15 +327,15 @@ export class Socket implements Disposable {
     const fd = this.#open('recvfrom');
     checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
     const buf = scratchFor(bufsize);
-    const [n, address] = native.recvfrom(fd, buf, 0, bufsize, flags);
-    return [Buffer.from(buf.subarray(0, n)), address as SocketAddress | null];
+    const address = addressResult(native.recvfrom(fd, buf, 0, bufsize, flags));
+    return [copyOut(buf, results[0] as number), address];
   }
 
   /** Receives a datagram into `buffer`: `[bytes, senderAddress]`. */
   recvfromInto(buffer: ArrayBufferView, nbytes = 0, flags = 0): [number, SocketAddress | null] {
     const fd = this.#open('recvfrom');
-    const [n, address] = native.recvfrom(fd, buffer, 0, checkNbytes(buffer, nbytes), flags);
-    return [n, address as SocketAddress | null];
+    const address = addressResult(native.recvfrom(fd, buffer, 0, checkNbytes(buffer, nbytes), flags));
+    return [results[0] as number, address];
   }
 
   /**
@@ -364,7 +402,7 @@ export class Socket implements Disposable {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
-    collector.unregister(this);
+    this.#record.fd = -1;
     native.closeSocket(fd);
   }
 
@@ -373,7 +411,7 @@ export class Socket implements Disposable {
     const fd = this.#fd;
     if (fd < 0) return -1;
     this.#fd = -1;
-    collector.unregister(this);
+    this.#record.fd = -1;
     native.detachSocket(fd);
     return fd;
   }
