@@ -287,6 +287,27 @@ describe('Socket over UDP and Unix sockets', () => {
     expect(b.recvfromInto(buf)).toEqual([4, a.getsockname()]);
   });
 
+  it('sendto reads its address before it touches the bytes: a getter that frees them sends none of them', () => {
+    const a = sock(AF_INET, SOCK_DGRAM);
+    const b = sock(AF_INET, SOCK_DGRAM);
+    b.bind(['127.0.0.1', 0]);
+    b.setBlocking(false);
+    const [, port] = b.getsockname() as [string, number];
+    const bytes = new Uint8Array(new ArrayBuffer(4096)).fill(0x41);
+    // An address whose host getter detaches (frees) the data's ArrayBuffer.
+    const address = [undefined, port] as unknown as [string, number];
+    Object.defineProperty(address, 0, {
+      get: () => {
+        structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+        return '127.0.0.1';
+      },
+    });
+    expect(a.sendto(bytes, address)).toBe(0);
+    expect(bytes.byteLength).toBe(0); // detached
+    // What arrived is the empty datagram a detached view holds, not the freed 4 KiB.
+    expect(b.recvfrom(8192)[0].length).toBe(0);
+  });
+
   it('UDP over ::1', () => {
     const a = sock(AF_INET6, SOCK_DGRAM);
     a.bind(['::1', 0]);
