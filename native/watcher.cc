@@ -142,8 +142,10 @@ struct WaitCore {
   std::mutex mu;
   std::condition_variable cv;
   UniqueFd cancel;          // eventfd: written to interrupt a wait
-  std::vector<pollfd> fds;  // the snapshot to wait on (poll) ...
-  bool useSelect = false;   // ... or to turn into fd_sets (select)
+  // The snapshot to wait on. Always poll(2), whatever the loop's selector:
+  // the helper's own eventfd can be >= FD_SETSIZE once many fds are open,
+  // and FD_SET on it would write past the fd_set (a select helper did).
+  std::vector<pollfd> fds;
   bool armed = false;
   bool closing = false;
   uint64_t generation = 0;  // bumped per arm, so a stale result is ignored
@@ -190,36 +192,16 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     std::vector<pollfd> fds;
     for (;;) {
       uint64_t generation = 0;
-      bool useSelect = false;
       {
         std::unique_lock<std::mutex> lock(core->mu);
         core->cv.wait(lock, [&] { return core->closing || core->armed; });
         if (core->closing) break;
         fds = core->fds;
-        useSelect = core->useSelect;
         generation = core->generation;
       }
       const int cancelFd = core->cancel.Get();
-      int rc;
-      if (useSelect) {
-        rc = RetryOnEintr(-1, [&](int) {
-          fd_set r;
-          fd_set w;
-          FD_ZERO(&r);
-          FD_ZERO(&w);
-          int maxFd = cancelFd;
-          FD_SET(cancelFd, &r);
-          for (const pollfd& p : fds) {
-            if (p.events & POLLIN) FD_SET(p.fd, &r);
-            if (p.events & POLLOUT) FD_SET(p.fd, &w);
-            if (p.fd > maxFd) maxFd = p.fd;
-          }
-          return ::select(maxFd + 1, &r, &w, nullptr, nullptr);
-        });
-      } else {
-        fds.push_back(pollfd{cancelFd, POLLIN, 0});
-        rc = RetryOnEintr(-1, [&](int) { return ::poll(fds.data(), fds.size(), -1); });
-      }
+      fds.push_back(pollfd{cancelFd, POLLIN, 0});
+      int rc = RetryOnEintr(-1, [&](int) { return ::poll(fds.data(), fds.size(), -1); });
       uint64_t drained = 0;
       if (::read(cancelFd, &drained, sizeof(drained)) < 0) {
         // EAGAIN: not cancelled, something else is ready.
@@ -246,20 +228,18 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     }
   }
 
-  // arm(pairs, useSelect, keepAlive): waits on (fd, mask) pairs (mask 1 read,
-  // 2 write) in the helper thread; keepAlive: the process stays alive meanwhile.
+  // arm(pairs, keepAlive): waits on (fd, mask) pairs (mask 1 read, 2 write)
+  // in the helper thread; keepAlive: the process stays alive meanwhile.
   Napi::Value Arm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Int32View pairs{};
-    bool useSelect = false;
     bool keepAlive = true;
     if (core_ == nullptr) {
       ThrowErrno(env, EBADF, "WaitThread.arm", "(the wait thread is closed)");
       return env.Undefined();
     }
     if (!ArgInt32Array(info, 0, "pairs", &pairs)) return env.Undefined();
-    if (!ArgBool(info, 1, "useSelect", &useSelect)) return env.Undefined();
-    if (!ArgBool(info, 2, "keepAlive", &keepAlive)) return env.Undefined();
+    if (!ArgBool(info, 1, "keepAlive", &keepAlive)) return env.Undefined();
     if (pairs.length % 2 != 0) {
       ThrowRangeError(env, "The \"pairs\" array must hold (fd, mask) pairs");
       return env.Undefined();
@@ -269,7 +249,7 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     for (size_t i = 0; i < pairs.length; i += 2) {
       const int fd = pairs.data[i];
       const int mask = pairs.data[i + 1];
-      if (fd < 0 || (useSelect && fd >= FD_SETSIZE)) {
+      if (fd < 0) {
         ThrowRangeError(env, "WaitThread: bad fd " + std::to_string(fd));
         return env.Undefined();
       }
@@ -279,7 +259,6 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
       std::lock_guard<std::mutex> lock(core_->mu);
       if (core_->armed) Interrupt();  // a wait on the old snapshot is under way
       core_->fds = std::move(fds);
-      core_->useSelect = useSelect;
       core_->armed = true;
       core_->generation++;
     }

@@ -7,8 +7,9 @@
  *
  * - epoll: libuv watches the epoll fd (an FdWatcher), which is readable
  *   whenever any registered fd is ready;
- * - select and poll: a helper thread (a WaitThread) blocks in select/poll on
- *   a snapshot of the watched fds and posts back;
+ * - select and poll: a helper thread (a WaitThread) blocks in poll(2) on a
+ *   snapshot of the watched fds and posts back (poll for select too: once
+ *   many fds are open, the helper's own eventfd is past FD_SETSIZE);
  * - timers: one Node timer for the earliest deadline;
  * - work scheduled from outside a tick (a Node callback, a promise
  *   continuation) wakes the loop with setImmediate.
@@ -34,8 +35,6 @@ export interface DriverLoop {
   watchedCount(): number;
   /** The epoll fd, when the selector is epoll. */
   epollFd(): number | null;
-  /** The selector is select (else poll), for the helper thread. */
-  usesSelect(): boolean;
 }
 
 export class CooperativeDriver {
@@ -136,7 +135,7 @@ export class CooperativeDriver {
       else this.#watcher.unref();
     } else if (this.#thread !== null) {
       const pairs = this.#loop.watchedPairs();
-      if (pairs.length > 0) this.#thread.arm(pairs, this.#loop.usesSelect(), keepAlive);
+      if (pairs.length > 0) this.#thread.arm(pairs, keepAlive);
     }
   }
 }

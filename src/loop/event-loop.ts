@@ -494,7 +494,6 @@ export class EventLoop implements LoopLike, HandleOwner {
         },
         watchedCount: () => this.#selector.size,
         epollFd: () => (this.#selector instanceof EpollSelector ? this.#selector.fileno() : null),
-        usesSelect: () => this.#selector instanceof SelectSelector,
       };
       const done = (): void => {
         this.#driver = null;

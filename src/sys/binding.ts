@@ -68,7 +68,7 @@ export interface NativeFdWatcher {
 
 /** A helper thread blocking in select/poll (see {@link WaitThread}). */
 export interface NativeWaitThread {
-  arm(pairs: Int32Array, useSelect: boolean, keepAlive: boolean): void;
+  arm(pairs: Int32Array, keepAlive: boolean): void;
   disarm(): void;
   close(): void;
 }

@@ -69,11 +69,10 @@ export class WaitThread implements Disposable {
    * Waits on `pairs` in the helper thread (replacing any wait under way);
    * calls back once when one is ready.
    *
-   * @param useSelect - select(2) rather than poll(2) (fds must be < FD_SETSIZE)
    * @param keepAlive - keep the process alive while waiting (default true)
    */
-  arm(pairs: Int32Array, useSelect: boolean, keepAlive = true): void {
-    this.#native.arm(pairs, useSelect, keepAlive);
+  arm(pairs: Int32Array, keepAlive = true): void {
+    this.#native.arm(pairs, keepAlive);
   }
 
   /** Cancels the wait under way without calling back. */

@@ -268,3 +268,21 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
     expect(threadCount()).toBe(threads);
   });
 });
+
+describe('cooperative mode with more than FD_SETSIZE fds open', () => {
+  // The helper thread's own eventfd then has a number >= 1024: it once went
+  // into an fd_set (FD_SET past its end, issue 14). select still watches only
+  // the low fds it was given; the wait must work and the fds come back.
+  it.each(['select', 'poll'] as const)('a %s loop waits on a low fd and is woken', async (backend) => {
+    const [a, b] = testSocketpair();
+    b.setBlocking(false);
+    const filler = Array.from({ length: 1100 }, () => track(eventfd(0)));
+    expect(Math.max(...filler)).toBeGreaterThanOrEqual(1024);
+    const loop = testLoop(backend);
+    const got = await loop.run(async () => {
+      setTimeout(() => a.send('late'), 30);
+      return (await loop.sockRecv(b, 16)).toString();
+    });
+    expect(got).toBe('late');
+  });
+});
