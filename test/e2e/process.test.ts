@@ -36,6 +36,18 @@ function reservePort(): { port: number; release: () => void } {
   return { port, release: () => s.close() };
 }
 
+describe('workers that end', () => {
+  // The addon had a callback due (a watched fd with unread data) as the
+  // worker's environment went away: calling into it aborted the whole
+  // process (FATAL ERROR ... napi_throw, issue 14 item 1).
+  it('a worker ending by process.exit() or terminate() mid-loop never takes the process down', () => {
+    const r = runChild([fixture('worker-exit.mjs'), DIST], 60_000);
+    expect(r.timedOut).toBe(false);
+    expect(r.stdout.trim()).toBe('survived');
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('process lifetime in cooperative mode', () => {
   it('exits on its own once main is done', () => {
     const r = runChild([fixture('lifetime.mjs'), 'done', DIST], 10_000);
