@@ -37,6 +37,9 @@ export interface DriverLoop {
   epollFd(): number | null;
 }
 
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const MAX_NODE_TIMER_MS = 0x7fffffff;
+
 export class CooperativeDriver {
   readonly #loop: DriverLoop;
   readonly #onDone: () => void;
@@ -126,7 +129,9 @@ export class CooperativeDriver {
       this.#timer = null;
     }
     if (delay !== null) {
-      this.#timer = setTimeout(this.#tickBound, Math.max(1, Math.ceil(delay)));
+      // Node's timers take at most 2^31 - 1 ms (beyond, they fire after 1 ms
+      // with a TimeoutOverflowWarning); a later deadline is re-armed then.
+      this.#timer = setTimeout(this.#tickBound, Math.min(MAX_NODE_TIMER_MS, Math.max(1, Math.ceil(delay))));
       if (!this.#referenced) this.#timer.unref();
     }
     const keepAlive = this.#referenced && this.#loop.watchedCount() > 0;

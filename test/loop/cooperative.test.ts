@@ -122,6 +122,29 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
     expect(log).toEqual(['CancelledError aborted=true', 'went on', 'true bye true']);
   });
 
+  it('a timer further away than a Node timer can wait (2^31 - 1 ms) neither spins the loop nor warns', async () => {
+    const loop = testLoop(backend);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const iterations = await loop.run(async () => {
+        const far = loop.callLater(2 ** 40, () => {});
+        const before = loop.iterations;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        far.cancel();
+        return loop.iterations - before;
+      });
+      // Woken by the Node timer above and little else: it used to wake every 1 ms.
+      expect(iterations).toBeLessThan(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+  });
+
   it('run(fn) runs fn as a Task, as createTask(fn) does: currentTask(), its AbortSignal', async () => {
     const loop = testLoop(backend);
     const seen = await loop.run(async (signal) => {
