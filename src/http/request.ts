@@ -68,6 +68,12 @@ export interface RequestOptions {
   body?: Uint8Array | string;
 }
 
+// What a field value may hold as it goes on the wire (RFC 9110 5.5: VCHAR,
+// obs-text, SP, HTAB). The head is encoded latin1, which keeps only the low
+// byte of each character: U+010D U+010A would become a real CR LF, so
+// anything above U+00FF is refused here, not just CR and LF themselves.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 const KEEP_ALIVE = 'Connection: keep-alive\r\n';
 const CLOSE = 'Connection: close\r\n';
 
@@ -81,19 +87,23 @@ export function formatRequest(target: HttpTarget, options: RequestOptions = {}):
   if (typeof method !== 'string' || !isToken(method))
     throw new HttpRequestError('ERR_INVALID_HEADER', `invalid method: ${JSON.stringify(method)}`);
   const body = options.body === undefined ? undefined : Buffer.from(options.body);
-  let head = `${method} ${target.path} HTTP/1.1\r\nHost: ${target.hostHeader}\r\n`;
   // The names given, lower-cased (none, for most requests: no Set then).
   let given: Set<string> | null = null;
+  let fields = '';
   if (options.headers !== undefined) {
     given = new Set<string>();
     for (const [name, value] of Object.entries(options.headers)) {
-      if (!isToken(name) || /[\0\r\n]/.test(value)) {
+      if (!isToken(name) || typeof value !== 'string' || !FIELD_VALUE.test(value)) {
         throw new HttpRequestError('ERR_INVALID_HEADER', `invalid header: ${JSON.stringify(name)}`);
       }
       given.add(name.toLowerCase());
-      head += `${name}: ${value}\r\n`;
+      fields += `${name}: ${value}\r\n`;
     }
   }
+  // A Host the caller gives replaces ours: two would be a request servers must refuse (400).
+  let head = `${method} ${target.path} HTTP/1.1\r\n`;
+  if (given?.has('host') !== true) head += `Host: ${target.hostHeader}\r\n`;
+  head += fields;
   if (given?.has('connection') !== true) head += options.keepAlive === true ? KEEP_ALIVE : CLOSE;
   if (given?.has('user-agent') !== true) head += 'User-Agent: iomux\r\n';
   if (body !== undefined && given?.has('content-length') !== true) head += `Content-Length: ${body.length}\r\n`;

@@ -222,4 +222,36 @@ describe('requests', () => {
       expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
     );
   });
+
+  it('judges header values by the bytes that go on the wire: no CR LF smuggled in as U+010D U+010A', () => {
+    const target = parseHttpUrl('http://127.0.0.1:8080/');
+    // Encoded latin1, U+010D U+010A would be the bytes CR LF: a second request in the head.
+    for (const value of [
+      'a\u010d\u010aGET /admin HTTP/1.1',
+      'a\u0100',
+      'a\u0000b',
+      'a\u007fb',
+      'a\u000bb',
+      '\ud83d\ude00',
+    ]) {
+      expect(() => formatRequest(target, { headers: { 'X-A': value } }), JSON.stringify(value)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_HEADER' }),
+      );
+    }
+    // What RFC 9110 allows goes through as it is: tabs, spaces, obs-text (latin1).
+    const head = formatRequest(target, { headers: { 'X-A': 'tab\tand space, caf\u00e9' } });
+    expect(head.includes(Buffer.from('X-A: tab\tand space, caf\xe9\r\n', 'latin1'))).toBe(true);
+  });
+
+  it("a Host the caller gives replaces the URL's: one Host header, never two", () => {
+    const target = parseHttpUrl('http://127.0.0.1:8080/x');
+    const head = formatRequest(target, { headers: { host: 'shop.example' } }).toString();
+    expect(head.match(/^host:/gim)).toHaveLength(1);
+    expect(head).toContain('host: shop.example\r\n');
+    expect(
+      formatRequest(target)
+        .toString()
+        .match(/^host:/gim),
+    ).toHaveLength(1);
+  });
 });
