@@ -8,16 +8,44 @@
  *   /delay/<ms>    a short page after ms milliseconds (ms <= 60,000)
  *
  * HTTP/1.1 keep-alive (HTTP/1.0: close), HEAD, and 400/404/405/431 answers.
+ * A request body (Content-Length) is read and dropped, never taken for the
+ * next request; a chunked request body is refused (400, and the connection
+ * closes), as is a Content-Length that is not one plain number. A client
+ * that sends no complete head within the header timeout, or stays silent
+ * between requests past the idle timeout, is closed. Running out of fds
+ * (EMFILE) pauses accepting, never ends it.
  */
 import type { Coroutine } from '../coro/index.js';
-import { sleep } from '../coro/index.js';
+import { sleep, withTimeout } from '../coro/index.js';
 import type { EventLoop } from '../loop/index.js';
-import { AF_INET, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TCP_NODELAY } from '../sys/index.js';
+import {
+  AF_INET,
+  IPPROTO_TCP,
+  isErrnoError,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  Socket,
+  TCP_NODELAY,
+} from '../sys/index.js';
 
 const MAX_HEAD = 16 * 1024;
 const MAX_BYTES = 1 << 30;
 const CHUNK = 16 * 1024;
 const FILL = Buffer.alloc(CHUNK, 'iomux ');
+
+/** Limits of the embedded server, in milliseconds. */
+export interface ServerOptions {
+  /** A request head must be complete this long after its first byte (default 60,000, as Node's headersTimeout). */
+  headerTimeoutMs?: number;
+  /** A kept-alive connection with no request for this long is closed (default 5,000, as Node's keepAliveTimeout). */
+  idleTimeoutMs?: number;
+}
+
+// accept(2) failing for want of resources (fds, memory) or for a connection
+// that died in the queue: try again later, never stop accepting.
+const ACCEPT_RETRY_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ECONNABORTED', 'EPROTO', 'EPERM']);
+const ACCEPT_BACKOFF_MS = 100;
 
 /** A listening server on the loop. */
 export interface EmbeddedServer {
@@ -30,6 +58,8 @@ interface Request {
   method: string;
   path: string;
   keepAlive: boolean;
+  /** Bytes of body that follow the head (Content-Length; 0 when none). */
+  bodyBytes: number;
 }
 
 function goodsPage(n: string): Buffer {
@@ -45,25 +75,36 @@ function head(status: string, fields: Record<string, string | number>, keepAlive
   return Buffer.from(`${text}\r\n`, 'latin1');
 }
 
+// Parses a request head; null for one this server refuses with 400 (a
+// malformed line, a chunked body, a Content-Length that is not one number).
 function parseRequest(text: string): Request | null {
   const lines = text.split('\r\n');
   const m = /^([A-Z]+) (\/\S*) HTTP\/1\.([01])$/.exec(lines[0] ?? '');
   if (m === null) return null;
-  let connection = '';
+  // Connection is a list of tokens, possibly over several fields ("keep-alive, close").
+  const connection = new Set<string>();
+  let contentLength: string | null = null;
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     if (colon <= 0) return null;
-    if (line.slice(0, colon).toLowerCase() === 'connection')
-      connection = line
-        .slice(colon + 1)
-        .trim()
-        .toLowerCase();
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'connection') {
+      for (const token of value.split(',')) connection.add(token.trim().toLowerCase());
+    } else if (name === 'transfer-encoding') {
+      return null;
+    } else if (name === 'content-length') {
+      // Several must agree (RFC 9112 6.3): anything else is a smuggling attempt.
+      if (!/^\d{1,15}$/.test(value) || (contentLength !== null && contentLength !== value)) return null;
+      contentLength = value;
+    }
   }
   const http11 = m[3] === '1';
   return {
     method: m[1] as string,
     path: m[2] as string,
-    keepAlive: http11 ? connection !== 'close' : connection === 'keep-alive',
+    keepAlive: connection.has('close') ? false : http11 || connection.has('keep-alive'),
+    bodyBytes: contentLength === null ? 0 : Number(contentLength),
   };
 }
 
@@ -119,10 +160,19 @@ function* respond(loop: EventLoop, conn: Socket, req: Request): Coroutine<void> 
   yield* simple('404 Not Found', Buffer.from('not found\n'));
 }
 
-function* serveConnection(loop: EventLoop, conn: Socket): Coroutine<void> {
+function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<ServerOptions>): Coroutine<void> {
   conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
   const buffer = Buffer.allocUnsafe(MAX_HEAD);
   let filled = 0;
+  // When the head under way began (its first byte), for the header timeout.
+  let headStart = 0;
+  // Receives more of the head, within the time the client has left: the idle
+  // timeout between requests, the header timeout once a head has begun.
+  const receive = (): Coroutine<number> => {
+    const timeoutMs =
+      filled === 0 ? limits.idleTimeoutMs : Math.max(1, headStart + limits.headerTimeoutMs - loop.time());
+    return withTimeout(loop.sockRecvInto(conn, buffer, filled), timeoutMs);
+  };
   try {
     for (;;) {
       const end = buffer.subarray(0, filled).indexOf('\r\n\r\n');
@@ -131,8 +181,9 @@ function* serveConnection(loop: EventLoop, conn: Socket): Coroutine<void> {
           yield* loop.sockSendAll(conn, head('431 Request Header Fields Too Large', { 'Content-Length': 0 }, false));
           return;
         }
-        const n = yield* loop.sockRecvInto(conn, buffer, filled);
+        const n = yield* receive();
         if (n === 0) return;
+        if (filled === 0) headStart = loop.time();
         filled += n;
         continue;
       }
@@ -141,14 +192,31 @@ function* serveConnection(loop: EventLoop, conn: Socket): Coroutine<void> {
         yield* loop.sockSendAll(conn, head('400 Bad Request', { 'Content-Length': 0 }, false));
         return;
       }
+      // The body is this request's, never the next one's: drop it, from
+      // what came with the head and then from the socket.
+      let rest = end + 4;
+      let body = req.bodyBytes;
+      const inHand = Math.min(body, filled - rest);
+      rest += inHand;
+      body -= inHand;
+      while (body > 0) {
+        const n = yield* withTimeout(
+          loop.sockRecvInto(conn, buffer, 0, Math.min(body, buffer.length)),
+          limits.headerTimeoutMs,
+        );
+        if (n === 0) return;
+        body -= n;
+        rest = filled = 0;
+      }
       yield* respond(loop, conn, req);
       if (!req.keepAlive) return;
       // Keep what came after this request: the next one, pipelined.
-      buffer.copy(buffer, 0, end + 4, filled);
-      filled -= end + 4;
+      buffer.copy(buffer, 0, rest, filled);
+      filled -= rest;
+      headStart = loop.time();
     }
   } catch {
-    // The client reset or vanished: nothing to answer.
+    // The client reset, vanished or ran out of time: nothing to answer.
   } finally {
     conn.close();
   }
@@ -158,7 +226,11 @@ function* serveConnection(loop: EventLoop, conn: Socket): Coroutine<void> {
  * Starts the server on 127.0.0.1 (port 0: an ephemeral one) on `loop`. It
  * serves while the loop runs.
  */
-export function startServer(loop: EventLoop, port = 0): EmbeddedServer {
+export function startServer(loop: EventLoop, port = 0, options: ServerOptions = {}): EmbeddedServer {
+  const limits: Required<ServerOptions> = {
+    headerTimeoutMs: options.headerTimeoutMs ?? 60_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
+  };
   const server = new Socket(AF_INET, SOCK_STREAM);
   server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
   server.bind(['127.0.0.1', port]);
@@ -167,8 +239,16 @@ export function startServer(loop: EventLoop, port = 0): EmbeddedServer {
   const accepting = loop.createTask(
     (function* (): Coroutine<void> {
       for (;;) {
-        const [conn] = yield* loop.sockAccept(server);
-        loop.createTask(serveConnection(loop, conn));
+        let conn: Socket;
+        try {
+          [conn] = yield* loop.sockAccept(server);
+        } catch (error) {
+          if (!ACCEPT_RETRY_CODES.has((error as { code?: string }).code ?? '') || !isErrnoError(error)) throw error;
+          // Out of fds (EMFILE) or memory: the connection waits in the queue; try again shortly.
+          yield* sleep(ACCEPT_BACKOFF_MS);
+          continue;
+        }
+        loop.createTask(serveConnection(loop, conn, limits));
       }
     })(),
   );
