@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { checkInt, ensureInt32, type FileLike, toFd, toTimeoutMs } from './args.js';
+import { checkInt, ensureInt32, type FileLike, invalidArgType, toFd, toTimeoutMs } from './args.js';
 import type { NativeSelectSet } from './binding.js';
 import { native } from './native.js';
 
@@ -16,6 +16,10 @@ export const SELECT_WRITE = 2;
 // addon answers with indices into it, so a call allocates only its results.
 let fdScratch = new Int32Array(64);
 let outScratch = new Int32Array(64);
+
+function checkList(list: unknown, name: string): void {
+  if (!Array.isArray(list)) throw invalidArgType(name, 'an array of fds or objects with fileno()', list);
+}
 
 /**
  * Waits until some of the given files are ready, like Python's
@@ -50,6 +54,9 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   timeoutMs?: number | null,
 ): [R[], W[], X[]] {
   const ms = toTimeoutMs(timeoutMs, 'error');
+  checkList(readable, 'readable');
+  checkList(writable, 'writable');
+  checkList(exceptional, 'exceptional');
   const nr = readable.length;
   const nw = writable.length;
   const nx = exceptional.length;

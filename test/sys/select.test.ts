@@ -88,6 +88,22 @@ describe('select()', () => {
     expect(() => select([{ fileno: () => -5 }], [], [], 0)).toThrow(RangeError);
   });
 
+  it('refuses lists that are not arrays with the same code, naming which one', () => {
+    for (const [args, name] of [
+      [[undefined, [], []], 'readable'],
+      [[[], null, []], 'writable'],
+      [[[], [], 3], 'exceptional'],
+    ] as const) {
+      expect(() => select(...(args as unknown as [number[], number[], number[]]), 0)).toThrow(
+        expect.objectContaining({
+          name: 'TypeError',
+          code: 'ERR_INVALID_ARG_TYPE',
+          message: expect.stringContaining(`"${name}"`),
+        }),
+      );
+    }
+  });
+
   it('refuses a negative, NaN or non-number timeout (Python raises too)', () => {
     expect(() => select([], [], [], -1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => select([], [], [], Number.NaN)).toThrow(RangeError);
