@@ -199,6 +199,9 @@ export class EventLoop implements LoopLike, HandleOwner {
    */
   constructor(options: EventLoopOptions = {}) {
     this.#selector = makeSelector(options.selector);
+    // Closed behind the loop's back while a cooperative run idles: wake it,
+    // so that its next select() fails the run instead of leaving it pending.
+    this.#selector.whenClosed(() => this.#driver?.wake());
     this.#debug = options.debug ?? false;
     this.#slowCallbackMs = options.slowCallbackMs ?? 100;
     this.#logger = options.logger ?? ((message) => process.stderr.write(`${message}\n`));

@@ -42,6 +42,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   #keys: (SelectorKey<D> | undefined)[] = [];
   #count = 0;
   #closed = false;
+  #onClose: (() => void) | null = null;
 
   /**
    * Registers a file for events.
@@ -200,6 +201,18 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     this.#keys = [];
     this.#count = 0;
     this.backendClose();
+    const onClose = this.#onClose;
+    this.#onClose = null;
+    onClose?.();
+  }
+
+  /**
+   * @internal Calls `callback` once when the selector is closed (by anyone):
+   * an owner that waits on it without calling select() -- a cooperative
+   * loop, idle -- learns it will never report anything again.
+   */
+  whenClosed(callback: () => void): void {
+    this.#onClose = callback;
   }
 
   [Symbol.dispose](): void {

@@ -145,6 +145,18 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
     expect(warnings).not.toContain('TimeoutOverflowWarning');
   });
 
+  it('a selector closed behind an idle run fails the run, not leaves it pending', async () => {
+    const loop = testLoop(backend);
+    const [, b] = testSocketpair();
+    b.setBlocking(false);
+    const run = loop.run(async () => {
+      setTimeout(() => loop.selector.close(), 10);
+      await loop.sockRecv(b, 1);
+    });
+    await expect(run).rejects.toMatchObject({ code: 'ERR_SELECTOR_CLOSED' });
+    expect(loop.isRunning()).toBe(false);
+  });
+
   it('run(fn) runs fn as a Task, as createTask(fn) does: currentTask(), its AbortSignal', async () => {
     const loop = testLoop(backend);
     const seen = await loop.run(async (signal) => {
