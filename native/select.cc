@@ -16,6 +16,7 @@
 #include "deadline.h"
 #include "errors.h"
 #include "modules.h"
+#include "raw.h"
 
 namespace iomux {
 
@@ -26,28 +27,32 @@ namespace {
 // for exceptional conditions. out[0..2] receive the three ready counts, then
 // out[3...] the indices into `fds` of the ready entries, list by list, in the
 // order they were given (like Python, a repeated fd is reported each time).
-Napi::Value Select(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// A raw function (raw.h): it is select's own cost in `bench calls`.
+napi_value Select(napi_env raw, napi_callback_info info) {
+  RawArgs<6> a;
+  if (!a.Read(raw, info)) return nullptr;
+  Napi::Env env(raw);
   Int32View fds{};
   Int32View out{};
-  int32_t counts[3] = {0, 0, 0};
+  int64_t counts[3] = {0, 0, 0};
   int timeoutMs = 0;
-  if (!ArgInt32Array(info, 0, "fds", &fds)) return env.Undefined();
-  if (!ArgInt32(info, 1, "nr", 0, INT32_MAX, &counts[0])) return env.Undefined();
-  if (!ArgInt32(info, 2, "nw", 0, INT32_MAX, &counts[1])) return env.Undefined();
-  if (!ArgInt32(info, 3, "nx", 0, INT32_MAX, &counts[2])) return env.Undefined();
-  if (!ArgTimeoutMs(info, 4, &timeoutMs)) return env.Undefined();
-  if (!ArgInt32Array(info, 5, "out", &out)) return env.Undefined();
-  const size_t total = static_cast<size_t>(counts[0]) + counts[1] + counts[2];
+  const char* const countNames[3] = {"nr", "nw", "nx"};
+  if (!ValueInt32Array(env, Napi::Value(raw, a.At(raw, 0)), "fds", &fds)) return nullptr;
+  for (int i = 0; i < 3; i++) {
+    if (!ValueInt(env, Napi::Value(raw, a.At(raw, 1 + i)), countNames[i], 0, INT32_MAX, &counts[i])) return nullptr;
+  }
+  if (!ValueTimeoutMs(env, Napi::Value(raw, a.At(raw, 4)), &timeoutMs)) return nullptr;
+  if (!ValueInt32Array(env, Napi::Value(raw, a.At(raw, 5)), "out", &out)) return nullptr;
+  const size_t total = static_cast<size_t>(counts[0] + counts[1] + counts[2]);
   if (total > fds.length) {
     ThrowRangeError(env, "The fd counts (" + std::to_string(total) + ") exceed the fds array length (" +
                              std::to_string(fds.length) + ")");
-    return env.Undefined();
+    return nullptr;
   }
   if (out.length < total + 3) {
     ThrowRangeError(env, "The \"out\" array must hold at least " + std::to_string(total + 3) + " entries. Received " +
                              std::to_string(out.length));
-    return env.Undefined();
+    return nullptr;
   }
 
   fd_set master[3];
@@ -55,16 +60,16 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
   size_t at = 0;
   for (int set = 0; set < 3; set++) {
     FD_ZERO(&master[set]);
-    for (int32_t i = 0; i < counts[set]; i++, at++) {
+    for (int64_t i = 0; i < counts[set]; i++, at++) {
       const int fd = fds.data[at];
       if (fd < 0) {
         ThrowRangeError(env, "select() file descriptor cannot be a negative integer (" + std::to_string(fd) + ")");
-        return env.Undefined();
+        return nullptr;
       }
       if (fd >= FD_SETSIZE) {
         ThrowRangeError(env, "select() cannot watch fd " + std::to_string(fd) + ": it is >= FD_SETSIZE (" +
                                  std::to_string(FD_SETSIZE) + "); use poll or epoll");
-        return env.Undefined();
+        return nullptr;
       }
       FD_SET(fd, &master[set]);
       if (fd > maxFd) maxFd = fd;
@@ -86,18 +91,18 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
   });
   if (rc < 0) {
     ThrowErrno(env, errno, "select");
-    return env.Undefined();
+    return nullptr;
   }
   if (rc == 0) {
     // Also the "deadline passed while interrupted" case: the sets are stale.
     out.data[0] = out.data[1] = out.data[2] = 0;
-    return Napi::Number::New(env, 0);
+    return RawInt32(raw, 0);
   }
   size_t written = 3;
   at = 0;
   for (int set = 0; set < 3; set++) {
     int32_t hits = 0;
-    for (int32_t i = 0; i < counts[set]; i++, at++) {
+    for (int64_t i = 0; i < counts[set]; i++, at++) {
       if (FD_ISSET(fds.data[at], &ready[set])) {
         out.data[written++] = static_cast<int32_t>(at);
         hits++;
@@ -105,7 +110,7 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
     }
     out.data[set] = hits;
   }
-  return Napi::Number::New(env, static_cast<double>(written - 3));
+  return RawInt32(raw, static_cast<int32_t>(written - 3));
 }
 
 // SelectSet: select(2) over fd_sets kept in native memory and changed one fd
@@ -257,7 +262,7 @@ Napi::Value CreateSelectSet(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSelect(Napi::Env env, Napi::Object exports) {
-  exports.Set("select", Napi::Function::New(env, Select, "select"));
+  SetRawFunction(env, exports, "select", Select);
   exports.Set("createSelectSet", Napi::Function::New(env, CreateSelectSet, "createSelectSet"));
 }
 

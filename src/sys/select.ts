@@ -17,6 +17,11 @@ export const SELECT_WRITE = 2;
 let fdScratch = new Int32Array(64);
 let outScratch = new Int32Array(64);
 
+// toFd, with the usual case -- a plain fd number -- answered inline.
+function fdOf(entry: unknown, name: string): number {
+  return typeof entry === 'number' && entry >= 0 && (entry | 0) === entry ? entry : toFd(entry, name);
+}
+
 function checkList(list: unknown, name: string): void {
   if (!Array.isArray(list)) throw invalidArgType(name, 'an array of fds or objects with fileno()', list);
 }
@@ -64,9 +69,9 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   fdScratch = ensureInt32(fdScratch, total);
   outScratch = ensureInt32(outScratch, total + 3);
   const fds = fdScratch;
-  for (let i = 0; i < nr; i++) fds[i] = toFd(readable[i], 'readable');
-  for (let i = 0; i < nw; i++) fds[nr + i] = toFd(writable[i], 'writable');
-  for (let i = 0; i < nx; i++) fds[nr + nw + i] = toFd(exceptional[i], 'exceptional');
+  for (let i = 0; i < nr; i++) fds[i] = fdOf(readable[i], 'readable');
+  for (let i = 0; i < nw; i++) fds[nr + i] = fdOf(writable[i], 'writable');
+  for (let i = 0; i < nx; i++) fds[nr + nw + i] = fdOf(exceptional[i], 'exceptional');
   const out = outScratch;
   const ready = native.select(fds, nr, nw, nx, ms, out);
   const r: R[] = [];
