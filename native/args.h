@@ -41,6 +41,9 @@ bool ArgTimeoutMs(const Napi::CallbackInfo& info, size_t index, int* out);
 // A boolean.
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool* out);
 
+// Bytes per element of a TypedArray of `type`.
+size_t TypedArrayElementSize(napi_typedarray_type type);
+
 // A writable byte range of a TypedArray, DataView or Buffer: offset and length
 // in bytes (undefined: 0 and "to the end"), checked against its byte length.
 struct ByteRange {

@@ -94,26 +94,6 @@ bool IsView(napi_env env, napi_value v) {
   ThrowValueError(env, Quote(name) + " must not be a view of a detached ArrayBuffer");
 }
 
-size_t ElementSize(napi_typedarray_type type) {
-  switch (type) {
-    case napi_int8_array:
-    case napi_uint8_array:
-    case napi_uint8_clamped_array:
-      return 1;
-    case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array:
-      return 4;
-    case napi_float64_array:
-    case napi_bigint64_array:
-    case napi_biguint64_array:
-      return 8;
-  }
-  return 1;
-}
 
 // Phase two: the memory of a view that phase one checked with IsView. False
 // when its ArrayBuffer was detached since: that is an error rather than an
@@ -125,7 +105,7 @@ bool ViewBytes(napi_env env, napi_value v, iovec* out) {
   void* data = nullptr;
   napi_value arraybuffer = nullptr;
   if (napi_get_typedarray_info(env, v, &type, &length, &data, &arraybuffer, nullptr) == napi_ok) {
-    length *= ElementSize(type);
+    length *= TypedArrayElementSize(type);
   } else if (napi_get_dataview_info(env, v, &length, &data, &arraybuffer, nullptr) != napi_ok) {
     return false;
   }
