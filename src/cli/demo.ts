@@ -17,11 +17,14 @@ export interface DemoOptions {
   count: number;
   /** Most requests in flight at once. */
   concurrency: number;
+  /** How long the server holds each page, in ms (the notes' network round trip; 0: none). */
+  latencyMs?: number;
   /** Where the table goes. */
   out: NodeJS.WritableStream;
 }
 
-interface Row {
+/** One line of the demo's table. */
+export interface Row {
   style: string;
   backend: string;
   wallMs: number;
@@ -38,8 +41,11 @@ interface Row {
  */
 export async function startServerProcess(
   cli = fileURLToPath(new URL('./main.js', import.meta.url)),
+  latencyMs = 0,
 ): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--latency', String(latencyMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout });
   const [line] = (await Promise.race([
     once(lines, 'line'),
@@ -97,14 +103,40 @@ function table(rows: Row[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
+/**
+ * The notes' lesson in this run's numbers: busy-polling waits for each page
+ * in turn and burns the CPU while it waits; select, poll and epoll wait for
+ * all of them at once and sleep.
+ */
+export function lesson(rows: readonly Row[], count: number, concurrency: number, latencyMs: number): string {
+  const busy = rows.find((r) => r.style === 'busy');
+  const multiplexed = rows.filter((r) => r.style !== 'busy');
+  if (busy === undefined || multiplexed.length === 0) return '';
+  const slowest = Math.max(...multiplexed.map((r) => r.wallMs));
+  const mostCpu = Math.max(...multiplexed.map((r) => r.cpuMs));
+  const seconds = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
+  const waits = Math.ceil(count / concurrency);
+  const waited =
+    latencyMs > 0
+      ? `busy waited ${count} x ${latencyMs} ms one after another (${seconds(busy.wallMs)})`
+      : `busy fetched ${count} pages one after another (${seconds(busy.wallMs)})`;
+  const once = waits === 1 ? 'waited once' : `waited ${waits} times (${concurrency} pages at a time)`;
+  return (
+    `${waited} and burned ${seconds(busy.cpuMs)} of CPU; ` +
+    `select, poll and epoll ${once}: ${seconds(slowest)} at most, with at most ${seconds(mostCpu)} of CPU.`
+  );
+}
+
 /** Runs the demo; resolves when the table is printed. */
 export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]> {
   const { count, concurrency, out } = options;
-  const server = await startServerProcess(cli);
+  const latencyMs = options.latencyMs ?? 0;
+  const server = await startServerProcess(cli, latencyMs);
   try {
     const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
+    const held = latencyMs > 0 ? `, each page held ${latencyMs} ms as a real shop's round trip` : '';
     out.write(
-      `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time)\n\n`,
+      `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time${held})\n\n`,
     );
     const rows: Row[] = [await measure('busy', 'epoll', urls, 1)];
     for (const style of ['callback', 'coroutine', 'async'] as FetchStyle[]) {
@@ -119,6 +151,7 @@ export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]
         'coroutine: the same on the iomux loop, written straight down with generators (yield*).\n' +
         'async: the same with async/await, the loop running inside Node (cooperative mode).\n',
     );
+    out.write(`\n${lesson(rows, count, concurrency, latencyMs)}\n`);
     return rows;
   } finally {
     server.stop();

@@ -25,15 +25,18 @@ commands:
 Run 'iomux <command> --help' for a command's options.
 `;
 
-const DEMO_USAGE = `usage: iomux demo [--count N] [--concurrency N]
+const DEMO_USAGE = `usage: iomux demo [--count N] [--concurrency N] [--latency MS]
 
 Starts the embedded server (iomux serve) in a child process and fetches /goods/0/ ...
 /goods/N-1/ by busy-polling, then with the callback Fetcher, generator coroutines and
-async/await on select, poll and epoll, and prints wall and CPU time of each.
+async/await on select, poll and epoll, and prints wall and CPU time of each, with a
+line that states the notes' lesson in this run's numbers.
 
 options:
   --count N         pages per style and backend (default 20, as in the notes; at most 100000)
   --concurrency N   requests in flight at once (default: all of them, at most 400)
+  --latency MS      the server holds each page this long, as a real shop's round trip
+                    (default 50; 0: loopback's microseconds; at most 10000)
   --help            this text
 `;
 
@@ -56,15 +59,16 @@ options:
 Exits 1 if any URL failed (each failure is one line on stderr).
 `;
 
-const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B]
+const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B] [--latency MS]
 
 Serves on 127.0.0.1 from the iomux loop (owning mode): /goods/<n>/ (the notes' shop),
 /bytes/<n>, /chunked/<n>, /delay/<ms>. Prints "listening http://127.0.0.1:<port>".
 
 options:
-  --port N      port (default 0: an ephemeral one)
-  --backend B   epoll | poll | select (default epoll)
-  --help        this text
+  --port N       port (default 0: an ephemeral one)
+  --backend B    epoll | poll | select (default epoll)
+  --latency MS   hold every response this long first (a timer per request; default 0)
+  --help         this text
 `;
 
 function intOption(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
@@ -86,7 +90,12 @@ function backendOption(value: string | undefined): SelectorName {
 async function demo(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { count: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      count: { type: 'string' },
+      concurrency: { type: 'string' },
+      latency: { type: 'string' },
+      help: { type: 'boolean' },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -96,7 +105,8 @@ async function demo(args: string[]): Promise<number> {
   }
   const count = intOption(values.count, '--count', 20, 1, 100_000);
   const concurrency = intOption(values.concurrency, '--concurrency', Math.min(count, 400), 1, 400);
-  await runDemo({ count, concurrency, out: process.stdout });
+  const latencyMs = intOption(values.latency, '--latency', 50, 0, 10_000);
+  await runDemo({ count, concurrency, latencyMs, out: process.stdout });
   return 0;
 }
 
@@ -165,7 +175,12 @@ async function fetchCommand(args: string[]): Promise<number> {
 function serve(args: string[]): number {
   const { values } = parseArgs({
     args,
-    options: { port: { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      port: { type: 'string' },
+      backend: { type: 'string' },
+      latency: { type: 'string' },
+      help: { type: 'boolean' },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -174,8 +189,9 @@ function serve(args: string[]): number {
     return 0;
   }
   const port = intOption(values.port, '--port', 0, 0, 65535);
+  const latencyMs = intOption(values.latency, '--latency', 0, 0, 60_000);
   const loop = new EventLoop({ selector: backendOption(values.backend) });
-  const server = startServer(loop, port);
+  const server = startServer(loop, port, { latencyMs });
   process.stdout.write(`listening http://127.0.0.1:${server.port}\n`);
   loop.runForever();
   return 0;

@@ -7,6 +7,9 @@
  *   /chunked/<n>   n bytes in chunked transfer coding, with a trailer
  *   /delay/<ms>    a short page after ms milliseconds (ms <= 60,000)
  *
+ * With a latency (ServerOptions.latencyMs, `iomux serve --latency MS`)
+ * every response is held that long first, as a distant server's would be.
+ *
  * HTTP/1.1 keep-alive (HTTP/1.0: close), HEAD, and 400/404/405/431 answers.
  * A request body (Content-Length) is read and dropped, never taken for the
  * next request; a chunked request body is refused (400, and the connection
@@ -40,6 +43,12 @@ export interface ServerOptions {
   headerTimeoutMs?: number;
   /** A kept-alive connection with no request for this long is closed (default 5,000, as Node's keepAliveTimeout). */
   idleTimeoutMs?: number;
+  /**
+   * Each response is held this long before it goes out (default 0): the
+   * round trip of a page from a real shop, so that loopback shows what the
+   * notes' network shows. A timer on the loop, no thread, per request.
+   */
+  latencyMs?: number;
 }
 
 // accept(2) failing for want of resources (fds, memory) or for a connection
@@ -208,6 +217,7 @@ function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<Server
         body -= n;
         rest = filled = 0;
       }
+      if (limits.latencyMs > 0) yield* sleep(limits.latencyMs);
       yield* respond(loop, conn, req);
       if (!req.keepAlive) return;
       // Keep what came after this request: the next one, pipelined.
@@ -230,6 +240,7 @@ export function startServer(loop: EventLoop, port = 0, options: ServerOptions = 
   const limits: Required<ServerOptions> = {
     headerTimeoutMs: options.headerTimeoutMs ?? 60_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
+    latencyMs: options.latencyMs ?? 0,
   };
   const server = new Socket(AF_INET, SOCK_STREAM);
   server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);

@@ -24,6 +24,23 @@ describe('iomux demo', () => {
         expect(r.stdout).toMatch(new RegExp(`${style}\\s+${backend}\\s+[\\d.]+\\s+[\\d.]+\\s+5\\s+0\\s+\\d+`));
       }
     }
+    // The network the notes have: each page held 50 ms by default, and the lesson in this run's numbers.
+    expect(r.stdout).toContain('each page held 50 ms');
+    expect(r.stdout).toMatch(
+      /busy waited 5 x 50 ms one after another \([\d.]+ m?s\) and burned [\d.]+ m?s of CPU; select, poll and epoll waited once/,
+    );
+    // Busy-polling waited for the pages in turn: at least 5 x 50 ms.
+    const busyMs = Number(/^busy\s+-\s+([\d.]+)/m.exec(r.stdout)?.[1]);
+    expect(busyMs).toBeGreaterThanOrEqual(250);
+  });
+
+  it('--latency 0 fetches at loopback speed and says so', () => {
+    const r = iomux('demo', '--count', '3', '--latency', '0');
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toContain('held');
+    expect(r.stdout).toMatch(/busy fetched 3 pages one after another/);
+    expect(iomux('demo', '--latency', '-1')).toMatchObject({ status: 2, stderr: expect.stringContaining('--latency') });
+    expect(iomux('serve', '--latency', 'x')).toMatchObject({ status: 2, stderr: expect.stringContaining('--latency') });
   });
 });
 

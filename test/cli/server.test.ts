@@ -121,6 +121,26 @@ describe('iomux serve, against clients that misbehave', () => {
     expect(idle.closed).toBe(true);
   });
 
+  it('a latency holds every response that long, on a timer: requests in flight wait together', async () => {
+    const { server } = serve({ latencyMs: 200 });
+    const t0 = performance.now();
+    const replies = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        exchange(server.port, `GET /goods/${n}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 15_000).then(
+          (r) => ({
+            ...r,
+            ms: performance.now() - t0,
+          }),
+        ),
+      ),
+    );
+    for (const [i, r] of replies.entries()) {
+      expect(r.text).toContain(`goods ${i + 1}`);
+      // Never before the latency (1 ms of timer slack).
+      expect(r.ms).toBeGreaterThanOrEqual(199);
+    }
+  });
+
   it('running out of fds pauses accepting; the waiting connections are served once fds are free', async () => {
     const { server } = serve();
     // Fill the process's fd table, keeping a few for the clients to come.
