@@ -11,7 +11,7 @@
  */
 import { CancelledError, codedTypeError, InvalidStateError } from './errors.js';
 import { getRunningLoop } from './running.js';
-import { type LoopLike, RUN } from './types.js';
+import { type LoopLike, RUN, WAKE } from './types.js';
 
 // The states. The outcome of each lives in one field (#value): the result,
 // the exception, or the cancel message -- fewer fields to initialise for the
@@ -38,6 +38,27 @@ export function setAwaitHook(hook: (future: Future<unknown>) => void): void {
 /** A done callback: receives the future. */
 export type DoneCallback<F> = (future: F) => void;
 
+/**
+ * @internal What waits for a Future in place of a done callback: a Task
+ * ({@link Future.wake}). It is called as a done callback would be, in order
+ * with them, and allocates no closure per wait.
+ */
+export interface Waiter {
+  [WAKE](future: Future<unknown>): void;
+}
+
+/**
+ * @internal What settles a pending Future from outside (a socket
+ * operation): told when the Future is cancelled, so that it stops.
+ */
+export interface CancelHook {
+  futureCancelled(future: Future<unknown>): void;
+}
+
+// A done callback, or a Task waiting (stored without their `this` type so a
+// Task stays assignable to Future<T>).
+type Done = DoneCallback<never> | Waiter;
+
 // Reports an exception nobody retrieved when its Future is collected. The
 // held value must not reference the Future, or it would never be collected.
 interface Unretrieved {
@@ -63,11 +84,14 @@ const unretrievedRegistry = new FinalizationRegistry<Unretrieved>(({ loop, excep
 export class Future<T = unknown> implements PromiseLike<T> {
   #loop: LoopLike;
   #state = PENDING;
+  // The outcome: the result, the exception or the cancel message. While
+  // pending, the CancelHook of the operation that will settle it, if any
+  // (one field for both: a socket operation's Future has no more fields to
+  // initialise than any other).
   #value: unknown = undefined;
-  // Done callbacks, stored without their `this` type so a Task stays
-  // assignable to Future<T>: one function (most futures have one waiter, a
-  // Task), else an array of them in order.
-  #callbacks: DoneCallback<never> | DoneCallback<never>[] | null = null;
+  // Done callbacks and waiting Tasks, in order: one (most futures have one
+  // waiter, a Task), else an array of them.
+  #callbacks: Done | Done[] | null = null;
 
   /**
    * @param loop - the loop whose callSoon runs the done callbacks (default: the running loop)
@@ -137,13 +161,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * For subclasses whose completion already runs as a loop callback (a
+   * @internal For a completion that already runs as a loop callback (a
    * socket operation woken by readiness): sets the result and runs the done
    * callbacks now rather than in the next iteration: the waiting Task
    * resumes in the same pass, one trip through the ready queue fewer.
    * Callbacks still never run inside a user's setResult.
    */
-  protected resolveFromLoop(value: T): void {
+  resolveFromLoop(value: T): void {
     if (this.#state !== PENDING) throw new InvalidStateError(`invalid state: ${this.#describeState()}`);
     this.#value = value;
     this.#state = FINISHED;
@@ -181,10 +205,36 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   cancel(message?: string): boolean {
     if (this.#state !== PENDING) return false;
+    const hook = this.#value as CancelHook | undefined;
     this.#state = CANCELLED;
     this.#value = message;
+    hook?.futureCancelled(this as Future<unknown>);
     this.#scheduleCallbacks();
     return true;
+  }
+
+  /**
+   * @internal Tells `hook` if this pending future is cancelled (the socket
+   * operation that will settle it then stops). Settling drops the hook.
+   */
+  setCancelHook(hook: CancelHook): void {
+    if (this.#state === PENDING) this.#value = hook;
+  }
+
+  /**
+   * @internal A Task waits for this future: `task[WAKE](this)` is called
+   * once it is done, in order with the done callbacks (at once-scheduled
+   * if already done).
+   */
+  wake(waiter: Waiter): void {
+    if (this.#state !== PENDING) {
+      this.#loop.callSoon((future: Future<unknown>) => waiter[WAKE](future), this as Future<unknown>);
+      return;
+    }
+    const callbacks = this.#callbacks;
+    if (callbacks === null) this.#callbacks = waiter;
+    else if (Array.isArray(callbacks)) callbacks.push(waiter);
+    else this.#callbacks = [callbacks, waiter];
   }
 
   /** Calls `callback(this)` through the loop once done (at once-scheduled if already done). */
@@ -196,8 +246,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const stored = callback as DoneCallback<never>;
     const callbacks = this.#callbacks;
     if (callbacks === null) this.#callbacks = stored;
-    else if (typeof callbacks === 'function') this.#callbacks = [callbacks, stored];
-    else callbacks.push(stored);
+    else if (Array.isArray(callbacks)) callbacks.push(stored);
+    else this.#callbacks = [callbacks, stored];
   }
 
   /**
@@ -209,7 +259,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const target = callback as DoneCallback<never>;
     const callbacks = this.#callbacks;
     if (callbacks === null) return 0;
-    if (typeof callbacks === 'function') {
+    if (!Array.isArray(callbacks)) {
       if (callbacks !== target) return 0;
       this.#callbacks = null;
       return 1;
@@ -329,16 +379,18 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const callbacks = this.#callbacks;
     if (callbacks === null) return;
     this.#callbacks = null;
-    if (typeof callbacks === 'function') this.#callDone(callbacks);
-    else for (const callback of callbacks) this.#callDone(callback);
+    if (Array.isArray(callbacks)) for (const callback of callbacks) this.#callDone(callback);
+    else this.#callDone(callbacks);
   }
 
-  #callDone(callback: DoneCallback<never>): void {
+  #callDone(callback: Done): void {
     try {
-      (callback as DoneCallback<this>)(this);
+      if (typeof callback === 'function') (callback as DoneCallback<this>)(this);
+      else callback[WAKE](this as Future<unknown>);
     } catch (exception) {
+      const name = typeof callback === 'function' ? callback.name : String(callback);
       this.#loop.callExceptionHandler({
-        message: `Exception in callback ${callback.name === '' ? '<anonymous>' : callback.name}`,
+        message: `Exception in callback ${name === '' ? '<anonymous>' : name}`,
         exception,
         future: this,
       });

@@ -9,7 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import { CancelledError, codedTypeError, InvalidStateError, WrongLoopError } from './errors.js';
 import { Future, isCoroutine, isThenable, setAwaitHook } from './future.js';
-import { type LoopLike, RUN } from './types.js';
+import { type LoopLike, RUN, WAKE } from './types.js';
 
 /** A generator coroutine returning T. It may yield Futures (via `yield* fut`) or nothing (`yield`: let others run). */
 export type Coroutine<T = unknown> = Generator<unknown, T, unknown>;
@@ -69,7 +69,6 @@ export class Task<T = unknown> extends Future<T> {
   #awaited: Future<unknown> | null = null;
   // An error interrupt() asked to throw in at the current yield.
   #interrupt: { error: unknown } | null = null;
-  readonly #wakeupBound = (future: Future<unknown>): void => this.#wakeup(future);
   // A function target, until its first step calls it.
   #start: ((signal: AbortSignal) => unknown) | null = null;
 
@@ -288,8 +287,9 @@ export class Task<T = unknown> extends Future<T> {
       } else if (yielded === this) {
         this.#resumeWithError(new InvalidStateError(`Task ${this.name} cannot await itself`));
       } else {
+        // The Task itself waits (no done callback closing over it).
         this.#waiter = yielded;
-        yielded.addDoneCallback(this.#wakeupBound);
+        yielded.wake(this);
         if (this.#mustCancel && yielded.cancel(this.#cancelMessage)) this.#mustCancel = false;
       }
     } else if (yielded === undefined || yielded === null) {
@@ -308,7 +308,8 @@ export class Task<T = unknown> extends Future<T> {
     this.loop.schedule(this);
   }
 
-  #wakeup(future: Future<unknown>): void {
+  /** @internal The Future it waited on is done: resume the coroutine with its outcome. */
+  [WAKE](future: Future<unknown>): void {
     this.#waiter = null;
     if (this.#interrupt !== null) {
       // The interrupt's error replaces the outcome (usually the

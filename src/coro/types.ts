@@ -27,6 +27,12 @@ export interface Cancellable {
  */
 export const RUN: unique symbol = Symbol('iomux.run');
 
+/**
+ * @internal The method a Future calls on a Task waiting for it (the Task
+ * itself, not a done callback closing over it) once it is done.
+ */
+export const WAKE: unique symbol = Symbol('iomux.wake');
+
 /** @internal What a loop's ready queue holds. */
 export interface Runnable {
   [RUN](): void;

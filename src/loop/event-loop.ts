@@ -45,7 +45,7 @@ import { CooperativeDriver, type DriverLoop } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
 import { RingQueue } from './ready-queue.js';
-import { sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
+import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
 
 /** Cooperative mode: one tick runs at most this many iterations ... */
@@ -94,6 +94,9 @@ export class IoEntry implements IoSlots {
   dirty = false;
   /** Lost all interest and was kept registered for one more iteration. */
   idle = false;
+  /** The socket operations (sock-ops) for each direction, made on first use and reused. */
+  readOp: SockOp | null = null;
+  writeOp: SockOp | null = null;
 
   constructor(
     readonly fileobj: FileLike,
@@ -247,14 +250,13 @@ export class EventLoop implements LoopLike, HandleOwner {
     return this.#drained[fd] === 1;
   }
 
-  /** @internal Sets the hint: the next receive on `fd` waits for readiness first (after a short read or a send). */
+  /**
+   * @internal Sets the hint: the next receive on `fd` waits for readiness
+   * first (after a short read or a send). The table grows when an fd is
+   * first watched, not here: this stays a store, and for an fd beyond it
+   * (never watched yet) the hint is dropped -- only a wasted attempt.
+   */
   markDrained(fd: number, drained: boolean): void {
-    if (fd >= this.#drained.length) {
-      if (!drained) return;
-      const grown = new Uint8Array(Math.max(fd + 1, this.#drained.length * 2));
-      grown.set(this.#drained);
-      this.#drained = grown;
-    }
     this.#drained[fd] = drained ? 1 : 0;
   }
 
@@ -334,48 +336,43 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   /**
-   * @internal A socket operation waits for readiness (sock-ops): `watcher`
-   * becomes the socket's reader or writer, as addReader would make a Handle.
+   * @internal The socket's operation for one direction (sock-ops), as its
+   * reader or writer: kept with the fd's registration and reused, message
+   * after message. The usual case costs a lookup: an operation started
+   * while the last one on the socket completes finds it in the slot still,
+   * and nothing changes.
    *
    * @throws what addReader throws for a socket the selector refuses
    */
-  watch(sock: Socket, write: boolean, watcher: Watcher): IoSlots {
-    this.#checkClosed();
-    return this.#addIo(sock, sock.fileno(), write ? EVENT_WRITE : EVENT_READ, watcher);
+  sockOp(sock: Socket, write: boolean): SockOp {
+    const entry = this.#io[sock.fileno()];
+    if (entry !== undefined && entry.fileobj === sock) {
+      const op = write ? entry.writeOp : entry.readOp;
+      if (op !== null && op === (write ? entry.writer : entry.reader)) return op;
+    }
+    return this.#watchOp(sock, write);
   }
 
-  /** @internal Undoes watch(), unless another reader or writer replaced `watcher` since. */
+  #watchOp(sock: Socket, write: boolean): SockOp {
+    this.#checkClosed();
+    const fd = sock.fileno();
+    const old = this.#io[fd];
+    const kept = old !== undefined && old.fileobj === sock ? (write ? old.writeOp : old.readOp) : null;
+    const op = kept ?? new SockOp(this, sock, write);
+    const entry = this.#addIo(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
+    if (write) entry.writeOp = op;
+    else entry.readOp = op;
+    op.slots = entry;
+    return op;
+  }
+
+  /** @internal Stops a socket operation's watching, unless another reader or writer replaced it since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void {
     // The watcher still holds the slot, so the entry is still this fd's:
     // dropping an entry disarms its watchers, which then never get here.
     const entry = slots as IoEntry;
     if (this.#closed || (write ? entry.writer : entry.reader) !== watcher) return;
     this.#clearIo(entry, write ? EVENT_WRITE : EVENT_READ);
-  }
-
-  /**
-   * @internal As unwatch(), for an operation that completed and is about to
-   * wake its waiter: the slot is given up now, the interest stays until
-   * {@link settleWatch}.
-   */
-  release(slots: IoSlots, write: boolean, watcher: Watcher): void {
-    const entry = slots as IoEntry;
-    if (write) {
-      if (entry.writer === watcher) entry.writer = null;
-    } else if (entry.reader === watcher) {
-      entry.reader = null;
-    }
-  }
-
-  /**
-   * @internal After release() and the wake-up: queues the interest change
-   * only if the slot is still empty. A coroutine usually starts its next
-   * receive on the socket as it resumes, which takes the slot back: then
-   * there is nothing to change, and nothing to look at in the next iteration.
-   */
-  settleWatch(slots: IoSlots): void {
-    const entry = slots as IoEntry;
-    if (!this.#closed && entry.wanted() !== entry.registered) this.#markDirty(entry);
   }
 
   /** Stops watching `fileobj` for writing. @returns whether there was a writer */
@@ -860,6 +857,11 @@ export class EventLoop implements LoopLike, HandleOwner {
       entry.registered = event;
       while (this.#io.length < fd) this.#io.push(undefined);
       this.#io[fd] = entry;
+      if (fd >= this.#drained.length) {
+        const grown = new Uint8Array(Math.max(fd + 1, this.#drained.length * 2));
+        grown.set(this.#drained);
+        this.#drained = grown;
+      }
     } else {
       const old = event === EVENT_READ ? entry.reader : entry.writer;
       old?.disarm();

@@ -4,6 +4,12 @@
  * Each returns a Future; cancelling it stops the waiting. (A send that
  * completes at once returns the loop's one shared done Future.)
  *
+ * What waits is a {@link SockOp}: one per socket and direction, kept with
+ * the fd's registration in the loop and reused from message to message. A
+ * waiting operation thus costs one plain Future and a few field writes,
+ * and the usual sequence -- a coroutine resumed by one receive starts the
+ * next -- finds the op still in its slot and changes no interest at all.
+ *
  * One refinement for receives: a short read (fewer bytes than asked) means
  * the socket's receive queue was empty, and a completed send means the reply
  * to it has not come yet; either way the next receive on that socket skips
@@ -13,10 +19,12 @@
  * always correct: a socket with data is reported ready at once.
  *
  * A socket should have one pending operation per direction: a second
- * receive replaces the first one's reader (as in asyncio).
+ * receive replaces the first one (as asyncio's replaces its reader), which
+ * stays pending.
  *
  * @module
  */
+import type { CancelHook } from '../coro/future.js';
 import { Future, type LoopLike } from '../coro/index.js';
 import { RUN } from '../coro/types.js';
 import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
@@ -26,22 +34,15 @@ import type { IoSlots, Watcher } from './handle.js';
 
 /** What the operations need of the loop. */
 export interface IoLoop extends LoopLike {
-  createFuture<T>(): Future<T>;
   /**
-   * Makes `watcher` the socket's reader (or writer): it runs when the socket
-   * is ready. Returns the fd's registration, which the operation keeps so
-   * that giving the slot up later needs no lookup by fd.
+   * The socket's {@link SockOp} for one direction, now its reader (or
+   * writer): made once and kept with the fd's registration.
+   *
+   * @throws what addReader/addWriter throw for a socket the selector refuses
    */
-  watch(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
-  /** Undoes watch(), unless another reader (or writer) replaced `watcher` since. */
+  sockOp(sock: Socket, write: boolean): SockOp;
+  /** Stops `watcher`'s watching, unless another reader (or writer) replaced it since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
-  /**
-   * Undoes watch() in two halves around the wake-up of a completed
-   * operation's waiter: release() gives the slot up, settleWatch() drops
-   * the interest unless the waiter took the slot again meanwhile.
-   */
-  release(slots: IoSlots, write: boolean, watcher: Watcher): void;
-  settleWatch(slots: IoSlots): void;
   /** A done Future<void>, shared: what an operation that completed at once returns. */
   resolvedVoid(): Future<void>;
   /** True when the last receive on `fd` drained its queue (see the module doc). */
@@ -56,10 +57,7 @@ const EALREADY = 114;
 const EISCONN = 106;
 const EINTR = 4;
 
-// The operations. One class with a kind, not a subclass per operation: the
-// Future methods then see three shapes (Future, Task, IoFuture) and their
-// property accesses stay polymorphic rather than megamorphic.
-// The readers come first: an operation writes when its kind is >= SEND_ALL.
+// What an operation does. The readers come first: kind >= SEND_ALL writes.
 const RECV_INTO = 0;
 const RECV = 1;
 const ACCEPT = 2;
@@ -68,151 +66,111 @@ const CONNECT = 4;
 type Op = typeof RECV_INTO | typeof RECV | typeof SEND_ALL | typeof ACCEPT | typeof CONNECT;
 
 /**
- * A socket operation in flight. {@link start} runs the attempt at once
- * (unless told the queue is empty) and, while it would block, again each
- * time the socket is ready; it stops watching once it settles or is
- * cancelled. The operation is its own reader or writer (a Watcher): waiting
- * allocates nothing beyond the Future, and its state lives in fields.
+ * @internal A socket's operation in one direction: while armed, the fd's
+ * reader (or writer). Each time the socket is ready it tries the syscall
+ * again; once that completes it settles its Future and, unless the waiter
+ * started the next operation meanwhile (re-arming it), stops watching.
+ * Cancelling the Future stops it too (it is the Future's cancel hook).
  */
-class IoFuture<T> extends Future<T> implements Watcher {
-  readonly #ioLoop: IoLoop;
+export class SockOp implements Watcher, CancelHook {
+  /** The fd's registration, set by the loop when it watches for this op. */
+  slots: IoSlots | null = null;
+  readonly #loop: IoLoop;
   readonly #sock: Socket;
-  readonly #op: Op;
-  // RECV_INTO / RECV: the buffer; SEND_ALL: the bytes; CONNECT: the address.
-  readonly #target: ArrayBufferView | SocketAddress | null;
-  // The byte range: RECV_INTO / RECV receive into [#offset, #end); SEND_ALL
-  // sends [#offset, #end), #offset advancing as it goes.
-  #offset: number;
-  readonly #end: number;
-  // The fd's slots while it is the socket's reader or writer, else null.
-  #slots: IoSlots | null = null;
+  readonly #write: boolean;
+  // The operation in flight: its Future (null when idle or replaced), what
+  // it does and on what. RECV_INTO / RECV: the buffer; SEND_ALL: the bytes;
+  // CONNECT: the address. RECV_INTO / RECV receive into [#offset, #end);
+  // SEND_ALL sends [#offset, #end), #offset advancing as it goes.
+  #future: Future<never> | null = null;
+  #kind: Op = RECV_INTO;
+  #target: ArrayBufferView | SocketAddress | null = null;
+  #offset = 0;
+  #end = 0;
 
-  constructor(
-    loop: IoLoop,
-    sock: Socket,
-    op: Op,
+  constructor(loop: IoLoop, sock: Socket, write: boolean) {
+    this.#loop = loop;
+    this.#sock = sock;
+    this.#write = write;
+  }
+
+  /**
+   * Waits for readiness to do `kind` for `future` (replacing an operation
+   * still pending: that one's Future stays pending, as a replaced reader's
+   * would). Offsets are numbers, checked by the caller.
+   */
+  arm(
+    future: Future<never>,
+    kind: Op,
     target: ArrayBufferView | SocketAddress | null,
     offset: number,
     end: number,
-  ) {
-    super(loop);
-    this.#ioLoop = loop;
-    this.#sock = sock;
-    this.#op = op;
+  ): void {
+    this.#future = future;
+    this.#kind = kind;
     this.#target = target;
-    // Always numbers, checked by the caller: the addon then reads each
-    // with one N-API call.
     this.#offset = offset;
     this.#end = end;
+    future.setCancelHook(this);
   }
 
-  /**
-   * Tries now (unless `waitFirst`), else waits for readiness.
-   *
-   * @throws what addReader/addWriter throw for a socket the selector refuses
-   */
-  start(waitFirst: boolean): this {
-    if (!waitFirst) {
-      let result: unknown;
-      try {
-        result = this.#attempt();
-      } catch (error) {
-        this.setException(error);
-        return this;
-      }
-      if (result !== AGAIN) {
-        this.setResult(result as T);
-        return this;
-      }
-    }
-    this.#slots = this.#ioLoop.watch(this.#sock, this.#op >= SEND_ALL, this);
-    return this;
-  }
-
-  /**
-   * @internal The loop runs it: as the socket's reader or writer when the
-   * socket is ready (retry), else for its done callbacks once settled.
-   */
-  override [RUN](): void {
-    if (this.#slots !== null) this.#retry();
-    else this.runDoneCallbacks();
-  }
-
-  /** @internal Another reader or writer replaced it, or the fd's watch ended: stop retrying. */
-  disarm(): void {
-    this.#slots = null;
-  }
-
-  override cancel(message?: string): boolean {
-    if (!super.cancel(message)) return false;
-    this.#unwatch();
-    return true;
-  }
-
-  // The socket is ready: try again; done, wake the waiter at once.
-  #retry(): void {
-    if (this.done()) return;
+  /** @internal The socket is ready: try again; done, wake the waiter now, in this pass. */
+  [RUN](): void {
+    const future = this.#future;
+    if (future === null) return;
     let result: unknown;
     try {
       result = this.#attempt();
     } catch (error) {
-      this.#unwatch();
-      this.setException(error);
+      this.#future = null;
+      this.#stop();
+      future.setException(error);
       return;
     }
     if (result === AGAIN) return;
-    // Done: give the slot up, wake the waiter, and only then let the loop
-    // drop the interest, so that a next operation the waiter starts at
-    // once costs no interest change at all.
-    const slots = this.#slots as IoSlots;
-    const loop = this.#ioLoop;
-    this.#slots = null;
-    loop.release(slots, this.#op >= SEND_ALL, this);
+    this.#future = null;
     try {
-      this.resolveFromLoop(result as T);
+      future.resolveFromLoop(result as never);
     } finally {
-      loop.settleWatch(slots);
+      // The waiter usually armed this op again for its next message: then
+      // it keeps its slot and nothing changes.
+      if (this.#future === null) this.#stop();
     }
+  }
+
+  /** @internal Another reader or writer replaced it, or the fd's watch ended: its Future stays pending. */
+  disarm(): void {
+    this.#future = null;
+  }
+
+  /** @internal Its Future was cancelled: stop, unless a later operation replaced it. */
+  futureCancelled(future: Future<unknown>): void {
+    if (this.#future !== future) return;
+    this.#future = null;
+    this.#stop();
+  }
+
+  #stop(): void {
+    const slots = this.slots;
+    if (slots !== null) this.#loop.unwatch(slots, this.#write, this);
   }
 
   // The syscall: its result, or AGAIN when it would block.
   #attempt(): unknown {
     const sock = this.#sock;
-    switch (this.#op) {
-      case RECV_INTO: {
-        const count = this.#end - this.#offset;
-        const n = native.tryRecv(sock.fileno(), this.#target as ArrayBufferView, this.#offset, count);
-        if (n === null) return AGAIN;
-        // A short read drained the queue; 0 is EOF (nothing more will come).
-        this.#ioLoop.markDrained(sock.fileno(), n > 0 && n < count);
-        return n;
-      }
-      case RECV: {
-        const buffer = this.#target as Buffer;
-        const count = this.#end;
-        const n = native.tryRecv(sock.fileno(), buffer, 0, count);
-        if (n === null) return AGAIN;
-        this.#ioLoop.markDrained(sock.fileno(), n > 0 && n < count);
-        // Copy a small result out rather than pin the whole buffer.
-        return n < count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
-      }
+    switch (this.#kind) {
+      case RECV_INTO:
+        return recvInto(this.#loop, sock, this.#target as ArrayBufferView, this.#offset, this.#end - this.#offset);
+      case RECV:
+        return recv(this.#loop, sock, this.#target as Buffer, this.#end);
       case SEND_ALL: {
         this.#offset = sendUpTo(sock, this.#target as ArrayBufferView, this.#offset, this.#end);
         if (this.#offset < this.#end) return AGAIN;
-        sentAll(this.#ioLoop, sock);
+        sentAll(this.#loop, sock);
         return undefined;
       }
-      case ACCEPT: {
-        const conn = sock.tryAccept(true);
-        if (conn === null) return AGAIN;
-        let address: SocketAddress = '';
-        try {
-          address = conn.getpeername();
-        } catch {
-          // Reset before we looked (ENOTCONN): the first recv will say so.
-        }
-        return [conn, address];
-      }
+      case ACCEPT:
+        return accept(sock);
       case CONNECT: {
         const error = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number;
         if (error === EINPROGRESS) return AGAIN;
@@ -221,14 +179,63 @@ class IoFuture<T> extends Future<T> implements Watcher {
       }
     }
   }
+}
 
-  // Stop watching, unless another operation on the socket took over.
-  #unwatch(): void {
-    const slots = this.#slots;
-    if (slots === null) return;
-    this.#slots = null;
-    this.#ioLoop.unwatch(slots, this.#op >= SEND_ALL, this);
+// One receive into [offset, offset + count): the count, or AGAIN.
+function recvInto(
+  loop: IoLoop,
+  sock: Socket,
+  buffer: ArrayBufferView,
+  offset: number,
+  count: number,
+): number | typeof AGAIN {
+  const fd = sock.fileno();
+  const n = native.tryRecv(fd, buffer, offset, count);
+  if (n === null) return AGAIN;
+  // A short read drained the queue; 0 is EOF (nothing more will come).
+  loop.markDrained(fd, n > 0 && n < count);
+  return n;
+}
+
+// One receive into a new buffer of `count` bytes: the bytes, or AGAIN.
+function recv(loop: IoLoop, sock: Socket, buffer: Buffer, count: number): Buffer | typeof AGAIN {
+  const n = recvInto(loop, sock, buffer, 0, count);
+  if (n === AGAIN) return AGAIN;
+  // Copy a small result out rather than pin the whole buffer.
+  return n < count >>> 1 ? Buffer.from(buffer.subarray(0, n)) : buffer.subarray(0, n);
+}
+
+function accept(sock: Socket): [Socket, SocketAddress] | typeof AGAIN {
+  const conn = sock.tryAccept(true);
+  if (conn === null) return AGAIN;
+  let address: SocketAddress = '';
+  try {
+    address = conn.getpeername();
+  } catch {
+    // Reset before we looked (ENOTCONN): the first recv will say so.
   }
+  return [conn, address];
+}
+
+// A Future that completed at once.
+function resolved<T>(loop: IoLoop, value: T): Future<T> {
+  const future = new Future<T>(loop);
+  future.setResult(value);
+  return future;
+}
+
+// Waits for `sock` to be ready for `kind`, then does it for the Future returned.
+function waitFor<T>(
+  loop: IoLoop,
+  sock: Socket,
+  kind: Op,
+  target: ArrayBufferView | SocketAddress | null,
+  offset: number,
+  end: number,
+): Future<T> {
+  const future = new Future<T>(loop);
+  loop.sockOp(sock, kind >= SEND_ALL).arm(future as Future<never>, kind, target, offset, end);
+  return future;
 }
 
 /**
@@ -238,7 +245,17 @@ class IoFuture<T> extends Future<T> implements Watcher {
  */
 export function sockRecv(loop: IoLoop, sock: Socket, nbytes: number): Future<Buffer> {
   checkInt(nbytes, 'nbytes', 0, MAX_IO);
-  return new IoFuture<Buffer>(loop, sock, RECV, Buffer.allocUnsafe(nbytes), 0, nbytes).start(drained(loop, sock));
+  const buffer = Buffer.allocUnsafe(nbytes);
+  if (!drained(loop, sock)) {
+    let bytes: Buffer | typeof AGAIN;
+    try {
+      bytes = recv(loop, sock, buffer, nbytes);
+    } catch (error) {
+      return failed(loop, error);
+    }
+    if (bytes !== AGAIN) return resolved(loop, bytes);
+  }
+  return waitFor<Buffer>(loop, sock, RECV, buffer, 0, nbytes);
 }
 
 /**
@@ -256,7 +273,20 @@ export function sockRecvInto(
   const size = byteSize(buffer);
   const start = rangeStart(size, offset);
   const count = rangeLength(size, start, length);
-  return new IoFuture<number>(loop, sock, RECV_INTO, buffer, start, start + count).start(drained(loop, sock));
+  // Fast path 1 (the drained hint, see the module doc): after a short read
+  // or a send, wait first rather than try a recv that can only say EAGAIN.
+  if (!drained(loop, sock)) {
+    let n: number | typeof AGAIN;
+    try {
+      n = recvInto(loop, sock, buffer, start, count);
+    } catch (error) {
+      return failed(loop, error);
+    }
+    if (n !== AGAIN) return resolved(loop, n);
+  }
+  // Fast path 2: the socket's reusable op waits; one plain Future is all
+  // this receive allocates.
+  return waitFor<number>(loop, sock, RECV_INTO, buffer, start, start + count);
 }
 
 /**
@@ -275,21 +305,13 @@ export function sockSendAll(
   offset?: number,
   length?: number,
 ): Future<void> {
-  let bytes: ArrayBufferView;
-  if (typeof data === 'string') {
-    if (offset !== undefined || length !== undefined) {
-      throw invalidArgValue('sockSendAll takes offset and length with bytes only, not with a string');
-    }
-    bytes = Buffer.from(data, 'utf8');
-  } else {
-    bytes = data;
-  }
+  const bytes = typeof data === 'string' ? utf8(data, offset, length) : data;
   const size = byteSize(bytes);
   const start = rangeStart(size, offset);
   const end = start + rangeLength(size, start, length);
-  // Tried here, before any Future exists: a send that completes at once
-  // (the usual case) returns the loop's shared done Future and allocates
-  // nothing.
+  // Fast path: tried here, before any Future exists. A send that completes
+  // at once (the usual case) returns the loop's shared done Future and
+  // allocates nothing.
   let sent: number;
   try {
     sent = sendUpTo(sock, bytes, start, end);
@@ -300,15 +322,32 @@ export function sockSendAll(
     sentAll(loop, sock);
     return loop.resolvedVoid();
   }
-  // It has to wait. A send of at most SMALL_SEND bytes lets go of the
-  // caller's bytes now: the rest is copied, so the caller may reuse its
-  // buffer at once (one receive buffer for all connections, as C servers
-  // have). A larger send refers to the caller's bytes until it is done.
-  if (data !== bytes || end - start > SMALL_SEND) {
-    return new IoFuture<void>(loop, sock, SEND_ALL, bytes, sent, end).start(true);
+  return sendRest(loop, sock, bytes, data !== bytes || end - start > SMALL_SEND, sent, end);
+}
+
+function utf8(data: string, offset: number | undefined, length: number | undefined): Buffer {
+  if (offset !== undefined || length !== undefined) {
+    throw invalidArgValue('sockSendAll takes offset and length with bytes only, not with a string');
   }
+  return Buffer.from(data, 'utf8');
+}
+
+// The rest of a send that has to wait. A send of at most SMALL_SEND bytes
+// lets go of the caller's bytes now: the rest is copied, so the caller may
+// reuse its buffer at once (one receive buffer for all connections, as C
+// servers have). A larger send refers to the caller's bytes until it is
+// done (`keep`: so is one whose bytes are ours already, from a string).
+function sendRest(
+  loop: IoLoop,
+  sock: Socket,
+  bytes: ArrayBufferView,
+  keep: boolean,
+  sent: number,
+  end: number,
+): Future<void> {
+  if (keep) return waitFor<void>(loop, sock, SEND_ALL, bytes, sent, end);
   const rest = Buffer.from(new Uint8Array(bytes.buffer, bytes.byteOffset + sent, end - sent));
-  return new IoFuture<void>(loop, sock, SEND_ALL, rest, 0, rest.length).start(true);
+  return waitFor<void>(loop, sock, SEND_ALL, rest, 0, rest.length);
 }
 
 /** The largest send whose unsent rest sockSendAll copies when it has to wait (64 KiB). */
@@ -398,15 +437,14 @@ export function sockConnect(loop: IoLoop, sock: Socket, address: SocketAddress):
   if (rc !== EALREADY && rc !== EINPROGRESS && rc !== EINTR) {
     return failed(loop, new OSError(rc, 'connect', describeAddress(address)));
   }
-  // Writable once the handshake ends; SO_ERROR then says how. The operation
-  // is the Future: woken by readiness, it resumes the connecting Task in
-  // the same pass (no second Future relaying it an iteration later).
-  return new IoFuture<void>(loop, sock, CONNECT, address, 0, 0).start(true);
+  // Writable once the handshake ends; SO_ERROR then says how. Woken by
+  // readiness, the op resumes the connecting Task in the same pass.
+  return waitFor<void>(loop, sock, CONNECT, address, 0, 0);
 }
 
 // A Future that failed already: what an operation that failed at once returns.
-function failed(loop: IoLoop, error: unknown): Future<void> {
-  const future = new Future<void>(loop);
+function failed<T = void>(loop: IoLoop, error: unknown): Future<T> {
+  const future = new Future<T>(loop);
   future.setException(error);
   return future;
 }
@@ -415,5 +453,12 @@ function failed(loop: IoLoop, error: unknown): Future<void> {
  * Accepts a connection; resolves with a non-blocking Socket and the peer's address.
  */
 export function sockAccept(loop: IoLoop, sock: Socket): Future<[Socket, SocketAddress]> {
-  return new IoFuture<[Socket, SocketAddress]>(loop, sock, ACCEPT, null, 0, 0).start(false);
+  let result: [Socket, SocketAddress] | typeof AGAIN;
+  try {
+    result = accept(sock);
+  } catch (error) {
+    return failed(loop, error) as Future<never>;
+  }
+  if (result !== AGAIN) return resolved(loop, result);
+  return waitFor<[Socket, SocketAddress]>(loop, sock, ACCEPT, null, 0, 0);
 }

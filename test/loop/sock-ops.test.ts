@@ -305,6 +305,37 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     expect(loop.runUntilComplete(main())).toBe('after');
   });
 
+  it('cancelling a replaced receive leaves the one that replaced it waiting', () => {
+    const loop = testLoop(backend);
+    const [a, b] = testSocketpair();
+    b.setBlocking(false);
+    function* main(): Coroutine<[boolean, string]> {
+      const first = loop.sockRecv(b, 10);
+      const second = loop.sockRecv(b, 10);
+      first.cancel();
+      yield* sleep(1);
+      a.send('two');
+      return [first.cancelled(), (yield* second).toString()];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([true, 'two']);
+  });
+
+  it('a cancelled receive gives up its interest: the loop watches nothing after an iteration', () => {
+    const loop = testLoop(backend);
+    const [, b] = testSocketpair();
+    b.setBlocking(false);
+    function* main(): Coroutine<number> {
+      const pending = loop.sockRecv(b, 10);
+      yield* sleep(1);
+      pending.cancel();
+      // Dropped from the selector after one more idle iteration (see #applyInterest).
+      yield* sleep(1);
+      yield* sleep(1);
+      return loop.selector.size;
+    }
+    expect(loop.runUntilComplete(main())).toBe(0);
+  });
+
   it('getaddrinfo: numeric hosts at once, names on a thread, errors Node-style', () => {
     const loop = testLoop(backend);
     function* main(): Coroutine<unknown> {
