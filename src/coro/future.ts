@@ -35,6 +35,9 @@ export function setAwaitHook(hook: (future: Future<unknown>) => void): void {
   awaitHook = hook;
 }
 
+// What next() returns for a finished Future<void> (yield* reads it at once).
+const DONE_VOID: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
 /** A done callback: receives the future. */
 export type DoneCallback<F> = (future: F) => void;
 
@@ -82,16 +85,18 @@ const unretrievedRegistry = new FinalizationRegistry<Unretrieved>(({ loop, excep
  * ```
  */
 export class Future<T = unknown> implements PromiseLike<T> {
+  // Set in the constructor, not by field initialisers: V8 calls those as a
+  // function of their own, one more to inline per Future made.
   #loop: LoopLike;
-  #state = PENDING;
+  #state: number;
   // The outcome: the result, the exception or the cancel message. While
   // pending, the CancelHook of the operation that will settle it, if any
   // (one field for both: a socket operation's Future has no more fields to
   // initialise than any other).
-  #value: unknown = undefined;
+  #value: unknown;
   // Done callbacks and waiting Tasks, in order: one (most futures have one
   // waiter, a Task), else an array of them.
-  #callbacks: Done | Done[] | null = null;
+  #callbacks: Done | Done[] | null;
 
   /**
    * @param loop - the loop whose callSoon runs the done callbacks (default: the running loop)
@@ -99,6 +104,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   constructor(loop?: LoopLike) {
     this.#loop = loop ?? getRunningLoop();
+    this.#state = PENDING;
+    this.#value = undefined;
+    this.#callbacks = null;
   }
 
   /** The loop this future belongs to. */
@@ -312,7 +320,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   next(): IteratorResult<Future<T>, T> {
     const state = this.#state;
-    if (state === FINISHED) return { done: true, value: this.#value as T };
+    if (state === FINISHED) {
+      const value = this.#value as T;
+      // A done send's value: one shared object rather than one per `yield*`.
+      return value === undefined ? (DONE_VOID as IteratorResult<Future<T>, T>) : { done: true, value };
+    }
     if (state === PENDING) return { done: false, value: this };
     return { done: true, value: this.result() };
   }
