@@ -75,8 +75,9 @@ type Op = typeof RECV_INTO | typeof RECV | typeof SEND_ALL | typeof ACCEPT | typ
 export class SockOp implements Watcher, CancelHook {
   /** The fd's registration, set by the loop when it watches for this op. */
   slots: IoSlots | null = null;
+  /** The socket it works on (its fd's entry is found by number: the loop checks this is the same socket). */
+  readonly sock: Socket;
   readonly #loop: IoLoop;
-  readonly #sock: Socket;
   readonly #write: boolean;
   // The operation in flight: its Future (null when idle or replaced), what
   // it does and on what. RECV_INTO / RECV: the buffer; SEND_ALL: the bytes;
@@ -90,7 +91,7 @@ export class SockOp implements Watcher, CancelHook {
 
   constructor(loop: IoLoop, sock: Socket, write: boolean) {
     this.#loop = loop;
-    this.#sock = sock;
+    this.sock = sock;
     this.#write = write;
   }
 
@@ -157,7 +158,7 @@ export class SockOp implements Watcher, CancelHook {
 
   // The syscall: its result, or AGAIN when it would block.
   #attempt(): unknown {
-    const sock = this.#sock;
+    const sock = this.sock;
     switch (this.#kind) {
       case RECV_INTO:
         return recvInto(this.#loop, sock, this.#target as ArrayBufferView, this.#offset, this.#end - this.#offset);
@@ -323,7 +324,8 @@ export function sockSendAll(
     return failed(loop, error);
   }
   if (sent === end) {
-    sentAll(loop, sock);
+    // The answer has not come yet: the next receive waits first.
+    loop.markDrained(sock.fileno(), true);
     return loop.resolvedVoid();
   }
   return sendRest(loop, sock, bytes, data !== bytes || end - start > SMALL_SEND, sent, end);
@@ -400,12 +402,19 @@ function viewSize(buffer: ArrayBufferView): number {
   return buffer.byteLength;
 }
 
+// An offset or length is usually a valid small integer: the comparisons
+// here decide that without a call (checkInt does not fit in a coroutine's
+// inlining budget); anything else goes to checkInt, which throws.
 function rangeStart(size: number, offset: number | undefined): number {
-  return offset === undefined ? 0 : checkInt(offset, 'offset', 0, size);
+  if (offset === undefined) return 0;
+  return (offset | 0) === offset && offset >= 0 && offset <= size ? offset : checkInt(offset, 'offset', 0, size);
 }
 
 function rangeLength(size: number, start: number, length: number | undefined): number {
-  return length === undefined ? size - start : checkInt(length, 'length', 0, size - start);
+  if (length === undefined) return size - start;
+  return (length | 0) === length && length >= 0 && length <= size - start
+    ? length
+    : checkInt(length, 'length', 0, size - start);
 }
 
 /** "127.0.0.1:80", "[::1]:80" or the path: the detail of a connect error. */
