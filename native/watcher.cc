@@ -183,9 +183,19 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     // Not ref'ed while disarmed: an idle helper must not keep the process alive.
     tsfn_.Unref(env);
     thread_ = std::thread(Run, core_, tsfn_);
+    // When the environment ends (a worker exits) the thread must stop and
+    // let go of the thread-safe function first: Node 24 waits for every
+    // such function to be released before it finishes tearing a worker
+    // down, and this object's destructor would only run after that.
+    if (napi_add_env_cleanup_hook(env, OnEnvCleanup, this) == napi_ok) {
+      hookEnv_ = env;
+    }
   }
 
-  ~WaitThread() override { Shutdown(); }
+  ~WaitThread() override {
+    Shutdown();
+    Unhook();
+  }
 
  private:
   static void Run(std::shared_ptr<WaitCore> core, Napi::ThreadSafeFunction tsfn) {
@@ -293,7 +303,20 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();
+    Unhook();
     return info.Env().Undefined();
+  }
+
+  static void OnEnvCleanup(void* arg) {
+    auto* self = static_cast<WaitThread*>(arg);
+    self->hookEnv_ = nullptr;  // Node has taken the hook off: nothing to remove later
+    self->Shutdown();
+  }
+
+  void Unhook() {
+    if (hookEnv_ == nullptr) return;
+    napi_remove_env_cleanup_hook(hookEnv_, OnEnvCleanup, this);
+    hookEnv_ = nullptr;
   }
 
   void Shutdown() {
@@ -312,6 +335,7 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
   Napi::ThreadSafeFunction tsfn_;
   std::thread thread_;
   bool refd_ = false;
+  napi_env hookEnv_ = nullptr;
 };
 
 }  // namespace
