@@ -23,13 +23,31 @@ export interface ResponseHead {
   headers: HttpHeaders;
 }
 
+/** Options of {@link ResponseParser}. */
 export interface ResponseParserOptions {
   /** The request method: a response to HEAD has no body. */
   method?: string;
-  /** Most bytes of status line plus fields, and of trailers (default 64 KiB). */
+  /** Most bytes of status line plus fields, and of trailers: an integer >= 1 (default 64 KiB). */
   maxHeaderBytes?: number;
-  /** Most body bytes (default 256 MiB). */
+  /** Most body bytes: an integer >= 0 (default 256 MiB). */
   maxBodyBytes?: number;
+}
+
+/**
+ * A limit option's value: the default when undefined, else a safe integer
+ * of at least `min`. NaN, fractions, Infinity and non-numbers are refused
+ * rather than taken: every comparison with NaN is false, so a NaN limit
+ * would silently be no limit at all.
+ */
+function limitOption(name: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    const shown = typeof value === 'number' ? String(value) : typeof value;
+    throw Object.assign(new RangeError(`ResponseParser: ${name} must be an integer >= ${min}, not ${shown}`), {
+      code: 'ERR_INVALID_LIMIT',
+    });
+  }
+  return value;
 }
 
 const HEAD = 0;
@@ -120,7 +138,17 @@ const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8',
 const MAX_CHUNK_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
 
-/** Parses one response; `leftover()` gives the bytes after it (keep-alive). */
+/**
+ * Parses one response; `leftover()` gives the bytes after it (keep-alive).
+ *
+ * @example
+ * ```ts
+ * const parser = new ResponseParser({ method: 'GET' });
+ * parser.feed(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+ * parser.done; // true
+ * parser.body().toString(); // 'ok'
+ * ```
+ */
 export class ResponseParser {
   readonly #method: string;
   readonly #maxHeaderBytes: number;
@@ -140,10 +168,14 @@ export class ResponseParser {
   #interim = 0;
   #received = 0;
 
+  /**
+   * @throws {RangeError} ERR_INVALID_LIMIT when `maxHeaderBytes` is not an
+   * integer >= 1 or `maxBodyBytes` not an integer >= 0 (NaN included)
+   */
   constructor(options: ResponseParserOptions = {}) {
     this.#method = (options.method ?? 'GET').toUpperCase();
-    this.#maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
-    this.#maxBodyBytes = options.maxBodyBytes ?? 256 * 1024 * 1024;
+    this.#maxHeaderBytes = limitOption('maxHeaderBytes', options.maxHeaderBytes, 1, 64 * 1024);
+    this.#maxBodyBytes = limitOption('maxBodyBytes', options.maxBodyBytes, 0, 256 * 1024 * 1024);
   }
 
   /** True once the whole response was parsed. */

@@ -166,6 +166,30 @@ describe('ResponseParser', () => {
     );
   });
 
+  it('refuses a limit that is not a non-negative integer: NaN is no way to turn the body limit off', () => {
+    const bad: [string, number][] = [
+      ['maxBodyBytes', Number.NaN],
+      ['maxBodyBytes', -1],
+      ['maxBodyBytes', 1.5],
+      ['maxBodyBytes', Number.POSITIVE_INFINITY],
+      ['maxHeaderBytes', Number.NaN],
+      ['maxHeaderBytes', 0],
+    ];
+    for (const [name, value] of bad) {
+      expect(() => new ResponseParser({ [name]: value })).toThrow(
+        expect.objectContaining({
+          name: 'RangeError',
+          code: 'ERR_INVALID_LIMIT',
+          message: expect.stringContaining(name),
+        }),
+      );
+    }
+    // A body limit of 0 is a limit, not its absence.
+    expect(() => parse('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', { maxBodyBytes: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_BODY_TOO_LARGE' }),
+    );
+  });
+
   it('random bytes only ever give an HttpParseError, never a hang or another error', () => {
     for (let i = 0; i < 2000; i++) {
       const junk = randomBytes(1 + (i % 300));
