@@ -91,15 +91,24 @@ function digit(text: string, i: number): number {
 
 /**
  * The status code of the status line text[0, end) -- `HTTP/1.<digit> SP
- * 3DIGIT [SP reason]`, the reason free of CR -- or -1 when it is malformed.
+ * 3DIGIT [SP reason]` -- or -1 when it is malformed.
+ *
+ * The code is 100 to 599: RFC 9110 15 calls every valid status code one of
+ * these, and a client cannot tell what 000 or 999 means. The reason phrase
+ * is HTAB, SP, VCHAR and obs-text only (RFC 9112 4): a NUL, another control
+ * or DEL in it is malformed. llhttp takes both leniently; this parser does
+ * not, as it refuses control characters in field values.
  */
 function parseStatusLine(text: string, end: number): number {
   if (end < 12 || !text.startsWith('HTTP/1.') || digit(text, 7) < 0 || text.charCodeAt(8) !== 32) return -1;
   const a = digit(text, 9);
   const b = digit(text, 10);
   const c = digit(text, 11);
-  if (a < 0 || b < 0 || c < 0 || (end > 12 && text.charCodeAt(12) !== 32)) return -1;
-  for (let i = 13; i < end; i++) if (text.charCodeAt(i) === 13) return -1;
+  if (a < 1 || a > 5 || b < 0 || c < 0 || (end > 12 && text.charCodeAt(12) !== 32)) return -1;
+  for (let i = 13; i < end; i++) {
+    const ch = text.charCodeAt(i);
+    if ((ch < 32 && ch !== 9) || ch === 127) return -1;
+  }
   return a * 100 + b * 10 + c;
 }
 

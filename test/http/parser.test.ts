@@ -73,6 +73,14 @@ describe('ResponseParser', () => {
     }
   });
 
+  it('takes status codes 100 to 599 and a reason with HTAB and obs-text', () => {
+    const p = parse('HTTP/1.1 599 a\tb \xe9\r\nContent-Length: 0\r\n\r\n');
+    expect(p.head?.status).toBe(599);
+    expect(p.head?.reason).toBe('a\tb \xe9');
+    const q = parse('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    expect(q.interimResponses).toBe(1);
+  });
+
   it('chunked with extensions and trailers', () => {
     const p = parse(CHUNKED);
     expect(p.body().toString()).toBe('hello world');
@@ -135,6 +143,14 @@ describe('ResponseParser', () => {
     ['HTTP/1.1 2x0 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.x 200 OK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.1 200 O\rK\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    // RFC 9112 4: reason-phrase is HTAB, SP, VCHAR and obs-text; RFC 9110 15: codes are 100-599.
+    ['HTTP/1.1 200 O\0K\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 200 OK\x7f\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 099 OK\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 600 OK\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
+    ['HTTP/1.1 999 OK\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['garbage\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.1 200 OK\r\nBad Header\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
