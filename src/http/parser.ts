@@ -71,15 +71,17 @@ function lineEnd(text: string, start: number, lf: number): number {
 }
 
 /**
- * Where the head's last line ends: the LF followed by an empty line (CRLF
- * or LF), or -1 when the text holds no empty line yet.
+ * Where the head's last line ends in `bytes`: the LF followed by an empty
+ * line (CRLF or LF), or -1 when they hold no empty line yet. The search
+ * starts at `from`: an LF before it was already looked at with the two
+ * bytes after it.
  */
-function emptyLine(text: string): number {
-  let lf = text.indexOf('\n');
+function emptyLine(bytes: Buffer, from: number): number {
+  let lf = bytes.indexOf(0x0a, from);
   while (lf >= 0) {
-    const c = text.charCodeAt(lf + 1);
-    if (c === 10 || (c === 13 && text.charCodeAt(lf + 2) === 10)) return lf;
-    lf = text.indexOf('\n', lf + 1);
+    const c = bytes[lf + 1];
+    if (c === 0x0a || (c === 0x0d && bytes[lf + 2] === 0x0a)) return lf;
+    lf = bytes.indexOf(0x0a, lf + 1);
   }
   return -1;
 }
@@ -140,12 +142,12 @@ function withValue(values: string[] | null, value: string): string[] {
   return values;
 }
 
-// The head is first looked for in this many bytes (then up to the limit).
-const HEAD_WINDOW = 4096;
 // ResponseHead.version by the minor digit: no string made per response.
 const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9'];
 const MAX_CHUNK_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
+// A store for bytes waiting for more is dropped, once empty, when larger than this.
+const STORE_KEEP = 16 * 1024;
 
 /**
  * Parses one response; `leftover()` gives the bytes after it (keep-alive).
@@ -163,7 +165,17 @@ export class ResponseParser {
   readonly #maxHeaderBytes: number;
   readonly #maxBodyBytes: number;
   #state = HEAD;
-  #pending: Buffer = EMPTY;
+  // Bytes that wait for more (a head, chunk-size line or trailer line not
+  // yet ended) are #store[0, #pendingLength). The store grows by doubling
+  // and the next bytes are copied in after them, so a head that trickles in
+  // a few bytes at a time costs linear, not quadratic, copying.
+  #store: Buffer = EMPTY;
+  #pendingLength = 0;
+  // How many of the pending bytes were already searched for the end of the
+  // element they begin (head, chunk-size line, trailer line): each byte is
+  // searched once however the element is split.
+  #scanned = 0;
+  #leftover: Buffer = EMPTY;
   #head: ResponseHead | null = null;
   // Made for the first trailer (or the first look): most responses have none.
   #trailers: HttpHeaders | null = null;
@@ -221,7 +233,7 @@ export class ResponseParser {
 
   /** Bytes received after the response ended (the next response on a kept-alive connection). */
   leftover(): Buffer {
-    return this.#state === DONE ? this.#pending : EMPTY;
+    return this.#state === DONE ? this.#leftover : EMPTY;
   }
 
   /**
@@ -233,10 +245,8 @@ export class ResponseParser {
     // length, not byteLength (the same for bytes): V8 11 inlines the one and calls the other.
     this.#received += chunk.length;
     let data: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.#pending.length > 0) {
-      data = Buffer.concat([this.#pending, data]);
-      this.#pending = EMPTY;
-    }
+    const stored = this.#pendingLength > 0;
+    if (stored) data = this.#append(data);
     let at = 0;
     while (at < data.length || this.#state === CHUNK_DATA_END) {
       const before = at;
@@ -270,15 +280,53 @@ export class ResponseParser {
         case TRAILERS:
           at = this.#parseTrailer(data, at);
           break;
-        case DONE:
-          this.#pending = data.subarray(at);
+        case DONE: {
+          // The store is never written again once done: a view of it stays valid.
+          const rest = data.subarray(at);
+          this.#leftover = this.#leftover.length === 0 ? rest : Buffer.concat([this.#leftover, rest]);
+          this.#pendingLength = 0;
           return;
+        }
       }
       if (at === before) break; // needs more input
+      this.#scanned = 0;
     }
     // What waits for more is bounded: a head by #parseHead's limit, a
     // chunk-size line by MAX_CHUNK_LINE, a trailer by the header limit.
-    this.#pending = at < data.length ? Buffer.from(data.subarray(at)) : EMPTY;
+    this.#keep(data, at, stored);
+  }
+
+  /** Copies `data` in after the pending bytes; returns all of them. */
+  #append(data: Buffer): Buffer {
+    const length = this.#pendingLength + data.length;
+    if (this.#store.length < length) {
+      // allocUnsafeSlow: a store of its own, never a slice of Node's shared pool.
+      const grown = Buffer.allocUnsafeSlow(Math.max(length, 2 * this.#store.length));
+      this.#store.copy(grown, 0, 0, this.#pendingLength);
+      this.#store = grown;
+    }
+    data.copy(this.#store, this.#pendingLength);
+    this.#pendingLength = length;
+    return this.#store.subarray(0, length);
+  }
+
+  /** Keeps data[at, end) as the pending bytes; `stored`: data is the store's own. */
+  #keep(data: Buffer, at: number, stored: boolean): void {
+    const rest = data.length - at;
+    if (rest === 0) {
+      this.#pendingLength = 0;
+      if (this.#store.length > STORE_KEEP) this.#store = EMPTY;
+      return;
+    }
+    if (stored && this.#store.length <= Math.max(STORE_KEEP, 4 * rest)) {
+      if (at > 0) this.#store.copyWithin(0, at, data.length);
+    } else {
+      // The caller's bytes (which it may reuse) or a store far larger than what waits.
+      const store = Buffer.allocUnsafeSlow(Math.max(rest, 256));
+      data.copy(store, 0, at);
+      this.#store = store;
+    }
+    this.#pendingLength = rest;
   }
 
   /**
@@ -304,26 +352,24 @@ export class ResponseParser {
   }
 
   #parseHead(data: Buffer, at: number): number {
-    // The head ends at the first empty line. It is looked for in a latin1
-    // string of the first bytes (the same string the fields are then cut
-    // from), and in all the bytes up to the limit only when a long head
-    // does not end there.
+    // The head ends at the first empty line, looked for in the bytes up to
+    // the limit, from where the last look stopped: a head that trickles in
+    // is searched once, not again from its start on every feed.
     const avail = data.length - at;
-    let size = Math.min(avail, HEAD_WINDOW);
-    let text = data.toString('latin1', at, at + size);
-    let end = emptyLine(text);
-    if (end < 0 && size < avail && size < this.#maxHeaderBytes + 4) {
-      size = Math.min(avail, this.#maxHeaderBytes + 4);
-      text = data.toString('latin1', at, at + size);
-      end = emptyLine(text);
-    }
+    const window = data.subarray(at, at + Math.min(avail, this.#maxHeaderBytes + 4));
+    const end = emptyLine(window, Math.max(0, this.#scanned - 2));
+    // Then the head alone becomes the latin1 string the fields are cut from.
+    const text = end < 0 ? '' : window.toString('latin1', 0, Math.min(window.length, end + 3));
     // The head's size: its bytes before the empty line, without the last
     // line's end. Without an empty line yet, more than the limit plus three
     // bytes (CR LF CR of the end still coming) is too much whatever follows.
     if (end < 0 ? avail > this.#maxHeaderBytes + 3 : lineEnd(text, 0, end) > this.#maxHeaderBytes) {
       throw new HttpParseError('ERR_HTTP_HEADERS_TOO_LARGE', `response head exceeds ${this.#maxHeaderBytes} bytes`);
     }
-    if (end < 0) return at;
+    if (end < 0) {
+      this.#scanned = window.length;
+      return at;
+    }
     // text[0, end) is the status line and the fields, each line ending in
     // LF, optionally preceded by CR (the last one's LF is at `end`); each
     // field is cut straight from the text by index.
@@ -428,9 +474,10 @@ export class ResponseParser {
   }
 
   #parseChunkSize(data: Buffer, at: number): number {
-    const lf = data.indexOf(0x0a, at);
+    const lf = data.indexOf(0x0a, at + this.#scanned);
     if (lf < 0) {
       if (data.length - at > MAX_CHUNK_LINE) throw new HttpParseError('ERR_HTTP_BAD_CHUNK', 'chunk size line too long');
+      this.#scanned = data.length - at;
       return at;
     }
     if (lf - at > MAX_CHUNK_LINE) throw new HttpParseError('ERR_HTTP_BAD_CHUNK', 'chunk size line too long');
@@ -452,11 +499,12 @@ export class ResponseParser {
   }
 
   #parseTrailer(data: Buffer, at: number): number {
-    const lf = data.indexOf(0x0a, at);
+    const lf = data.indexOf(0x0a, at + this.#scanned);
     if (lf < 0) {
       if (this.#trailerBytes + data.length - at > this.#maxHeaderBytes) {
         throw new HttpParseError('ERR_HTTP_HEADERS_TOO_LARGE', `trailers exceed ${this.#maxHeaderBytes} bytes`);
       }
+      this.#scanned = data.length - at;
       return at;
     }
     this.#trailerBytes += lf + 1 - at;
