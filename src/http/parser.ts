@@ -59,9 +59,9 @@ const TRAILERS = 5;
 const BODY_CLOSE = 6;
 const DONE = 7;
 
-/** What String.prototype.trim removes, among latin1 characters. */
-function isTrimmed(c: number): boolean {
-  return (c >= 9 && c <= 13) || c === 32 || c === 160;
+/** OWS (RFC 9110 5.6.3): SP and HTAB, and nothing else. */
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
 }
 
 /** Where the line from `start` to the LF at `lf` (-1: the text's end) ends, without its CR. */
@@ -212,6 +212,14 @@ export class ResponseParser {
   /** Bytes fed so far (0: the peer has said nothing yet). */
   get received(): number {
     return this.#received;
+  }
+
+  /**
+   * Bytes held while waiting for the rest of a head, chunk-size line or
+   * trailer line: at most `maxHeaderBytes + 3` or 4 KiB, whichever is more.
+   */
+  get pendingBytes(): number {
+    return this.#pendingLength;
   }
 
   /** Interim (1xx) responses skipped so far. */
@@ -425,15 +433,17 @@ export class ResponseParser {
         `malformed header field: ${JSON.stringify(text.slice(start, Math.min(end, start + 80)))}`,
       );
     }
-    // Trimmed as String.prototype.trim would (its white space, in latin1).
+    // OWS around the value is SP and HTAB only: a CR, NBSP or other control
+    // at an end is part of the value, not white space to trim.
     let from = colon + 1;
     let to = end;
-    while (from < to && isTrimmed(text.charCodeAt(from))) from++;
-    while (to > from && isTrimmed(text.charCodeAt(to - 1))) to--;
-    // The line holds no LF (lines end there); a CR or NUL inside is an error.
+    while (from < to && isOws(text.charCodeAt(from))) from++;
+    while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+    // field-vchar is VCHAR or obs-text (RFC 9110 5.5): a control other than
+    // HTAB, or DEL, is an error, a bare CR (RFC 9112 2.2) and NUL included.
     for (let i = from; i < to; i++) {
       const c = text.charCodeAt(i);
-      if (c === 0 || c === 13) {
+      if ((c < 32 && c !== 9) || c === 127) {
         throw new HttpParseError('ERR_HTTP_BAD_HEADER', `header ${text.slice(start, colon)} holds a control character`);
       }
     }

@@ -73,6 +73,11 @@ describe('ResponseParser', () => {
     }
   });
 
+  it('trims only SP and HTAB around a field value: obs-text such as NBSP stays', () => {
+    const p = parse('HTTP/1.1 200 OK\r\nX-A: \t\xa0v\xa0 \t\r\nContent-Length: 0\r\n\r\n');
+    expect(p.head?.headers.get('x-a')).toBe('\xa0v\xa0');
+  });
+
   it('takes status codes 100 to 599 and a reason with HTAB and obs-text', () => {
     const p = parse('HTTP/1.1 599 a\tb \xe9\r\nContent-Length: 0\r\n\r\n');
     expect(p.head?.status).toBe(599);
@@ -155,6 +160,11 @@ describe('ResponseParser', () => {
     ['garbage\r\n\r\n', 'ERR_HTTP_BAD_STATUS_LINE'],
     ['HTTP/1.1 200 OK\r\nBad Header\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
     ['HTTP/1.1 200 OK\r\n: x\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    // field-vchar (RFC 9110 5.5): no controls but HTAB, not even at an end where OWS is trimmed.
+    ['HTTP/1.1 200 OK\r\nX-A: v\x01v\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    ['HTTP/1.1 200 OK\r\nX-A: v\x7f\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    ['HTTP/1.1 200 OK\r\nX-A: v\r\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
+    ['HTTP/1.1 200 OK\r\nX-A:\x0bv\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
     ['HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
     ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_BAD_CHUNK'],
