@@ -452,8 +452,14 @@ export class ResponseParser {
   }
 
   #bodyMode(status: number): number {
-    if (this.#method === 'HEAD' || status === 204 || status === 304) return DONE;
     const te = this.#transferEncoding;
+    // RFC 9112 6.3: both fields "ought to be handled as an error" (a sign of
+    // response splitting), and a sender must not send them together (6.1).
+    // Refused whatever the status, as llhttp does.
+    if (te !== null && this.#contentLength !== null) {
+      throw new HttpParseError('ERR_HTTP_BAD_CONTENT_LENGTH', 'Content-Length together with Transfer-Encoding');
+    }
+    if (this.#method === 'HEAD' || status === 204 || status === 304) return DONE;
     if (te !== null) {
       const codings = te.join(', ').split(',');
       return (codings.at(-1) as string).trim().toLowerCase() === 'chunked' ? CHUNK_SIZE : BODY_CLOSE;

@@ -167,6 +167,11 @@ describe('ResponseParser', () => {
     ['HTTP/1.1 200 OK\r\nX-A:\x0bv\r\nContent-Length: 0\r\n\r\n', 'ERR_HTTP_BAD_HEADER'],
     ['HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
     ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
+    [
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n',
+      'ERR_HTTP_BAD_CONTENT_LENGTH',
+    ],
+    ['HTTP/1.1 204 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', 'ERR_HTTP_INCOMPLETE'],
