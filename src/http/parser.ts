@@ -145,6 +145,10 @@ function withValue(values: string[] | null, value: string): string[] {
 // ResponseHead.version by the minor digit: no string made per response.
 const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9'];
 const MAX_CHUNK_LINE = 4096;
+// chunk-size [BWS chunk-ext] (RFC 9112 7.1): the extensions are ignored, but
+// like field values hold no control other than HTAB, nor DEL.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what it refuses
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 const EMPTY = Buffer.alloc(0);
 // A store for bytes waiting for more is dropped, once empty, when larger than this.
 const STORE_KEEP = 16 * 1024;
@@ -498,7 +502,7 @@ export class ResponseParser {
     }
     if (lf - at > MAX_CHUNK_LINE) throw new HttpParseError('ERR_HTTP_BAD_CHUNK', 'chunk size line too long');
     const line = data.toString('latin1', at, data[lf - 1] === 0x0d ? lf - 1 : lf);
-    const m = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/.exec(line);
+    const m = CHUNK_SIZE_LINE.exec(line);
     if (m === null)
       throw new HttpParseError('ERR_HTTP_BAD_CHUNK', `malformed chunk size: ${JSON.stringify(line.slice(0, 40))}`);
     const size = Number.parseInt(m[1] as string, 16);
