@@ -463,13 +463,29 @@ export class ResponseParser {
     if (te !== null && this.#contentLength !== null) {
       throw new HttpParseError('ERR_HTTP_BAD_CONTENT_LENGTH', 'Content-Length together with Transfer-Encoding');
     }
+    // A malformed Content-Length is refused even where no body follows
+    // (HEAD, 204, 304): the framing of the response is broken either way.
+    const length = this.#declaredLength();
     if (this.#method === 'HEAD' || status === 204 || status === 304) return DONE;
     if (te !== null) {
       const codings = te.join(', ').split(',');
       return (codings.at(-1) as string).trim().toLowerCase() === 'chunked' ? CHUNK_SIZE : BODY_CLOSE;
     }
+    if (length < 0) return BODY_CLOSE;
+    if (length > this.#maxBodyBytes) {
+      throw new HttpParseError(
+        'ERR_HTTP_BODY_TOO_LARGE',
+        `Content-Length ${length} exceeds ${this.#maxBodyBytes} bytes`,
+      );
+    }
+    this.#remaining = length;
+    return length === 0 ? DONE : BODY_LENGTH;
+  }
+
+  /** The Content-Length fields' one value, or -1 without any. */
+  #declaredLength(): number {
     const declared = this.#contentLength;
-    if (declared === null) return BODY_CLOSE;
+    if (declared === null) return -1;
     // Usually one value and no list: no splitting then.
     const lengths =
       declared.length === 1 && !(declared[0] as string).includes(',')
@@ -483,14 +499,7 @@ export class ResponseParser {
         `invalid Content-Length: ${JSON.stringify(lengths.join(', '))}`,
       );
     }
-    if (length > this.#maxBodyBytes) {
-      throw new HttpParseError(
-        'ERR_HTTP_BODY_TOO_LARGE',
-        `Content-Length ${length} exceeds ${this.#maxBodyBytes} bytes`,
-      );
-    }
-    this.#remaining = length;
-    return length === 0 ? DONE : BODY_LENGTH;
+    return length;
   }
 
   #parseChunkSize(data: Buffer, at: number): number {
