@@ -145,10 +145,11 @@ function withValue(values: string[] | null, value: string): string[] {
 // ResponseHead.version by the minor digit: no string made per response.
 const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '1.5', '1.6', '1.7', '1.8', '1.9'];
 const MAX_CHUNK_LINE = 4096;
-// chunk-size [BWS chunk-ext] (RFC 9112 7.1): the extensions are ignored, but
-// like field values hold no control other than HTAB, nor DEL.
+// chunk-size [chunk-ext] (RFC 9112 7.1): white space (BWS) only before an
+// extension's ';'. The extensions are ignored, but like field values hold
+// no control other than HTAB, nor DEL.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what it refuses
-const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,12})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 const EMPTY = Buffer.alloc(0);
 // A store for bytes waiting for more is dropped, once empty, when larger than this.
 const STORE_KEEP = 16 * 1024;

@@ -176,6 +176,7 @@ describe('ResponseParser', () => {
     ['HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 'ERR_HTTP_BAD_CONTENT_LENGTH'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a\x00\r\nx\r\n0\r\n\r\n', 'ERR_HTTP_BAD_CHUNK'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 \r\nx\r\n0\r\n\r\n', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a=\rb\r\nx\r\n0\r\n\r\n', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY', 'ERR_HTTP_BAD_CHUNK'],
     ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', 'ERR_HTTP_INCOMPLETE'],
