@@ -39,6 +39,8 @@ bool CheckOpen(Napi::Env env, const PollCore* core, const char* syscall) {
 
 // ctl(op, fd, events): 1 registers (or changes a registered fd, as Python's
 // poll.register does), 2 modifies, 3 unregisters (ENOENT when unknown).
+// Returns the core's new result array when a register outgrew the old one,
+// else undefined.
 napi_value Ctl(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<PollCore>(e, info);
@@ -77,17 +79,20 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
     core->fds[it->second].events = static_cast<short>(events);
     return nullptr;
   }
-  // Grow the result array first, so a failure leaves the set unchanged.
+  // Grow the result array first, so a failure leaves the set unchanged. The
+  // new array is returned, not stored on `this`: the functions are bound to
+  // the core, not to an object, so the receiver of a call can be anything.
+  napi_value grownArray = nullptr;
   if (core->events->length < (core->fds.size() + 1) * 2) {
     auto grown = std::make_shared<Int32Memory>(core->events->length * 2);
     Napi::Value array = NewSharedInt32Array(env, grown);
     if (env.IsExceptionPending()) return nullptr;
-    Napi::Object(env, b.self).Set("events", array);
+    grownArray = array;
     core->events = grown;
   }
   core->index.emplace(fd, core->fds.size());
   core->fds.push_back(pollfd{fd, static_cast<short>(events), 0});
-  return nullptr;
+  return grownArray;
 }
 
 int WaitOn(PollCore* core, int timeoutMs) {

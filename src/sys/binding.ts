@@ -10,13 +10,13 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * A native poll set. Its methods are bound to the native core (no lookup of
- * `this` per call); `events` is an Int32Array over native memory that
- * `wait()` fills with (fd, revents) pairs, replaced by a larger one when a
- * register outgrows it.
+ * `this` per call); `events` is the first Int32Array over native memory that
+ * `wait()` fills with (fd, revents) pairs. A register that outgrows it
+ * returns the larger one that `wait()` fills from then on.
  */
 export interface NativePoll {
-  /** op: 1 register (or change), 2 modify, 3 unregister. */
-  ctl(op: 1 | 2 | 3, fd: number, events: number): void;
+  /** op: 1 register (or change), 2 modify, 3 unregister; the new result array when it grew. */
+  ctl(op: 1 | 2 | 3, fd: number, events: number): Int32Array | undefined;
   wait(timeoutMs: number): number;
   waitInto(timeoutMs: number, out: Int32Array): number;
   close(): void;

@@ -27,6 +27,7 @@ import { native } from './native.js';
  */
 export class Poll implements Disposable {
   readonly #native: NativePoll = native.createPoll();
+  #events: Int32Array = this.#native.events;
 
   /**
    * Watches `fd` for `events`; an fd already watched gets the new events.
@@ -36,7 +37,8 @@ export class Poll implements Disposable {
    * @throws {OSError} EBADF when the Poll is closed
    */
   register(fd: FileLike, events: number = POLLIN | POLLPRI | POLLOUT): void {
-    this.#native.ctl(1, toFd(fd, 'fd'), checkInt(events, 'events', 0, 0xffff));
+    const grown = this.#native.ctl(1, toFd(fd, 'fd'), checkInt(events, 'events', 0, 0xffff));
+    if (grown !== undefined) this.#events = grown;
   }
 
   /**
@@ -68,7 +70,7 @@ export class Poll implements Disposable {
    */
   poll(timeoutMs?: number | null): [number, number][] {
     const n = this.pollInto(timeoutMs);
-    const out = this.#native.events;
+    const out = this.#events;
     const result: [number, number][] = new Array(n);
     for (let i = 0; i < n; i++) result[i] = [out[2 * i] as number, out[2 * i + 1] as number];
     return result;
@@ -95,7 +97,7 @@ export class Poll implements Disposable {
    * wait, don't keep it.
    */
   get events(): Int32Array {
-    return this.#native.events;
+    return this.#events;
   }
 
   /** How many fds are registered. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { close, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, Poll } from '../../src/sys/index.js';
+import { native } from '../../src/sys/native.js';
 import { signalEventfd, testEventfd, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
 import { expectResumesAfterSignal, waitThroughSignal } from '../helpers/signals.js';
 
@@ -98,6 +99,22 @@ describe('Poll', () => {
       expect(events[2 * i + 1]).toBe(POLLIN);
     }
     expect(seen.sort()).toEqual([...fds].sort());
+  });
+
+  it('the grown events array reaches the poll whatever receiver the native ctl was called with', () => {
+    // The native functions are bound to their core, so an unbound call must
+    // still hand the caller the array that wait() fills from then on.
+    const core = native.createPoll();
+    trackClosable(core);
+    const ctl = core.ctl;
+    const fds = Array.from({ length: 40 }, () => testEventfd(1));
+    let events = core.events;
+    for (const fd of fds) events = ctl.call(undefined, 1, fd, POLLIN) ?? events;
+    expect(events.length).toBeGreaterThanOrEqual(80);
+    expect(core.wait(0)).toBe(40);
+    const seen = Array.from({ length: 40 }, (_, i) => events[2 * i] as number);
+    expect(seen.sort()).toEqual([...fds].sort());
+    expect('events' in globalThis).toBe(false);
   });
 
   it('pollInto() writes (fd, revents) pairs into a caller array without allocating results', () => {
