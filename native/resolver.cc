@@ -53,6 +53,8 @@ struct Done {
   double id;
   int error;
   std::vector<Entry> entries;
+  // errno when error is EAI_SYSTEM (getaddrinfo reports the cause there).
+  int sysErrno = 0;
 };
 
 struct ResolverCore {
@@ -91,7 +93,7 @@ void Work(std::shared_ptr<ResolverCore> core) {
     Done result{job.id, ::getaddrinfo(job.host.empty() ? nullptr : job.host.c_str(),
                                       job.service.empty() ? nullptr : job.service.c_str(), &hints, &res),
                 {}};
-    if (result.error == EAI_SYSTEM) result.error = -errno - 10000;
+    if (result.error == EAI_SYSTEM) result.sysErrno = errno;
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
       Entry e{ai->ai_family, ai->ai_socktype, ai->ai_protocol, {}, ai->ai_addrlen};
       if (ai->ai_addrlen > sizeof(e.addr)) continue;
@@ -156,8 +158,9 @@ napi_value Submit(napi_env e, napi_callback_info info) {
   return nullptr;
 }
 
-// take() -> [[id, error, [[family, socktype, protocol, address], ...]], ...]
-// error: 0, an EAI_* code (negative), or -(10000 + errno) for EAI_SYSTEM.
+// take() -> [[id, error, [[family, socktype, protocol, address], ...], message, errno], ...]
+// error: 0 or an EAI_* code (negative); errno: the system error (positive)
+// when error is EAI_SYSTEM, else 0.
 napi_value Take(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<ResolverCore>(e, info);
@@ -182,11 +185,15 @@ napi_value Take(napi_env e, napi_callback_info info) {
       item.Set(3u, FormatSockAddr(env, en.addr, en.len));
       entries.Set(static_cast<uint32_t>(j), item);
     }
-    Napi::Array row = Napi::Array::New(env, 4);
+    Napi::Array row = Napi::Array::New(env, 5);
     row.Set(0u, Napi::Number::New(env, done[i].id));
     row.Set(1u, Napi::Number::New(env, done[i].error));
     row.Set(2u, entries);
-    row.Set(3u, Napi::String::New(env, done[i].error == 0 ? "" : done[i].error < -10000 ? std::strerror(-done[i].error - 10000) : ::gai_strerror(done[i].error)));
+    const char* message = done[i].error == 0            ? ""
+                          : done[i].error == EAI_SYSTEM ? std::strerror(done[i].sysErrno)
+                                                        : ::gai_strerror(done[i].error);
+    row.Set(3u, Napi::String::New(env, message));
+    row.Set(4u, Napi::Number::New(env, done[i].sysErrno));
     out.Set(static_cast<uint32_t>(i), row);
   }
   return out;
@@ -242,6 +249,7 @@ void InitResolver(Napi::Env env, Napi::Object exports) {
   IOMUX_CONST(EAI_NONAME);
   IOMUX_CONST(EAI_SERVICE);
   IOMUX_CONST(EAI_SOCKTYPE);
+  IOMUX_CONST(EAI_SYSTEM);
   IOMUX_CONST(EAI_NODATA);
 #undef IOMUX_CONST
 }

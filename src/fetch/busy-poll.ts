@@ -56,7 +56,7 @@ function resolveSpinning(hostname: string, port: number, deadline: Deadline): Ad
     for (;;) {
       // Ask again and again, as the notes' loop does.
       for (const done of resolver.take()) {
-        if (done.error !== 0) throw new GetAddrInfoError(done.error, hostname, done.message);
+        if (done.error !== 0) throw new GetAddrInfoError(done.error, hostname, done.message, done.errno);
         return done.results;
       }
       deadline.check();

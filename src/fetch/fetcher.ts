@@ -158,7 +158,8 @@ export class Fetcher {
       if (exchange === undefined) continue;
       this.#lookups.delete(done.id);
       exchange.lookupId = 0;
-      if (done.error !== 0) exchange.fail(new GetAddrInfoError(done.error, exchange.target.hostname, done.message));
+      if (done.error !== 0)
+        exchange.fail(new GetAddrInfoError(done.error, exchange.target.hostname, done.message, done.errno));
       else exchange.start(done.results);
     }
     this.#unwatchResolverWhenIdle();

@@ -16,6 +16,7 @@ import {
   EAI_NODATA,
   EAI_NONAME,
   EAI_SERVICE,
+  EAI_SYSTEM,
   numericAddrInfo,
   Resolver,
 } from '../sys/index.js';
@@ -27,16 +28,25 @@ export interface GetAddrInfoOptions {
   flags?: number;
 }
 
-/** A failed lookup, shaped like Node's dns errors (`code` 'ENOTFOUND'...). */
+/**
+ * A failed lookup, shaped like Node's dns errors (`code` 'ENOTFOUND'...).
+ * An EAI_SYSTEM failure carries the system error behind it, as Node's do:
+ * `code` 'EMFILE', `errno` -24.
+ */
 export class GetAddrInfoError extends Error {
   readonly code: string;
-  /** The EAI_* code (negative). */
+  /** The EAI_* code (negative), or for EAI_SYSTEM the system errno (negative). */
   readonly errno: number;
   readonly syscall = 'getaddrinfo';
   readonly hostname: string;
 
-  constructor(errno: number, hostname: string, detail: string) {
-    const code = codeOf(errno);
+  /**
+   * @param eai - the EAI_* code getaddrinfo returned
+   * @param sysErrno - for EAI_SYSTEM, the errno (negative, Node-style)
+   */
+  constructor(eai: number, hostname: string, detail: string, sysErrno = 0) {
+    const errno = eai === EAI_SYSTEM && sysErrno !== 0 ? sysErrno : eai;
+    const code = eai === EAI_SYSTEM && sysErrno !== 0 ? errnoName(-sysErrno) : codeOf(eai);
     super(`getaddrinfo ${code} ${hostname}${detail === '' ? '' : ` (${detail})`}`);
     this.code = code;
     this.errno = errno;
@@ -54,11 +64,12 @@ function codeOf(errno: number): string {
   if (errno === EAI_FAIL) return 'EAI_FAIL';
   if (errno === EAI_SERVICE) return 'EAI_SERVICE';
   if (errno === EAI_FAMILY) return 'EAI_FAMILY';
-  if (errno <= -10000) {
-    const sys = -errno - 10000;
-    for (const [name, value] of Object.entries(osConstants.errno)) if (value === sys) return name;
-  }
   return `EAI_${-errno}`;
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === errno) return name;
+  return 'EAI_SYSTEM';
 }
 
 /** What the resolver needs of the loop. */
@@ -117,7 +128,8 @@ export class LoopResolver {
       const pending = this.#pending.get(done.id);
       if (pending === undefined || pending.future.done()) continue;
       this.#pending.delete(done.id);
-      if (done.error !== 0) pending.future.setException(new GetAddrInfoError(done.error, pending.host, done.message));
+      if (done.error !== 0)
+        pending.future.setException(new GetAddrInfoError(done.error, pending.host, done.message, done.errno));
       else pending.future.setResult(done.results);
     }
     this.#unwatchWhenIdle();

@@ -53,7 +53,7 @@ export interface NativeSelectSet {
 export interface NativeResolver {
   fileno(): number;
   submit(id: number, host: string, service: string, family: number, socktype: number, flags: number): void;
-  take(): [number, number, [number, number, number, unknown][], string][];
+  take(): [number, number, [number, number, number, unknown][], string, number][];
   close(): void;
 }
 

@@ -235,6 +235,8 @@ export const EAI_NONAME: number = k('EAI_NONAME');
 export const EAI_NODATA: number = k('EAI_NODATA');
 /** `EAI_SERVICE` */
 export const EAI_SERVICE: number = k('EAI_SERVICE');
+/** `EAI_SYSTEM`: a system error; the lookup's `errno` says which. */
+export const EAI_SYSTEM: number = k('EAI_SYSTEM');
 /** `EAI_FAMILY` */
 export const EAI_FAMILY: number = k('EAI_FAMILY');
 

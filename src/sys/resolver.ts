@@ -21,9 +21,14 @@ export interface AddrInfo {
 /** A finished lookup. */
 export interface CompletedLookup {
   id: number;
-  /** 0, an EAI_* code (negative), or -(10000 + errno) for EAI_SYSTEM. */
+  /** 0 or an EAI_* code (negative). */
   error: number;
-  /** gai_strerror's text when error is not 0. */
+  /**
+   * When `error` is EAI_SYSTEM, the system error behind it as a Node-style
+   * negative errno (-24 for EMFILE); else 0.
+   */
+  errno: number;
+  /** gai_strerror's text (strerror's for EAI_SYSTEM) when error is not 0. */
   message: string;
   results: AddrInfo[];
 }
@@ -74,9 +79,10 @@ export class Resolver implements Disposable {
 
   /** Finished lookups since the last call (and clears the fd's readiness). */
   take(): CompletedLookup[] {
-    return this.#native.take().map(([id, error, rows, message]) => ({
+    return this.#native.take().map(([id, error, rows, message, sysErrno]) => ({
       id,
       error,
+      errno: sysErrno === 0 ? 0 : -sysErrno,
       message,
       results: rows.map(([family, type, proto, address]) => ({
         family,
