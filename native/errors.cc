@@ -16,14 +16,13 @@ void ThrowWithCode(Napi::Env env, Napi::Error error, const char* code) {
 
 }  // namespace
 
-void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+Napi::Value ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
   EnvData* data = GetEnvData(env);
   if (data != nullptr && !data->errnoFactory.IsEmpty()) {
     Napi::Value error = data->errnoFactory.Call({Napi::Number::New(env, err), Napi::String::New(env, syscall),
                                                  Napi::String::New(env, detail)});
-    if (env.IsExceptionPending()) return;  // the factory itself threw: keep that
-    napi_throw(env, error);
-    return;
+    if (env.IsExceptionPending()) return Napi::Value();  // the factory itself threw: keep that
+    return error;
   }
   // Before init() (only reachable by loading the addon by hand): still Node-style.
   std::string message = std::string(syscall) + " " + std::strerror(err);
@@ -31,7 +30,13 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("errno", Napi::Number::New(env, -err));
   error.Set("syscall", Napi::String::New(env, syscall));
-  error.ThrowAsJavaScriptException();
+  return error.Value();
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  Napi::Value error = ErrnoError(env, err, syscall, detail);
+  if (error.IsEmpty()) return;
+  napi_throw(env, error);
 }
 
 void ThrowTypeError(Napi::Env env, const std::string& message) {

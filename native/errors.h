@@ -12,6 +12,9 @@ namespace iomux {
 // EINPROGRESS, EALREADY) with code 'ECONNREFUSED', errno -111, syscall, and
 // the message "<syscall> <CODE>[ <detail>]".
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+// The same error as a value, for handing to a callback instead of throwing.
+// Empty when the factory itself threw (that exception stays pending).
+Napi::Value ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
 
 // Bad argument type: TypeError with code ERR_INVALID_ARG_TYPE.
 void ThrowTypeError(Napi::Env env, const std::string& message);

@@ -10,6 +10,7 @@
 //
 // Both are per object and per environment; close() (or environment teardown)
 // stops the watcher and joins the thread.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/select.h>
@@ -71,6 +72,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       return;
     }
     handle_->data = this;
+    fd_ = fd;
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     env_ = env;
   }
@@ -78,12 +80,20 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   ~FdWatcher() override { CloseHandle(); }
 
  private:
+  // status < 0 (UV_EBADF when epoll reports EPOLLERR on the fd): libuv has
+  // already stopped watching, so the callback gets the error as its argument
+  // instead of a readiness that would never come again.
   static void OnReadable(uv_poll_t* handle, int status, int events) {
-    (void)status;
     (void)events;
     auto* self = static_cast<FdWatcher*>(handle->data);
     if (self == nullptr || self->callback_.IsEmpty()) return;
     Napi::HandleScope scope(self->env_);
+    if (status < 0) {
+      Napi::Value error = ErrnoError(self->env_, -status, "uv_poll", "(fd " + std::to_string(self->fd_) + ")");
+      if (error.IsEmpty()) return;
+      self->callback_.MakeCallback(self->env_.Global(), {error});
+      return;
+    }
     // MakeCallback: runs microtasks afterwards and keeps async context, as Node's own handles do.
     self->callback_.MakeCallback(self->env_.Global(), {});
   }
@@ -96,6 +106,12 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     if (!CheckOpen(info.Env())) return info.Env().Undefined();
+    // libuv only learns that the fd was closed behind its back when its
+    // epoll_ctl fails inside uv_run, and it aborts there: refuse it here.
+    if (::fcntl(fd_, F_GETFD) == -1) {
+      ThrowErrno(info.Env(), errno, "uv_poll_start", "(fd " + std::to_string(fd_) + ")");
+      return info.Env().Undefined();
+    }
     int rc = uv_poll_start(handle_, UV_READABLE, OnReadable);
     if (rc != 0) ThrowErrno(info.Env(), -rc, "uv_poll_start");
     return info.Env().Undefined();
@@ -132,6 +148,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   }
 
   uv_poll_t* handle_ = nullptr;
+  int fd_ = -1;
   Napi::FunctionReference callback_;
   Napi::Env env_ = Napi::Env(nullptr);
 };

@@ -8,6 +8,8 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import type { OSError } from './errors.js';
+
 /**
  * A native poll set. Its methods are bound to the native core (no lookup of
  * `this` per call); `events` is the first Int32Array over native memory that
@@ -90,7 +92,7 @@ export interface NativeBinding {
   createPoll(): NativePoll;
   createSelectSet(): NativeSelectSet;
   createResolver(): NativeResolver;
-  FdWatcher: new (fd: number, callback: () => void) => NativeFdWatcher;
+  FdWatcher: new (fd: number, callback: (error?: OSError) => void) => NativeFdWatcher;
   WaitThread: new (callback: () => void) => NativeWaitThread;
   createEpoll(capacity: number): NativeEpoll;
   eventfd(initval?: number, flags?: number): number;

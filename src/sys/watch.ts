@@ -5,6 +5,7 @@
  * @module
  */
 import type { NativeFdWatcher, NativeWaitThread } from './binding.js';
+import type { OSError } from './errors.js';
 import { native } from './native.js';
 
 /**
@@ -17,12 +18,21 @@ import { native } from './native.js';
 export class FdWatcher implements Disposable {
   readonly #native: NativeFdWatcher;
 
-  /** @throws {OSError} when libuv refuses the fd */
-  constructor(fd: number, callback: () => void) {
+  /**
+   * @param callback - called on readability; called once with an OSError
+   *   instead (EBADF) when the kernel reports an error on the fd, after which
+   *   the watcher is stopped
+   * @throws {OSError} when libuv refuses the fd
+   */
+  constructor(fd: number, callback: (error?: OSError) => void) {
     this.#native = new native.FdWatcher(fd, callback);
   }
 
-  /** Starts calling back on readability. @throws {OSError} EBADF once closed */
+  /**
+   * Starts calling back on readability.
+   *
+   * @throws {OSError} EBADF once closed, or when the fd was closed since
+   */
   start(): void {
     this.#native.start();
   }
