@@ -34,11 +34,19 @@ inline Napi::Value NewSharedInt32Array(Napi::Env env, const std::shared_ptr<Int3
       [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<Int32Memory>*>(hint); }, hold, &buffer);
   if (status != napi_ok) {
     delete hold;
-    Napi::Error::New(env, "iomux: could not create an external ArrayBuffer").ThrowAsJavaScriptException();
-    return env.Undefined();
+    if (!env.IsExceptionPending()) {
+      Napi::Error::New(env, "iomux: could not create an external ArrayBuffer").ThrowAsJavaScriptException();
+    }
+    return Napi::Value();
   }
   napi_value array;
-  napi_create_typedarray(env, napi_int32_array, memory->length, buffer, 0, &array);
+  if (napi_create_typedarray(env, napi_int32_array, memory->length, buffer, 0, &array) != napi_ok) {
+    // The buffer's finalizer releases `hold` when it is collected.
+    if (!env.IsExceptionPending()) {
+      Napi::Error::New(env, "iomux: could not create an Int32Array").ThrowAsJavaScriptException();
+    }
+    return Napi::Value();
+  }
   return Napi::Value(env, array);
 }
 
@@ -72,10 +80,23 @@ inline void BindFunction(Napi::Env env, Napi::Object target, const char* name, n
                          const std::shared_ptr<Core>& core) {
   auto* hold = new std::shared_ptr<Core>(core);
   napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, hold, &fn);
-  napi_add_finalizer(
-      env, fn, hold, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Core>*>(data); }, nullptr,
-      nullptr);
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, hold, &fn) != napi_ok) {
+    delete hold;
+    if (!env.IsExceptionPending()) {
+      Napi::Error::New(env, "iomux: could not create a function").ThrowAsJavaScriptException();
+    }
+    return;
+  }
+  // Until the finalizer is attached, nothing else frees `hold`.
+  if (napi_add_finalizer(
+          env, fn, hold, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<Core>*>(data); },
+          nullptr, nullptr) != napi_ok) {
+    delete hold;
+    if (!env.IsExceptionPending()) {
+      Napi::Error::New(env, "iomux: could not attach a finalizer").ThrowAsJavaScriptException();
+    }
+    return;
+  }
   target.Set(name, Napi::Value(env, fn));
 }
 
