@@ -45,7 +45,9 @@ describe('workers that end', () => {
     expect(r.timedOut).toBe(false);
     expect(r.stdout.trim()).toBe('survived');
     expect(r.status).toBe(0);
-  });
+    // The child has 60 s: the test must wait at least that long (it took
+    // 42 s under the sanitized run, past the 20 s default).
+  }, 90_000);
 });
 
 describe('process lifetime in cooperative mode', () => {
