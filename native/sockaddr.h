@@ -16,6 +16,11 @@ bool ParseSockAddr(Napi::Env env, int family, Napi::Value value, sockaddr_storag
 
 Napi::Value FormatSockAddr(Napi::Env env, const sockaddr_storage& addr, socklen_t len);
 
+// What accept and recvfrom return: the host (or Unix path; null for no
+// address) as a string, with `value` and the rest of the address written to
+// the environment's results array (see AddressResult in sockaddr.cc).
+napi_value AddressResult(napi_env env, int32_t value, const sockaddr_storage& addr, socklen_t len);
+
 // "127.0.0.1:80", "[::1]:80", "/tmp/x.sock": the detail of an error message.
 std::string DescribeSockAddr(const sockaddr_storage& addr, socklen_t len);
 
