@@ -14,7 +14,6 @@
 // Every send passes MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
 // Every call reads all its JavaScript arguments before it takes a pointer
 // into any buffer: reading an address can run a getter that detaches one.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
