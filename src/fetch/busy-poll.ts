@@ -12,6 +12,7 @@ import { GetAddrInfoError } from '../loop/index.js';
 import {
   type AddrInfo,
   AF_UNSPEC,
+  EINPROGRESS,
   numericAddrInfo,
   OSError,
   Resolver,
@@ -28,8 +29,6 @@ import {
   toFetchError,
   toResult,
 } from './types.js';
-
-const EINPROGRESS = 115;
 
 class Deadline {
   readonly #end: number;

@@ -21,6 +21,7 @@ import {
 import {
   type AddrInfo,
   AF_UNSPEC,
+  EINPROGRESS,
   numericAddrInfo,
   OSError,
   Resolver,
@@ -46,8 +47,6 @@ export interface FetcherOptions {
   /** A selector, or 'select' | 'poll' | 'epoll' (default: DefaultSelector, epoll). */
   selector?: BaseSelector<FetcherCallback> | 'select' | 'poll' | 'epoll';
 }
-
-const EINPROGRESS = 115;
 
 /**
  * Fetches many URLs concurrently on one selector with callbacks.

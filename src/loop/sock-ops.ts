@@ -28,7 +28,18 @@ import type { CancelHook } from '../coro/future.js';
 import { Future, type LoopLike } from '../coro/index.js';
 import { RUN } from '../coro/types.js';
 import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
-import { OSError, type SendData, SO_ERROR, SOL_SOCKET, type Socket, type SocketAddress } from '../sys/index.js';
+import {
+  EALREADY,
+  EINPROGRESS,
+  EINTR,
+  EISCONN,
+  OSError,
+  type SendData,
+  SO_ERROR,
+  SOL_SOCKET,
+  type Socket,
+  type SocketAddress,
+} from '../sys/index.js';
 import { native } from '../sys/native.js';
 import type { IoSlots, Watcher } from './handle.js';
 
@@ -52,10 +63,6 @@ export interface IoLoop extends LoopLike {
 }
 
 const AGAIN = Symbol('again');
-const EINPROGRESS = 115;
-const EALREADY = 114;
-const EISCONN = 106;
-const EINTR = 4;
 
 // What an operation does. The readers come first: kind >= SEND_ALL writes.
 const RECV_INTO = 0;

@@ -244,3 +244,24 @@ export const EAI_FAMILY: number = k('EAI_FAMILY');
 export const EPOLL_EVENT_INTS: number = k('EPOLL_EVENT_INTS');
 /** Index of the fd within one `struct epoll_event` record of that array. */
 export const EPOLL_EVENT_FD_INDEX: number = k('EPOLL_EVENT_FD_INDEX');
+
+// errno values, as Python's errno module has them: what connectEx returns
+// and what OSError's `errno` holds (negated, Node's way).
+/** `EAGAIN` */
+export const EAGAIN: number = k('EAGAIN');
+/** `EWOULDBLOCK` (EAGAIN on Linux) */
+export const EWOULDBLOCK: number = k('EWOULDBLOCK');
+/** `EINPROGRESS`: a non-blocking connect is under way */
+export const EINPROGRESS: number = k('EINPROGRESS');
+/** `EALREADY`: a connect is still under way */
+export const EALREADY: number = k('EALREADY');
+/** `EISCONN`: already connected */
+export const EISCONN: number = k('EISCONN');
+/** `EINTR` */
+export const EINTR: number = k('EINTR');
+/** `EBADF` */
+export const EBADF: number = k('EBADF');
+/** `ENOENT` */
+export const ENOENT: number = k('ENOENT');
+/** `EEXIST` */
+export const EEXIST: number = k('EEXIST');

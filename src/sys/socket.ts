@@ -4,12 +4,10 @@
  * @module
  */
 import { checkInt, invalidArgType, outOfRange } from './args.js';
-import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, EBADF, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
 import { OSError } from './errors.js';
 import * as msg from './msg.js';
 import { native } from './native.js';
-
-const EBADF = native.constants['EBADF'] as number;
 
 /** An IPv4 address: `['127.0.0.1', 8080]`. Hosts are numeric: resolve names first. */
 export type IPv4Address = [host: string, port: number];
