@@ -19,6 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { get, Agent as HttpAgent } from 'node:http';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 
 import { startServerProcess } from '../cli/demo.js';
 import { fetchMany } from '../cli/fetch-many.js';
@@ -183,6 +184,22 @@ async function undiciRequest(port: number, count: number): Promise<number | null
   return rate;
 }
 
+/**
+ * Pins this process, every thread of it, to `cpu` (with taskset); false when
+ * taskset failed and nothing changed.
+ */
+function pinToCpu(cpu: number): boolean {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { encoding: 'utf8' });
+  return r.error === undefined && r.status === 0;
+}
+
+/** Lets this process run on every CPU again. */
+function unpin(): void {
+  spawnSync('taskset', ['-a', '-p', '-c', `0-${availableParallelism() - 1}`, String(process.pid)], {
+    encoding: 'utf8',
+  });
+}
+
 /** Warm-up rounds per client before the measured ones. */
 const WARMUP_ROUNDS = 3;
 
@@ -193,9 +210,13 @@ const WARMUP_ROUNDS = 3;
 export async function startPeerServer(
   cli: string | undefined,
   preferNginx: boolean,
+  serverCpu?: number,
 ): Promise<{ port: number; name: string; stop(): Promise<void> }> {
-  const nginx = preferNginx ? await startNginx() : null;
-  if (nginx !== null) return { port: nginx.port, name: `${nginx.version} (1 worker)`, stop: () => nginx.stop() };
+  const nginx = preferNginx ? await startNginx({}, serverCpu) : null;
+  if (nginx !== null) {
+    const where = serverCpu === undefined ? '' : `, pinned to CPU ${serverCpu}`;
+    return { port: nginx.port, name: `${nginx.version} (1 worker${where})`, stop: () => nginx.stop() };
+  }
   const embedded = await startServerProcess(cli);
   return {
     port: embedded.port,
@@ -213,7 +234,14 @@ export async function runFetchBench(
   runs: number,
   options: { cli?: string; preferNginx?: boolean; warmupRounds?: number } = {},
 ): Promise<{ server: string; results: FetchBenchResult[] }> {
-  const server = await startPeerServer(options.cli, options.preferNginx ?? true);
+  // On two cores or more, nginx's worker gets CPU 1 and this process (and
+  // the C and Python clients it starts) CPU 0, as MEASUREMENTS.md measured:
+  // unpinned, the clients and the server take turns on both cores, and every
+  // client reads nginx's pace and a share of its scheduling.
+  // (The server starts first: a child started after the pinning would share CPU 0.)
+  const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+  const server = await startPeerServer(options.cli, options.preferNginx ?? true, canPin ? 1 : undefined);
+  const pinned = canPin && pinToCpu(0);
   try {
     const port = server.port;
     const variants: [FetchBenchResult['policy'], string, () => Promise<FetchSample | null> | FetchSample | null][] = [
@@ -250,6 +278,7 @@ export async function runFetchBench(
     return { server: server.name, results };
   } finally {
     await server.stop();
+    if (pinned) unpin();
   }
 }
 

@@ -74,9 +74,13 @@ async function accepting(port: number, child: ChildProcess, deadline: number): P
  * resolves null when nginx is not installed.
  *
  * @param files - name -> content, served as static files from /
+ * @param cpu - the one CPU its worker runs on (worker_cpu_affinity), or every CPU when undefined
  * @throws when nginx is installed but does not start
  */
-export async function startNginx(files: Record<string, Buffer | string> = {}): Promise<NginxServer | null> {
+export async function startNginx(
+  files: Record<string, Buffer | string> = {},
+  cpu?: number,
+): Promise<NginxServer | null> {
   const binary = findNginx();
   if (binary === null) return null;
   const prefix = mkdtempSync(join(tmpdir(), 'iomux-nginx-'));
@@ -89,6 +93,7 @@ export async function startNginx(files: Record<string, Buffer | string> = {}): P
   const port = freePort();
   const conf = `
 worker_processes 1;
+${cpu === undefined ? '' : `worker_cpu_affinity ${(1n << BigInt(cpu)).toString(2)};`}
 daemon off;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;

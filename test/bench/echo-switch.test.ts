@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -216,7 +218,11 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
     const { server, results } = await runFetchBench(20, 1, { cli, warmupRounds: 1 });
     if (findNginx() === null) expect(server).toBe('the embedded iomux server');
-    else expect(server).toMatch(/^nginx\/[\d.]+ \(1 worker\)$/);
+    // Its worker pinned to CPU 1, this process to CPU 0, on two cores or more (taskset).
+    else expect(server).toMatch(/^nginx\/[\d.]+ \(1 worker(, pinned to CPU 1)?\)$/);
+    // And the pinning is undone: this process may run on every CPU again.
+    const all = availableParallelism() === 1 ? '0' : `0-${availableParallelism() - 1}`;
+    expect(readFileSync('/proc/self/status', 'utf8')).toContain(`Cpus_allowed_list:\t${all}\n`);
     expect(results).toHaveLength(8);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
