@@ -144,6 +144,11 @@ function checkMs(value: unknown, name: string): number {
   return value;
 }
 
+declare module '../coro/types.js' {
+  /** The running loop is an EventLoop: `getRunningLoop().sockRecv(...)` type-checks. */
+  interface RunningLoop extends EventLoop {}
+}
+
 /**
  * An event loop on a selector, as asyncio's. It runs callbacks (callSoon,
  * callLater, callAt), I/O callbacks (addReader, addWriter) and Tasks.
@@ -162,11 +167,6 @@ function checkMs(value: unknown, name: string): number {
  * loop.close();
  * ```
  */
-declare module '../coro/types.js' {
-  /** The running loop is an EventLoop: `getRunningLoop().sockRecv(...)` type-checks. */
-  interface RunningLoop extends EventLoop {}
-}
-
 export class EventLoop implements LoopLike, HandleOwner {
   readonly #selector: EntrySelector;
   readonly #ready = new RingQueue<Runnable>();
