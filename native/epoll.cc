@@ -3,9 +3,12 @@
 // call. wait() lets the kernel write struct epoll_event records straight into
 // the core's own Int32Array, `events`: no copy, no allocation and no
 // typed-array lookup between epoll_wait(2) and JavaScript.
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <climits>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -46,17 +49,26 @@ napi_value Fileno(napi_env e, napi_callback_info info) {
   return Napi::Number::New(env, b.core->fd.Get());
 }
 
-// ctl(op, fd, events, quiet?) -> 0: op is EPOLL_CTL_ADD, EPOLL_CTL_MOD or
-// EPOLL_CTL_DEL; with quiet, a kernel error is returned as its errno.
+// ctl(op, fd, events, quiet?, tag?) -> 0: op is EPOLL_CTL_ADD, EPOLL_CTL_MOD or
+// EPOLL_CTL_DEL; with quiet, a kernel error is returned as its errno. The
+// event's data is the fd in its low 32 bits and the int32 tag in its high
+// ones: a selector tags each registration, and so tells an event of a file
+// closed since (its registration outlives the fd when the file was dup'ed)
+// from one of the file that has the fd number now.
 napi_value Ctl(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<EpollCore>(e, info);
   int64_t op = 0;
   int fd = -1;
   int64_t events = 0;
+  int64_t tag = 0;
   if (!CheckOpen(env, b.core, "epoll_ctl")) return nullptr;
   if (!ValueInt(env, Napi::Value(env, b.argv[0]), "op", EPOLL_CTL_ADD, EPOLL_CTL_MOD, &op)) return nullptr;
   if (!ValueFd(env, Napi::Value(env, b.argv[1]), "fd", &fd)) return nullptr;
+  if (!Napi::Value(env, b.argv[4]).IsUndefined() &&
+      !ValueInt(env, Napi::Value(env, b.argv[4]), "tag", INT32_MIN, INT32_MAX, &tag)) {
+    return nullptr;
+  }
   if (op != EPOLL_CTL_DEL) {
     if (!ValueInt(env, Napi::Value(env, b.argv[2]), "events", 0, UINT32_MAX, &events)) return nullptr;
     if ((static_cast<uint32_t>(events) & ~kEpollEventMask) != 0) {
@@ -67,8 +79,7 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
   }
   struct epoll_event ev {};
   ev.events = static_cast<uint32_t>(events);
-  ev.data.u64 = 0;
-  ev.data.fd = fd;
+  ev.data.u64 = (static_cast<uint64_t>(static_cast<uint32_t>(tag)) << 32) | static_cast<uint32_t>(fd);
   if (::epoll_ctl(b.core->fd.Get(), static_cast<int>(op), fd, &ev) < 0) {
     // quiet: report the errno instead of throwing (an event loop removing an
     // fd that was closed gets EBADF, and an exception costs more than the call).
@@ -123,6 +134,27 @@ napi_value WaitInto(napi_env e, napi_callback_info info) {
   return Napi::Number::New(env, rc);
 }
 
+// renew(): the same fd number, a new and empty epoll instance. The only way
+// to drop a registration no fd can name any more (its file was closed here
+// but lives on as a dup elsewhere); the caller registers again what it
+// watches. A watcher of the fd number (libuv) must stop before and start after.
+napi_value Renew(napi_env e, napi_callback_info info) {
+  Napi::Env env(e);
+  auto b = Unbind<EpollCore>(e, info);
+  if (!CheckOpen(env, b.core, "epoll_create1")) return nullptr;
+  UniqueFd fresh(::epoll_create1(EPOLL_CLOEXEC));
+  if (!fresh.Valid()) {
+    ThrowErrno(env, errno, "epoll_create1");
+    return nullptr;
+  }
+  // dup3 closes the old instance and puts the new one at its number in one step.
+  if (::dup3(fresh.Get(), b.core->fd.Get(), O_CLOEXEC) < 0) {
+    ThrowErrno(env, errno, "dup3");
+    return nullptr;
+  }
+  return nullptr;
+}
+
 napi_value Close(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<EpollCore>(e, info);
@@ -135,7 +167,7 @@ napi_value Closed(napi_env e, napi_callback_info info) {
   return Napi::Boolean::New(Napi::Env(e), !b.core->fd.Valid());
 }
 
-// createEpoll(capacity) -> { fileno, ctl, wait, waitInto, close, closed, events }
+// createEpoll(capacity) -> { fileno, ctl, wait, waitInto, renew, close, closed, events }
 Napi::Value CreateEpoll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t capacity = 0;
@@ -154,6 +186,7 @@ Napi::Value CreateEpoll(const Napi::CallbackInfo& info) {
   BindFunction(env, obj, "ctl", Ctl, core);
   BindFunction(env, obj, "wait", Wait, core);
   BindFunction(env, obj, "waitInto", WaitInto, core);
+  BindFunction(env, obj, "renew", Renew, core);
   BindFunction(env, obj, "close", Close, core);
   BindFunction(env, obj, "closed", Closed, core);
   obj.Set("events", NewSharedInt32Array(env, core->events));

@@ -82,6 +82,20 @@ export class CooperativeDriver {
     this.#armIdle();
   }
 
+  /**
+   * Stops watching the epoll fd while the selector renews its kernel set at
+   * the same fd number (libuv's registration of the old instance would
+   * vanish with it, unnoticed); {@link resumeWatch} registers the new one.
+   */
+  pauseWatch(): void {
+    this.#watcher?.stop();
+  }
+
+  /** Watches the epoll fd again after {@link pauseWatch}. */
+  resumeWatch(): void {
+    if (!this.#stopped) this.#watcher?.start();
+  }
+
   /** Stops driving: frees the watcher, the thread and the Node timers. */
   stop(): void {
     if (this.#stopped) return;

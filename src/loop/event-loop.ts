@@ -205,6 +205,12 @@ export class EventLoop implements LoopLike, HandleOwner {
     // Closed behind the loop's back while a cooperative run idles: wake it,
     // so that its next select() fails the run instead of leaving it pending.
     this.#selector.whenClosed(() => this.#driver?.wake());
+    if (this.#selector instanceof EpollSelector) {
+      this.#selector.whenRenewed(
+        () => this.#driver?.pauseWatch(),
+        () => this.#driver?.resumeWatch(),
+      );
+    }
     // Made now rather than on first use: resolvedVoid() is then a field
     // read, which costs a coroutine's inlining budget next to nothing.
     this.#resolvedVoid = new Future<void>(this);

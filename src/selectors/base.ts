@@ -23,6 +23,12 @@ export interface ReadyLayout {
   readonly stride: number;
   readonly fdIndex: number;
   readonly eventsIndex: number;
+  /**
+   * Where each record holds the tag its registration was made with, or -1
+   * when the backend has none (only epoll's registrations can outlive the
+   * fd they were made by, so only epoll needs one).
+   */
+  readonly tagIndex: number;
 }
 
 /**
@@ -40,6 +46,11 @@ export interface ReadyLayout {
 export abstract class BaseSelector<D = unknown> implements Disposable {
   // Keys indexed by fd: the hot path maps a ready fd to its key with no hashing.
   #keys: (SelectorKey<D> | undefined)[] = [];
+  // The tag of each fd's registration, a number never given to another: a
+  // backend that reports it with events (epoll) tells a registration made by
+  // an fd number closed since from the one that number has now.
+  #tags: number[] = [];
+  #lastTag = 0;
   #count = 0;
   #closed = false;
   #onClose: (() => void) | null = null;
@@ -65,10 +76,17 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     if (this.#keys[fd] !== undefined) {
       throw new SelectorKeyError('ERR_ALREADY_REGISTERED', `${describeFileobj(fileobj, fd)} is already registered`);
     }
-    this.backendAdd(fd, events);
+    let tag = (this.#lastTag + 1) | 0;
+    if (tag === 0) tag = 1;
+    this.#lastTag = tag;
+    this.backendAdd(fd, events, tag);
     const key = new SelectorKey(fileobj, fd, events, data as D);
-    while (this.#keys.length < fd) this.#keys.push(undefined);
+    while (this.#keys.length < fd) {
+      this.#keys.push(undefined);
+      this.#tags.push(0);
+    }
     this.#keys[fd] = key;
+    this.#tags[fd] = tag;
     this.#count++;
     return key;
   }
@@ -122,7 +140,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     this.#checkOpen('modify');
     const key = this.#lookup(fileobj);
     checkEvents(events);
-    if (events !== key.events) this.backendModify(key.fd, events);
+    if (events !== key.events) this.backendModify(key.fd, events, this.#tags[key.fd] as number);
     const next = new SelectorKey(key.fileobj, key.fd, events, data as D);
     this.#keys[key.fd] = next;
     return next;
@@ -153,12 +171,18 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   forEachReady(timeoutMs: number | null | undefined, visit: ReadyVisitor<D>): number {
     this.#checkOpen('select');
     const n = this.backendWait(toTimeoutMs(timeoutMs, 'poll'));
-    const { array, stride, fdIndex, eventsIndex } = this.layout();
+    const { array, stride, fdIndex, eventsIndex, tagIndex } = this.layout();
     const keys = this.#keys;
+    const tags = this.#tags;
     let visited = 0;
     for (let i = 0; i < n; i++) {
       const at = i * stride;
-      const key = keys[array[at + fdIndex] as number];
+      const fd = array[at + fdIndex] as number;
+      const key = keys[fd];
+      if (tagIndex >= 0 && (key === undefined || array[at + tagIndex] !== tags[fd])) {
+        this.strayEvent(array[at + tagIndex] as number);
+        continue;
+      }
       if (key === undefined) continue;
       const events = this.toEvents(array[at + eventsIndex] as number) & key.events;
       if (events === 0) continue;
@@ -199,6 +223,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#keys = [];
+    this.#tags = [];
     this.#count = 0;
     this.backendClose();
     const onClose = this.#onClose;
@@ -233,10 +258,10 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     }
   }
 
-  /** Watches `fd` for `events` in the kernel. */
-  protected abstract backendAdd(fd: number, events: number): void;
-  /** Changes the watched events of `fd`. */
-  protected abstract backendModify(fd: number, events: number): void;
+  /** Watches `fd` for `events` in the kernel; `tag` names this registration (see {@link ReadyLayout.tagIndex}). */
+  protected abstract backendAdd(fd: number, events: number, tag: number): void;
+  /** Changes the watched events of `fd`, registered with `tag`. */
+  protected abstract backendModify(fd: number, events: number, tag: number): void;
   /** Stops watching `fd`. */
   protected abstract backendRemove(fd: number): void;
   /** Stops watching `fd`, which was closed (default: as backendRemove; select and poll keep their sets in memory). */
@@ -251,6 +276,17 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   protected abstract toEvents(revents: number): number;
   /** Frees the kernel object. */
   protected abstract backendClose(): void;
+  /**
+   * An event whose tag matches no registration the selector holds: one
+   * removed during this batch of events, or one the kernel kept after its
+   * fd was closed (a dup keeps the file open). Only for backends with tags.
+   */
+  protected strayEvent(_tag: number): void {}
+
+  /** The tag `fd` is registered with (0 when it is not). */
+  protected tagOf(fd: number): number {
+    return this.#tags[fd] ?? 0;
+  }
 
   #checkOpen(method: string): void {
     if (this.#closed) throw new SelectorClosedError(method);

@@ -3,7 +3,15 @@
  *
  * @module
  */
-import { EPOLL_EVENT_FD_INDEX, EPOLL_EVENT_INTS, EPOLLIN, EPOLLOUT, Epoll } from '../sys/index.js';
+import {
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_MOD,
+  EPOLL_EVENT_FD_INDEX,
+  EPOLL_EVENT_INTS,
+  EPOLLIN,
+  EPOLLOUT,
+  Epoll,
+} from '../sys/index.js';
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { fromPollBits, toPollBits } from './poll-like.js';
 
@@ -13,6 +21,9 @@ import { fromPollBits, toPollBits } from './poll-like.js';
  * array of its own, grown with the registrations.
  */
 const OWN_EVENTS = 1024;
+
+/** Where a record holds its registration's tag: the high half of epoll_data (x86-64 is little-endian). */
+const TAG_INDEX = EPOLL_EVENT_FD_INDEX + 1;
 
 /** EpollSelector options. */
 export interface EpollSelectorOptions {
@@ -38,6 +49,11 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   #grown: ReadyLayout | null = null;
   #layout: ReadyLayout;
   readonly #capped: boolean;
+  // Tags of events that matched no registration: the last wait's and this one's.
+  #lastStrays: number[] = [];
+  #strays: number[] = [];
+  #renewDue = false;
+  #renewHooks: { before: () => void; after: () => void } | null = null;
 
   /** @throws {RangeError} for maxEvents outside 1..2^20 */
   constructor(options: EpollSelectorOptions = {}) {
@@ -49,6 +65,7 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
       stride: EPOLL_EVENT_INTS,
       fdIndex: EPOLL_EVENT_FD_INDEX,
       eventsIndex: 0,
+      tagIndex: TAG_INDEX,
     };
     this.#layout = this.#own;
   }
@@ -58,12 +75,16 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
     return this.#epoll.fileno();
   }
 
-  protected backendAdd(fd: number, events: number): void {
-    this.#epoll.register(fd, toPollBits(events, EPOLLIN, EPOLLOUT));
+  protected backendAdd(fd: number, events: number, tag: number): void {
+    this.#ctl(EPOLL_CTL_ADD, fd, events, tag);
   }
 
-  protected backendModify(fd: number, events: number): void {
-    this.#epoll.modify(fd, toPollBits(events, EPOLLIN, EPOLLOUT));
+  protected backendModify(fd: number, events: number, tag: number): void {
+    this.#ctl(EPOLL_CTL_MOD, fd, events, tag);
+  }
+
+  #ctl(op: number, fd: number, events: number, tag: number): void {
+    this.#epoll.ctlTagged(op, fd, toPollBits(events, EPOLLIN, EPOLLOUT), tag);
   }
 
   protected backendRemove(fd: number): void {
@@ -75,7 +96,59 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
     // close(2) already removed it from the epoll set: no epoll_ctl.
   }
 
+  // The classic epoll trap: a registered fd closed while a dup keeps its file
+  // open stays in the kernel's set, and no epoll_ctl can name it any more
+  // (its number is closed, or belongs to another file). Level-triggered, it
+  // is reported by every wait: the loop would spin, or run the callbacks of
+  // whatever file has the number now. Its events carry a tag no current
+  // registration has; one seen in two waits in a row (a registration removed
+  // during a batch shows at most once) makes the next wait renew the set.
+  protected override strayEvent(tag: number): void {
+    if (this.#lastStrays.includes(tag)) this.#renewDue = true;
+    this.#strays.push(tag);
+  }
+
+  /**
+   * @internal Called around each renewal of the kernel's set (the epoll fd
+   * keeps its number but names a new instance): a watcher of that fd
+   * (libuv's, for a cooperative loop) stops before and starts after.
+   */
+  whenRenewed(before: () => void, after: () => void): void {
+    this.#renewHooks = { before, after };
+  }
+
+  #renew(): void {
+    this.#renewDue = false;
+    this.#lastStrays.length = 0;
+    this.#strays.length = 0;
+    const hooks = this.#renewHooks;
+    hooks?.before();
+    try {
+      this.#epoll.renew();
+      for (const key of this.keys()) {
+        // A file closed behind the selector fails (EBADF): it was out of the
+        // old set too, and its key stays until unregistered, as before.
+        this.#epoll.ctlTagged(
+          EPOLL_CTL_ADD,
+          key.fd,
+          toPollBits(key.events, EPOLLIN, EPOLLOUT),
+          this.tagOf(key.fd),
+          true,
+        );
+      }
+    } finally {
+      hooks?.after();
+    }
+  }
+
   protected backendWait(timeoutMs: number): number {
+    if (this.#renewDue) this.#renew();
+    if (this.#strays.length > 0 || this.#lastStrays.length > 0) {
+      const last = this.#lastStrays;
+      last.length = 0;
+      this.#lastStrays = this.#strays;
+      this.#strays = last;
+    }
     const records = this.size;
     if (this.#capped || records <= OWN_EVENTS) {
       this.#layout = this.#own;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { POLLIN, POLLOUT, Poll } from '../sys/index.js';
+import { POLLIN, POLLNVAL, POLLOUT, Poll } from '../sys/index.js';
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { fromPollBits, toPollBits } from './poll-like.js';
 
@@ -27,12 +27,22 @@ export class PollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected backendWait(timeoutMs: number): number {
-    return this.#poll.pollInto(timeoutMs);
+    const n = this.#poll.pollInto(timeoutMs);
+    // An fd closed behind the selector polls as POLLNVAL at once, on every
+    // wait: a loop would spin on it. It is reported this once (ready both
+    // ways, so its callbacks meet EBADF), as select reports one, then no
+    // longer polled, as epoll forgets a closed fd; its key stays until
+    // unregistered. The fds polled are this wait's results, untouched.
+    const array = this.#poll.events;
+    for (let i = 0; i < n; i++) {
+      if (((array[2 * i + 1] as number) & POLLNVAL) !== 0) this.#poll.unregister(array[2 * i] as number);
+    }
+    return n;
   }
 
   protected layout(): ReadyLayout {
     // Poll's array is replaced when the set outgrows it: read it each time.
-    return { array: this.#poll.events, stride: 2, fdIndex: 0, eventsIndex: 1 };
+    return { array: this.#poll.events, stride: 2, fdIndex: 0, eventsIndex: 1, tagIndex: -1 };
   }
 
   protected toEvents(revents: number): number {

@@ -17,7 +17,7 @@ if (EVENT_READ !== SELECT_READ || EVENT_WRITE !== SELECT_WRITE) throw new Error(
  */
 export class SelectSelector<D = unknown> extends BaseSelector<D> {
   readonly #set = new SelectSet();
-  readonly #layout: ReadyLayout = { array: this.#set.events, stride: 2, fdIndex: 0, eventsIndex: 1 };
+  readonly #layout: ReadyLayout = { array: this.#set.events, stride: 2, fdIndex: 0, eventsIndex: 1, tagIndex: -1 };
 
   protected backendAdd(fd: number, events: number): void {
     this.#set.set(fd, events);

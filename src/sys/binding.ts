@@ -34,9 +34,12 @@ export interface NativePoll {
  */
 export interface NativeEpoll {
   fileno(): number;
-  ctl(op: number, fd: number, events: number, quiet?: boolean): number;
+  /** epoll_ctl; `tag` goes to the high 32 bits of the event's data, the fd to the low ones. */
+  ctl(op: number, fd: number, events: number, quiet?: boolean, tag?: number): number;
   wait(timeoutMs: number): number;
   waitInto(timeoutMs: number, out: Int32Array): number;
+  /** A new, empty epoll instance at the same fd number. */
+  renew(): void;
   close(): void;
   closed(): boolean;
   readonly events: Int32Array;

@@ -131,6 +131,30 @@ export class Epoll implements Disposable {
   }
 
   /**
+   * @internal epoll_ctl ADD or MOD with a tag: the kernel returns it with
+   * each event at `[i * EPOLL_EVENT_INTS + EPOLL_EVENT_TAG_INDEX]`, so a
+   * selector can tell the registration an event comes from.
+   *
+   * @returns 0, or with `quiet` the errno the kernel refused with
+   * @throws {OSError} what the kernel refuses, unless `quiet`
+   */
+  ctlTagged(op: number, fd: number, events: number, tag: number, quiet = false): number {
+    return this.#native.ctl(op, fd, events >>> 0, quiet, tag);
+  }
+
+  /**
+   * @internal Replaces the kernel's epoll instance by an empty one at the
+   * same fd number: the one way to drop a registration whose fd was closed
+   * while a duplicate keeps its file open. The caller registers again what
+   * it watches.
+   *
+   * @throws {OSError} EBADF when closed; EMFILE, ENOMEM
+   */
+  renew(): void {
+    this.#native.renew();
+  }
+
+  /**
    * Waits for events, like Python's `epoll.poll(timeout, maxevents)`.
    *
    * @param timeoutMs - milliseconds, rounded up; 0 polls; negative, `null`

@@ -16,7 +16,7 @@ import {
   waitFor,
 } from '../../src/coro/index.js';
 import { EventLoop } from '../../src/loop/index.js';
-import { eventfd, read, socketpair } from '../../src/sys/index.js';
+import { eventfd, read, Socket, socketpair } from '../../src/sys/index.js';
 import { openFdCount, testSocketpair, track } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
@@ -143,6 +143,43 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
       process.off('warning', onWarning);
     }
     expect(warnings).not.toContain('TimeoutOverflowWarning');
+  });
+
+  it('a registration that outlived its fd (a dup keeps the file) neither spins the idle run nor stops it waking', async () => {
+    const loop = testLoop(backend);
+    const [a, peer] = testSocketpair();
+    const keep = Socket.fromFd(a.fileno());
+    try {
+      const got = await loop.run(async () => {
+        loop.addReader(a, () => {});
+        peer.send('x'); // the old file stays readable: nobody reads it
+        await sleep(0);
+        const fd = a.fileno();
+        a.close();
+        const [c, d] = testSocketpair();
+        expect(c.fileno()).toBe(fd);
+        let runs = 0;
+        loop.addReader(c, () => {
+          runs++;
+        });
+        const before = loop.iterations;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(runs).toBe(0);
+        expect(loop.iterations - before).toBeLessThan(10);
+        loop.removeReader(c);
+        // On epoll the set was renewed under libuv's watcher: it still wakes the loop.
+        const received = loop.createFuture<string>();
+        loop.addReader(c, () => {
+          loop.removeReader(c);
+          received.setResult(c.recv(10).toString());
+        });
+        d.send('after');
+        return await received;
+      });
+      expect(got).toBe('after');
+    } finally {
+      keep.close();
+    }
   });
 
   it('a selector closed behind an idle run fails the run, not leaves it pending', async () => {

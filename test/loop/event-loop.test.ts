@@ -1,11 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { CancelledError, type Coroutine, sleep } from '../../src/coro/index.js';
 import { EventLoop, type Handle } from '../../src/loop/index.js';
 import { EpollSelector, EVENT_WRITE, PollSelector, SelectSelector } from '../../src/selectors/index.js';
-import { close, eventfd } from '../../src/sys/index.js';
+import { close, eventfd, Socket } from '../../src/sys/index.js';
 import { signalEventfd, testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
+
+/** A coroutine that sleeps `ms` on the loop that runs it. */
+function* pause(ms: number): Coroutine<void> {
+  yield* sleep(ms);
+}
 
 describe.each(BACKENDS)('EventLoop on %s', (backend) => {
   describe('callbacks', () => {
@@ -222,6 +227,50 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
       loop.runForever();
       expect(seen).toEqual(['new']);
       void a;
+    });
+
+    it('a watched fd closed while a dup keeps its file open, its number reused: the new file gets no callbacks for the old, nothing spins', () => {
+      const loop = testLoop(backend);
+      const [a, peer] = testSocketpair();
+      const keep = Socket.fromFd(a.fileno());
+      onTestFinished(() => keep.close());
+      loop.addReader(a, () => {});
+      peer.send('x'); // the old file stays readable: nobody reads it
+      loop.runUntilComplete(pause(0));
+      const fd = a.fileno();
+      a.close();
+      const [c] = testSocketpair();
+      expect(c.fileno()).toBe(fd);
+      let runs = 0;
+      loop.addReader(c, () => {
+        runs++;
+      });
+      loop.runUntilComplete(pause(30));
+      expect(runs).toBe(0);
+      loop.removeReader(c);
+      const before = loop.iterations;
+      loop.runUntilComplete(pause(30));
+      // Woken by the timer and little else: on epoll the stale registration
+      // woke it on every wait, some 60,000 times a second.
+      expect(loop.iterations - before).toBeLessThan(10);
+    });
+
+    it('an fd closed behind the loop (no dup) while watched: its reader runs at most once, nothing spins', () => {
+      const loop = testLoop(backend);
+      const efd = eventfd(1);
+      let runs = 0;
+      loop.addReader(efd, () => {
+        runs++;
+      });
+      loop.runUntilComplete(pause(0));
+      close(efd);
+      runs = 0;
+      const before = loop.iterations;
+      loop.runUntilComplete(pause(30));
+      // poll reported POLLNVAL on every wait, some 400,000 times a second.
+      expect(runs).toBeLessThanOrEqual(1);
+      expect(loop.iterations - before).toBeLessThan(10);
+      loop.removeReader(efd);
     });
 
     it('a closed fd whose interest changes is dropped and reported, and the loop goes on', () => {

@@ -9,9 +9,9 @@ import {
   PollSelector,
   SelectSelector,
 } from '../../src/selectors/index.js';
-import { close, eventfd, FD_SETSIZE } from '../../src/sys/index.js';
+import { close, eventfd, FD_SETSIZE, Socket, select } from '../../src/sys/index.js';
 import { SelectSet } from '../../src/sys/select.js';
-import { signalEventfd, testEventfd, testPipe, track, trackClosable } from '../helpers/fds.js';
+import { signalEventfd, testEventfd, testPipe, testSocketpair, track, trackClosable } from '../helpers/fds.js';
 
 describe('SelectSelector', () => {
   it('refuses an fd >= FD_SETSIZE with a RangeError, and changes nothing', () => {
@@ -163,6 +163,73 @@ describe.each([SelectSelector, PollSelector, EpollSelector])('%o forgetClosed', 
     signalEventfd(again);
     sel.register(again, EVENT_READ);
     expect(sel.select(0).map(([key]) => key.fd)).toEqual([again]);
+  });
+});
+
+describe('PollSelector with an fd closed while registered', () => {
+  it('reports it once (POLLNVAL) and then stops polling it, instead of on every wait', () => {
+    const sel = trackClosable(new PollSelector());
+    const live = testEventfd(0);
+    const kl = sel.register(live, EVENT_READ);
+    const doomed = eventfd(0);
+    const kd = sel.register(doomed, EVENT_READ);
+    close(doomed);
+    expect(sel.select(0)).toEqual([[kd, EVENT_READ]]);
+    expect(sel.select(0)).toEqual([]);
+    signalEventfd(live);
+    expect(sel.select(0)).toEqual([[kl, EVENT_READ]]);
+    // The key stays until unregistered, which works, and frees the number.
+    expect(sel.unregister(doomed)).toBe(kd);
+    expect(sel.size).toBe(1);
+    const again = track(eventfd(1));
+    expect(again).toBe(doomed);
+    const ka = sel.register(again, EVENT_READ);
+    expect(new Map(sel.select(0)).get(ka)).toBe(EVENT_READ);
+  });
+});
+
+describe('EpollSelector with a registration that outlived its fd', () => {
+  // The classic epoll trap: close(2) removes a registration only when the
+  // file closes, so a dup elsewhere keeps it in the kernel's set, where no
+  // epoll_ctl can name it (its fd number is closed, or another file's).
+  function outlived(): { sel: EpollSelector; fd: number; peer: Socket } {
+    const sel = trackClosable(new EpollSelector());
+    const [a, peer] = testSocketpair();
+    const dup = trackClosable(Socket.fromFd(a.fileno()));
+    void dup;
+    const fd = a.fileno();
+    sel.register(a, EVENT_READ);
+    peer.send('x'); // readable, and nobody reads it: level-triggered, reported on every wait
+    a.close();
+    sel.forgetClosed(fd);
+    return { sel, fd, peer };
+  }
+
+  it("never reports the old file's events as those of the file that has its number now, and drops them", () => {
+    const { sel, fd } = outlived();
+    const efd = track(eventfd(0));
+    expect(efd).toBe(fd);
+    const key = sel.register(efd, EVENT_READ);
+    for (let i = 0; i < 4; i++) expect(sel.select(0)).toEqual([]);
+    // The kernel's set holds only the eventfd now: the epoll fd is not readable.
+    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([]);
+    signalEventfd(efd);
+    expect(sel.select(0)).toEqual([[key, EVENT_READ]]);
+    expect(sel.size).toBe(1);
+  });
+
+  it('with nothing registered any more, the epoll fd stops being readable (an owner would spin on it)', () => {
+    const { sel } = outlived();
+    const live = testEventfd(0);
+    const kl = sel.register(live, EVENT_READ, 'live');
+    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([sel.fileno()]);
+    // Seen by two waits in a row, the stray registration is dropped before the third.
+    for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]);
+    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([]);
+    // Keys, events and data survive the renewal; so does the fd number.
+    signalEventfd(live);
+    expect(sel.select(0)).toEqual([[kl, EVENT_READ]]);
+    expect(sel.getKey(live).data).toBe('live');
   });
 });
 
