@@ -50,6 +50,26 @@ inline Napi::Value NewSharedInt32Array(Napi::Env env, const std::shared_ptr<Int3
   return Napi::Value(env, array);
 }
 
+// Frees `memory` now, rather than when the collector gets to the objects
+// that hold it (N-API runs their finalizers only after the event loop
+// turns: a program that opens and closes many in one go held them all).
+// `array`, the Int32Array over it, is detached first, so no JavaScript can
+// reach the freed bytes; when `array` is not that view, nothing is freed.
+inline void ReleaseSharedInt32Array(napi_env env, napi_value array, Int32Memory* memory) {
+  if (memory->data == nullptr) return;
+  bool isTyped = false;
+  if (napi_is_typedarray(env, array, &isTyped) != napi_ok || !isTyped) return;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, array, nullptr, nullptr, &data, &buffer, nullptr) != napi_ok ||
+      data != memory->data.get()) {
+    return;
+  }
+  if (napi_detach_arraybuffer(env, buffer) != napi_ok) return;
+  memory->data.reset();
+  memory->length = 0;
+}
+
 template <typename Core>
 struct Bound {
   Core* core;

@@ -159,6 +159,11 @@ napi_value Close(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<EpollCore>(e, info);
   if (b.core->fd.Valid() && b.core->fd.Reset() < 0 && errno != EINTR) ThrowErrno(env, errno, "close");
+  // The result array (12 KiB by default) goes with the fd, not with the GC.
+  napi_value events;
+  if (!env.IsExceptionPending() && napi_get_named_property(e, b.self, "events", &events) == napi_ok) {
+    ReleaseSharedInt32Array(e, events, b.core->events.get());
+  }
   return nullptr;
 }
 

@@ -209,7 +209,9 @@ export class Epoll implements Disposable {
   /**
    * This epoll's own result array, which {@link pollInto} without `out` fills:
    * `maxEvents` records over native memory, the same array for the life of
-   * the object.
+   * the object. {@link close} frees that memory at once and leaves the array
+   * empty (detached): a closed epoll holds no native memory for the
+   * collector to find.
    */
   get events(): Int32Array {
     return this.#native.events;

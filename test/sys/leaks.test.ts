@@ -113,3 +113,24 @@ describe('fd lifetime', () => {
     expect(openFdCount()).toBe(before);
   });
 });
+
+describe('native memory', () => {
+  it('a closed Epoll frees its result array at once, not when the collector gets to it', () => {
+    // 1,000 epolls of 65,536 records (768 KiB each), opened and closed with
+    // no turn of the event loop, when N-API finalizers could run: held until
+    // collected, they were 750 MiB.
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 1000; i++) {
+      const ep = new Epoll(-1, 0, { maxEvents: 65_536 });
+      const events = ep.events;
+      events.fill(1); // touched, so the pages count in RSS
+      ep.close();
+      // Its view is detached: no JavaScript reaches the freed bytes.
+      expect(events.length).toBe(0);
+      expect(ep.events.length).toBe(0);
+    }
+    const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
+    // Generous: the sanitizers' quarantine keeps up to 256 MiB of freed memory.
+    expect(grownMiB).toBeLessThan(400);
+  });
+});
