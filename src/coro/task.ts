@@ -27,8 +27,16 @@ export function currentTask(): Task<unknown> | null {
 let taskCounter = 0;
 
 // Which async-function Task is running, across its awaits. Made on the first
-// async Task only: AsyncLocalStorage adds a cost to every promise in Node 20.
+// async Task only, and disabled whenever no async function of a Task is
+// running: on Node 20 an enabled AsyncLocalStorage turns on promise hooks,
+// which make every promise in the process dearer (3-6x for promise-heavy
+// code, bench/ "host tax"); on Node 24 it costs nothing.
 let asyncTasks: AsyncLocalStorage<Task<unknown>> | null = null;
+let runningAsync = 0;
+
+function asyncEnded(): void {
+  if (--runningAsync === 0) asyncTasks?.disable();
+}
 
 function noteAwait(future: Future<unknown>): void {
   asyncTasks?.getStore()?.awaiting(future);
@@ -110,13 +118,22 @@ export class Task<T = unknown> extends Future<T> {
     current = this as Task<unknown>;
     let body: unknown;
     try {
+      // run() enables the storage again after a disable().
       body = asyncTasks.run(this as Task<unknown>, start, this.#abort.signal);
     } catch (error) {
+      if (runningAsync === 0) asyncTasks.disable();
       if (error instanceof CancelledError) super.cancel(error.message);
       else super.setException(error);
       return;
     } finally {
       current = previous;
+    }
+    if (isThenable(body) && !isCoroutine(body)) {
+      // Until the function itself ends (a Task cancelled at once may outlive it).
+      runningAsync++;
+      body.then(asyncEnded, asyncEnded);
+    } else if (runningAsync === 0) {
+      asyncTasks.disable();
     }
     try {
       this.#adopt(body, false);

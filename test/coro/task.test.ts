@@ -1,3 +1,4 @@
+import { executionAsyncId } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 
 import { CancelledError, type Coroutine, currentTask, InvalidStateError, sleep, Task } from '../../src/coro/index.js';
@@ -254,5 +255,36 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
         }),
       ),
     ).toEqual(['TypeError', 'ERR_BAD_YIELD']);
+  });
+});
+
+describe('async Tasks and the host application', () => {
+  // Node's promise hooks, which AsyncLocalStorage turns on before Node 24,
+  // give every promise its own async id; off, a continuation runs under its
+  // caller's. Two awaits that see different ids: the hooks are on.
+  async function idAfterAwait(): Promise<number> {
+    await null;
+    return executionAsyncId();
+  }
+  async function promiseHooksOn(): Promise<boolean> {
+    const first = await idAfterAwait();
+    const second = await idAfterAwait();
+    return first !== second;
+  }
+
+  it('tracks an async Task across its awaits only while one runs: no tax on the promises of the app around it', async () => {
+    expect(await promiseHooksOn()).toBe(false);
+    const loop = testLoop('epoll');
+    const during = await loop.run(async () => {
+      await sleep(1);
+      return await promiseHooksOn();
+    });
+    // Node 24's AsyncLocalStorage needs no hooks (AsyncContextFrame).
+    expect(during).toBe(Number(process.versions.node.split('.')[0]) < 24);
+    expect(await promiseHooksOn()).toBe(false);
+    // And on again for the next one.
+    const again = await loop.run(async () => await promiseHooksOn());
+    expect(again).toBe(during);
+    expect(await promiseHooksOn()).toBe(false);
   });
 });
