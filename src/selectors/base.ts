@@ -123,7 +123,12 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   forgetClosed(fd: number): void {
     const key = this.#keys[fd];
     if (this.#closed || key === undefined) return;
-    this.backendForgetClosed(fd);
+    try {
+      this.backendForgetClosed(fd);
+    } catch (e) {
+      // The backend had let it go already (poll, after reporting POLLNVAL).
+      if (!isErrnoError(e)) throw e;
+    }
     this.#keys[fd] = undefined;
     this.#count--;
   }

@@ -186,6 +186,20 @@ describe('PollSelector with an fd closed while registered', () => {
     const ka = sel.register(again, EVENT_READ);
     expect(new Map(sel.select(0)).get(ka)).toBe(EVENT_READ);
   });
+
+  it('forgetClosed drops a key whose fd was reported POLLNVAL, and the number can be registered again', () => {
+    const sel = trackClosable(new PollSelector());
+    const doomed = eventfd(0);
+    sel.register(doomed, EVENT_READ);
+    close(doomed);
+    expect(sel.select(0).length).toBe(1);
+    sel.forgetClosed(doomed);
+    expect(sel.size).toBe(0);
+    const again = track(eventfd(1));
+    expect(again).toBe(doomed);
+    const key = sel.register(again, EVENT_READ);
+    expect(sel.select(0)).toEqual([[key, EVENT_READ]]);
+  });
 });
 
 describe('EpollSelector with a registration that outlived its fd', () => {
