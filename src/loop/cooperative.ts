@@ -1,9 +1,10 @@
 /**
  * Cooperative mode: the loop runs inside Node's own event loop instead of
- * owning the thread. Each tick is one non-blocking iteration; between ticks
- * Node runs its own callbacks, timers and microtasks (so async functions
- * work as coroutines). While the loop is idle it sleeps in libuv, never in
- * a busy loop:
+ * owning the thread. Each tick runs non-blocking iterations while they find
+ * work, up to {@link MAX_ITERATIONS} or {@link SLICE_MS}; between ticks Node
+ * runs its own callbacks, timers and microtasks (so async functions work as
+ * coroutines). While the loop is idle it sleeps in libuv, never in a busy
+ * loop:
  *
  * - epoll: libuv watches the epoll fd (an FdWatcher), which is readable
  *   whenever any registered fd is ready;
@@ -19,12 +20,25 @@
  *
  * @module
  */
+import { LoopStateError } from '../coro/errors.js';
+import type { Future } from '../coro/future.js';
 import { FdWatcher, WaitThread } from '../sys/watch.js';
+
+/** One tick runs at most this many iterations ... */
+const MAX_ITERATIONS = 64;
+/** ... and starts no new one after this many milliseconds. */
+const SLICE_MS = 2;
 
 /** What the driver needs of the loop. */
 export interface DriverLoop {
-  /** Runs one iteration without blocking; false when the loop should stop driving. */
-  tick(): boolean;
+  /** Runs one iteration without blocking; returns how many callbacks it ran. */
+  runOnce(): number;
+  /** stop() was called: no further iteration. */
+  stopping(): boolean;
+  /** The loop's clock, in milliseconds. */
+  time(): number;
+  /** Marks the span of a tick: work scheduled inside it needs no wake-up. */
+  setInTick(inTick: boolean): void;
   /** Callbacks are queued. */
   hasReady(): boolean;
   /** Milliseconds until the earliest timer, or null. */
@@ -42,7 +56,7 @@ const MAX_NODE_TIMER_MS = 0x7fffffff;
 
 export class CooperativeDriver {
   readonly #loop: DriverLoop;
-  readonly #onDone: () => void;
+  readonly #onDone: (failure: { error: unknown } | null) => void;
   #watcher: FdWatcher | null = null;
   #thread: WaitThread | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -52,9 +66,10 @@ export class CooperativeDriver {
   readonly #tickBound = (): void => this.#tick();
 
   /**
-   * @param onDone - called once the loop says to stop (main finished, stop(), close())
+   * @param onDone - called once the loop says to stop (main finished, stop(),
+   *   close()), with what an iteration threw, if one did
    */
-  constructor(loop: DriverLoop, onDone: () => void) {
+  constructor(loop: DriverLoop, onDone: (failure: { error: unknown } | null) => void) {
     this.#loop = loop;
     this.#onDone = onDone;
     const epfd = loop.epollFd();
@@ -122,9 +137,10 @@ export class CooperativeDriver {
     if (this.#stopped) return;
     this.#clearTimers();
     this.#thread?.disarm();
-    if (!this.#loop.tick()) {
+    const failure = this.#runSlice();
+    if (failure !== null || this.#loop.stopping()) {
       this.stop();
-      this.#onDone();
+      this.#onDone(failure);
       return;
     }
     if (this.#loop.hasReady()) {
@@ -132,6 +148,26 @@ export class CooperativeDriver {
       return;
     }
     this.#armIdle();
+  }
+
+  // Iterate while iterations find work, up to a bound, then give Node its
+  // turn: busy I/O does not pay a trip through libuv per event, and Node's
+  // own callbacks and microtasks still run often.
+  #runSlice(): { error: unknown } | null {
+    const loop = this.#loop;
+    loop.setInTick(true);
+    const deadline = loop.time() + SLICE_MS;
+    try {
+      for (let i = 0; i < MAX_ITERATIONS; i++) {
+        const ran = loop.runOnce();
+        if (loop.stopping() || ran === 0 || loop.time() >= deadline) break;
+      }
+      return null;
+    } catch (error) {
+      return { error };
+    } finally {
+      loop.setInTick(false);
+    }
   }
 
   // Sleep until an fd is ready or the earliest timer is due.
@@ -157,4 +193,33 @@ export class CooperativeDriver {
       if (pairs.length > 0) this.#thread.arm(pairs, keepAlive);
     }
   }
+}
+
+/**
+ * Settles a cooperative run's promise from how it ended: what an iteration
+ * threw, else `future`'s outcome (a run stopped before it was done rejects
+ * with ERR_LOOP_STOPPED).
+ */
+export function settleRun<T>(
+  future: Future<T>,
+  failure: { error: unknown } | null,
+  resolve: (value: T) => void,
+  reject: (reason: unknown) => void,
+): void {
+  if (failure !== null) reject(failure.error);
+  else if (!future.done())
+    reject(new LoopStateError('ERR_LOOP_STOPPED', 'Event loop stopped before the Future completed.'));
+  else if (future.cancelled()) reject(cancelledError(future));
+  else if (future.exception() !== null) reject(future.exception());
+  else resolve(future.result());
+}
+
+// The CancelledError a cancelled Future's result() throws.
+function cancelledError(future: Future<unknown>): unknown {
+  try {
+    future.result();
+  } catch (e) {
+    return e;
+  }
+  return new Error('cancelled');
 }

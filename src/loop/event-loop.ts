@@ -20,47 +20,23 @@ import { isIP } from 'node:net';
 import { ensureFuture, Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
-import {
-  type BaseSelector,
-  EpollSelector,
-  EVENT_READ,
-  EVENT_WRITE,
-  PollSelector,
-  type SelectorKey,
-  SelectSelector,
-} from '../selectors/index.js';
-import { describe, invalidArgType, invalidArgValue, outOfRange, toFd } from '../sys/args.js';
-import {
-  type AddrInfo,
-  AF_INET,
-  AF_INET6,
-  type FileLike,
-  isErrnoError,
-  type SendData,
-  SOCK_STREAM,
-  Socket,
-  type SocketAddress,
-} from '../sys/index.js';
-import { CooperativeDriver, type DriverLoop } from './cooperative.js';
+import { type BaseSelector, EpollSelector, EVENT_READ, EVENT_WRITE, type SelectorName } from '../selectors/index.js';
+import { invalidArgType, outOfRange } from '../sys/args.js';
+import type { AddrInfo, FileLike, SendData, Socket, SocketAddress } from '../sys/index.js';
+import { connectByName } from './connect.js';
+import { CooperativeDriver, type DriverLoop, settleRun } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
+import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
+import { IoRegistry, makeSelector } from './io.js';
 import { RingQueue } from './ready-queue.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
 
-/** Cooperative mode: one tick runs at most this many iterations ... */
-const COOPERATIVE_MAX_ITERATIONS = 64;
-/** ... and stops starting new ones after this many milliseconds. */
-const COOPERATIVE_SLICE_MS = 2;
-
-/** The selector backends by name. */
-export type SelectorName = 'select' | 'poll' | 'epoll';
+export type { SelectorName } from '../selectors/index.js';
 
 /** A selector the loop can run on (its key data is the loop's own: don't register fds in it yourself). */
 export type LoopSelector = BaseSelector;
-
-// The selector as the loop itself sees it.
-type EntrySelector = BaseSelector<IoEntry>;
 
 /** EventLoop options. */
 export interface EventLoopOptions {
@@ -83,56 +59,6 @@ export type RunTarget<T> =
 
 /** The handler of exceptions no one else handles (a throwing callback...). */
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
-
-/** @internal One fd's registration: its reader, writer and what the selector watches. */
-export class IoEntry implements IoSlots {
-  reader: Watcher | null = null;
-  writer: Watcher | null = null;
-  /** The events the selector watches now. */
-  registered = 0;
-  /** Queued for an interest change before the next wait. */
-  dirty = false;
-  /** Lost all interest and was kept registered for one more iteration. */
-  idle = false;
-  /** The socket operations (sock-ops) for each direction, made on first use and reused. */
-  readOp: SockOp | null = null;
-  writeOp: SockOp | null = null;
-
-  constructor(
-    readonly fileobj: FileLike,
-    readonly fd: number,
-  ) {}
-
-  wanted(): number {
-    return (this.reader === null ? 0 : EVENT_READ) | (this.writer === null ? 0 : EVENT_WRITE);
-  }
-}
-
-function makeSelector(selector: EventLoopOptions['selector']): EntrySelector {
-  switch (selector ?? 'epoll') {
-    case 'epoll':
-      return new EpollSelector<IoEntry>();
-    case 'poll':
-      return new PollSelector<IoEntry>();
-    case 'select':
-      return new SelectSelector<IoEntry>();
-    default:
-      if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
-        // The loop keeps its own data in the keys and dispatches every ready
-        // key as its own: a key someone else registered would be run as one.
-        const { size } = selector as BaseSelector;
-        if (size !== 0) {
-          throw invalidArgValue(
-            `The "selector" option must be an empty selector: the loop registers its own keys. Received one with ${size} key${size === 1 ? '' : 's'}`,
-          );
-        }
-        return selector as unknown as EntrySelector;
-      }
-      throw invalidArgValue(
-        `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${describe(selector)}`,
-      );
-  }
-}
 
 function checkCallback(callback: unknown): void {
   if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
@@ -168,45 +94,42 @@ declare module '../coro/types.js' {
  * ```
  */
 export class EventLoop implements LoopLike, HandleOwner {
-  readonly #selector: EntrySelector;
   readonly #ready = new RingQueue<Runnable>();
   readonly #timers = new TimerHeap();
   #timerSeq = 0;
   #iterations = 0;
-  #io: (IoEntry | undefined)[] = [];
-  #dirty: IoEntry[] = [];
-  #spareDirty: IoEntry[] = [];
-  // By fd: 1 when the last receive drained the socket's queue (sock-ops).
-  #drained = new Uint8Array(64);
+  // The fd registrations (io.ts): what the selector watches, and for whom.
+  readonly #io: IoRegistry;
   readonly #resolvedVoid: Future<void>;
   #running = false;
   #stopping = false;
   #closed = false;
-  #exceptionHandler: ExceptionHandler | null = null;
+  readonly #exceptions: ExceptionReporter<EventLoop>;
   readonly #resolver = new LoopResolver(this);
   #driver: CooperativeDriver | null = null;
   #inTick = false;
   #referenced = true;
   readonly #debug: boolean;
   readonly #slowCallbackMs: number;
-  readonly #logger: (message: string) => void;
-  readonly #unretrieved = new Set<WeakRef<Future<unknown>>>();
-  readonly #onReady = (key: SelectorKey<IoEntry>, events: number): void => {
-    const entry = key.data;
-    if ((events & EVENT_READ) !== 0 && entry.reader !== null) this.#ready.push(entry.reader);
-    if ((events & EVENT_WRITE) !== 0 && entry.writer !== null) this.#ready.push(entry.writer);
-  };
 
   /**
    * @throws {TypeError} for an unknown selector option
    */
   constructor(options: EventLoopOptions = {}) {
-    this.#selector = makeSelector(options.selector);
+    const selector = makeSelector(options.selector);
+    this.#io = new IoRegistry(selector, this.#ready, {
+      callExceptionHandler: (context) => this.callExceptionHandler(context),
+      // A cooperative loop's idle wait (epoll: libuv's; select and poll: a
+      // helper thread's snapshot of the fds) must see a new watch.
+      ioChanged: () => {
+        if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+      },
+    });
     // Closed behind the loop's back while a cooperative run idles: wake it,
     // so that its next select() fails the run instead of leaving it pending.
-    this.#selector.whenClosed(() => this.#driver?.wake());
-    if (this.#selector instanceof EpollSelector) {
-      this.#selector.whenRenewed(
+    selector.whenClosed(() => this.#driver?.wake());
+    if (selector instanceof EpollSelector) {
+      selector.whenRenewed(
         () => this.#driver?.pauseWatch(),
         () => this.#driver?.resumeWatch(),
       );
@@ -217,12 +140,12 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#resolvedVoid.setResult(undefined);
     this.#debug = options.debug ?? false;
     this.#slowCallbackMs = options.slowCallbackMs ?? 100;
-    this.#logger = options.logger ?? ((message) => process.stderr.write(`${message}\n`));
+    this.#exceptions = new ExceptionReporter(options.logger ?? ((message) => process.stderr.write(`${message}\n`)));
   }
 
   /** The selector this loop waits in. */
   get selector(): LoopSelector {
-    return this.#selector as LoopSelector;
+    return this.#io.selector as LoopSelector;
   }
 
   /** True in debug mode. */
@@ -255,19 +178,14 @@ export class EventLoop implements LoopLike, HandleOwner {
     return handle;
   }
 
-  /** @internal True when the last receive on `fd` drained its queue (a hint: waiting first is always correct). */
+  /** @internal True when the last receive on `fd` drained its queue (sock-ops; see io.ts). */
   recvDrained(fd: number): boolean {
-    return this.#drained[fd] === 1;
+    return this.#io.recvDrained(fd);
   }
 
-  /**
-   * @internal Sets the hint: the next receive on `fd` waits for readiness
-   * first (after a short read or a send). The table grows when an fd is
-   * first watched, not here: this stays a store, and for an fd beyond it
-   * (never watched yet) the hint is dropped -- only a wasted attempt.
-   */
+  /** @internal Sets or clears that hint: the next receive on `fd` waits for readiness first. */
   markDrained(fd: number, drained: boolean): void {
-    this.#drained[fd] = drained ? 1 : 0;
+    this.#io.markDrained(fd, drained);
   }
 
   /** @internal A done Future<void>, shared: what a socket operation that completed at once returns. */
@@ -331,7 +249,7 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /** Stops watching `fileobj` for reading. @returns whether there was a reader */
   removeReader(fileobj: FileLike): boolean {
-    return this.#removeIo(fileobj, EVENT_READ);
+    return !this.#closed && this.#io.remove(fileobj, EVENT_READ);
   }
 
   /** As {@link addReader}, for writability. */
@@ -349,7 +267,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws what addReader throws for a socket the selector refuses
    */
   sockOp(sock: Socket, write: boolean): SockOp {
-    const entry = this.#io[sock.fileno()];
+    const entry = this.#io.entries[sock.fileno()];
     const op = write ? entry?.writeOp : entry?.readOp;
     return op != null && op === (write ? entry?.writer : entry?.reader) && op.sock === sock
       ? op
@@ -359,10 +277,10 @@ export class EventLoop implements LoopLike, HandleOwner {
   #watchOp(sock: Socket, write: boolean): SockOp {
     this.#checkClosed();
     const fd = sock.fileno();
-    const old = this.#io[fd];
+    const old = this.#io.entries[fd];
     const kept = old !== undefined && old.fileobj === sock ? (write ? old.writeOp : old.readOp) : null;
     const op = kept ?? new SockOp(this, sock, write);
-    const entry = this.#addIo(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
+    const entry = this.#io.addAt(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
     if (write) entry.writeOp = op;
     else entry.readOp = op;
     op.slots = entry;
@@ -371,16 +289,12 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /** @internal Stops a socket operation's watching, unless another reader or writer replaced it since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void {
-    // The watcher still holds the slot, so the entry is still this fd's:
-    // dropping an entry disarms its watchers, which then never get here.
-    const entry = slots as IoEntry;
-    if (this.#closed || (write ? entry.writer : entry.reader) !== watcher) return;
-    this.#clearIo(entry, write ? EVENT_WRITE : EVENT_READ);
+    if (!this.#closed) this.#io.release(slots, write, watcher);
   }
 
   /** Stops watching `fileobj` for writing. @returns whether there was a writer */
   removeWriter(fileobj: FileLike): boolean {
-    return this.#removeIo(fileobj, EVENT_WRITE);
+    return !this.#closed && this.#io.remove(fileobj, EVENT_WRITE);
   }
 
   /**
@@ -463,54 +377,14 @@ export class EventLoop implements LoopLike, HandleOwner {
     return new Promise<T>((resolve, reject) => {
       const stopWhenDone = (): void => this.stop();
       future.addDoneCallback(stopWhenDone);
-      let failure: { error: unknown } | null = null;
-      const view: DriverLoop = {
-        tick: () => {
-          // Iterate while iterations find work, up to a bound, then give
-          // Node its turn: busy I/O does not pay a trip through libuv per
-          // event, and Node's own callbacks and microtasks still run often.
-          this.#inTick = true;
-          const deadline = this.time() + COOPERATIVE_SLICE_MS;
-          try {
-            for (let i = 0; i < COOPERATIVE_MAX_ITERATIONS; i++) {
-              const ran = this.#runOnce(false);
-              if (this.#stopping || ran === 0 || this.time() >= deadline) break;
-            }
-          } catch (error) {
-            failure = { error };
-            return false;
-          } finally {
-            this.#inTick = false;
-          }
-          return !this.#stopping;
-        },
-        hasReady: () => this.#ready.length > 0,
-        nextTimerDelay: () => {
-          this.#timers.purge();
-          const first = this.#timers.peek();
-          return first === undefined ? null : Math.max(0, first.when - this.time());
-        },
-        watchedPairs: () => {
-          const pairs: number[] = [];
-          for (const key of this.#selector.keys()) pairs.push(key.fd, key.events);
-          return Int32Array.from(pairs);
-        },
-        watchedCount: () => this.#selector.size,
-        epollFd: () => (this.#selector instanceof EpollSelector ? this.#selector.fileno() : null),
-      };
-      const done = (): void => {
+      const done = (failure: { error: unknown } | null): void => {
         this.#driver = null;
         future.removeDoneCallback(stopWhenDone);
         this.#leave();
-        if (failure !== null) reject(failure.error);
-        else if (!future.done())
-          reject(new LoopStateError('ERR_LOOP_STOPPED', 'Event loop stopped before the Future completed.'));
-        else if (future.cancelled()) reject(peekError(future));
-        else if (future.exception() !== null) reject(future.exception());
-        else resolve(future.result());
+        settleRun(future, failure, resolve, reject);
       };
       try {
-        this.#driver = new CooperativeDriver(view, done);
+        this.#driver = new CooperativeDriver(this.#driverView(), done);
         if (!this.#referenced) this.#driver.setReferenced(false);
       } catch (e) {
         this.#driver = null;
@@ -518,6 +392,28 @@ export class EventLoop implements LoopLike, HandleOwner {
         reject(e);
       }
     });
+  }
+
+  // What the cooperative driver sees of the loop.
+  #driverView(): DriverLoop {
+    const io = this.#io;
+    return {
+      runOnce: () => this.#runOnce(false),
+      stopping: () => this.#stopping,
+      time: () => this.time(),
+      setInTick: (inTick) => {
+        this.#inTick = inTick;
+      },
+      hasReady: () => this.#ready.length > 0,
+      nextTimerDelay: () => {
+        this.#timers.purge();
+        const first = this.#timers.peek();
+        return first === undefined ? null : Math.max(0, first.when - this.time());
+      },
+      watchedPairs: () => io.watchedPairs(),
+      watchedCount: () => io.selector.size,
+      epollFd: () => (io.selector instanceof EpollSelector ? io.selector.fileno() : null),
+    };
   }
 
   /**
@@ -560,25 +456,13 @@ export class EventLoop implements LoopLike, HandleOwner {
   close(): void {
     if (this.#running) throw new LoopStateError('ERR_LOOP_RUNNING', 'Cannot close a running event loop');
     if (this.#closed) return;
-    for (const ref of this.#unretrieved) {
-      const future = ref.deref();
-      if (future?.hasUnretrievedException() === true) {
-        this.callExceptionHandler({
-          message: `${future instanceof Task ? 'Task' : 'Future'} exception was never retrieved`,
-          exception: future.exception(),
-          future,
-        });
-      }
-    }
-    this.#unretrieved.clear();
+    this.#exceptions.reportUnretrieved(this);
     this.#resolver.close();
     this.#closed = true;
     this.#ready.clear();
     this.#timers.clear();
-    this.#io = [];
-    this.#dirty = [];
-    this.#spareDirty = [];
-    this.#selector.close();
+    this.#io.clear();
+    this.#io.selector.close();
   }
 
   /** A new Future on this loop. */
@@ -640,43 +524,7 @@ export class EventLoop implements LoopLike, HandleOwner {
   sockConnect(sock: Socket, address: SocketAddress): Future<void> {
     this.#checkClosed();
     if (typeof address === 'string' || isIP(address[0]) !== 0) return sockConnect(this, sock, address);
-    const [host, port] = address;
-    const family = sock.family;
-    const future = this.createFuture<void>();
-    const lookup = this.getaddrinfo(host, port, { family, type: SOCK_STREAM });
-    lookup.addDoneCallback((done) => {
-      if (future.done()) return;
-      if (done.exception() !== null) {
-        future.setException(done.exception());
-        return;
-      }
-      const first = done.result().find((info) => info.family === family);
-      if (first === undefined) {
-        future.setException(
-          Object.assign(
-            new Error(
-              `getaddrinfo found no ${family === AF_INET ? 'IPv4' : family === AF_INET6 ? 'IPv6' : ''} address for ${host}`,
-            ),
-            { code: 'ENOTFOUND' },
-          ),
-        );
-        return;
-      }
-      const connected = sockConnect(this, sock, first.address);
-      connected.addDoneCallback((c) => {
-        if (future.done()) return;
-        if (c.cancelled()) future.cancel();
-        else if (c.exception() !== null) future.setException(c.exception());
-        else future.setResult(undefined);
-      });
-      future.addDoneCallback((f) => {
-        if (f.cancelled()) connected.cancel();
-      });
-    });
-    future.addDoneCallback((f) => {
-      if (f.cancelled()) lookup.cancel();
-    });
-    return future;
+    return connectByName(this, sock, address[0], address[1]);
   }
 
   /**
@@ -694,49 +542,27 @@ export class EventLoop implements LoopLike, HandleOwner {
   /** Sets (or, with null, resets) the handler of unhandled exceptions. */
   setExceptionHandler(handler: ExceptionHandler | null): void {
     if (handler !== null && typeof handler !== 'function') checkCallback(handler);
-    this.#exceptionHandler = handler;
+    this.#exceptions.handler = handler;
   }
 
   /** The handler set with setExceptionHandler, or null. */
   getExceptionHandler(): ExceptionHandler | null {
-    return this.#exceptionHandler;
+    return this.#exceptions.handler;
   }
 
   /** Reports an exception to the handler (or logs it when none is set). */
   callExceptionHandler(context: ExceptionContext): void {
-    const handler = this.#exceptionHandler;
-    if (handler === null) {
-      this.defaultExceptionHandler(context);
-      return;
-    }
-    try {
-      handler(this, context);
-    } catch (exception) {
-      this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception });
-      this.defaultExceptionHandler(context);
-    }
+    this.#exceptions.report(this, context);
   }
 
   /** Logs the context: its message and the exception's stack. */
   defaultExceptionHandler(context: ExceptionContext): void {
-    const { exception } = context;
-    const detail =
-      exception instanceof Error
-        ? (exception.stack ?? String(exception))
-        : exception === undefined
-          ? ''
-          : String(exception);
-    this.#logger(detail === '' ? context.message : `${context.message}\n${detail}`);
+    this.#exceptions.log(context);
   }
 
-  /** @internal */
+  /** @internal Remembers a Future whose exception nobody retrieved yet (reported at close). */
   trackUnretrieved(future: object): void {
-    this.#unretrieved.add(new WeakRef(future as Future<unknown>));
-    if (this.#unretrieved.size > 1024) {
-      for (const ref of this.#unretrieved) {
-        if (ref.deref()?.hasUnretrievedException() !== true) this.#unretrieved.delete(ref);
-      }
-    }
+    this.#exceptions.track(future as Future<unknown>);
   }
 
   /** @internal */
@@ -771,7 +597,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     const timers = this.#timers;
     const ready = this.#ready;
     timers.purge();
-    this.#applyInterest();
+    this.#io.apply();
     let timeoutMs: number | null = null;
     if (!block || ready.length > 0 || this.#stopping) {
       timeoutMs = 0;
@@ -779,7 +605,8 @@ export class EventLoop implements LoopLike, HandleOwner {
       const first = timers.peek();
       if (first !== undefined) timeoutMs = Math.max(0, first.when - this.time());
     }
-    this.#selector.forEachReady(timeoutMs, this.#onReady);
+    const io = this.#io;
+    io.selector.forEachReady(timeoutMs, io.onReady);
     const now = this.time();
     for (;;) {
       const first = timers.peek();
@@ -812,182 +639,15 @@ export class EventLoop implements LoopLike, HandleOwner {
           : item instanceof Future && item.done()
             ? `the done callbacks of ${String(item)}`
             : String(item);
-      this.#logger(`Executing ${what} took ${took.toFixed(1)} ms (slow callback)`);
+      this.#exceptions.log({ message: `Executing ${what} took ${took.toFixed(1)} ms (slow callback)` });
     }
-  }
-
-  #fdOf(fileobj: FileLike): number {
-    // A closed socket's fileno() throws: its entry is found by identity,
-    // without building that error first when the socket says it is closed.
-    if (fileobj instanceof Socket && fileobj.closed) {
-      const entry = this.#entryByIdentity(fileobj);
-      if (entry !== undefined) return entry.fd;
-    }
-    try {
-      return toFd(fileobj);
-    } catch (e) {
-      const entry = this.#entryByIdentity(fileobj);
-      if (entry !== undefined) return entry.fd;
-      throw e;
-    }
-  }
-
-  #entryByIdentity(fileobj: FileLike): IoEntry | undefined {
-    for (const entry of this.#io) if (entry !== undefined && entry.fileobj === fileobj) return entry;
-    return undefined;
   }
 
   #addHandle(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {
     this.#checkClosed();
     checkCallback(callback);
-    const fd = this.#fdOf(fileobj);
     const handle = new Handle(callback, args, this);
-    this.#addIo(fileobj, fd, event, handle);
+    this.#io.add(fileobj, event, handle);
     return handle;
   }
-
-  #addIo(fileobj: FileLike, fd: number, event: number, watcher: Watcher): IoEntry {
-    let entry = this.#io[fd];
-    if (entry !== undefined && entry.fileobj !== fileobj) {
-      // The fd number now belongs to another file (the old one was closed
-      // while watched): forget the stale registration first.
-      this.#dropEntry(entry);
-      entry = undefined;
-    }
-    if (entry === undefined) {
-      entry = new IoEntry(fileobj, fd);
-      this.#selector.register(fileobj, event, entry);
-      entry.registered = event;
-      while (this.#io.length < fd) this.#io.push(undefined);
-      this.#io[fd] = entry;
-      if (fd >= this.#drained.length) {
-        const grown = new Uint8Array(Math.max(fd + 1, this.#drained.length * 2));
-        grown.set(this.#drained);
-        this.#drained = grown;
-      }
-    } else {
-      const old = event === EVENT_READ ? entry.reader : entry.writer;
-      old?.disarm();
-      if ((entry.registered & event) === 0) this.#markDirty(entry);
-    }
-    if (event === EVENT_READ) entry.reader = watcher;
-    else entry.writer = watcher;
-    // A cooperative loop's helper thread waits on a snapshot of the fds: re-arm it.
-    if (this.#driver !== null && !this.#inTick) this.#driver.wake();
-    return entry;
-  }
-
-  #removeIo(fileobj: FileLike, event: number): boolean {
-    if (this.#closed) return false;
-    let fd: number;
-    try {
-      fd = this.#fdOf(fileobj);
-    } catch {
-      return false;
-    }
-    const entry = this.#io[fd];
-    if (entry === undefined || entry.fileobj !== fileobj) return false;
-    if ((event === EVENT_READ ? entry.reader : entry.writer) === null) return false;
-    this.#clearIo(entry, event);
-    return true;
-  }
-
-  #clearIo(entry: IoEntry, event: number): void {
-    if (event === EVENT_READ) {
-      entry.reader?.disarm();
-      entry.reader = null;
-    } else {
-      entry.writer?.disarm();
-      entry.writer = null;
-    }
-    this.#markDirty(entry);
-  }
-
-  #markDirty(entry: IoEntry): void {
-    if (entry.dirty) return;
-    entry.dirty = true;
-    this.#dirty.push(entry);
-  }
-
-  // Batched interest changes, right before the wait: only what still
-  // differs from what the selector watches costs a syscall.
-  //
-  // An fd that lost all interest stays registered for one more iteration:
-  // a sock_* operation removes its reader when data arrives, and the Task it
-  // wakes adds the reader back only in the next iteration's callbacks, so
-  // dropping at once would cost an epoll_ctl DEL and ADD per message. The
-  // price is at most one spurious wake-up, if the fd turns ready meanwhile.
-  #applyInterest(): void {
-    const dirty = this.#dirty;
-    if (dirty.length === 0) return;
-    // Two lists in turn, reused: an entry marked while these are applied
-    // (an idle one kept one more iteration) goes on the other.
-    this.#dirty = this.#spareDirty;
-    let i = 0;
-    try {
-      for (; i < dirty.length; i++) this.#applyEntry(dirty[i] as IoEntry);
-    } finally {
-      // After a throw, what was not applied yet waits for the next iteration.
-      for (let j = i + 1; j < dirty.length; j++) this.#dirty.push(dirty[j] as IoEntry);
-      dirty.length = 0;
-      this.#spareDirty = dirty;
-    }
-  }
-
-  #applyEntry(entry: IoEntry): void {
-    entry.dirty = false;
-    if (this.#io[entry.fd] !== entry) return;
-    const wanted = entry.wanted();
-    if (wanted !== 0) entry.idle = false;
-    if (wanted === entry.registered) return;
-    if (wanted === 0) {
-      if (entry.idle) {
-        this.#dropEntry(entry);
-      } else {
-        entry.idle = true;
-        this.#markDirty(entry);
-      }
-      return;
-    }
-    try {
-      this.#selector.modify(entry.fileobj, wanted, entry);
-      entry.registered = wanted;
-    } catch (exception) {
-      // The fd was closed while watched: its callbacks can never run.
-      if (!isErrnoError(exception)) throw exception;
-      this.#dropEntry(entry);
-      this.callExceptionHandler({
-        message: `fd ${entry.fd} was closed while watched; its callbacks are dropped`,
-        exception,
-      });
-    }
-  }
-
-  #dropEntry(entry: IoEntry): void {
-    entry.reader?.disarm();
-    entry.writer?.disarm();
-    entry.reader = null;
-    entry.writer = null;
-    if (this.#io[entry.fd] === entry) this.#io[entry.fd] = undefined;
-    try {
-      // By fd, not fileobj: the socket is often closed by now, and a closed
-      // socket's fileno() throws, which made the selector build an error and
-      // search every key for it -- per connection, with 1,000 registered.
-      // A closed socket is out of the kernel's set already: no syscall.
-      if (entry.fileobj instanceof Socket && entry.fileobj.closed) this.#selector.forgetClosed(entry.fd);
-      else this.#selector.unregister(entry.fd);
-    } catch {
-      // Not registered any more: nothing to undo.
-    }
-    entry.registered = 0;
-  }
-}
-
-function peekError(future: Future<unknown>): unknown {
-  try {
-    future.result();
-  } catch (e) {
-    return e;
-  }
-  return new Error('cancelled');
 }

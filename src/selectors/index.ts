@@ -14,6 +14,7 @@
 import { EpollSelector } from './epoll.js';
 
 export { BaseSelector, type ReadyLayout, type ReadyVisitor } from './base.js';
+export { createSelector, SELECTOR_NAMES, type SelectorName } from './create.js';
 export { EpollSelector, type EpollSelectorOptions } from './epoll.js';
 export { SelectorClosedError, SelectorKeyError } from './errors.js';
 export { EVENT_READ, EVENT_WRITE, SelectorKey } from './key.js';
