@@ -6,6 +6,7 @@ import { EpollSelector, EVENT_WRITE, PollSelector, SelectSelector } from '../../
 import { close, eventfd, Socket } from '../../src/sys/index.js';
 import { signalEventfd, testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { watchdog } from '../helpers/watchdog.js';
 
 /** A coroutine that sleeps `ms` on the loop that runs it. */
 function* pause(ms: number): Coroutine<void> {
@@ -124,12 +125,28 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
 
     it('a timer wakes a loop blocked in the selector', () => {
       const loop = testLoop(backend);
-      const t0 = performance.now();
-      loop.callLater(50, () => loop.stop());
+      // A loop that did not wake for its timer would be woken by the watchdog
+      // (10 s) instead: which callback stopped it tells, whatever the load.
+      const stoppedBy: string[] = [];
+      loop.addReader(watchdog(), () => {
+        stoppedBy.push('watchdog');
+        loop.stop();
+      });
+      const t0 = loop.time();
+      let firedAt = 0;
+      loop.callLater(50, () => {
+        stoppedBy.push('timer');
+        firedAt = loop.time();
+        loop.stop();
+      });
+      const before = loop.iterations;
       loop.runForever();
-      const took = performance.now() - t0;
-      expect(took).toBeGreaterThanOrEqual(49);
-      expect(took).toBeLessThan(1000);
+      expect(stoppedBy).toEqual(['timer']);
+      // Never early, on the loop's own clock.
+      expect(firedAt - t0).toBeGreaterThanOrEqual(50);
+      // Blocked, not polling until the timer was due: a handful of
+      // iterations (a wait can end a rounding short of the deadline).
+      expect(loop.iterations - before).toBeLessThan(10);
     });
   });
 
@@ -411,11 +428,14 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
       const lines: string[] = [];
       const loop = testLoop(backend, { debug: true, slowCallbackMs: 20, logger: (m) => lines.push(m) });
       expect(loop.debug).toBe(true);
+      // The loop times callbacks on its own clock: a test clock that only
+      // slowOne moves makes "slow" exact, where a busy wait made any callback
+      // preempted for 20 ms on a loaded machine "slow" too (as asyncio's
+      // tests patch loop.time).
+      let now = 1000;
+      loop.time = () => now;
       loop.callSoon(function slowOne() {
-        const end = performance.now() + 30;
-        while (performance.now() < end) {
-          // busy on purpose
-        }
+        now += 30;
       });
       loop.callSoon(function fastOne() {});
       loop.callSoon(() => loop.stop());
