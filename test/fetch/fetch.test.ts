@@ -122,7 +122,9 @@ describe.each(['busy', 'callback', 'coroutine', 'async'] as FetchStyle[])('fetch
   });
 
   it('a timeout', async () => {
-    const r = await one(style, `http://127.0.0.1:${iomuxPort}/delay/3000`, 'epoll', 100);
+    // The page comes after 60 s (the server's longest delay; the process is
+    // killed after the suite): only a timeout that never fires lets it win.
+    const r = await one(style, `http://127.0.0.1:${iomuxPort}/delay/60000`, 'epoll', 100);
     expect(r).toMatchObject({ name: 'FetchError', code: 'ERR_TIMEOUT' });
     // One class for a timeout, whichever fetcher: the coroutine layer's TimeoutError.
     expect((r as Error).cause).toBeInstanceOf(TimeoutError);
