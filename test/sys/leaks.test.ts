@@ -79,9 +79,10 @@ describe('fd lifetime', () => {
   });
 
   it('sockets a worker never closed are closed when the worker ends', async () => {
-    // Workers cannot load TypeScript: they load the build that `npm install` made.
+    // Workers cannot load TypeScript: they load dist/, which the global setup
+    // (test/helpers/global-setup.ts) builds from the sources at every run.
     const dist = new URL('../../dist/sys/index.js', import.meta.url);
-    expect(existsSync(dist), 'run `npm run build` first').toBe(true);
+    expect(existsSync(dist), 'dist/ is built by the global setup: run through vitest').toBe(true);
     const code = `
       const { parentPort } = require('node:worker_threads');
       import(${JSON.stringify(dist.href)}).then((sys) => {
