@@ -4,6 +4,7 @@ import { close, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, Poll } from '../../
 import { native } from '../../src/sys/native.js';
 import { signalEventfd, testEventfd, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
 import { expectResumesAfterSignal, waitThroughSignal } from '../helpers/signals.js';
+import { watchdog } from '../helpers/watchdog.js';
 
 function newPoll(): Poll {
   return trackClosable(new Poll());
@@ -132,6 +133,8 @@ describe('Poll', () => {
   it('times out after about the timeout; negative and null block', () => {
     const p = newPoll();
     p.register(testEventfd(0), POLLIN);
+    // A poll that ignored its timeout would report the watchdog (10 s).
+    p.register(watchdog(), POLLIN);
     const t0 = performance.now();
     expect(p.poll(30)).toEqual([]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(29);
