@@ -15,7 +15,7 @@ import { availableEchoServers, echoPoints, formatEchoTable, runEchoBench } from 
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatInstrTable, instrUnavailable, runInstrBench } from './instr.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
-import { formatReport } from './report.js';
+import { formatReport, type SuiteOutput } from './report.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
 import {
   DEFAULT_POINTS,
@@ -35,7 +35,6 @@ import {
   pingPongTargets,
   switchTargets,
   syscallTargets,
-  type TargetCheck,
 } from './targets.js';
 
 const USAGE = `usage: iomux bench <suite> [options]
@@ -246,14 +245,6 @@ function parseSuite(args: string[], usage: string, extra: readonly string[]): Su
       return typeof v === 'string' ? v : undefined;
     },
   };
-}
-
-/** What one suite measured: a title, its markdown (tables, verdicts), its figures, its targets. */
-export interface SuiteOutput {
-  title: string;
-  body: string;
-  figures: object;
-  targets: TargetCheck[];
 }
 
 /** Prints a suite's title, tables and targets; writes the figures as JSON when asked. */

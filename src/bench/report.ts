@@ -5,10 +5,17 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 
-import type { SuiteOutput } from './command.js';
 import { findNginx, nginxVersion } from './nginx.js';
 import { findPython } from './peers.js';
-import { formatTargets, met } from './targets.js';
+import { formatTargets, met, type TargetCheck } from './targets.js';
+
+/** What one suite measured: a title, its markdown (tables, verdicts), its figures, its targets. */
+export interface SuiteOutput {
+  title: string;
+  body: string;
+  figures: object;
+  targets: TargetCheck[];
+}
 
 /** The first line a command prints (stdout or stderr), or null when it cannot run. */
 function versionOf(command: string, args: string[]): string | null {
