@@ -1,5 +1,5 @@
 /*
- * The baseline of `iomux bench calls`: one plain C N-API function per
+ * The baseline of the calls benchmark (`npm run bench -- calls`): one plain C N-API function per
  * syscall. Each takes fd numbers, returns a count or -errno and never throws,
  * and checks only what keeps a bad argument from crashing the process: that
  * arrays are typed arrays of the right element type, and that every access
@@ -10,7 +10,7 @@
  * None of these calls can sleep (MSG_DONTWAIT, and the bench gives a zero
  * timeout or non-blocking fds), so none retries on EINTR.
  *
- * Built by src/bench/floor.ts (cc -O2 -shared -fPIC) and loaded with
+ * Built by bench/src/peers.ts (cc -O2 -shared -fPIC) and loaded with
  * process.dlopen.
  */
 #define _GNU_SOURCE

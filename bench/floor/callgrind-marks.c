@@ -1,6 +1,6 @@
 /*
  * Marks for counting instructions under callgrind from JavaScript: the
- * driver of `iomux bench calls` (src/bench/calls-driver.ts) runs with
+ * driver of `npm run bench -- calls` (bench/src/calls-driver.ts) runs with
  * --collect-atstart=no and turns collection on around each counted batch of
  * calls, so the untimed set-up around a batch (filling and draining queues,
  * connecting clients) is not counted; then dumps the counts under a label.

@@ -1,7 +1,7 @@
 """The notes' select + callback + event loop program (section 11.3) as an
 echo server: a DefaultSelector, each fd registered with the callback that
 serves it as its data, and a loop calling key.data(key) for every ready key.
-The peer of src/bench/echo-selectors.ts, which is this program line for line
+The peer of bench/src/echo-selectors.ts, which is this program line for line
 on iomux/selectors.
 
     python3 echo_selectors.py   -> prints "listening <port>", serves until killed

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { type BaselineAddon, buildBaseline, buildMarks, loadBaseline, loadMarks } from '../../src/bench/baseline.js';
+import { type BaselineAddon, buildBaseline, buildMarks, loadBaseline, loadMarks } from '../../bench/src/baseline.js';
 import {
   CALLS,
   type CallResult,
@@ -15,9 +15,9 @@ import {
   runBatch,
   runCallsBench,
   selectRows,
-} from '../../src/bench/calls.js';
-import { nodeIncludeDir } from '../../src/bench/floor.js';
-import { callsTargets, formatTargets, met } from '../../src/bench/targets.js';
+} from '../../bench/src/calls.js';
+import { nodeIncludeDir } from '../../bench/src/peers.js';
+import { callsTargets, formatTargets, met } from '../../bench/src/targets.js';
 import {
   AF_INET,
   EPOLL_CTL_ADD,
@@ -232,17 +232,17 @@ describe('bench calls (real kernel objects, no timing assertions)', () => {
   });
 });
 
-describe('iomux bench calls (the command)', () => {
-  const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-  const iomux = (...args: string[]) =>
-    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+describe('npm run bench -- calls (the command)', () => {
+  const MAIN = fileURLToPath(new URL('../../bench/.build/main.js', import.meta.url));
+  const bench = (...args: string[]) =>
+    spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('--help, and an unknown function is a usage error', () => {
-    expect(iomux('bench', 'calls', '--help')).toMatchObject({
+    expect(bench('calls', '--help')).toMatchObject({
       status: 0,
       stdout: expect.stringContaining('--no-instr'),
     });
-    expect(iomux('bench', 'calls', '--only', 'Socket.frob')).toMatchObject({
+    expect(bench('calls', '--only', 'Socket.frob')).toMatchObject({
       status: 2,
       stderr: expect.stringContaining('no function Socket.frob'),
     });
@@ -252,8 +252,7 @@ describe('iomux bench calls (the command)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'iomux-calls-cli-'));
     try {
       const json = join(dir, 'calls.json');
-      const r = iomux(
-        'bench',
+      const r = bench(
         'calls',
         '--quick',
         '--no-instr',

@@ -6,7 +6,6 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { formatC10kTable, runC10k } from '../../src/bench/c10k.js';
 import {
   availableEchoServers,
   ECHO_SERVER_KINDS,
@@ -16,12 +15,12 @@ import {
   runEchoBench,
   startEchoServer,
   stopServer,
-} from '../../src/bench/echo.js';
-import { formatFetchTable, runFetchBench } from '../../src/bench/fetch.js';
-import { buildC } from '../../src/bench/floor.js';
-import { findNginx } from '../../src/bench/nginx.js';
-import { formatPingPongTable, runPingPongBench } from '../../src/bench/pingpong.js';
-import { formatSwitchTable, runSwitchBench } from '../../src/bench/switch.js';
+} from '../../bench/src/echo.js';
+import { formatFetchTable, runFetchBench } from '../../bench/src/fetch.js';
+import { findNginx } from '../../bench/src/nginx.js';
+import { buildBenchC } from '../../bench/src/peers.js';
+import { formatPingPongTable, runPingPongBench } from '../../bench/src/pingpong.js';
+import { formatSwitchTable, runSwitchBench } from '../../bench/src/switch.js';
 
 // Sends `data` on a new connection and resolves with what comes back once
 // all of it did; `paused` holds the reading back until it resolves.
@@ -46,8 +45,9 @@ async function echo(port: number, data: Buffer, paused?: Promise<void>): Promise
   return Buffer.concat(chunks);
 }
 
-// The servers run from the build (child processes cannot load TypeScript);
-// these check the plumbing and the output's shape, never timings.
+// The servers run from the builds, bench/.build and dist/ (child processes
+// cannot load TypeScript); these check the plumbing and the output's shape,
+// never timings.
 describe('echo and switch benchmarks (no timing assertions)', () => {
   it('runs the C, iomux and node:net servers and reports each point', { timeout: 60_000 }, async () => {
     const servers = ['c', 'iomux', 'iomux-coop', 'net'] as const;
@@ -59,7 +59,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
       runs: 1,
       warmupMs: 50,
       measureMs: 200,
-      serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
+      serverScript: fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url)),
     });
     expect(results.map((r) => `${r.server}/${r.size}/${r.conns}`)).toEqual([
       'c/64/4',
@@ -110,8 +110,8 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     'the %s echo server (%s) gives every connection back its own bytes',
     { timeout: 60_000 },
     async (kind) => {
-      const script = fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url));
-      const cServer = buildC('echo-server');
+      const script = fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url));
+      const cServer = buildBenchC('echo-server');
       if ('error' in cServer) throw new Error(cServer.error);
       const { port, child } = await startEchoServer(kind, cServer.path, script);
       try {
@@ -176,29 +176,6 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(table).toMatch(/\| close \| iomux fetchCoroutine \(epoll\) \| [\d,]+ \| 1\.00x \| [\d.]+ \| 1\.00x \|/);
     expect(table).toMatch(/\| keep-alive \| iomux HttpPool \(epoll\) \| [\d,]+ \| 1\.00x \| [\d.]+ \| 1\.00x \|/);
     expect(table).toMatch(/\| keep-alive \| undici\.request \| [\d,]+ \| [\d.]+x \| [\d.]+ \| [\d.]+x \|/);
-  });
-
-  it('c10k: connections held by the loop, 1 % active; select stops at FD_SETSIZE', { timeout: 60_000 }, async () => {
-    const results = await runC10k({
-      backends: ['epoll', 'select'],
-      conns: [100, 1000],
-      warmupMs: 50,
-      measureMs: 200,
-      serverScript: fileURLToPath(new URL('../../dist/bench/echo-server.js', import.meta.url)),
-    });
-    expect(results.map((r) => `${r.backend}/${r.conns}/${r.active}`)).toEqual([
-      'epoll/100/1',
-      'epoll/1000/10',
-      'select/100/1',
-      'select/1000/10',
-    ]);
-    for (const r of results.slice(0, 3)) {
-      expect(r.perSecond).toBeGreaterThan(0);
-      expect(r.tripUs).toBeGreaterThan(0);
-      expect(r.bytesPerConnection).toBeGreaterThanOrEqual(0);
-    }
-    expect(results[3]).toMatchObject({ perSecond: null, note: expect.stringContaining('FD_SETSIZE') });
-    expect(formatC10kTable(results)).toContain('| select | 1,000 | 10 | FD_SETSIZE');
   });
 
   it('times the three kinds of resume', async () => {

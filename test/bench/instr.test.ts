@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { callgrindSummary, formatInstrTable, type InstrResult, instrUnavailable } from '../../src/bench/instr.js';
+import { callgrindSummary, formatInstrTable, type InstrResult, instrUnavailable } from '../../bench/src/instr.js';
 
 // The counts themselves run under valgrind for minutes: `iomux bench instr
 // --quick` in .ci/run's report smoke runs them; these check what is around.

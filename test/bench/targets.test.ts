@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-
-import type { C10kResult } from '../../src/bench/c10k.js';
-import type { EchoResult } from '../../src/bench/echo.js';
-import { formatReport } from '../../src/bench/report.js';
+import type { EchoResult } from '../../bench/src/echo.js';
+import { formatReport } from '../../bench/src/report.js';
 import {
   c10kTargets,
   echoTargets,
@@ -12,7 +10,8 @@ import {
   pingPongTargets,
   switchTargets,
   syscallTargets,
-} from '../../src/bench/targets.js';
+} from '../../bench/src/targets.js';
+import type { C10kResult } from '../../src/cli/bench/c10k.js';
 
 const echo = (server: EchoResult['server'], size: number, perSecond: number, conns = 100): EchoResult => ({
   server,

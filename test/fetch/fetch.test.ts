@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { findNginx, NGINX_GOODS_PAGE, startNginx } from '../../src/bench/nginx.js';
+import { findNginx, NGINX_GOODS_PAGE, startNginx } from '../../bench/src/nginx.js';
 import { startServerProcess } from '../../src/cli/demo.js';
 import { type FetchStyle, fetchMany } from '../../src/cli/fetch-many.js';
 import { TimeoutError } from '../../src/coro/index.js';

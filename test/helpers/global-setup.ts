@@ -4,7 +4,8 @@
  *   `node-gyp build` is make, which recompiles only what changed in native/
  *   (a second or two when nothing did). Not under `npm run test:sanitize`,
  *   which has just built its own instrumented addon into build/;
- * - the TypeScript build (dist/), from scratch, for the tests that run it in
+ * - the TypeScript builds, dist/ (from scratch) and then bench/.build (the
+ *   project's benchmarks, which run on dist/), for the tests that run them in
  *   child processes and worker threads (which cannot load TypeScript): they
  *   test the sources as they are now, never a stale build, and never a file
  *   whose source was since removed or renamed (tsc only adds and overwrites);
@@ -39,7 +40,10 @@ export default function setup(): () => void {
     run('node_modules/node-gyp/bin/node-gyp.js', ['build']);
   }
   rmSync(new URL('dist', root), { recursive: true, force: true });
-  run('node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']);
+  rmSync(new URL('bench/.build', root), { recursive: true, force: true });
+  for (const project of ['tsconfig.build.json', 'bench/tsconfig.json']) {
+    run('node_modules/typescript/bin/tsc', ['-p', project]);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'iomux-test-floors-'));
   process.env['IOMUX_FLOOR_DIR'] = dir;
   return () => rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * The echo servers the echo benchmark compares, each run in its own process:
  *
- *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style
+ *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style (the
+ *                                                   package's c10k server, echo-loop.ts)
  *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
@@ -12,80 +13,10 @@
  */
 import { createServer } from 'node:net';
 
-import type { Coroutine } from '../coro/index.js';
-import { EventLoop, type SelectorName } from '../loop/index.js';
-import {
-  AF_INET,
-  IPPROTO_TCP,
-  OSError,
-  SO_REUSEADDR,
-  SOCK_STREAM,
-  SOL_SOCKET,
-  Socket,
-  TCP_NODELAY,
-} from '../sys/index.js';
+import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
+import { EventLoop, type SelectorName } from '#iomux/loop/index.js';
+import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
-
-/** A non-blocking listening socket on an ephemeral loopback port. */
-function listenSocket(): Socket {
-  const server = new Socket(AF_INET, SOCK_STREAM);
-  server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-  server.bind(['127.0.0.1', 0]);
-  server.listen(4096);
-  server.setBlocking(false);
-  return server;
-}
-
-function serveIomux(selector: SelectorName, cooperative = false): void {
-  const loop = new EventLoop({ selector });
-  const server = listenSocket();
-
-  // One receive buffer for every connection, as the C floor has: a
-  // connection's coroutine resumes the moment its receive completes (in the
-  // same pass of the loop) and hands the bytes to sockSendAll, which lets go
-  // of them before it returns (a send of at most 64 KiB copies what it
-  // cannot send at once); so no other receive can overwrite them first, and
-  // 100 connections touch 64 KiB rather than 6.4 MB, which stays in cache.
-  const buf = Buffer.allocUnsafe(65536);
-
-  function* echo(conn: Socket): Coroutine<void> {
-    conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    try {
-      for (;;) {
-        const n = yield* loop.sockRecvInto(conn, buf);
-        if (n === 0) break;
-        yield* loop.sockSendAll(conn, buf, 0, n);
-      }
-    } finally {
-      conn.close();
-    }
-  }
-
-  function* main(): Coroutine<void> {
-    for (;;) {
-      const [conn] = yield* loop.sockAccept(server);
-      loop.createTask(echo(conn)).addDoneCallback((task) => {
-        // A reset client is normal at the end of a run.
-        if (!task.cancelled()) task.exception();
-      });
-    }
-  }
-
-  const [, port] = server.getsockname() as [string, number];
-  process.stdout.write(`listening ${port}\n`);
-  // For the C10K bench: loop iterations and the memory JavaScript holds (heap
-  // plus buffers: RSS would miss buffer pages idle connections never touch).
-  if (process.env['IOMUX_STATS'] === '1') {
-    const report = (): void => {
-      const { heapUsed, external } = process.memoryUsage();
-      process.stdout.write(`stats ${loop.iterations} ${heapUsed + external}\n`);
-      loop.callLater(200, report);
-    };
-    loop.callSoon(report);
-  }
-  if (cooperative) void loop.run(main());
-  else loop.runUntilComplete(main());
-}
 
 /**
  * The loop without coroutines: a reader callback per connection receives

@@ -5,7 +5,7 @@
  * floor's and reported as a ratio to it.
  */
 
-import { EpollSelector, EVENT_READ, PollSelector, type SelectorKey, SelectSelector } from '../selectors/index.js';
+import { EpollSelector, EVENT_READ, PollSelector, type SelectorKey, SelectSelector } from '../../selectors/index.js';
 import {
   close,
   EPOLL_EVENT_FD_INDEX,
@@ -18,7 +18,7 @@ import {
   Poll,
   select,
   write,
-} from '../sys/index.js';
+} from '../../sys/index.js';
 import { buildFloor, type FloorBackend, runFloor } from './floor.js';
 import { median, sampleNsPerCall } from './stats.js';
 

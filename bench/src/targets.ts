@@ -3,13 +3,13 @@
  * a sentence, the measured ratio, the bound, and whether it holds. The
  * report prints them; nothing here times anything.
  */
-import type { C10kResult } from './c10k.js';
+import type { C10kResult } from '#iomux/cli/bench/c10k.js';
+import type { Cell, Variant } from '#iomux/cli/bench/syscalls.js';
 import type { CallResult } from './calls.js';
 import type { EchoResult } from './echo.js';
 import type { FetchBenchResult } from './fetch.js';
 import type { PingPongResult } from './pingpong.js';
 import type { SwitchResult } from './switch.js';
-import type { Cell, Variant } from './syscalls.js';
 
 export interface TargetCheck {
   /** What is compared, e.g. "echo 64 B: iomux vs node:net". */

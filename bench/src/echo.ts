@@ -1,7 +1,7 @@
 /**
- * The echo ping-pong benchmark: the C load generator (bench/floor/
- * echo-client.c, its own process) against each server in turn, each in its
- * own process and each at its best:
+ * The echo ping-pong benchmark: the C load generator (native/floor/
+ * echo-client.c, the one `iomux bench c10k` runs; its own process) against
+ * each server in turn, each in its own process and each at its best:
  *
  * - the C epoll floor (bench/floor/echo-server.c);
  * - the iomux loop with coroutines (owning and cooperative) and with
@@ -16,13 +16,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { buildC } from './floor.js';
-import { findPython, peerScript } from './peers.js';
-import { formatRange, median } from './stats.js';
+import { buildC } from '#iomux/cli/bench/floor.js';
+import { formatRange, mainThreadCpuUs, median } from '#iomux/cli/bench/stats.js';
+import { buildBenchC, findPython, peerScript } from './peers.js';
 
 /** Every echo server the benchmark knows, in the order its tables list them. */
 export const ECHO_SERVER_KINDS = [
@@ -147,15 +146,6 @@ export async function startEchoServer(
   return { port: Number.parseInt(line.replace('listening ', ''), 10), child };
 }
 
-/** CPU time (user + system) of a process's main thread, in microseconds. */
-export function mainThreadCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1e6) / 100;
-}
-
 /** Runs the C load generator once: `conns` connections in ping-pong for `measureMs` after `warmupMs`. */
 function runEchoClient(
   client: string,
@@ -219,7 +209,7 @@ export function echoPoints(servers: readonly EchoServerKind[], conns: readonly n
 
 /** Runs each point's servers at that point; returns the medians, point by point. */
 export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> {
-  const server = buildC('echo-server');
+  const server = buildBenchC('echo-server');
   const client = buildC('echo-client');
   if ('error' in server) throw new Error(server.error);
   if ('error' in client) throw new Error(client.error);

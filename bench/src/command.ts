@@ -1,31 +1,37 @@
 /**
- * `iomux bench sys`: select vs poll vs epoll, TypeScript against the C floor.
+ * The project's benchmarks (`npm run bench`): iomux against its peers --
+ * the C floors, CPython and the notes' programs, asyncio, uvloop, node:net,
+ * npm epoll, node:http, Node's fetch, undici, nginx -- and the report with
+ * the project's speed targets. Not part of the package. The package's own
+ * `iomux bench sys` and `iomux bench c10k` run here too, and in the report
+ * with their targets.
+ *
+ *   node bench/.build/main.js [report] [--quick] [--out FILE]
+ *   node bench/.build/main.js <suite> [options]
  */
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-
-import { Progress } from '../cli/progress.js';
-import { UsageError } from '../cli/usage.js';
+import type { C10kResult } from '#iomux/cli/bench/c10k.js';
+import type { Cell } from '#iomux/cli/bench/syscalls.js';
+import {
+  intOption,
+  c10kSuite as packageC10kSuite,
+  sysSuite as packageSysSuite,
+  parseSuite,
+  printOutput,
+  runBenchCommand as runPackageBench,
+  type SysParams,
+} from '#iomux/cli/bench.js';
+import { Progress } from '#iomux/cli/progress.js';
+import { UsageError } from '#iomux/cli/usage.js';
 import { buildBaseline } from './baseline.js';
-import { formatC10kTable, runC10k } from './c10k.js';
 import { CALLS, formatCallsTable, MAX_BATCH, runCallsBench } from './calls.js';
-import { syscallChartSvg } from './chart.js';
 import { availableEchoServers, echoPoints, formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatInstrTable, instrUnavailable, runInstrBench } from './instr.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
 import { formatReport, type SuiteOutput } from './report.js';
 import { formatSwitchTable, runSwitchBench } from './switch.js';
-import {
-  DEFAULT_POINTS,
-  formatSyscallTable,
-  GRID_POINTS,
-  runSyscallBench,
-  SELECTOR_VARIANTS,
-  VARIANTS,
-  verdicts,
-} from './syscalls.js';
 import {
   c10kTargets,
   callsTargets,
@@ -37,22 +43,24 @@ import {
   syscallTargets,
 } from './targets.js';
 
-const USAGE = `usage: iomux bench <suite> [options]
+const USAGE = `usage: npm run bench -- [<suite>] [options]
+
+The project's comparisons of iomux with its peers (not part of the package).
+Without a suite: the report.
 
 suites:
-  sys    select vs poll vs epoll against a C floor (iomux bench sys --help)
-  calls  each hot function's cost per call over a plain C N-API baseline (iomux bench calls --help)
-  echo   echo ping-pong: iomux vs a C floor, CPython, asyncio, uvloop, node:net (iomux bench echo --help)
-  switch coroutine switches: generator Tasks vs async functions (iomux bench switch --help)
-  pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (iomux bench pingpong --help)
-  fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (iomux bench fetch --help)
-  c10k   10,000 connections, 1 % active, on each backend (iomux bench c10k --help)
-  instr  instructions per round trip and per request, counted by callgrind (iomux bench instr --help)
-  report every suite, written to bench/REPORT.md with the targets (iomux bench report --help)
-  (syscalls is another name for sys)
+  report every suite, written to bench/REPORT.md with the targets (npm run bench -- report --help)
+  calls  each hot function's cost per call over a plain C N-API baseline (npm run bench -- calls --help)
+  echo   echo ping-pong: iomux vs a C floor, CPython, asyncio, uvloop, node:net (npm run bench -- echo --help)
+  switch coroutine switches: generator Tasks vs async functions (npm run bench -- switch --help)
+  pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (npm run bench -- pingpong --help)
+  fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (npm run bench -- fetch --help)
+  instr  instructions per round trip and per request, counted by callgrind (npm run bench -- instr --help)
+  sys    the package's: iomux bench sys, select vs poll vs epoll against a C floor
+  c10k   the package's: iomux bench c10k, 10,000 connections, 1 % active, on each backend
 `;
 
-const REPORT_USAGE = `usage: iomux bench report [--quick] [--out FILE]
+const REPORT_USAGE = `usage: npm run bench -- [report] [--quick] [--out FILE]
 
 Runs every suite in its full form -- syscalls (the grid, with the selectors),
 calls, echo, fetch, C10K, coroutine switches, ping-pong in a Node app,
@@ -68,7 +76,7 @@ options:
   --help      this text
 `;
 
-const CALLS_USAGE = `usage: iomux bench calls [--quick] [--rounds N] [--batch N] [--only NAMES] [--no-instr] [--json FILE]
+const CALLS_USAGE = `usage: npm run bench -- calls [--quick] [--rounds N] [--batch N] [--only NAMES] [--no-instr] [--json FILE]
 
 The cost of one call of each hot function -- Socket send, trySend, recv,
 recvInto, tryRecvInto, accept, tryAccept; fd write and read; Epoll.pollInto and
@@ -91,22 +99,7 @@ options:
   --help        this text
 `;
 
-const C10K_USAGE = `usage: iomux bench c10k [--quick] [--measure-ms MS] [--json FILE]
-
-One server process on the iomux loop (owning mode) holds 100 and then 10,000
-connections from a C client in another process; 1 % of them ping-pong 64 bytes,
-the rest stay idle. Per backend: round trips/s, p50/p99, server CPU per loop
-iteration and per round trip, and server memory per connection. select stops at
-its FD_SETSIZE limit.
-
-options:
-  --quick          1 s of measurement per point
-  --measure-ms MS  measured time per point (default 3000, after 500 ms of warm-up)
-  --json FILE      also write the figures as JSON
-  --help           this text
-`;
-
-const FETCH_USAGE = `usage: iomux bench fetch [--quick] [--runs N] [--count N] [--json FILE]
+const FETCH_USAGE = `usage: npm run bench -- fetch [--quick] [--runs N] [--count N] [--json FILE]
 
 GETs of a small page, all started at once, against nginx (one worker; bench/setup
 installs it) or, without it, the embedded server (its own process). Connection: close
@@ -124,7 +117,7 @@ options:
   --help       this text
 `;
 
-const INSTR_USAGE = `usage: iomux bench instr [--quick] [--work echo|fetch] [--json FILE]
+const INSTR_USAGE = `usage: npm run bench -- instr [--quick] [--work echo|fetch] [--json FILE]
 
 User-mode instructions per unit of work, counted by callgrind (valgrind;
 bench/setup installs it) for the main thread and for every thread: steadier
@@ -143,7 +136,7 @@ options:
   --help         this text
 `;
 
-const PINGPONG_USAGE = `usage: iomux bench pingpong [--quick] [--runs N] [--json FILE]
+const PINGPONG_USAGE = `usage: npm run bench -- pingpong [--quick] [--runs N] [--json FILE]
 
 Two pipes; each readiness callback reads one byte and writes one byte back.
 iomux in cooperative mode (epoll, poll, select) against npm epoll (fivdi's
@@ -156,7 +149,7 @@ options:
   --help       this text
 `;
 
-const SWITCH_USAGE = `usage: iomux bench switch [--quick] [--runs N] [--json FILE]
+const SWITCH_USAGE = `usage: npm run bench -- switch [--quick] [--runs N] [--json FILE]
 
 1,000 coroutines each resume 1,000 times: generator Tasks on the iomux loop
 (yield* on a ready Future; a bare yield the loop resumes) against async
@@ -169,24 +162,7 @@ options:
   --help       this text
 `;
 
-const SYS_USAGE = `usage: iomux bench sys [--quick] [--grid] [--samples N] [--sample-ms MS] [--json FILE] [--svg FILE]
-
-Times one wait of select, poll and epoll over N eventfds of which K are ready
-(N x K from DESIGN.md's table), through iomux/sys and through a C floor program
-compiled on the fly, in one run, and prints each median with its ratio to the floor.
-
-options:
-  --quick          3 samples of 20 ms per figure, DESIGN.md's 5 points (a smoke run, well under 20 s)
-  --grid           every N in {10, 100, 1,000, 10,000} with K in {1, 1 %, 100 %}, and the
-                   same waits through iomux/selectors
-  --samples N      samples per figure (default 7); the median is reported
-  --sample-ms MS   length of one sample (default 100)
-  --json FILE      also write the figures as JSON
-  --svg FILE       also draw them: a log-log chart of ns per wait vs N, per backend and activity
-  --help           this text
-`;
-
-const ECHO_USAGE = `usage: iomux bench echo [--quick] [--runs N] [--conns N,N...] [--measure-ms MS] [--json FILE]
+const ECHO_USAGE = `usage: npm run bench -- echo [--quick] [--runs N] [--conns N,N...] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
 an echo server, each in its own process: the C epoll floor; the iomux loop with
@@ -206,123 +182,50 @@ options:
   --help           this text
 `;
 
-function intOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError(`${name} must be an integer from 1 to 100000`);
-  return n;
-}
-
-/** A suite's parsed options: --quick and --json, and the suite's own string options. */
-interface SuiteOptions {
-  quick: boolean;
-  json: string | undefined;
-  get(name: string): string | undefined;
-}
-
-/**
- * Parses a suite's options: --quick, --json, --help and `extra` (string
- * options such as --runs). Returns null after printing `usage` for --help.
- */
-function parseSuite(args: string[], usage: string, extra: readonly string[]): SuiteOptions | null {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
-    quick: { type: 'boolean' },
-    json: { type: 'string' },
-    help: { type: 'boolean' },
-  };
-  for (const name of extra) options[name] = { type: 'string' };
-  const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
-  if (values['help'] === true) {
-    process.stdout.write(usage);
-    return null;
-  }
-  const json = values['json'];
-  return {
-    quick: values['quick'] === true,
-    json: typeof json === 'string' ? json : undefined,
-    get: (name) => {
-      const v = values[name];
-      return typeof v === 'string' ? v : undefined;
-    },
-  };
-}
-
 /** Prints a suite's title, tables and targets; writes the figures as JSON when asked. */
 function report(out: SuiteOutput, json: string | undefined): void {
   const targets = out.targets.length === 0 ? '' : `\n\nTargets:\n\n${formatTargets(out.targets)}\n`;
-  process.stdout.write(`${out.title}, node ${process.version}\n\n${out.body}\n${targets}`);
-  if (json !== undefined) {
-    writeFileSync(
-      json,
-      `${JSON.stringify({ node: process.version, date: new Date().toISOString(), ...out.figures }, null, 2)}\n`,
-    );
-  }
+  printOutput(out, json, targets);
 }
 
-/** Runs `iomux bench <suite> ...`; resolves with the exit code. */
+/**
+ * Runs `npm run bench -- <suite> ...`; resolves with the exit code. No
+ * suite, or options only, is the report.
+ */
 export async function runBenchCommand(args: string[]): Promise<number> {
   const [suite, ...rest] = args;
-  if (suite === undefined || suite === '--help' || suite === '-h') {
+  if (suite === '--help' || suite === '-h' || suite === 'help') {
     process.stdout.write(USAGE);
-    return suite === undefined ? 2 : 0;
+    return 0;
   }
+  if (suite === undefined || suite.startsWith('-')) return runReport(args);
   if (suite === 'report') return runReport(rest);
   if (suite === 'echo') return runEcho(rest);
   if (suite === 'switch') return runSwitch(rest);
   if (suite === 'pingpong') return runPingPong(rest);
   if (suite === 'fetch') return runFetch(rest);
-  if (suite === 'c10k') return runC10kCommand(rest);
   if (suite === 'instr') return runInstr(rest);
   if (suite === 'calls') return runCalls(rest);
-  if (suite !== 'sys' && suite !== 'syscalls') {
-    process.stderr.write(
-      `iomux bench: unknown suite '${suite}' (available: sys (or syscalls), calls, echo, switch, pingpong, fetch, c10k, instr, report)\n`,
-    );
-    return 2;
-  }
-  const grid = rest.includes('--grid');
-  const opts = parseSuite(
-    rest.filter((a) => a !== '--grid'),
-    SYS_USAGE,
-    ['samples', 'sample-ms', 'svg'],
+  // The package's own suites, as `iomux bench` runs them (the report adds their targets).
+  if (suite === 'sys' || suite === 'syscalls' || suite === 'c10k') return runPackageBench(args);
+  process.stderr.write(
+    `npm run bench: unknown suite '${suite}' (available: report, calls, echo, switch, pingpong, fetch, instr, sys, c10k)\n`,
   );
-  if (opts === null) return 0;
-  const out = sysSuite({
-    grid,
-    samples: intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7),
-    sampleMs: intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100),
-    svg: opts.get('svg'),
-  });
-  report(out, opts.json);
-  return 0;
+  return 2;
 }
 
-interface SysParams {
-  grid: boolean;
-  samples: number;
-  sampleMs: number;
-  svg?: string | undefined;
+/** The package's syscall suite, with the project's targets for the grid. */
+function sysSuite(p: SysParams): SuiteOutput {
+  const out = packageSysSuite(p);
+  const { cells } = out.figures as { cells: Cell[] };
+  return { ...out, targets: p.grid ? syscallTargets(cells) : [] };
 }
 
-function sysSuite({ grid, samples, sampleMs, svg }: SysParams): SuiteOutput {
-  const points = grid ? GRID_POINTS : DEFAULT_POINTS;
-  const variants = grid ? [...VARIANTS, ...SELECTOR_VARIANTS] : VARIANTS;
-  const progress = new Progress(points.length * variants.length);
-  const result = runSyscallBench({ points, variants, samples, sampleMs, onCell: () => progress.tick(false) });
-  progress.finish();
-  if (svg !== undefined) {
-    writeFileSync(svg, syscallChartSvg(result.cells, `ns per wait vs N watched fds, node ${process.version}`));
-  }
-  const floorNote = result.floorError === undefined ? '' : `\nno C floor: ${result.floorError}`;
-  const verdictText = verdicts(result.cells)
-    .map((line) => `- ${line}`)
-    .join('\n');
-  return {
-    title: `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
-    body: `${formatSyscallTable(result.cells)}${floorNote}\n\nWhat the C floor of this run says:\n${verdictText}`,
-    figures: { samples, sampleMs, ...result },
-    targets: grid ? syscallTargets(result.cells) : [],
-  };
+/** The package's C10K suite, with the project's targets. */
+async function c10kSuite(measureMs: number, warmupMs: number): Promise<SuiteOutput> {
+  const out = await packageC10kSuite(measureMs, warmupMs);
+  const { results } = out.figures as { results: C10kResult[] };
+  return { ...out, targets: c10kTargets(results) };
 }
 
 function runCalls(args: string[]): number {
@@ -507,36 +410,6 @@ async function fetchSuite(runs: number, count: number): Promise<SuiteOutput> {
   };
 }
 
-async function runC10kCommand(args: string[]): Promise<number> {
-  const opts = parseSuite(args, C10K_USAGE, ['measure-ms']);
-  if (opts === null) return 0;
-  const out = await c10kSuite(
-    intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000),
-    opts.quick ? 300 : 500,
-  );
-  report(out, opts.json);
-  return 0;
-}
-
-async function c10kSuite(measureMs: number, warmupMs: number): Promise<SuiteOutput> {
-  const results = await runC10k({
-    backends: ['epoll', 'poll', 'select'],
-    conns: [100, 10_000],
-    warmupMs,
-    measureMs,
-    onResult: (r) => {
-      if (process.stderr.isTTY === true)
-        process.stderr.write(`${r.backend} ${r.conns}: ${Math.round(r.perSecond ?? 0)}/s\n`);
-    },
-  });
-  return {
-    title: `# C10K: 1 % of the connections active, 64 B ping-pong (${measureMs} ms per point)`,
-    body: formatC10kTable(results),
-    figures: { measureMs, results },
-    targets: c10kTargets(results),
-  };
-}
-
 async function runInstr(args: string[]): Promise<number> {
   const opts = parseSuite(args, INSTR_USAGE, ['work']);
   if (opts === null) return 0;
@@ -544,7 +417,7 @@ async function runInstr(args: string[]): Promise<number> {
   if (work !== undefined && work !== 'echo' && work !== 'fetch') throw new UsageError('--work must be echo or fetch');
   const unavailable = instrUnavailable();
   if (unavailable !== null) {
-    process.stderr.write(`iomux bench instr: ${unavailable}\n`);
+    process.stderr.write(`npm run bench -- instr: ${unavailable}\n`);
     return 1;
   }
   report(await instrSuite(opts.quick, work === undefined ? undefined : [work]), opts.json);
@@ -584,7 +457,7 @@ async function instrSuite(quick: boolean, works?: readonly ('echo' | 'fetch')[])
 }
 
 /**
- * `iomux bench report`: every suite in its full form (or --quick), one
+ * The report (`npm run bench`): every suite in its full form (or --quick), one
  * markdown report with the machine, the date, the versions, every table and
  * the targets, plus the syscall chart beside it.
  */

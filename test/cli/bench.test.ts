@@ -1,8 +1,10 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { syscallChartSvg } from '../../src/bench/chart.js';
-import { buildFloor, runFloor } from '../../src/bench/floor.js';
-import { formatRange, median, sampleNsPerCall } from '../../src/bench/stats.js';
+import { formatC10kTable, runC10k } from '../../src/cli/bench/c10k.js';
+import { syscallChartSvg } from '../../src/cli/bench/chart.js';
+import { buildFloor, runFloor } from '../../src/cli/bench/floor.js';
+import { formatRange, median, sampleNsPerCall } from '../../src/cli/bench/stats.js';
 import {
   type Cell,
   formatSyscallTable,
@@ -11,8 +13,10 @@ import {
   SELECTOR_VARIANTS,
   VARIANTS,
   verdicts,
-} from '../../src/bench/syscalls.js';
+} from '../../src/cli/bench/syscalls.js';
 
+// The suites of `iomux bench`: sys and c10k (its server runs from dist/:
+// child processes cannot load TypeScript).
 describe('benchmark plumbing (no timing assertions)', () => {
   it('median', () => {
     expect(median([3, 1, 2])).toBe(2);
@@ -159,5 +163,28 @@ describe('benchmark plumbing (no timing assertions)', () => {
     const opened = (svg.match(/<(?!\/)[a-z]+[^>]*[^/]>/g) ?? []).length;
     const closed = (svg.match(/<\/[a-z]+>/g) ?? []).length;
     expect(opened).toBe(closed);
+  });
+
+  it('c10k: connections held by the loop, 1 % active; select stops at FD_SETSIZE', { timeout: 60_000 }, async () => {
+    const results = await runC10k({
+      backends: ['epoll', 'select'],
+      conns: [100, 1000],
+      warmupMs: 50,
+      measureMs: 200,
+      serverScript: fileURLToPath(new URL('../../dist/cli/bench/c10k-server.js', import.meta.url)),
+    });
+    expect(results.map((r) => `${r.backend}/${r.conns}/${r.active}`)).toEqual([
+      'epoll/100/1',
+      'epoll/1000/10',
+      'select/100/1',
+      'select/1000/10',
+    ]);
+    for (const r of results.slice(0, 3)) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      expect(r.tripUs).toBeGreaterThan(0);
+      expect(r.bytesPerConnection).toBeGreaterThanOrEqual(0);
+    }
+    expect(results[3]).toMatchObject({ perSecond: null, note: expect.stringContaining('FD_SETSIZE') });
+    expect(formatC10kTable(results)).toContain('| select | 1,000 | 10 | FD_SETSIZE');
   });
 });

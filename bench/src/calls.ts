@@ -1,5 +1,5 @@
 /**
- * `iomux bench calls`: what iomux adds to one call of each hot function, over
+ * The calls benchmark (`npm run bench -- calls`): what iomux adds to one call of each hot function, over
  * a plain C N-API addon making the same syscall (bench/floor/baseline-addon.c:
  * fd numbers in, a count or -errno out, no other checks than those that keep
  * it from crashing).
@@ -25,8 +25,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-import { EpollSelector, EVENT_READ, PollSelector, SelectSelector } from '../selectors/index.js';
+import { median } from '#iomux/cli/bench/stats.js';
+import { EpollSelector, EVENT_READ, PollSelector, SelectSelector } from '#iomux/selectors/index.js';
 import {
   AF_INET,
   close,
@@ -47,10 +47,9 @@ import {
   select,
   socketpair,
   write,
-} from '../sys/index.js';
+} from '#iomux/sys/index.js';
 import { type BaselineAddon, buildBaseline, buildMarks, type CallgrindMarks, loadBaseline } from './baseline.js';
 import { callgrindSummary, instrUnavailable } from './instr.js';
-import { median } from './stats.js';
 
 /** Which implementation a batch of calls goes through. */
 export type Side = 'baseline' | 'iomux';

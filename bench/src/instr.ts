@@ -21,12 +21,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-
+import { buildC } from '#iomux/cli/bench/floor.js';
+import { median } from '#iomux/cli/bench/stats.js';
 import { ECHO_SERVER_NAMES, type EchoServerKind, startEchoServer, stopServer } from './echo.js';
 import { startPeerServer } from './fetch.js';
-import { buildC } from './floor.js';
-import { findPython, peerScript } from './peers.js';
-import { median } from './stats.js';
+import { buildBenchC, findPython, peerScript } from './peers.js';
 
 export interface InstrResult {
   work: 'echo' | 'fetch';
@@ -279,7 +278,7 @@ async function countFetch(dir: string, options: InstrOptions, onResult: (r: Inst
 export async function runInstrBench(options: InstrOptions): Promise<{ fetchServer: string; results: InstrResult[] }> {
   const unavailable = instrUnavailable();
   if (unavailable !== null) throw new Error(unavailable);
-  const cServer = buildC('echo-server');
+  const cServer = buildBenchC('echo-server');
   const client = buildC('echo-client');
   if ('error' in cServer) throw new Error(cServer.error);
   if ('error' in client) throw new Error(client.error);

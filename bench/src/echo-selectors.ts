@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { DefaultSelector, EVENT_READ, EVENT_WRITE, type SelectorKey } from '../selectors/index.js';
+import { DefaultSelector, EVENT_READ, EVENT_WRITE, type SelectorKey } from '#iomux/selectors/index.js';
 import {
   AF_INET,
   BlockingIOError,
@@ -20,7 +20,7 @@ import {
   SOL_SOCKET,
   Socket,
   TCP_NODELAY,
-} from '../sys/index.js';
+} from '#iomux/sys/index.js';
 
 /** What a key carries: the callback that serves its fd (the notes' `key.data`). */
 type Callback = (key: SelectorKey<Callback>) => void;

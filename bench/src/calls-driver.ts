@@ -1,5 +1,5 @@
 /**
- * The process `iomux bench calls` runs under callgrind (see calls.ts):
+ * The process the calls benchmark (`npm run bench -- calls`) runs under callgrind (see calls.ts):
  *
  *   valgrind --tool=callgrind --collect-atstart=no ... node calls-driver.js '<DriverArgs as JSON>'
  *

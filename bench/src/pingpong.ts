@@ -8,10 +8,9 @@
  *   from a helper thread through uv_async for every event.
  */
 import { createRequire } from 'node:module';
-
-import { EventLoop, type SelectorName } from '../loop/index.js';
-import { close, pipe, read, write } from '../sys/index.js';
-import { median } from './stats.js';
+import { median } from '#iomux/cli/bench/stats.js';
+import { EventLoop, type SelectorName } from '#iomux/loop/index.js';
+import { close, pipe, read, write } from '#iomux/sys/index.js';
 
 export interface PingPongResult {
   name: string;

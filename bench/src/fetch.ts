@@ -20,13 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { get, Agent as HttpAgent } from 'node:http';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-
-import { startServerProcess } from '../cli/demo.js';
-import { fetchMany } from '../cli/fetch-many.js';
-import { buildC } from './floor.js';
+import { formatRange, median } from '#iomux/cli/bench/stats.js';
+import { startServerProcess } from '#iomux/cli/demo.js';
+import { fetchMany } from '#iomux/cli/fetch-many.js';
 import { startNginx } from './nginx.js';
-import { findPython, peerScript } from './peers.js';
-import { formatRange, median } from './stats.js';
+import { buildBenchC, findPython, peerScript } from './peers.js';
 
 export interface FetchBenchResult {
   /** 'close' or 'keep-alive'. */
@@ -108,7 +106,7 @@ function python(port: number, count: number): FetchSample {
 
 // The C floor (bench/floor/fetch-client.c); null without a C compiler.
 function cFloor(port: number, count: number): FetchSample | null {
-  const binary = buildC('fetch-client');
+  const binary = buildBenchC('fetch-client');
   if ('error' in binary) return null;
   return fetcherProcess('C fetch floor', binary.path, [String(port), String(count)], count);
 }

@@ -8,9 +8,10 @@
  * - generator, bare yield: the Task suspends and the loop resumes it next iteration
  * - async, resolved promise: `await p` (a microtask resumes it)
  */
-import type { Coroutine } from '../coro/index.js';
-import { EventLoop } from '../loop/index.js';
-import { median } from './stats.js';
+
+import { median } from '#iomux/cli/bench/stats.js';
+import type { Coroutine } from '#iomux/coro/index.js';
+import { EventLoop } from '#iomux/loop/index.js';
 
 export interface SwitchResult {
   name: string;

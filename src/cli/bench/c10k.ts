@@ -1,6 +1,6 @@
 /**
  * C10K: one server process on the iomux loop holds N concurrent TCP
- * connections from a C client in another process (bench/floor/
+ * connections from a C client in another process (native/floor/
  * echo-client.c), 1 % of them active in 64-byte ping-pong, the rest idle.
  * Per backend and N: round trips per second, p50/p99 latency, what one
  * loop iteration costs (the server's CPU time over its iterations), the CPU
@@ -13,9 +13,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import type { SelectorName } from '../loop/index.js';
-import { mainThreadCpuUs } from './echo.js';
+import type { SelectorName } from '../../loop/index.js';
 import { buildC } from './floor.js';
+import { mainThreadCpuUs } from './stats.js';
 
 export interface C10kResult {
   backend: SelectorName;
@@ -38,7 +38,7 @@ export interface C10kOptions {
   conns: readonly number[];
   warmupMs: number;
   measureMs: number;
-  /** The compiled echo-server.js (default: the one beside this module). */
+  /** The compiled c10k-server.js (default: the one beside this module). */
   serverScript?: string;
   onResult?: (r: C10kResult) => void;
 }
@@ -53,7 +53,7 @@ async function startServer(
   script: string,
   backend: SelectorName,
 ): Promise<{ child: ChildProcess; port: number; stats: () => Stats }> {
-  const child = spawn(process.execPath, [script, 'iomux', backend], {
+  const child = spawn(process.execPath, [script, backend], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, IOMUX_STATS: '1' },
   });
@@ -80,7 +80,7 @@ async function startServer(
 export async function runC10k(options: C10kOptions): Promise<C10kResult[]> {
   const client = buildC('echo-client');
   if ('error' in client) throw new Error(client.error);
-  const script = options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url));
+  const script = options.serverScript ?? fileURLToPath(new URL('./c10k-server.js', import.meta.url));
   const results: C10kResult[] = [];
   for (const backend of options.backends) {
     for (const conns of options.conns) {

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { AF_INET, SOCK_STREAM, Socket } from '../sys/index.js';
+import { AF_INET, SOCK_STREAM, Socket } from '#iomux/sys/index.js';
 
 /** A running nginx. */
 export interface NginxServer {

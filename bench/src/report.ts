@@ -1,19 +1,17 @@
 /**
  * bench/REPORT.md: the machine, the versions, every suite's tables and the
- * speed targets of one `iomux bench report` run.
+ * speed targets of one `npm run bench` run.
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 
+import type { BenchOutput } from '#iomux/cli/bench.js';
 import { findNginx, nginxVersion } from './nginx.js';
 import { findPython } from './peers.js';
 import { formatTargets, met, type TargetCheck } from './targets.js';
 
-/** What one suite measured: a title, its markdown (tables, verdicts), its figures, its targets. */
-export interface SuiteOutput {
-  title: string;
-  body: string;
-  figures: object;
+/** What one suite measured (a title, its markdown, its figures) and the project's targets for it. */
+export interface SuiteOutput extends BenchOutput {
   targets: TargetCheck[];
 }
 
@@ -57,7 +55,7 @@ export function formatReport(
   const parts = [
     '# iomux benchmark report',
     '',
-    `Run by \`npm run bench\` (\`iomux bench report${meta.quick ? ' --quick' : ''}\`) on ${meta.started.toISOString().slice(0, 10)}, from ${meta.started.toISOString().slice(11, 16)} UTC.`,
+    `Run by \`npm run bench${meta.quick ? ' -- --quick' : ''}\` on ${meta.started.toISOString().slice(0, 10)}, from ${meta.started.toISOString().slice(11, 16)} UTC.`,
     'Every figure is the median of the runs its section names; every peer ran in the same run, interleaved',
     'where the suite allows, so drift in the machine hits all sides alike. A 2-core VM is noisy: compare',
     'ratios within one report, not figures across reports.',

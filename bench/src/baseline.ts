@@ -1,11 +1,11 @@
 /**
- * The two plain C addons of `iomux bench calls`, compiled on the fly
- * (floor.ts) and loaded with `process.dlopen`: the baseline
+ * The two plain C addons of the calls benchmark (`npm run bench -- calls`), compiled on the fly
+ * (peers.ts) and loaded with `process.dlopen`: the baseline
  * (bench/floor/baseline-addon.c), one N-API function per syscall, and the
  * callgrind marks (bench/floor/callgrind-marks.c) its instruction counts
  * are taken between.
  */
-import { buildAddon } from './floor.js';
+import { buildAddon } from './peers.js';
 
 /**
  * bench/floor/baseline-addon.c: each function takes fd numbers and returns a

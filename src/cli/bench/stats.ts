@@ -2,6 +2,7 @@
  * Timing helpers shared by the benchmarks: fixed-duration samples after a
  * warm-up, and medians (the machine is noisy; a mean would follow outliers).
  */
+import { readFileSync } from 'node:fs';
 
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
@@ -40,4 +41,13 @@ export function formatRange(values: readonly number[]): string {
   if (values.length === 0) return '-';
   const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
   return `${fmt(Math.min(...values))}-${fmt(Math.max(...values))}`;
+}
+
+/** CPU time (user + system) of a process's main thread, in microseconds (from /proc). */
+export function mainThreadCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / 100;
 }

@@ -1,17 +1,19 @@
 /**
- * The C floor program (bench/floor/multiplex.c), compiled on the fly with the
- * machine's C compiler and run as a child process, so its figures come from
- * the same machine in the same run as the TypeScript ones. The plain C N-API
- * addons of `iomux bench calls` are compiled here too, against the running
- * Node's headers.
+ * The C floor programs (native/floor: multiplex.c for `iomux bench sys`,
+ * echo-client.c for `iomux bench c10k`), compiled on the fly with the
+ * machine's C compiler and run as child processes, so their figures come
+ * from the same machine in the same run as the TypeScript ones. The
+ * package ships their sources; the project's own benchmarks (bench/)
+ * compile theirs here too.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const FLOOR_DIR = fileURLToPath(new URL('../../bench/floor/', import.meta.url));
+/** Where the C floor sources are: native/floor, from src/cli/bench and from dist/cli/bench alike. */
+export const FLOOR_DIR = fileURLToPath(new URL('../../../native/floor/', import.meta.url));
 
 export type FloorBackend = 'select' | 'poll' | 'epoll' | 'epoll_ctl';
 
@@ -40,48 +42,26 @@ function ownBuildDir(): string {
   return buildDir;
 }
 
-/**
- * Compiles bench/floor/<name>.c with `cc -O2`, once per process. Returns the
- * binary's path, or the reason there is none (no C compiler).
- */
-export function buildC(name: string): { path: string } | { error: string } {
-  return buildOnce(name, () => compile(name, name, ['-pthread']));
+/** How {@link buildC} compiles: where the source is, what to call the output, the flags. */
+export interface BuildOptions {
+  /** The folder of `<name>.c` (default {@link FLOOR_DIR}). */
+  dir?: string;
+  /** The output's file name (default `<name>`). */
+  output?: string;
+  /** Flags besides `-O2 -Wall -Wextra -Werror -I FLOOR_DIR` (default `-pthread`). */
+  flags?: readonly string[];
 }
 
 /**
- * Compiles bench/floor/<name>.c into a Node addon, <name>.node, once per
- * process: plain C against the running Node's `node_api.h`
- * (`cc -O2 -shared -fPIC`), for `process.dlopen`. Returns its path, or the
- * reason there is none (no C compiler, no Node headers, a header the source
- * needs is missing).
+ * Compiles `<dir>/<name>.c` with `cc -O2`, once per process and output.
+ * `floor.h` (in {@link FLOOR_DIR}) is on the include path of every source.
+ * Returns the binary's path, or the reason there is none (no C compiler).
  */
-export function buildAddon(name: string): { path: string } | { error: string } {
-  return buildOnce(`${name}.node`, () => {
-    const include = nodeIncludeDir();
-    if (include === null) {
-      return { error: `no Node headers (node_api.h) beside ${process.execPath} nor in node-gyp's cache` };
-    }
-    return compile(name, `${name}.node`, ['-shared', '-fPIC', '-I', include]);
-  });
-}
-
-/**
- * Where the running Node's `node_api.h` is: beside the binary (an official
- * build or a distribution package installs include/node next to bin/), else
- * in the header cache node-gyp fills when it builds an addon.
- */
-export function nodeIncludeDir(): string | null {
-  const version = process.versions.node;
-  const cache = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
-  // node-gyp's --devdir, as npm passes it on.
-  const devdir = process.env['npm_config_devdir'];
-  const candidates = [
-    join(dirname(process.execPath), '..', 'include', 'node'),
-    ...(devdir ? [join(devdir, version, 'include', 'node')] : []),
-    join(cache, 'node-gyp', version, 'include', 'node'),
-    join(homedir(), '.node-gyp', version, 'include', 'node'),
-  ];
-  return candidates.find((dir) => existsSync(join(dir, 'node_api.h'))) ?? null;
+export function buildC(name: string, options: BuildOptions = {}): { path: string } | { error: string } {
+  const output = options.output ?? name;
+  return buildOnce(output, () =>
+    compile(join(options.dir ?? FLOOR_DIR, `${name}.c`), output, options.flags ?? ['-pthread']),
+  );
 }
 
 function buildOnce(
@@ -95,12 +75,11 @@ function buildOnce(
   return result;
 }
 
-function compile(name: string, output: string, flags: readonly string[]): { path: string } | { error: string } {
-  const source = join(FLOOR_DIR, `${name}.c`);
+function compile(source: string, output: string, flags: readonly string[]): { path: string } | { error: string } {
   const out = join(ownBuildDir(), output);
   for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
     if (cc === undefined || cc === '') continue;
-    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', ...flags, '-o', out, source], {
+    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-I', FLOOR_DIR, ...flags, '-o', out, source], {
       encoding: 'utf8',
     });
     if (r.error === undefined && r.status === 0) return { path: out };
@@ -109,7 +88,7 @@ function compile(name: string, output: string, flags: readonly string[]): { path
   return { error: 'no C compiler (cc, gcc or clang) found' };
 }
 
-/** Compiles the select/poll/epoll floor (bench/floor/multiplex.c). */
+/** Compiles the select/poll/epoll floor (native/floor/multiplex.c). */
 export function buildFloor(): { path: string } | { error: string } {
   return buildC('multiplex');
 }
