@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { formatC10kTable, runC10k } from './bench/c10k.js';
 import { syscallChartSvg } from './bench/chart.js';
+import { buildC } from './bench/floor.js';
 import {
   DEFAULT_POINTS,
   formatSyscallTable,
@@ -214,6 +215,14 @@ export function sysSuite({ grid, samples, sampleMs, svg }: SysParams): BenchOutp
 async function runC10kCommand(args: string[]): Promise<number> {
   const opts = parseSuite(args, C10K_USAGE, ['measure-ms']);
   if (opts === null) return 0;
+  // The 10,000 clients are one C program; without a compiler (an install
+  // from the prebuilt package) there is nothing to measure with: say so
+  // rather than end in a stack trace.
+  const client = buildC('echo-client');
+  if ('error' in client) {
+    process.stderr.write(`iomux bench c10k: its load generator (echo-client.c) cannot be built: ${client.error}\n`);
+    return 1;
+  }
   const out = await c10kSuite(
     intOption(opts.get('measure-ms'), '--measure-ms', opts.quick ? 1000 : 3000),
     opts.quick ? 300 : 500,
