@@ -20,7 +20,14 @@ import { isIP } from 'node:net';
 import { ensureFuture, Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
-import { type BaseSelector, EpollSelector, EVENT_READ, EVENT_WRITE, type SelectorName } from '../selectors/index.js';
+import {
+  type BaseSelector,
+  EpollSelector,
+  EVENT_READ,
+  EVENT_WRITE,
+  type ReadyVisitor,
+  type SelectorName,
+} from '../selectors/index.js';
 import { invalidArgType, outOfRange } from '../sys/args.js';
 import type { AddrInfo, FileLike, SendData, Socket, SocketAddress } from '../sys/index.js';
 import { connectByName } from './connect.js';
@@ -28,7 +35,7 @@ import { CooperativeDriver, type DriverLoop, settleRun } from './cooperative.js'
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
-import { IoRegistry, makeSelector } from './io.js';
+import { type EntrySelector, type IoEntry, IoRegistry, makeSelector } from './io.js';
 import { RingQueue } from './ready-queue.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
@@ -100,6 +107,17 @@ export class EventLoop implements LoopLike, HandleOwner {
   #iterations = 0;
   // The fd registrations (io.ts): what the selector watches, and for whom.
   readonly #io: IoRegistry;
+  // The registry's tables by fd, read on the per-message path (sockOp and
+  // sock-ops' drained hint) without going through it: each extra property
+  // load there grows the code a coroutine inlines, and past V8's inlining
+  // budget a callee is called instead (about 150 instructions per echo round
+  // trip). `entries` is one array for the registry's life; `drained` is
+  // replaced when it grows, which happens only when an fd is first watched.
+  readonly #entries: (IoEntry | undefined)[];
+  #drained: Uint8Array;
+  // The same for each iteration's wait: the selector and the registry's visitor.
+  readonly #selector: EntrySelector;
+  readonly #onReady: ReadyVisitor<IoEntry>;
   readonly #resolvedVoid: Future<void>;
   #running = false;
   #stopping = false;
@@ -117,7 +135,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    */
   constructor(options: EventLoopOptions = {}) {
     const selector = makeSelector(options.selector);
-    this.#io = new IoRegistry(selector, this.#ready, {
+    const io = new IoRegistry(selector, this.#ready, {
       callExceptionHandler: (context) => this.callExceptionHandler(context),
       // A cooperative loop's idle wait (epoll: libuv's; select and poll: a
       // helper thread's snapshot of the fds) must see a new watch.
@@ -125,6 +143,11 @@ export class EventLoop implements LoopLike, HandleOwner {
         if (this.#driver !== null && !this.#inTick) this.#driver.wake();
       },
     });
+    this.#io = io;
+    this.#entries = io.entries;
+    this.#drained = io.drained;
+    this.#selector = selector;
+    this.#onReady = io.onReady;
     // Closed behind the loop's back while a cooperative run idles: wake it,
     // so that its next select() fails the run instead of leaving it pending.
     selector.whenClosed(() => this.#driver?.wake());
@@ -180,12 +203,12 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   /** @internal True when the last receive on `fd` drained its queue (sock-ops; see io.ts). */
   recvDrained(fd: number): boolean {
-    return this.#io.recvDrained(fd);
+    return this.#drained[fd] === 1;
   }
 
   /** @internal Sets or clears that hint: the next receive on `fd` waits for readiness first. */
   markDrained(fd: number, drained: boolean): void {
-    this.#io.markDrained(fd, drained);
+    this.#drained[fd] = drained ? 1 : 0;
   }
 
   /** @internal A done Future<void>, shared: what a socket operation that completed at once returns. */
@@ -267,7 +290,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws what addReader throws for a socket the selector refuses
    */
   sockOp(sock: Socket, write: boolean): SockOp {
-    const entry = this.#io.entries[sock.fileno()];
+    const entry = this.#entries[sock.fileno()];
     const op = write ? entry?.writeOp : entry?.readOp;
     return op != null && op === (write ? entry?.writer : entry?.reader) && op.sock === sock
       ? op
@@ -277,10 +300,11 @@ export class EventLoop implements LoopLike, HandleOwner {
   #watchOp(sock: Socket, write: boolean): SockOp {
     this.#checkClosed();
     const fd = sock.fileno();
-    const old = this.#io.entries[fd];
+    const old = this.#entries[fd];
     const kept = old !== undefined && old.fileobj === sock ? (write ? old.writeOp : old.readOp) : null;
     const op = kept ?? new SockOp(this, sock, write);
     const entry = this.#io.addAt(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
+    this.#drained = this.#io.drained;
     if (write) entry.writeOp = op;
     else entry.readOp = op;
     op.slots = entry;
@@ -605,8 +629,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       const first = timers.peek();
       if (first !== undefined) timeoutMs = Math.max(0, first.when - this.time());
     }
-    const io = this.#io;
-    io.selector.forEachReady(timeoutMs, io.onReady);
+    this.#selector.forEachReady(timeoutMs, this.#onReady);
     const now = this.time();
     for (;;) {
       const first = timers.peek();
@@ -648,6 +671,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     checkCallback(callback);
     const handle = new Handle(callback, args, this);
     this.#io.add(fileobj, event, handle);
+    this.#drained = this.#io.drained;
     return handle;
   }
 }

@@ -95,12 +95,18 @@ export class IoRegistry {
   readonly selector: EntrySelector;
   readonly #ready: RingQueue<Runnable>;
   readonly #owner: IoOwner;
-  /** By fd. Read directly by the loop's sockOp lookup (the per-message path). */
-  entries: (IoEntry | undefined)[] = [];
+  /** By fd; one array for the registry's life (the loop reads it directly on the per-message path). */
+  readonly entries: (IoEntry | undefined)[] = [];
   #dirty: IoEntry[] = [];
   #spareDirty: IoEntry[] = [];
-  // By fd: 1 when the last receive drained the socket's queue (sock-ops).
-  #drained = new Uint8Array(64);
+  /**
+   * By fd: 1 when the last receive drained the socket's queue (sock-ops'
+   * hint: the next receive waits for readiness first). Read and written by
+   * the loop directly, on the per-message path; grown (replaced) when an fd
+   * is first watched, so a write beyond it -- an fd never watched -- is
+   * dropped, costing only a wasted attempt.
+   */
+  drained = new Uint8Array(64);
 
   /** The selector's visitor: queues the reader and/or writer of a ready fd. */
   readonly onReady = (key: SelectorKey<IoEntry>, events: number): void => {
@@ -113,21 +119,6 @@ export class IoRegistry {
     this.selector = selector;
     this.#ready = ready;
     this.#owner = owner;
-  }
-
-  /** True when the last receive on `fd` drained its queue (a hint: waiting first is always correct). */
-  recvDrained(fd: number): boolean {
-    return this.#drained[fd] === 1;
-  }
-
-  /**
-   * Sets the hint: the next receive on `fd` waits for readiness first (after
-   * a short read or a send). The table grows when an fd is first watched,
-   * not here: this stays a store, and for an fd beyond it (never watched
-   * yet) the hint is dropped -- only a wasted attempt.
-   */
-  markDrained(fd: number, drained: boolean): void {
-    this.#drained[fd] = drained ? 1 : 0;
   }
 
   /**
@@ -155,10 +146,10 @@ export class IoRegistry {
       entry.registered = event;
       while (this.entries.length < fd) this.entries.push(undefined);
       this.entries[fd] = entry;
-      if (fd >= this.#drained.length) {
-        const grown = new Uint8Array(Math.max(fd + 1, this.#drained.length * 2));
-        grown.set(this.#drained);
-        this.#drained = grown;
+      if (fd >= this.drained.length) {
+        const grown = new Uint8Array(Math.max(fd + 1, this.drained.length * 2));
+        grown.set(this.drained);
+        this.drained = grown;
       }
     } else {
       const old = event === EVENT_READ ? entry.reader : entry.writer;
@@ -204,7 +195,7 @@ export class IoRegistry {
 
   /** Forgets every registration (the loop is closing; the selector is closed next). */
   clear(): void {
-    this.entries = [];
+    this.entries.length = 0;
     this.#dirty = [];
     this.#spareDirty = [];
   }
