@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `iomux` command.
+ * The `iomux` command: parses the subcommand and hands over to its room --
+ * fetch (fetch-many.ts), demo (demo.ts), serve (server.ts), bench (bench.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,8 @@
+/**
+ * The CLI's progress bar (demo, bench): one line on stderr, redrawn.
+ *
+ * @module
+ */
 /** A one-line progress bar on a terminal (nothing when stderr is not a TTY). */
 export class Progress {
   readonly #total: number;
