@@ -14,7 +14,7 @@ import { type LoopLike, RUN, WAKE } from './types.js';
 /** A generator coroutine returning T. It may yield Futures (via `yield* fut`) or nothing (`yield`: let others run). */
 export type Coroutine<T = unknown> = Generator<unknown, T, unknown>;
 
-/** What a Task can drive: a coroutine, a promise, or a function returning either (given the task's AbortSignal). */
+/** What a Task can drive: a coroutine, a promise, or a function returning either or a Future (given the task's AbortSignal). */
 export type TaskTarget<T> = Coroutine<T> | PromiseLike<T> | ((signal: AbortSignal) => Coroutine<T> | PromiseLike<T>);
 
 let current: Task<unknown> | null = null;
@@ -85,7 +85,7 @@ export class Task<T = unknown> extends Future<T> {
    * generator takes its first step, and a function is called, in the loop's
    * next iteration (as asyncio starts every Task); a promise runs already.
    *
-   * @param target - a generator object, a promise, or a function returning one (it receives the task's AbortSignal)
+   * @param target - a generator object, a promise, or a function returning one or a Future (it receives the task's AbortSignal)
    * @param loop - the loop that runs it (default: the running loop)
    * @throws {TypeError} when target is none of these (a function that returns
    *   neither fails the Task with that TypeError instead)
@@ -151,6 +151,19 @@ export class Task<T = unknown> extends Future<T> {
     if (isCoroutine(body)) {
       this.#coro = body as Coroutine<T>;
       if (scheduleFirstStep) this.loop.schedule(this);
+    } else if (body instanceof Future) {
+      // A function that returned a Future (a Task, a socket operation's):
+      // the Task follows it, and cancelling the Task cancels it.
+      if (body.loop !== this.loop) {
+        throw new WrongLoopError(`Task ${this.name} got a Future attached to a different loop`);
+      }
+      this.#awaited = body;
+      body.addDoneCallback((done) => {
+        if (this.done()) return;
+        if (done.cancelled()) super.cancel(this.#cancelMessage);
+        else if (done.exception() !== null) super.setException(done.exception());
+        else super.setResult(done.result() as T);
+      });
     } else if (isThenable(body)) {
       body.then(
         (value) => {

@@ -170,6 +170,27 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
     expect(() => loop.runUntilComplete(throwing)).toThrow(RangeError);
   });
 
+  it('a function that returns a Future: the Task follows it, and cancelling the Task cancels it', async () => {
+    const loop = testLoop(backend);
+    function* answer(): Coroutine<number> {
+      yield* sleep(1);
+      return 42;
+    }
+    // loop.run documents "a function returning" a Future; it used to fail with a TypeError.
+    expect(await loop.run(() => loop.createTask(answer()))).toBe(42);
+    expect(loop.runUntilComplete(loop.createTask(() => loop.createTask(answer())))).toBe(42);
+    const failing = loop.createFuture<number>();
+    const follower = loop.createTask(() => failing);
+    loop.callSoon(() => failing.setException(new RangeError('inner')));
+    expect(() => loop.runUntilComplete(follower)).toThrow(RangeError);
+    const pending = loop.createFuture<number>();
+    const outer = loop.createTask(() => pending);
+    loop.runUntilComplete(pause(1));
+    expect(outer.cancel()).toBe(true);
+    expect(() => loop.runUntilComplete(outer)).toThrow(CancelledError);
+    expect(pending.cancelled()).toBe(true);
+  });
+
   it('currentTask() is the task whose coroutine runs', () => {
     const loop = testLoop(backend);
     let seen: unknown = null;
