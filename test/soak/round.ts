@@ -4,7 +4,7 @@
  * under a deadline (past it, the operation counts as hung: a failure). At
  * the end the loop's selector must hold no registration and the loop closes.
  */
-import { type Coroutine, gather, waitFor } from 'iomux/coro';
+import { type Coroutine, gather, TimeoutError, waitFor } from 'iomux/coro';
 import { EventLoop, type SelectorName } from 'iomux/loop';
 
 import { drawEchoJob, echoClient, startEchoServer } from './echo.js';
@@ -45,8 +45,10 @@ export interface RoundPlan {
 /** Past this an operation is hung (the fetchers' own limit is 60 s; stalls and SYN retries take seconds). */
 export const OP_DEADLINE_MS = 120_000;
 
-function hung(tally: Tally, what: string): void {
-  tally.failures.push(`${what}: still running after ${OP_DEADLINE_MS} ms (hung)`);
+/** An operation that did not end with its own outcome: hung past the deadline, or threw. */
+function broke(tally: Tally, what: string, error: unknown): void {
+  if (error instanceof TimeoutError) tally.failures.push(`${what}: still running after ${OP_DEADLINE_MS} ms (hung)`);
+  else tally.failures.push(`${what}: threw ${error instanceof Error ? error.stack : error}`);
 }
 
 function echoPlan(plan: RoundPlan, rng: Rng) {
@@ -75,7 +77,7 @@ function* bounded<T>(
         const outcome = yield* waitFor(run(item), OP_DEADLINE_MS);
         countOutcome(tally, kind, outcome);
       } catch (error) {
-        hung(tally, `${kind} (${error})`);
+        broke(tally, kind, error);
       }
     }
   }
@@ -114,7 +116,7 @@ function* legs(
   try {
     yield* waitFor(timerTask, OP_DEADLINE_MS);
   } catch (error) {
-    hung(tally, `timers (${error})`);
+    broke(tally, 'timers', error);
   }
   yield* gather(echoes, fetches);
   yield* server.close(OP_DEADLINE_MS);

@@ -40,11 +40,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** `iomux serve --backend <backend>` on a free loopback port. */
+/**
+ * `iomux serve --backend <backend>` on a free loopback port, under a shell
+ * that kills it when its stdin (a pipe from this process) closes: when the
+ * soak stops it, and when the soak dies without stopping it.
+ */
 export async function startEmbedded(backend: SelectorName): Promise<Peer> {
   const main = join(packageRoot(), 'dist/cli/main.js');
-  const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--backend', backend], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const script = '"$0" "$@" </dev/null & server=$!; read -r _; kill "$server"; wait "$server" 2>/dev/null; exit 0';
+  const child = spawn('/bin/sh', ['-c', script, process.execPath, main, 'serve', '--port', '0', '--backend', backend], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -55,7 +60,14 @@ export async function startEmbedded(backend: SelectorName): Promise<Peer> {
     });
     child.once('exit', (code) => reject(new Error(`iomux serve exited with ${code}`)));
   });
-  return { name: `serve-${backend}`, port, stop: () => stopChild(child) };
+  const stop = async (): Promise<void> => {
+    const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
+    child.stdin?.end();
+    const timer = setTimeout(() => void stopChild(child), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { name: `serve-${backend}`, port, stop };
 }
 
 interface NginxModule {

@@ -42,10 +42,18 @@ beforeAll(async () => {
   child.stderr.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  const killer = setTimeout(() => child.kill('SIGTERM'), RUN_LIMIT_MS);
+  // Past the limit: SIGTERM (the soak stops its peers), then SIGKILL.
+  const killer = setTimeout(() => {
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+  }, RUN_LIMIT_MS);
   exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(killer);
-  report = JSON.parse(readFileSync(json, 'utf8')) as SoakReport;
+  try {
+    report = JSON.parse(readFileSync(json, 'utf8')) as SoakReport;
+  } catch {
+    throw new Error(`the soak ended (exit ${exitCode}) without a report:\n${output}`);
+  }
 }, RUN_LIMIT_MS + 60_000);
 
 afterAll(() => {
