@@ -175,6 +175,11 @@ napi_value SetCtl(napi_env e, napi_callback_info info) {
   return nullptr;
 }
 
+// How often wait() selects again after an EBADF for which no closed fd is
+// found (its number was reused meanwhile by another thread); each race needs
+// a close and an open elsewhere within one select call, so a few suffice.
+constexpr int kEbadfRetries = 16;
+
 // wait(timeoutMs) -> n (fd, mask) pairs in `events`, in fd order.
 napi_value SetWait(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
@@ -185,21 +190,24 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
   if (!ValueTimeoutMs(env, Napi::Value(env, b.argv[0]), &timeoutMs)) return nullptr;
   fd_set r;
   fd_set w;
-  int rc = RetryOnEintr(timeoutMs, [&](int ms) {
-    std::memcpy(&r, &core->read, sizeof(r));
-    std::memcpy(&w, &core->write, sizeof(w));
-    struct timeval tv;
-    struct timeval* tvp = nullptr;
-    if (ms >= 0) {
-      tv.tv_sec = ms / 1000;
-      tv.tv_usec = (ms % 1000) * 1000;
-      tvp = &tv;
-    }
-    return ::select(core->maxFd + 1, &r, &w, nullptr, tvp);
-  });
+  auto selectOnce = [&]() {
+    return RetryOnEintr(timeoutMs, [&](int ms) {
+      std::memcpy(&r, &core->read, sizeof(r));
+      std::memcpy(&w, &core->write, sizeof(w));
+      struct timeval tv;
+      struct timeval* tvp = nullptr;
+      if (ms >= 0) {
+        tv.tv_sec = ms / 1000;
+        tv.tv_usec = (ms % 1000) * 1000;
+        tvp = &tv;
+      }
+      return ::select(core->maxFd + 1, &r, &w, nullptr, tvp);
+    });
+  };
+  int rc = selectOnce();
   int32_t* out = core->events->data.get();
   int n = 0;
-  if (rc < 0 && errno == EBADF) {
+  for (int attempt = 0; rc < 0 && errno == EBADF; attempt++) {
     // An fd was closed while in the set: select(2) fails as a whole and
     // would on every later wait. Drop the closed fds and report each ready
     // both ways (as poll's POLLNVAL), so its owner's callbacks find out.
@@ -214,7 +222,15 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
     }
     while (core->maxFd >= 0 && !core->Has(core->maxFd)) core->maxFd--;
     if (n > 0) return Napi::Number::New(env, n);
-    errno = EBADF;
+    // No fd in the set is closed now: the closed one's number was reused
+    // (by another thread: fd numbers are per process) between select(2)
+    // and the scan, and the set holds only open fds again. Select again:
+    // EBADF comes back at once, before any wait, so this costs no time.
+    if (attempt == kEbadfRetries) {
+      errno = EBADF;
+      break;
+    }
+    rc = selectOnce();
   }
   if (rc < 0) {
     ThrowErrno(env, errno, "select");

@@ -1,6 +1,9 @@
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
-import { AF_INET, close, FD_SETSIZE, MSG_OOB, SOCK_STREAM, Socket, select } from '../../src/sys/index.js';
+import { AF_INET, close, eventfd, FD_SETSIZE, MSG_OOB, SOCK_STREAM, Socket, select } from '../../src/sys/index.js';
+import { SelectSet } from '../../src/sys/select.js';
 import { testEventfd, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
 import { expectResumesAfterSignal, waitThroughSignal } from '../helpers/signals.js';
 import { watchdog } from '../helpers/watchdog.js';
@@ -130,5 +133,50 @@ describe('select()', () => {
   it('reports readiness that arrives after a signal interrupted it', async () => {
     const [r, w] = testPipe();
     expect((await waitThroughSignal((ms) => select([r], [], [], ms), w))[0]).toEqual([r]);
+  });
+});
+
+describe('SelectSet', () => {
+  it('a watched fd closed here while another thread reuses its number is never an EBADF from wait', async () => {
+    // A loop keeps a closed fd in its set for one iteration. select(2) then
+    // fails with EBADF and wait() drops the closed fd; but when another
+    // thread opens an fd between that failure and the scan, the number is
+    // open again, nothing is found closed, and wait() used to throw EBADF
+    // (the soak hit it: a select loop on the main thread, workers around it).
+    const dist = new URL('../../dist/sys/index.js', import.meta.url);
+    expect(existsSync(dist), 'run `npm run build` first').toBe(true);
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const churn = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(dist.href)}).then((sys) => {
+        parentPort.postMessage('ready');
+        for (let i = 0; i < 50_000_000 && Atomics.load(workerData, 0) === 0; i++) sys.close(sys.eventfd());
+      });`,
+      { eval: true, workerData: stop },
+    );
+    await new Promise((resolve) => churn.once('message', resolve));
+    const set = new SelectSet();
+    let failure: unknown = null;
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 200_000 && performance.now() - started < 3000; i++) {
+        const fd = eventfd();
+        set.set(fd, 1);
+        close(fd);
+        try {
+          // The closed fd reported both ways, or whatever now holds its number.
+          set.wait(0);
+        } catch (error) {
+          failure = error;
+          break;
+        }
+        if (set.size > 0) set.set(fd, 0);
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await churn.terminate();
+      set.close();
+    }
+    expect(failure).toBeNull();
   });
 });
