@@ -45,7 +45,7 @@ export async function runWorker(
 ): Promise<void> {
   const { backend, mode, ending } = workerShape(i, rng);
   const plan: RoundPlan = { ...base, size, seed: Math.floor(rng.next() * 2 ** 32), backend, mode, where: 'worker' };
-  if (ending === 'exit') plan.exitAfterMs = rng.int(50, 1500);
+  if (ending === 'exit') plan.exitAfterMs = rng.int(20, 600);
   const worker = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: { plan } });
   let result: Tally | null = null;
   const watchdog = setTimeout(() => {
@@ -55,7 +55,7 @@ export async function runWorker(
   worker.on('message', (m: { type: string; tally?: Tally }) => {
     if (m.type === 'result' && m.tally !== undefined) result = m.tally;
     if (m.type === 'started' && ending === 'terminate') {
-      setTimeout(() => void worker.terminate(), rng.int(20, 1500));
+      setTimeout(() => void worker.terminate(), rng.int(20, 300));
     }
   });
   worker.on('error', (error) => tally.failures.push(`worker ${i} (${backend} ${mode} ${ending}): ${error}`));
