@@ -112,26 +112,30 @@ async function main(): Promise<number> {
     let warm = start;
 
     const mainRounds = async (): Promise<void> => {
-      // At least two cycles (the first is the warm-up); then until the time is up.
-      for (cycle = 0; cycle < 2 || elapsed() < seconds; cycle++) {
-        for (const backend of BACKENDS) {
-          for (const mode of MODES) {
-            const plan: RoundPlan = {
-              ...base,
-              seed: Math.floor(rng.next() * 2 ** 32),
-              backend,
-              mode,
-              size: mainSize,
-              where: 'main',
-            };
-            mergeTally(tally, await runRound(plan));
-            await immediate(); // let workers' messages in between owning rounds
+      try {
+        // At least two cycles (the first is the warm-up); then until the time is up.
+        for (cycle = 0; cycle < 2 || elapsed() < seconds; cycle++) {
+          for (const backend of BACKENDS) {
+            for (const mode of MODES) {
+              const seedOfRound = Math.floor(rng.next() * 2 ** 32);
+              const plan: RoundPlan = { ...base, seed: seedOfRound, backend, mode, size: mainSize, where: 'main' };
+              try {
+                mergeTally(tally, await runRound(plan));
+              } catch (error) {
+                // The loop itself failed (runUntilComplete or run threw): a failure, and the soak goes on.
+                const what = error instanceof Error ? error.stack : error;
+                tally.failures.push(`main ${backend} ${mode}: the round threw ${what}`);
+              }
+              await immediate(); // let workers' messages in between owning rounds
+            }
           }
+          if (cycle === 0) warm = sample();
+          console.log(`iomux soak: cycle ${cycle + 1} done at ${elapsed().toFixed(1)} s`);
         }
-        if (cycle === 0) warm = sample();
-        console.log(`iomux soak: cycle ${cycle + 1} done at ${elapsed().toFixed(1)} s`);
+      } finally {
+        // Whatever happened, the worker and EMFILE legs stop after their current run.
+        mainDone = true;
       }
-      mainDone = true;
     };
     const workerRng = rng.fork(2);
     const workers = async (): Promise<void> => {
