@@ -78,7 +78,7 @@ interface NginxModule {
 
 /** nginx serving `files`, or null when it is not installed. */
 export async function startNginxPeer(files: Record<string, Buffer>): Promise<(Peer & { version: string }) | null> {
-  const url = pathToFileURL(join(packageRoot(), 'dist/bench/nginx.js')).href;
+  const url = pathToFileURL(join(packageRoot(), 'bench/.build/nginx.js')).href;
   const { startNginx } = (await import(url)) as NginxModule;
   const nginx = await startNginx(files);
   if (nginx === null) return null;
