@@ -128,10 +128,12 @@ export class Task<T = unknown> extends Future<T> {
     } finally {
       current = previous;
     }
-    if (isThenable(body) && !isCoroutine(body)) {
-      // Until the function itself ends (a Task cancelled at once may outlive it).
+    if (body instanceof Promise) {
+      // An async function's promise, until the function itself ends (a Task
+      // cancelled at once may outlive it). Only native promises: calling a
+      // user's thenable's then() twice could run a lazy query twice.
       runningAsync++;
-      body.then(asyncEnded, asyncEnded);
+      Promise.prototype.then.call(body, asyncEnded, asyncEnded);
     } else if (runningAsync === 0) {
       asyncTasks.disable();
     }

@@ -280,6 +280,35 @@ describe.each(BACKENDS)('Task on %s', (backend) => {
 });
 
 describe('async Tasks and the host application', () => {
+  it('a function returning a thenable of its own: then() is called once, and a throwing then() fails only that Task', async () => {
+    const loop = testLoop('epoll');
+    let calls = 0;
+    const lazy = {
+      // biome-ignore lint/suspicious/noThenProperty: a user's own thenable, which is what is tested
+      then(resolve: (v: string) => void): void {
+        calls++;
+        resolve('ran');
+      },
+    };
+    const throwing = {
+      // biome-ignore lint/suspicious/noThenProperty: a user's own thenable, which is what is tested
+      then(): void {
+        throw new Error('then throws');
+      },
+    };
+    const outcome = await loop.run(async () => {
+      const ok = await loop.createTask(() => lazy as unknown as PromiseLike<string>);
+      const bad = loop.createTask(() => throwing as unknown as PromiseLike<string>);
+      const error = await bad.then(
+        () => null,
+        (e: unknown) => (e as Error).message,
+      );
+      return [ok, error];
+    });
+    expect(outcome).toEqual(['ran', 'then throws']);
+    expect(calls).toBe(1);
+  });
+
   // Node's promise hooks, which AsyncLocalStorage turns on before Node 24,
   // give every promise its own async id; off, a continuation runs under its
   // caller's. Two awaits that see different ids: the hooks are on.
