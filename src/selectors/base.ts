@@ -51,6 +51,10 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   // an fd number closed since from the one that number has now.
   #tags: number[] = [];
   #lastTag = 0;
+  // While forEachReady visits a batch: the tags of registrations removed
+  // meanwhile, whose events later in the same batch are explained.
+  #visiting = false;
+  readonly #removedInBatch: number[] = [];
   #count = 0;
   #closed = false;
   #onClose: (() => void) | null = null;
@@ -108,6 +112,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
       // number now belongs to another file (ENOENT): either way it is gone.
       if (!isErrnoError(e)) throw e;
     }
+    if (this.#visiting) this.#removedInBatch.push(this.#tags[key.fd] as number);
     this.#keys[key.fd] = undefined;
     this.#count--;
     return key;
@@ -129,6 +134,7 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
       // The backend had let it go already (poll, after reporting POLLNVAL).
       if (!isErrnoError(e)) throw e;
     }
+    if (this.#visiting) this.#removedInBatch.push(this.#tags[fd] as number);
     this.#keys[fd] = undefined;
     this.#count--;
   }
@@ -180,19 +186,26 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
     const keys = this.#keys;
     const tags = this.#tags;
     let visited = 0;
-    for (let i = 0; i < n; i++) {
-      const at = i * stride;
-      const fd = array[at + fdIndex] as number;
-      const key = keys[fd];
-      if (tagIndex >= 0 && (key === undefined || array[at + tagIndex] !== tags[fd])) {
-        this.strayEvent(array[at + tagIndex] as number);
-        continue;
+    this.#visiting = true;
+    try {
+      for (let i = 0; i < n; i++) {
+        const at = i * stride;
+        const fd = array[at + fdIndex] as number;
+        const key = keys[fd];
+        if (tagIndex >= 0 && (key === undefined || array[at + tagIndex] !== tags[fd])) {
+          const tag = array[at + tagIndex] as number;
+          if (!this.#removedInBatch.includes(tag)) this.strayEvent(tag);
+          continue;
+        }
+        if (key === undefined) continue;
+        const events = this.toEvents(array[at + eventsIndex] as number) & key.events;
+        if (events === 0) continue;
+        visit(key, events);
+        visited++;
       }
-      if (key === undefined) continue;
-      const events = this.toEvents(array[at + eventsIndex] as number) & key.events;
-      if (events === 0) continue;
-      visit(key, events);
-      visited++;
+    } finally {
+      this.#visiting = false;
+      this.#removedInBatch.length = 0;
     }
     return visited;
   }
@@ -282,9 +295,11 @@ export abstract class BaseSelector<D = unknown> implements Disposable {
   /** Frees the kernel object. */
   protected abstract backendClose(): void;
   /**
-   * An event whose tag matches no registration the selector holds: one
-   * removed during this batch of events, or one the kernel kept after its
-   * fd was closed (a dup keeps the file open). Only for backends with tags.
+   * An event whose tag matches no registration the selector holds, and
+   * which none removed during this batch explains: a registration the
+   * kernel kept after its fd was closed (a dup keeps the file open). Every
+   * registration the kernel reports was live when the wait began, so nothing
+   * else produces one. Only for backends with tags.
    */
   protected strayEvent(_tag: number): void {}
 

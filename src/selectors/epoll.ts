@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import {
   EPOLL_CTL_ADD,
   EPOLL_CTL_MOD,
@@ -11,6 +12,7 @@ import {
   EPOLLIN,
   EPOLLOUT,
   Epoll,
+  isErrnoError,
 } from '../sys/index.js';
 import { BaseSelector, type ReadyLayout } from './base.js';
 import { fromPollBits, toPollBits } from './poll-like.js';
@@ -24,6 +26,9 @@ const OWN_EVENTS = 1024;
 
 /** Where a record holds its registration's tag: the high half of epoll_data (x86-64 is little-endian). */
 const TAG_INDEX = EPOLL_EVENT_FD_INDEX + 1;
+
+/** Waits between attempts to renew the kernel's set while the process has no fd to spare. */
+const RENEW_BACKOFF_WAITS = 64;
 
 /** EpollSelector options. */
 export interface EpollSelectorOptions {
@@ -49,10 +54,13 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   #grown: ReadyLayout | null = null;
   #layout: ReadyLayout;
   readonly #capped: boolean;
-  // Tags of events that matched no registration: the last wait's and this one's.
-  #lastStrays: number[] = [];
-  #strays: number[] = [];
+  // A stale registration was seen: renew the kernel's set before the next wait.
   #renewDue = false;
+  // Waits to let pass before trying again after a renewal failed (EMFILE).
+  #renewBackoff = 0;
+  // fileno() was handed out: some other poller may watch the epoll fd, and a
+  // renewal would silently drop its registration (the old instance closes).
+  #exposed = false;
   #renewHooks: { before: () => void; after: () => void } | null = null;
 
   /** @throws {RangeError} for maxEvents outside 1..2^20 */
@@ -70,8 +78,19 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
     this.#layout = this.#own;
   }
 
-  /** The epoll fd. */
+  /**
+   * The epoll fd: readable whenever a registered fd is ready, so another
+   * poller can watch it. Once handed out, the selector never renews its
+   * kernel set (see the README: a registration that outlives its fd is then
+   * only skipped, never dropped -- unregister before closing).
+   */
   fileno(): number {
+    this.#exposed = true;
+    return this.#epoll.fileno();
+  }
+
+  /** @internal The epoll fd for an owner that watches it through {@link whenRenewed}'s hooks. */
+  ownFileno(): number {
     return this.#epoll.fileno();
   }
 
@@ -100,12 +119,10 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   // open stays in the kernel's set, and no epoll_ctl can name it any more
   // (its number is closed, or belongs to another file). Level-triggered, it
   // is reported by every wait: the loop would spin, or run the callbacks of
-  // whatever file has the number now. Its events carry a tag no current
-  // registration has; one seen in two waits in a row (a registration removed
-  // during a batch shows at most once) makes the next wait renew the set.
-  protected override strayEvent(tag: number): void {
-    if (this.#lastStrays.includes(tag)) this.#renewDue = true;
-    this.#strays.push(tag);
+  // whatever file has the number now. Its events carry a tag no registration
+  // has (base.ts skips them); the next wait first renews the kernel's set.
+  protected override strayEvent(_tag: number): void {
+    this.#renewDue = true;
   }
 
   /**
@@ -119,35 +136,53 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
 
   #renew(): void {
     this.#renewDue = false;
-    this.#lastStrays.length = 0;
-    this.#strays.length = 0;
+    // Only the registrations the old set still holds are made again: a key
+    // whose fd was closed behind the selector lost its registration then,
+    // and its number may name another file now.
+    const live = this.#liveTags();
     const hooks = this.#renewHooks;
     hooks?.before();
     try {
-      this.#epoll.renew();
+      try {
+        this.#epoll.renew();
+      } catch (e) {
+        // EMFILE, ENOMEM: the old set stays as it was; try again later.
+        if (!isErrnoError(e)) throw e;
+        this.#renewBackoff = RENEW_BACKOFF_WAITS;
+        return;
+      }
       for (const key of this.keys()) {
-        // A file closed behind the selector fails (EBADF): it was out of the
-        // old set too, and its key stays until unregistered, as before.
-        this.#epoll.ctlTagged(
-          EPOLL_CTL_ADD,
-          key.fd,
-          toPollBits(key.events, EPOLLIN, EPOLLOUT),
-          this.tagOf(key.fd),
-          true,
-        );
+        const tag = this.tagOf(key.fd);
+        if (live !== null && !live.has(tag)) continue;
+        this.#epoll.ctlTagged(EPOLL_CTL_ADD, key.fd, toPollBits(key.events, EPOLLIN, EPOLLOUT), tag, true);
       }
     } finally {
       hooks?.after();
     }
   }
 
+  // The tags of the kernel's registrations, from /proc/self/fdinfo of the
+  // epoll fd (one line per registration: "tfd: N events: E data: D ...",
+  // D the hex epoll_data, whose high half is the tag); null if unreadable.
+  #liveTags(): Set<number> | null {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/fdinfo/${this.#epoll.fileno()}`, 'latin1');
+    } catch {
+      return null;
+    }
+    const tags = new Set<number>();
+    for (const match of text.matchAll(/^tfd:\s*\d+\s+events:\s*[0-9a-f]+\s+data:\s*([0-9a-f]+)/gm)) {
+      const hex = match[1] as string;
+      tags.add(hex.length > 8 ? Number.parseInt(hex.slice(0, -8), 16) | 0 : 0);
+    }
+    return tags;
+  }
+
   protected backendWait(timeoutMs: number): number {
-    if (this.#renewDue) this.#renew();
-    if (this.#strays.length > 0 || this.#lastStrays.length > 0) {
-      const last = this.#lastStrays;
-      last.length = 0;
-      this.#lastStrays = this.#strays;
-      this.#strays = last;
+    if (this.#renewDue && !this.#exposed) {
+      if (this.#renewBackoff > 0) this.#renewBackoff--;
+      else this.#renew();
     }
     const records = this.size;
     if (this.#capped || records <= OWN_EVENTS) {

@@ -206,8 +206,8 @@ describe('EpollSelector with a registration that outlived its fd', () => {
   // The classic epoll trap: close(2) removes a registration only when the
   // file closes, so a dup elsewhere keeps it in the kernel's set, where no
   // epoll_ctl can name it (its fd number is closed, or another file's).
-  function outlived(): { sel: EpollSelector; fd: number; peer: Socket } {
-    const sel = trackClosable(new EpollSelector());
+  function outlived(options: { maxEvents?: number } = {}): { sel: EpollSelector; fd: number; peer: Socket } {
+    const sel = trackClosable(new EpollSelector(options));
     const [a, peer] = testSocketpair();
     const dup = trackClosable(Socket.fromFd(a.fileno()));
     void dup;
@@ -226,7 +226,7 @@ describe('EpollSelector with a registration that outlived its fd', () => {
     const key = sel.register(efd, EVENT_READ);
     for (let i = 0; i < 4; i++) expect(sel.select(0)).toEqual([]);
     // The kernel's set holds only the eventfd now: the epoll fd is not readable.
-    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([]);
+    expect(select([sel.ownFileno()], [], [], 0)[0]).toEqual([]);
     signalEventfd(efd);
     expect(sel.select(0)).toEqual([[key, EVENT_READ]]);
     expect(sel.size).toBe(1);
@@ -236,14 +236,85 @@ describe('EpollSelector with a registration that outlived its fd', () => {
     const { sel } = outlived();
     const live = testEventfd(0);
     const kl = sel.register(live, EVENT_READ, 'live');
-    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([sel.fileno()]);
-    // Seen by two waits in a row, the stray registration is dropped before the third.
+    expect(select([sel.ownFileno()], [], [], 0)[0]).toEqual([sel.ownFileno()]);
+    // Seen by one wait, the stray registration is dropped before the next.
     for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]);
-    expect(select([sel.fileno()], [], [], 0)[0]).toEqual([]);
+    expect(select([sel.ownFileno()], [], [], 0)[0]).toEqual([]);
     // Keys, events and data survive the renewal; so does the fd number.
     signalEventfd(live);
     expect(sel.select(0)).toEqual([[kl, EVENT_READ]]);
     expect(sel.getKey(live).data).toBe('live');
+  });
+});
+
+describe('EpollSelector renewing its kernel set', () => {
+  // A registration that outlived its fd, as above, `count` times over.
+  function strays(sel: EpollSelector, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const [a, peer] = testSocketpair();
+      trackClosable(Socket.fromFd(a.fileno()));
+      const fd = a.fileno();
+      sel.register(a, EVENT_READ);
+      peer.send('x');
+      a.close();
+      sel.forgetClosed(fd);
+    }
+  }
+  const readable = (fd: number): boolean => select([fd], [], [], 0)[0].length > 0;
+
+  it('drops stale registrations even when a capped wait never reports the same one twice in a row', () => {
+    const sel = trackClosable(new EpollSelector({ maxEvents: 1 }));
+    strays(sel, 3);
+    for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]);
+    expect(readable(sel.ownFileno())).toBe(false);
+  });
+
+  it('does not register again a key whose fd was closed behind it and now names another file', () => {
+    const sel = trackClosable(new EpollSelector());
+    const e1 = eventfd(0);
+    const old = sel.register(e1, EVENT_READ, 'old file');
+    close(e1); // behind the selector: no unregister
+    const e2 = track(eventfd(1)); // readable, at e1's number
+    expect(e2).toBe(e1);
+    expect(sel.select(0)).toEqual([]);
+    strays(sel, 1);
+    for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]);
+    expect(readable(sel.ownFileno())).toBe(false);
+    // The key stays until unregistered, as before; it never fires for e2.
+    expect(sel.getKey(e1)).toBe(old);
+  });
+
+  it('never renews once its fd was handed out: a poller watching it keeps working', () => {
+    const inner = trackClosable(new EpollSelector());
+    const outer = trackClosable(new PollSelector());
+    const watched = outer.register(inner.fileno(), EVENT_READ);
+    const live = testEventfd(0);
+    const kl = inner.register(live, EVENT_READ);
+    strays(inner, 1);
+    // The stale registration is skipped, never reported as a key...
+    for (let i = 0; i < 3; i++) expect(inner.select(0)).toEqual([]);
+    signalEventfd(live);
+    expect(inner.select(0)).toEqual([[kl, EVENT_READ]]);
+    // ...and the epoll instance the outer poller watches is still the same one.
+    expect(outer.select(0)).toEqual([[watched, EVENT_READ]]);
+  });
+
+  it('without an fd to spare (EMFILE) waits go on, and the set is renewed once fds are free', () => {
+    const sel = trackClosable(new EpollSelector());
+    strays(sel, 1);
+    const hoard: number[] = [];
+    try {
+      for (;;) hoard.push(eventfd());
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'EMFILE' });
+    }
+    try {
+      for (let i = 0; i < 3; i++) expect(sel.select(0)).toEqual([]);
+    } finally {
+      for (const fd of hoard) close(fd);
+    }
+    for (let i = 0; i < 100 && readable(sel.ownFileno()); i++) sel.select(0);
+    expect(readable(sel.ownFileno())).toBe(false);
   });
 });
 
