@@ -22,6 +22,14 @@ namespace iomux {
 
 namespace {
 
+// select(2)'s timeout from milliseconds: null (block) for a negative one.
+struct timeval* ToTimeval(int ms, struct timeval* tv) {
+  if (ms < 0) return nullptr;
+  tv->tv_sec = ms / 1000;
+  tv->tv_usec = (ms % 1000) * 1000;
+  return tv;
+}
+
 // select(fds, nr, nw, nx, timeoutMs, out) -> number of ready entries.
 // fds[0, nr) are watched for reading, the next nw for writing, the next nx
 // for exceptional conditions. out[0..2] receive the three ready counts, then
@@ -81,13 +89,7 @@ napi_value Select(napi_env raw, napi_callback_info info) {
     // select(2) leaves the sets undefined after EINTR: start from the master copy each time.
     std::memcpy(ready, master, sizeof(ready));
     struct timeval tv;
-    struct timeval* tvp = nullptr;
-    if (ms >= 0) {
-      tv.tv_sec = ms / 1000;
-      tv.tv_usec = (ms % 1000) * 1000;
-      tvp = &tv;
-    }
-    return ::select(maxFd + 1, &ready[0], &ready[1], &ready[2], tvp);
+    return ::select(maxFd + 1, &ready[0], &ready[1], &ready[2], ToTimeval(ms, &tv));
   });
   if (rc < 0) {
     ThrowErrno(env, errno, "select");
@@ -195,13 +197,7 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
       std::memcpy(&r, &core->read, sizeof(r));
       std::memcpy(&w, &core->write, sizeof(w));
       struct timeval tv;
-      struct timeval* tvp = nullptr;
-      if (ms >= 0) {
-        tv.tv_sec = ms / 1000;
-        tv.tv_usec = (ms % 1000) * 1000;
-        tvp = &tv;
-      }
-      return ::select(core->maxFd + 1, &r, &w, nullptr, tvp);
+      return ::select(core->maxFd + 1, &r, &w, nullptr, ToTimeval(ms, &tv));
     });
   };
   int rc = selectOnce();

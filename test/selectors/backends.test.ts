@@ -202,21 +202,29 @@ describe('PollSelector with an fd closed while registered', () => {
   });
 });
 
+/**
+ * Registers a socket in `sel`, makes it readable, and closes it while a dup
+ * keeps its file open (the dup is closed when the test ends): its
+ * registration outlives the fd, which the selector forgets. Returns the fd.
+ */
+function outlive(sel: EpollSelector): number {
+  const [a, peer] = testSocketpair();
+  trackClosable(Socket.fromFd(a.fileno()));
+  const fd = a.fileno();
+  sel.register(a, EVENT_READ);
+  peer.send('x'); // readable, and nobody reads it: level-triggered, reported on every wait
+  a.close();
+  sel.forgetClosed(fd);
+  return fd;
+}
+
 describe('EpollSelector with a registration that outlived its fd', () => {
   // The classic epoll trap: close(2) removes a registration only when the
   // file closes, so a dup elsewhere keeps it in the kernel's set, where no
   // epoll_ctl can name it (its fd number is closed, or another file's).
-  function outlived(options: { maxEvents?: number } = {}): { sel: EpollSelector; fd: number; peer: Socket } {
-    const sel = trackClosable(new EpollSelector(options));
-    const [a, peer] = testSocketpair();
-    const dup = trackClosable(Socket.fromFd(a.fileno()));
-    void dup;
-    const fd = a.fileno();
-    sel.register(a, EVENT_READ);
-    peer.send('x'); // readable, and nobody reads it: level-triggered, reported on every wait
-    a.close();
-    sel.forgetClosed(fd);
-    return { sel, fd, peer };
+  function outlived(): { sel: EpollSelector; fd: number } {
+    const sel = trackClosable(new EpollSelector());
+    return { sel, fd: outlive(sel) };
   }
 
   it("never reports the old file's events as those of the file that has its number now, and drops them", () => {
@@ -248,18 +256,9 @@ describe('EpollSelector with a registration that outlived its fd', () => {
 });
 
 describe('EpollSelector renewing its kernel set', () => {
-  // A registration that outlived its fd, as above, `count` times over.
-  function strays(sel: EpollSelector, count: number): void {
-    for (let i = 0; i < count; i++) {
-      const [a, peer] = testSocketpair();
-      trackClosable(Socket.fromFd(a.fileno()));
-      const fd = a.fileno();
-      sel.register(a, EVENT_READ);
-      peer.send('x');
-      a.close();
-      sel.forgetClosed(fd);
-    }
-  }
+  const strays = (sel: EpollSelector, count: number): void => {
+    for (let i = 0; i < count; i++) outlive(sel);
+  };
   const readable = (fd: number): boolean => select([fd], [], [], 0)[0].length > 0;
 
   it('drops stale registrations even when a capped wait never reports the same one twice in a row', () => {
