@@ -8,14 +8,15 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-import type { OSError } from './errors.js';
-
 /**
  * A native poll set. Its methods are bound to the native core (no lookup of
  * `this` per call); `events` is the first Int32Array over native memory that
  * `wait()` fills with (fd, revents) pairs. A register that outgrows it
  * returns the larger one that `wait()` fills from then on.
  */
+/** An error the errno factory made: an OSError (errors.ts), by shape, so this file imports nothing of it. */
+export type ErrnoError = Error & { readonly code: string; readonly errno: number; readonly syscall: string };
+
 export interface NativePoll {
   /** op: 1 register (or change), 2 modify, 3 unregister; the new result array when it grew. */
   ctl(op: 1 | 2 | 3, fd: number, events: number): Int32Array | undefined;
@@ -95,7 +96,11 @@ export interface NativeBinding {
   createPoll(): NativePoll;
   createSelectSet(): NativeSelectSet;
   createResolver(): NativeResolver;
-  FdWatcher: new (fd: number, callback: (error?: OSError) => void) => NativeFdWatcher;
+  /** The callback gets the OSError of a failed poll (made by the errno factory errors.ts installs). */
+  FdWatcher: new (
+    fd: number,
+    callback: (error?: ErrnoError) => void,
+  ) => NativeFdWatcher;
   WaitThread: new (callback: () => void) => NativeWaitThread;
   createEpoll(capacity: number): NativeEpoll;
   eventfd(initval?: number, flags?: number): number;

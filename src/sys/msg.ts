@@ -25,12 +25,13 @@
  *
  * @module
  */
+
+import type { SendData, SocketAddress } from './addresses.js';
 import { checkInt, type FileLike, invalidArgType, invalidArgValue, toFd } from './args.js';
 import type { NativeCmsg, NativeRecvmsg } from './binding.js';
 import { SCM_MAX_FD, SCM_RIGHTS, SOL_SOCKET } from './constants.js';
 import { OSError } from './errors.js';
 import { native } from './native.js';
-import type { SendData, SocketAddress } from './socket.js';
 
 const EBADF = native.constants['EBADF'] as number;
 const MAX_IO = 0x7fffffff;

@@ -4,11 +4,10 @@
  * @module
  */
 import { isIP } from 'node:net';
-
+import type { SocketAddress } from './addresses.js';
 import type { NativeResolver } from './binding.js';
 import { AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM, SOCK_STREAM } from './constants.js';
 import { native } from './native.js';
-import type { SocketAddress } from './socket.js';
 
 /** One getaddrinfo result. */
 export interface AddrInfo {

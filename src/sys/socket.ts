@@ -3,22 +3,15 @@
  *
  * @module
  */
+
+import type { SendData, SocketAddress } from './addresses.js';
 import { checkInt, invalidArgType, outOfRange } from './args.js';
 import { AF_INET, AF_INET6, AF_UNIX, EBADF, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from './constants.js';
 import { OSError } from './errors.js';
 import * as msg from './msg.js';
 import { native } from './native.js';
 
-/** An IPv4 address: `['127.0.0.1', 8080]`. Hosts are numeric: resolve names first. */
-export type IPv4Address = [host: string, port: number];
-/** An IPv6 address: `['::1', 8080, flowinfo?, scopeId?]`. */
-export type IPv6Address = [host: string, port: number, flowinfo?: number, scopeId?: number];
-/** A Unix socket path; a leading `'\0'` names the abstract namespace; `''` is unnamed. */
-export type UnixAddress = string;
-/** Any address a {@link Socket} takes or returns. */
-export type SocketAddress = IPv4Address | IPv6Address | UnixAddress;
-/** Bytes to send: a Buffer or any typed array / DataView; a string is sent as UTF-8. */
-export type SendData = ArrayBufferView | string;
+export type { IPv4Address, IPv6Address, SendData, SocketAddress, UnixAddress } from './addresses.js';
 
 function toBytes(data: SendData): ArrayBufferView {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
