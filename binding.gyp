@@ -15,6 +15,7 @@
         "native/select.cc",
         "native/sockaddr.cc",
         "native/socket.cc",
+        "native/uring.cc",
         "native/watcher.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

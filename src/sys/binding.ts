@@ -46,6 +46,29 @@ export interface NativeEpoll {
   readonly events: Int32Array;
 }
 
+/**
+ * A native io_uring (native/uring.cc). Operations are staged as records of
+ * 8 int32 in `sq` and submitted by one `submit` call, which leaves the
+ * completions in `cq` (records of 4 int32).
+ */
+export interface NativeIoUring {
+  submit(count: number, wait: boolean, timeoutMs: number): number;
+  /** Writes a sockaddr of `family` to the arena at `offset`; returns its length. */
+  writeAddress(family: number, address: unknown, offset: number): number;
+  fileno(): number;
+  /** [requests in flight, io_uring_enter calls, SQEs not yet taken by the kernel] */
+  stats(): [number, number, number];
+  close(): void;
+  closed(): boolean;
+  readonly sq: Int32Array;
+  readonly cq: Int32Array;
+  readonly arena: Buffer;
+  readonly buffers: Buffer;
+  readonly features: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+}
+
 /** A native select set: fd_sets kept in native memory (see {@link SelectSet}). */
 export interface NativeSelectSet {
   ctl(fd: number, mask: number): void;
@@ -103,6 +126,16 @@ export interface NativeBinding {
   ) => NativeFdWatcher;
   WaitThread: new (callback: () => void) => NativeWaitThread;
   createEpoll(capacity: number): NativeEpoll;
+  createIoUring(
+    entries: number,
+    completions: number,
+    arenaBytes: number,
+    bufferCount: number,
+    bufferSize: number,
+    flags: number,
+  ): NativeIoUring;
+  /** 0 when io_uring_setup(2) works here, else its errno. */
+  uringAvailable(): number;
   eventfd(initval?: number, flags?: number): number;
   pipe(flags?: number): [number, number];
   read(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;

@@ -20,6 +20,15 @@ export { Epoll } from './epoll.js';
 export { BlockingIOError, isErrnoError, OSError } from './errors.js';
 export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
 export {
+  COMPLETION_INTS,
+  IORING_CQE_F_BUFFER,
+  IORING_CQE_F_MORE,
+  IORING_CQE_F_SOCK_NONEMPTY,
+  IoUring,
+  type IoUringOptions,
+  MAX_USER_DATA_HIGH,
+} from './io-uring.js';
+export {
   type Ancillary,
   CMSG_LEN,
   CMSG_SPACE,
