@@ -319,6 +319,16 @@ Napi::Value FromFd(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// adoptSocket(fd): takes ownership of a socket fd the kernel made without a
+// syscall of ours (an io_uring accept's result): recorded as owned, so that
+// closeSocket closes it and the environment's end does too.
+Napi::Value AdoptSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
+  return Napi::Value(env, Own(env, fd));
+}
+
 // closeSocket(fd): closes an owned socket fd. ECONNRESET from close(2) is
 // not worth raising (Python ignores it too), nor EINTR: the fd is gone
 // either way, and close(2) is never retried.
@@ -546,6 +556,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("socket", Napi::Function::New(env, NewSocket, "socket"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   exports.Set("fromFd", Napi::Function::New(env, FromFd, "fromFd"));
+  exports.Set("adoptSocket", Napi::Function::New(env, AdoptSocket, "adoptSocket"));
   exports.Set("closeSocket", Napi::Function::New(env, CloseSocket, "closeSocket"));
   exports.Set("detachSocket", Napi::Function::New(env, DetachSocket, "detachSocket"));
   exports.Set("setBlocking", Napi::Function::New(env, SetBlocking, "setBlocking"));

@@ -503,9 +503,10 @@ void Prepare(UringCore* core, const int32_t* rec, io_uring_sqe* sqe, unsigned sl
   }
 }
 
-// submit(count, wait, timeoutMs) -> completions written to `cq`. Turns the
-// first `count` staged records into SQEs, submits them, and, when `wait` is
-// true and no completion is ready, waits up to timeoutMs (-1: no limit).
+// submit(count, wait, timeoutMs, collect = true) -> completions written to
+// `cq`. Turns the first `count` staged records into SQEs, submits them, and,
+// when `wait` is true and no completion is ready, waits up to timeoutMs (-1:
+// no limit). With collect false it only submits, and returns 0.
 napi_value Submit(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<UringCore>(e, info);
@@ -545,6 +546,19 @@ napi_value Submit(napi_env e, napi_callback_info info) {
   }
   core->Publish();
   core->PublishBuffers();
+  if (Napi::Value(env, b.argv[3]).IsBoolean() && !Napi::Value(env, b.argv[3]).As<Napi::Boolean>().Value()) {
+    // Only hand the kernel the staged operations (the staging array was
+    // full); the completions stay in the ring for the next call.
+    // (With DEFER_TASKRUN, GETEVENTS also runs the task work that ends
+    // cancelled requests, so the files they held are released now.)
+    const unsigned flags = core->deferTaskrun ? IORING_ENTER_GETEVENTS : 0;
+    if ((core->unsubmitted > 0 || core->deferTaskrun) && core->Enter(0, flags, 0) < 0 && errno != EAGAIN &&
+        errno != EBUSY && errno != EINTR) {
+      ThrowErrno(env, errno, "io_uring_enter");
+      return nullptr;
+    }
+    return Napi::Number::New(env, 0);
+  }
   // With DEFER_TASKRUN completions are only posted inside io_uring_enter
   // with GETEVENTS: so every call enters, waiting or not.
   timespec start{};

@@ -6,13 +6,14 @@
  * @module
  */
 import type { Future } from '../coro/index.js';
-import { type AddrInfo, AF_INET, AF_INET6, SOCK_STREAM, type Socket } from '../sys/index.js';
+import { type AddrInfo, AF_INET, AF_INET6, SOCK_STREAM, type Socket, type SocketAddress } from '../sys/index.js';
 import type { GetAddrInfoOptions } from './dns.js';
-import { type IoLoop, sockConnect } from './sock-ops.js';
 
 /** What a connect by name needs of the loop. */
-export interface ConnectLoop extends IoLoop {
+export interface ConnectLoop {
   createFuture<T>(): Future<T>;
+  /** Connects to a numeric address. */
+  sockConnect(sock: Socket, address: SocketAddress): Future<void>;
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]>;
 }
 
@@ -41,7 +42,7 @@ export function connectByName(loop: ConnectLoop, sock: Socket, host: string, por
       );
       return;
     }
-    const connected = sockConnect(loop, sock, first.address);
+    const connected = loop.sockConnect(sock, first.address);
     connected.addDoneCallback((c) => {
       if (future.done()) return;
       if (c.cancelled()) future.cancel();

@@ -28,7 +28,8 @@ import {
   type ReadyVisitor,
   type SelectorName,
 } from '../selectors/index.js';
-import { invalidArgType, outOfRange } from '../sys/args.js';
+import { UringSelector } from '../selectors/uring.js';
+import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
 import type { AddrInfo, FileLike, SendData, Socket, SocketAddress } from '../sys/index.js';
 import { connectByName } from './connect.js';
 import { CooperativeDriver, type DriverLoop, settleRun } from './cooperative.js';
@@ -36,6 +37,7 @@ import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
 import { type EntrySelector, type IoEntry, IoRegistry, makeSelector } from './io.js';
+import { Proactor } from './proactor.js';
 import { RingQueue } from './ready-queue.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
@@ -45,9 +47,18 @@ export type { SelectorName } from '../selectors/index.js';
 /** A selector the loop can run on (its key data is the loop's own: don't register fds in it yourself). */
 export type LoopSelector = BaseSelector;
 
+/** The loop's I/O backends: the three selectors, and io_uring's completions. */
+export type BackendName = SelectorName | 'io_uring';
+
 /** EventLoop options. */
 export interface EventLoopOptions {
-  /** A selector instance, or a backend name (default 'epoll'). The loop closes it on close(). */
+  /**
+   * What the loop waits in (default 'epoll'). 'io_uring' makes it a
+   * completion-based loop (asyncio's proactor): the sock_* operations are
+   * requests the kernel completes, readers and writers are io_uring polls.
+   */
+  backend?: BackendName;
+  /** A selector instance, or a backend name (as `backend`). The loop closes it on close(). */
   selector?: BaseSelector<unknown> | SelectorName;
   /** Debug mode: warn about callbacks slower than `slowCallbackMs`. */
   debug?: boolean;
@@ -66,6 +77,15 @@ export type RunTarget<T> =
 
 /** The handler of exceptions no one else handles (a throwing callback...). */
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+
+// The selector (or backend name) the options ask for.
+function pickBackend(options: EventLoopOptions): BaseSelector<unknown> | SelectorName | 'io_uring' | undefined {
+  if (options.backend === undefined) return options.selector;
+  if (options.selector !== undefined) {
+    throw invalidArgValue('The "backend" and "selector" options cannot both be given');
+  }
+  return options.backend;
+}
 
 function checkCallback(callback: unknown): void {
   if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
@@ -119,6 +139,8 @@ export class EventLoop implements LoopLike, HandleOwner {
   readonly #selector: EntrySelector;
   readonly #onReady: ReadyVisitor<IoEntry>;
   readonly #resolvedVoid: Future<void>;
+  // The completion-based socket operations, on an io_uring loop (else null).
+  readonly #proactor: Proactor | null = null;
   #running = false;
   #stopping = false;
   #closed = false;
@@ -134,7 +156,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {TypeError} for an unknown selector option
    */
   constructor(options: EventLoopOptions = {}) {
-    const selector = makeSelector(options.selector);
+    const selector = makeSelector(pickBackend(options));
     const io = new IoRegistry(selector, this.#ready, {
       callExceptionHandler: (context) => this.callExceptionHandler(context),
       // A cooperative loop's idle wait (epoll: libuv's; select and poll: a
@@ -144,6 +166,12 @@ export class EventLoop implements LoopLike, HandleOwner {
       },
     });
     this.#io = io;
+    if (selector instanceof UringSelector) {
+      this.#proactor = new Proactor(this, selector.ring, () => {
+        if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+      });
+      selector.setCompletionHandler(this.#proactor.onCompletion);
+    }
     this.#entries = io.entries;
     this.#drained = io.drained;
     this.#selector = selector;
@@ -428,15 +456,22 @@ export class EventLoop implements LoopLike, HandleOwner {
       setInTick: (inTick) => {
         this.#inTick = inTick;
       },
-      hasReady: () => this.#ready.length > 0,
+      // (An io_uring loop with operations not yet submitted has work too.)
+      hasReady: () => this.#ready.length > 0 || (io.selector instanceof UringSelector && io.selector.hasUnsubmitted()),
       nextTimerDelay: () => {
         this.#timers.purge();
         const first = this.#timers.peek();
         return first === undefined ? null : Math.max(0, first.when - this.time());
       },
       watchedPairs: () => io.watchedPairs(),
-      watchedCount: () => io.selector.size,
-      epollFd: () => (io.selector instanceof EpollSelector ? io.selector.ownFileno() : null),
+      watchedCount: () => io.selector.size + (this.#proactor?.inflight ?? 0),
+      // The ring's fd, like epoll's, is readable when something is ready.
+      epollFd: () =>
+        io.selector instanceof EpollSelector
+          ? io.selector.ownFileno()
+          : io.selector instanceof UringSelector
+            ? io.selector.fileno()
+            : null,
     };
   }
 
@@ -486,6 +521,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#ready.clear();
     this.#timers.clear();
     this.#io.clear();
+    this.#proactor?.close();
     this.#io.selector.close();
   }
 
@@ -511,6 +547,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {TypeError} / {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
    */
   sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
+    if (this.#proactor !== null) return this.#proactor.recv(sock, nbytes);
     return sockRecv(this, sock, nbytes);
   }
 
@@ -520,6 +557,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {TypeError} / {RangeError} for a buffer that is no ArrayBufferView, or a range outside it
    */
   sockRecvInto(sock: Socket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
+    if (this.#proactor !== null) return this.#proactor.recvInto(sock, buffer, offset, length);
     return sockRecvInto(this, sock, buffer, offset, length);
   }
 
@@ -533,11 +571,13 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {TypeError} / {RangeError} for a range outside the bytes, or one given with a string
    */
   sockSendAll(sock: Socket, data: SendData, offset?: number, length?: number): Future<void> {
+    if (this.#proactor !== null) return this.#proactor.sendAll(sock, data, offset, length);
     return sockSendAll(this, sock, data, offset, length);
   }
 
   /** Accepts a connection: a non-blocking Socket and the peer's address. */
   sockAccept(sock: Socket): Future<[Socket, SocketAddress]> {
+    if (this.#proactor !== null) return this.#proactor.accept(sock);
     return sockAccept(this, sock);
   }
 
@@ -547,7 +587,9 @@ export class EventLoop implements LoopLike, HandleOwner {
    */
   sockConnect(sock: Socket, address: SocketAddress): Future<void> {
     this.#checkClosed();
-    if (typeof address === 'string' || isIP(address[0]) !== 0) return sockConnect(this, sock, address);
+    if (typeof address === 'string' || isIP(address[0]) !== 0) {
+      return this.#proactor !== null ? this.#proactor.connect(sock, address) : sockConnect(this, sock, address);
+    }
     return connectByName(this, sock, address[0], address[1]);
   }
 

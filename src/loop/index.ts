@@ -5,6 +5,7 @@
  */
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
+  type BackendName,
   EventLoop,
   type EventLoopOptions,
   type ExceptionHandler,

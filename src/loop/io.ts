@@ -26,9 +26,12 @@ import {
   type SelectorKey,
   type SelectorName,
 } from '../selectors/index.js';
+import { UringSelector } from '../selectors/uring.js';
 import { describe, invalidArgValue, toFd } from '../sys/args.js';
+import type { IoUringOptions } from '../sys/index.js';
 import { type FileLike, isErrnoError, Socket } from '../sys/index.js';
 import type { IoSlots, Watcher } from './handle.js';
+import { SLOT_BYTES } from './proactor.js';
 import type { RingQueue } from './ready-queue.js';
 import type { SockOp } from './sock-ops.js';
 
@@ -65,8 +68,9 @@ export class IoEntry implements IoSlots {
  *
  * @throws {TypeError} ERR_INVALID_ARG_VALUE for anything else, or a selector with keys
  */
-export function makeSelector(selector: BaseSelector<unknown> | SelectorName | undefined): EntrySelector {
+export function makeSelector(selector: BaseSelector<unknown> | SelectorName | 'io_uring' | undefined): EntrySelector {
   if (selector === undefined) return createSelector<IoEntry>('epoll');
+  if (selector === 'io_uring') return new UringSelector<IoEntry>({ ring: LOOP_RING });
   if (typeof selector === 'string' && SELECTOR_NAMES.includes(selector)) return createSelector<IoEntry>(selector);
   if (typeof selector === 'object' && selector !== null && 'forEachReady' in selector) {
     const { size } = selector as BaseSelector;
@@ -78,9 +82,22 @@ export function makeSelector(selector: BaseSelector<unknown> | SelectorName | un
     return selector as unknown as EntrySelector;
   }
   throw invalidArgValue(
-    `The "selector" option must be a selector or 'select' | 'poll' | 'epoll'. Received ${describe(selector)}`,
+    `The "selector" option must be a selector or 'select' | 'poll' | 'epoll' ('io_uring' too as "backend"). Received ${describe(selector)}`,
   );
 }
+
+/**
+ * An io_uring loop's ring: 64 send slots of the arena (SLOT_BYTES each, and
+ * room for a connect's address) and 512 provided receive buffers of 16 KiB.
+ * Both are mapped lazily: only pages the kernel or a copy touches cost memory.
+ */
+const LOOP_RING: IoUringOptions = {
+  entries: 256,
+  arenaBytes: 64 * SLOT_BYTES + 4096,
+  bufferCount: 512,
+  bufferSize: 16 * 1024,
+  deferTaskrun: false,
+};
 
 /** What the registry needs of its loop. */
 export interface IoOwner {

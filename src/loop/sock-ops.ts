@@ -27,7 +27,7 @@
 import type { CancelHook } from '../coro/future.js';
 import { Future, type LoopLike } from '../coro/index.js';
 import { RUN } from '../coro/types.js';
-import { checkInt, invalidArgType, invalidArgValue } from '../sys/args.js';
+import { checkInt } from '../sys/args.js';
 import {
   EALREADY,
   EINPROGRESS,
@@ -42,6 +42,7 @@ import {
 } from '../sys/index.js';
 import { native } from '../sys/native.js';
 import type { IoSlots, Watcher } from './handle.js';
+import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND, utf8 } from './sock-args.js';
 
 /** What the operations need of the loop. */
 export interface IoLoop extends LoopLike {
@@ -338,13 +339,6 @@ export function sockSendAll(
   return sendRest(loop, sock, bytes, data !== bytes || end - start > SMALL_SEND, sent, end);
 }
 
-function utf8(data: string, offset: number | undefined, length: number | undefined): Buffer {
-  if (offset !== undefined || length !== undefined) {
-    throw invalidArgValue('sockSendAll takes offset and length with bytes only, not with a string');
-  }
-  return Buffer.from(data, 'utf8');
-}
-
 // The rest of a send that has to wait. A send of at most SMALL_SEND bytes
 // lets go of the caller's bytes now: the rest is copied, so the caller may
 // reuse its buffer at once (one receive buffer for all connections, as C
@@ -362,9 +356,6 @@ function sendRest(
   const rest = Buffer.from(new Uint8Array(bytes.buffer, bytes.byteOffset + sent, end - sent));
   return waitFor<void>(loop, sock, SEND_ALL, rest, 0, rest.length);
 }
-
-/** The largest send whose unsent rest sockSendAll copies when it has to wait (64 KiB). */
-const SMALL_SEND = 64 * 1024;
 
 // Sends bytes [from, end) until done or the socket's buffer is full;
 // returns how far it got.
@@ -390,45 +381,6 @@ function sentAll(loop: IoLoop, sock: Socket): void {
 // closed socket tries at once, and its attempt fails the Future).
 function drained(loop: IoLoop, sock: Socket): boolean {
   return !sock.closed && loop.recvDrained(sock.fileno());
-}
-
-/** The largest `nbytes` sockRecv takes (2^31 - 1; Linux moves at most 0x7ffff000 bytes per call anyway). */
-const MAX_IO = 0x7fffffff;
-
-// A buffer argument's size in bytes, checked before anything starts. For a
-// Uint8Array (a Buffer is one) that is its length, which V8 11 inlines;
-// reading byteLength is a call to the getter each time (two per echoed
-// message, about 4 % of the loop's instructions per round trip).
-function byteSize(buffer: ArrayBufferView): number {
-  return buffer instanceof Uint8Array ? buffer.length : viewSize(buffer);
-}
-
-function viewSize(buffer: ArrayBufferView): number {
-  if (!ArrayBuffer.isView(buffer))
-    throw invalidArgType('buffer', 'an instance of Buffer, TypedArray or DataView', buffer);
-  return buffer.byteLength;
-}
-
-// An offset or length is usually a valid small integer: the comparisons
-// here decide that without a call (checkInt does not fit in a coroutine's
-// inlining budget); anything else goes to checkInt, which throws.
-function rangeStart(size: number, offset: number | undefined): number {
-  if (offset === undefined) return 0;
-  return (offset | 0) === offset && offset >= 0 && offset <= size ? offset : checkInt(offset, 'offset', 0, size);
-}
-
-function rangeLength(size: number, start: number, length: number | undefined): number {
-  if (length === undefined) return size - start;
-  return (length | 0) === length && length >= 0 && length <= size - start
-    ? length
-    : checkInt(length, 'length', 0, size - start);
-}
-
-/** "127.0.0.1:80", "[::1]:80" or the path: the detail of a connect error. */
-export function describeAddress(address: SocketAddress): string {
-  if (typeof address === 'string') return address;
-  const [host, port] = address;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**

@@ -20,6 +20,7 @@ export { SelectorClosedError, SelectorKeyError } from './errors.js';
 export { EVENT_READ, EVENT_WRITE, SelectorKey } from './key.js';
 export { PollSelector } from './poll.js';
 export { SelectSelector } from './select.js';
+export { UringSelector, type UringSelectorOptions } from './uring.js';
 
 /** The best selector here: {@link EpollSelector} (Linux). */
 export const DefaultSelector = EpollSelector;

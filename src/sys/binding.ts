@@ -52,7 +52,7 @@ export interface NativeEpoll {
  * completions in `cq` (records of 4 int32).
  */
 export interface NativeIoUring {
-  submit(count: number, wait: boolean, timeoutMs: number): number;
+  submit(count: number, wait: boolean, timeoutMs: number, collect?: boolean): number;
   /** Writes a sockaddr of `family` to the arena at `offset`; returns its length. */
   writeAddress(family: number, address: unknown, offset: number): number;
   fileno(): number;
@@ -152,6 +152,8 @@ export interface NativeBinding {
   socketpair(family: number, type: number, proto?: number): [number, number];
   /** A CLOEXEC duplicate: [fd, family, type, proto]. */
   fromFd(fd: number): [number, number, number, number];
+  /** Records a socket fd made outside the addon's calls (an io_uring accept) as owned. */
+  adoptSocket(fd: number): number;
   closeSocket(fd: number): void;
   detachSocket(fd: number): void;
   /** recv(2); EAGAIN throws BlockingIOError. */

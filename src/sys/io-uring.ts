@@ -187,6 +187,18 @@ export class IoUring implements Disposable {
     return this.#ring.submit(count, wait, timeoutMs);
   }
 
+  /**
+   * Hands the kernel what is staged, without waiting and without
+   * collecting completions (they wait for the next {@link submit}).
+   *
+   * @throws {RangeError} for a staged operation out of range
+   */
+  flush(): void {
+    const count = this.#staged;
+    this.#staged = 0;
+    this.#ring.submit(count, false, 0, false);
+  }
+
   /** Stages a no-op (it completes with res 0). */
   nop(low: number, high = 0): void {
     this.#stage(OP_NOP, -1, low, high, 0, 0, 0, 0, N_NOP);
@@ -315,9 +327,13 @@ export class IoUring implements Disposable {
     d: number,
     names: readonly string[],
   ): void {
-    const i = this.#staged;
+    let i = this.#staged;
     if (i >= this.#capacity) {
-      throw new RangeError(`At most ${this.#capacity} operations can be staged per submit`);
+      // Full: hand the kernel what is staged, leaving the completions
+      // for the next submit (and this operation's checks to this one).
+      this.#staged = 0;
+      this.#ring.submit(i, false, 0, false);
+      i = 0;
     }
     // An Int32Array would turn 'abc' into fd 0 and 2**32 into 0: every
     // field must be an int32 already.

@@ -92,6 +92,14 @@ const collector = new FinalizationRegistry<FdRecord>((record) => {
 // constructed wraps, or -1: the constructor then makes a socket of its own.
 let adopting = -1;
 
+/**
+ * @internal A Socket owning `fd`, a socket the kernel made outside the
+ * addon's calls (an io_uring accept's result): no dup, no syscall.
+ */
+export function adoptSocketFd(fd: number, family: number, type: number, proto: number): Socket {
+  return adopt(native.adoptSocket(fd), family, type, proto);
+}
+
 function adopt(fd: number, family: number, type: number, proto: number): Socket {
   adopting = fd;
   try {
@@ -133,6 +141,7 @@ export class Socket implements Disposable {
   #fd: number;
   // What the collector closes if this Socket is collected while open.
   readonly #record: FdRecord;
+  #beforeClose: ((fd: number) => void)[] | null = null;
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -193,6 +202,12 @@ export class Socket implements Disposable {
   /** True once closed or detached. */
   get closed(): boolean {
     return this.#fd < 0;
+  }
+
+  #runBeforeClose(fd: number): void {
+    const hooks = this.#beforeClose as ((fd: number) => void)[];
+    this.#beforeClose = null;
+    for (const hook of hooks) hook(fd);
   }
 
   // The fd for a syscall, or EBADF naming it.
@@ -388,10 +403,30 @@ export class Socket implements Disposable {
     native.shutdown(this.#open('shutdown'), how);
   }
 
+  /**
+   * @internal Calls `hook` with the fd right before close(2) (or detach),
+   * once: an io_uring loop cancels the requests that hold the file (they
+   * would keep it open past close, and the peer would see no close).
+   */
+  addBeforeClose(hook: (fd: number) => void): void {
+    if (this.#beforeClose === null) this.#beforeClose = [hook];
+    else if (!this.#beforeClose.includes(hook)) this.#beforeClose.push(hook);
+  }
+
+  /** @internal Undoes {@link addBeforeClose}. */
+  removeBeforeClose(hook: (fd: number) => void): void {
+    const hooks = this.#beforeClose;
+    if (hooks === null) return;
+    const i = hooks.indexOf(hook);
+    if (i >= 0) hooks.splice(i, 1);
+    if (hooks.length === 0) this.#beforeClose = null;
+  }
+
   /** Closes the fd; later calls raise EBADF. Idempotent. */
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
+    if (this.#beforeClose !== null) this.#runBeforeClose(fd);
     this.#fd = -1;
     this.#record.fd = -1;
     native.closeSocket(fd);
@@ -401,6 +436,7 @@ export class Socket implements Disposable {
   detach(): number {
     const fd = this.#fd;
     if (fd < 0) return -1;
+    if (this.#beforeClose !== null) this.#runBeforeClose(fd);
     this.#fd = -1;
     this.#record.fd = -1;
     native.detachSocket(fd);

@@ -329,7 +329,7 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
     const fds = openFdCount();
     const threads = threadCount();
     for (let i = 0; i < 1000; i++) {
-      const loop = new EventLoop({ selector: backend });
+      const loop = new EventLoop({ backend });
       const [a, b] = socketpair();
       a.setBlocking(false);
       b.setBlocking(false);

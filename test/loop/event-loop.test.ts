@@ -2,7 +2,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { CancelledError, type Coroutine, sleep } from '../../src/coro/index.js';
 import { EventLoop, type Handle } from '../../src/loop/index.js';
-import { EpollSelector, EVENT_WRITE, PollSelector, SelectSelector } from '../../src/selectors/index.js';
+import { EpollSelector, EVENT_WRITE, PollSelector, SelectSelector, UringSelector } from '../../src/selectors/index.js';
 import { close, eventfd, Socket } from '../../src/sys/index.js';
 import { signalEventfd, testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
@@ -65,7 +65,7 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
 
     it('a selector instance must come empty: one with keys is refused and left as it was', () => {
       const [a] = testSocketpair();
-      const selectors = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector };
+      const selectors = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector, io_uring: UringSelector };
       using sel = new selectors[backend]();
       sel.register(a, EVENT_WRITE, "not the loop's");
       expect(() => new EventLoop({ selector: sel })).toThrow(
@@ -362,7 +362,7 @@ describe.each(BACKENDS)('EventLoop on %s', (backend) => {
     });
 
     it('a closed loop refuses work; close() is idempotent', () => {
-      const loop = new EventLoop({ selector: backend });
+      const loop = new EventLoop({ backend });
       loop.close();
       loop.close();
       expect(loop.isClosed()).toBe(true);

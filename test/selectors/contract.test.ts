@@ -13,8 +13,9 @@ import {
   SelectorClosedError,
   SelectorKeyError,
   SelectSelector,
+  UringSelector,
 } from '../../src/selectors/index.js';
-import { close, eventfd } from '../../src/sys/index.js';
+import { close, eventfd, IoUring } from '../../src/sys/index.js';
 import { testEventfd, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
 import { watchdog } from '../helpers/watchdog.js';
 
@@ -22,6 +23,7 @@ const BACKENDS = [
   ['SelectSelector', () => new SelectSelector<unknown>()],
   ['PollSelector', () => new PollSelector<unknown>()],
   ['EpollSelector', () => new EpollSelector<unknown>()],
+  ...(IoUring.available() ? ([['UringSelector', () => new UringSelector<unknown>()]] as const) : []),
 ] as const;
 
 describe.each(BACKENDS)('%s', (_name, make) => {

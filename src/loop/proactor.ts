@@ -1,0 +1,473 @@
+/**
+ * The completion-based socket operations (asyncio's proactor): on an
+ * io_uring loop, sockRecv, sockRecvInto, sockSendAll, sockAccept and
+ * sockConnect are requests the kernel carries out -- it copies the bytes and
+ * reports completion -- where the selector loop waits for readiness and
+ * copies them itself (sock-ops.ts).
+ *
+ * Each operation is staged in the loop's ring (loop/../selectors/uring.ts)
+ * and goes to the kernel with the next wait's io_uring_enter; its
+ * completion arrives in a later wait and settles its Future in that
+ * iteration. JavaScript memory never reaches the kernel:
+ *
+ * - receives use the ring's provided buffers: the kernel picks one when data
+ *   arrives (none is held by a connection that waits), and the bytes are
+ *   copied out into the result (or the caller's buffer) before it is recycled;
+ * - sends are copied into a slot of the ring's arena, {@link SLOT_BYTES} at
+ *   a time, and sent from there.
+ *
+ * Cancelling a Future cancels its request. A receive whose data arrived
+ * just as it was cancelled keeps the data for the next receive on that
+ * socket; an accept keeps nothing (the connection is closed). A socket
+ * closed with requests in flight has them cancelled first -- a request holds
+ * the file open, so the peer would otherwise see no close -- and their
+ * Futures fail with EBADF.
+ *
+ * @module
+ */
+import type { CancelHook } from '../coro/future.js';
+import { Future, type LoopLike } from '../coro/index.js';
+import { IGNORED_HIGH } from '../selectors/uring.js';
+import { checkInt } from '../sys/args.js';
+import { makeErrnoError } from '../sys/errors.js';
+import type { IoUring } from '../sys/index.js';
+import {
+  close,
+  IORING_CQE_F_BUFFER,
+  isErrnoError,
+  type SendData,
+  type Socket,
+  type SocketAddress,
+} from '../sys/index.js';
+import { adoptSocketFd } from '../sys/socket.js';
+import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND, utf8 } from './sock-args.js';
+
+/** The bytes of one send slot of the arena: a send goes out this much per request. */
+export const SLOT_BYTES = 64 * 1024;
+
+const RECV = 0;
+const RECV_INTO = 1;
+const SEND = 2;
+const ACCEPT = 3;
+const CONNECT = 4;
+type Kind = typeof RECV | typeof RECV_INTO | typeof SEND | typeof ACCEPT | typeof CONNECT;
+
+const EBADF = 9;
+const ENOBUFS = 105;
+const ECANCELED = 125;
+
+/** One request in flight (or waiting for an arena slot). */
+class RingOp implements CancelHook {
+  future: Future<never> | null = null;
+  kind: Kind = RECV;
+  sock: Socket | null = null;
+  fd = -1;
+  /** RECV_INTO: the caller's buffer; SEND: the bytes; CONNECT: the address. */
+  target: ArrayBufferView | SocketAddress | null = null;
+  offset = 0;
+  end = 0;
+  /** SEND: its arena slot (-1: none yet). */
+  slot = -1;
+  /** Cancelled (by its Future or its socket's close): the completion only cleans up. */
+  cancelled = false;
+  /** The socket was closed under it: its Future fails with EBADF. */
+  closed = false;
+
+  constructor(
+    readonly owner: Proactor,
+    readonly id: number,
+  ) {}
+
+  futureCancelled(): void {
+    this.owner.cancel(this);
+  }
+}
+
+/** What the proactor needs of its loop. */
+export interface ProactorLoop extends LoopLike {
+  /** A done Future<void>, shared. */
+  resolvedVoid(): Future<void>;
+}
+
+/** A loop's completion-based socket operations, on its ring. */
+export class Proactor {
+  readonly #loop: ProactorLoop;
+  readonly #ring: IoUring;
+  readonly #ops: (RingOp | undefined)[] = [];
+  readonly #freeIds: number[] = [];
+  readonly #freeSlots: number[] = [];
+  // Sends waiting for an arena slot, in order.
+  readonly #slotWaiters: RingOp[] = [];
+  // Requests in flight per socket (for cancelling them before it closes),
+  // and the hook that does it.
+  readonly #bySocket = new Map<Socket, Set<RingOp>>();
+  readonly #closing = new Map<Socket, (fd: number) => void>();
+  // Data that arrived for a receive cancelled meanwhile: the next one's.
+  readonly #leftover = new WeakMap<Socket, Buffer>();
+  #inflight = 0;
+
+  readonly #staged: () => void;
+
+  /**
+   * @param staged - called when an operation was staged: a cooperative
+   *   loop that idles must wake to submit it (its continuation may run in a
+   *   promise job, outside the loop's iteration)
+   */
+  constructor(loop: ProactorLoop, ring: IoUring, staged: () => void) {
+    this.#loop = loop;
+    this.#ring = ring;
+    this.#staged = staged;
+    const slots = Math.floor(ring.arena.length / SLOT_BYTES);
+    for (let i = slots - 1; i >= 0; i--) this.#freeSlots.push(i);
+  }
+
+  /** Requests in flight (a cooperative loop stays alive while there are any). */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** sockRecv: up to `nbytes` (at most one provided buffer's worth per call); empty at EOF. */
+  recv(sock: Socket, nbytes: number): Future<Buffer> {
+    checkInt(nbytes, 'nbytes', 0, MAX_IO);
+    const leftover = this.#takeLeftover(sock, nbytes);
+    if (leftover !== null) return this.#done(leftover);
+    if (nbytes === 0) return this.#done(Buffer.alloc(0));
+    return this.#start<Buffer>(RECV, sock, null, 0, nbytes);
+  }
+
+  /** sockRecvInto: into `buffer` bytes [offset, offset + length); the count, 0 at EOF. */
+  recvInto(sock: Socket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
+    const size = byteSize(buffer);
+    const start = rangeStart(size, offset);
+    const count = rangeLength(size, start, length);
+    const leftover = this.#takeLeftover(sock, count);
+    if (leftover !== null) {
+      leftover.copy(asBytes(buffer), start);
+      return this.#done(leftover.length);
+    }
+    if (count === 0) return this.#done(0);
+    return this.#start<number>(RECV_INTO, sock, buffer, start, start + count);
+  }
+
+  /** sockSendAll: every byte, a slot's worth per request. */
+  sendAll(sock: Socket, data: SendData, offset?: number, length?: number): Future<void> {
+    const bytes = typeof data === 'string' ? utf8(data, offset, length) : data;
+    const size = byteSize(bytes);
+    const start = rangeStart(size, offset);
+    const end = start + rangeLength(size, start, length);
+    if (start === end) return this.#loop.resolvedVoid();
+    // A send of up to 64 KiB lets go of the caller's bytes now, as the
+    // selector loop's does: it fits one slot and is copied into the arena
+    // at once, or here when no slot is free. A larger one reads them
+    // until done.
+    if (data === bytes && end - start <= SMALL_SEND && this.#freeSlots.length === 0) {
+      const copy = Buffer.from(asBytes(bytes).subarray(start, end));
+      return this.#start<void>(SEND, sock, copy, 0, copy.length);
+    }
+    return this.#start<void>(SEND, sock, bytes, start, end);
+  }
+
+  /** sockAccept: a non-blocking Socket and the peer's address. */
+  accept(sock: Socket): Future<[Socket, SocketAddress]> {
+    return this.#start<[Socket, SocketAddress]>(ACCEPT, sock, null, 0, 0);
+  }
+
+  /** sockConnect to a numeric address. */
+  connect(sock: Socket, address: SocketAddress): Future<void> {
+    return this.#start<void>(CONNECT, sock, address, 0, 0);
+  }
+
+  /** @internal Cancels an operation's request (its Future was cancelled). */
+  cancel(op: RingOp): void {
+    if (op.cancelled) return;
+    op.cancelled = true;
+    op.future = null;
+    const waiting = this.#slotWaiters.indexOf(op);
+    if (waiting >= 0) {
+      // Never submitted: nothing to wait for.
+      this.#slotWaiters.splice(waiting, 1);
+      this.#finish(op);
+      return;
+    }
+    this.#ring.cancel(op.id, 0, 0, IGNORED_HIGH);
+    this.#staged();
+  }
+
+  /** The ring's completion of one of ours (the selector's completion handler). */
+  readonly onCompletion = (id: number, _high: number, res: number, flags: number): void => {
+    const op = this.#ops[id];
+    if (op === undefined) return;
+    switch (op.kind) {
+      case RECV:
+      case RECV_INTO:
+        this.#received(op, res, flags);
+        return;
+      case SEND:
+        this.#sent(op, res);
+        return;
+      case ACCEPT:
+        this.#accepted(op, res);
+        return;
+      case CONNECT:
+        this.#finish(op);
+        if (op.future === null) return;
+        if (res === 0) this.#settle(op, undefined);
+        else this.#fail(op, res, 'connect', describeAddress(op.target as SocketAddress));
+        return;
+    }
+  };
+
+  /** Forgets every operation (the loop is closing; closing the ring cancels the requests). */
+  close(): void {
+    for (const [sock, hook] of this.#closing) sock.removeBeforeClose(hook);
+    this.#closing.clear();
+    this.#bySocket.clear();
+    this.#ops.length = 0;
+    this.#slotWaiters.length = 0;
+    this.#inflight = 0;
+  }
+
+  #start<T>(
+    kind: Kind,
+    sock: Socket,
+    target: ArrayBufferView | SocketAddress | null,
+    offset: number,
+    end: number,
+  ): Future<T> {
+    const fd = sock.fileno();
+    const future = new Future<T>(this.#loop);
+    const id = this.#freeIds.pop() ?? this.#ops.length;
+    const op = this.#ops[id] ?? new RingOp(this, id);
+    this.#ops[id] = op;
+    op.future = future as unknown as Future<never>;
+    op.kind = kind;
+    op.sock = sock;
+    op.fd = fd;
+    op.target = target;
+    op.offset = offset;
+    op.end = end;
+    op.slot = -1;
+    op.cancelled = false;
+    op.closed = false;
+    future.setCancelHook(op);
+    let ops = this.#bySocket.get(sock);
+    if (ops === undefined) {
+      ops = new Set();
+      this.#bySocket.set(sock, ops);
+      const hook = (fd: number): void => this.#socketClosing(sock, fd);
+      this.#closing.set(sock, hook);
+      sock.addBeforeClose(hook);
+    }
+    ops.add(op);
+    this.#inflight++;
+    if (kind === SEND && !this.#sendChunk(op)) this.#slotWaiters.push(op);
+    else if (kind !== SEND) this.#submit(op);
+    this.#staged();
+    return future;
+  }
+
+  // Stages the request of a non-send operation.
+  #submit(op: RingOp): void {
+    const ring = this.#ring;
+    switch (op.kind) {
+      case RECV:
+      case RECV_INTO:
+        ring.recvProvided(op.fd, Math.min(op.end - op.offset, ring.bufferSize), op.id);
+        return;
+      case ACCEPT:
+        ring.accept(op.fd, op.id);
+        return;
+      case CONNECT: {
+        const sock = op.sock as Socket;
+        // The address goes to the arena's last bytes: the kernel copies it
+        // when the request is submitted, and nothing else is there then.
+        const at = ring.arena.length - 128;
+        const length = ring.writeAddress(sock.family, op.target, at);
+        ring.connect(op.fd, at, length, op.id);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // Copies the next chunk of a send into its slot and stages it; false when
+  // no slot is free.
+  #sendChunk(op: RingOp): boolean {
+    if (op.slot < 0) {
+      const slot = this.#freeSlots.pop();
+      if (slot === undefined) return false;
+      op.slot = slot;
+    }
+    const count = Math.min(op.end - op.offset, SLOT_BYTES);
+    const at = op.slot * SLOT_BYTES;
+    const bytes = asBytes(op.target as ArrayBufferView);
+    bytes.copy(this.#ring.arena, at, op.offset, op.offset + count);
+    this.#ring.send(op.fd, at, count, op.id);
+    return true;
+  }
+
+  #received(op: RingOp, res: number, flags: number): void {
+    const ring = this.#ring;
+    if (res === -ENOBUFS && !op.cancelled) {
+      // Every provided buffer was taken in this batch: ask again.
+      ring.recvProvided(op.fd, Math.min(op.end - op.offset, ring.bufferSize), op.id);
+      return;
+    }
+    let data: Buffer | null = null;
+    if ((flags & IORING_CQE_F_BUFFER) !== 0) {
+      const id = flags >>> 16;
+      if (res > 0) {
+        const from = id * ring.bufferSize;
+        data = Buffer.allocUnsafe(res);
+        ring.buffers.copy(data, 0, from, from + res);
+      }
+      ring.recycle(id);
+    }
+    this.#finish(op);
+    const sock = op.sock as Socket;
+    if (op.future === null) {
+      if (data !== null && !op.closed) this.#keepLeftover(sock, data);
+      return;
+    }
+    if (res < 0) {
+      this.#fail(op, res, 'recv', '');
+      return;
+    }
+    if (op.kind === RECV) {
+      this.#settle(op, data ?? Buffer.alloc(0));
+    } else {
+      if (data !== null) data.copy(asBytes(op.target as ArrayBufferView), op.offset);
+      this.#settle(op, res);
+    }
+  }
+
+  #sent(op: RingOp, res: number): void {
+    if (res >= 0 && !op.cancelled && op.future !== null) {
+      op.offset += res;
+      if (op.offset < op.end) {
+        this.#sendChunk(op);
+        return;
+      }
+    }
+    this.#releaseSlot(op);
+    this.#finish(op);
+    if (op.future === null) return;
+    if (res < 0) this.#fail(op, res, 'send', '');
+    else this.#settle(op, undefined);
+  }
+
+  #accepted(op: RingOp, res: number): void {
+    this.#finish(op);
+    const listening = op.sock as Socket;
+    if (op.future === null) {
+      if (res >= 0) close(res);
+      return;
+    }
+    if (res < 0) {
+      this.#fail(op, res, 'accept', '');
+      return;
+    }
+    const conn = adoptSocketFd(res, listening.family, listening.type, listening.proto);
+    let address: SocketAddress = '';
+    try {
+      address = conn.getpeername();
+    } catch (error) {
+      // Reset before we looked: the first recv will say so.
+      if (!isErrnoError(error, 'ENOTCONN')) throw error;
+    }
+    this.#settle(op, [conn, address]);
+  }
+
+  // Settling schedules the Future's callbacks: they run in this
+  // iteration's callback step, as every callback does.
+  #settle(op: RingOp, value: unknown): void {
+    const future = op.future as Future<unknown>;
+    op.future = null;
+    future.setResult(value);
+  }
+
+  #fail(op: RingOp, res: number, syscall: string, detail: string): void {
+    const future = op.future as Future<unknown>;
+    op.future = null;
+    const errno = op.closed || res === -ECANCELED ? EBADF : -res;
+    future.setException(makeErrnoError(errno, syscall, op.closed ? '(the socket was closed)' : detail));
+  }
+
+  // The request is over: its id and socket entry are free (its slot is the send's to release).
+  #finish(op: RingOp): void {
+    this.#inflight--;
+    const sock = op.sock as Socket;
+    const ops = this.#bySocket.get(sock);
+    if (ops !== undefined) {
+      ops.delete(op);
+      if (ops.size === 0) {
+        this.#bySocket.delete(sock);
+        const hook = this.#closing.get(sock);
+        if (hook !== undefined) {
+          this.#closing.delete(sock);
+          sock.removeBeforeClose(hook);
+        }
+      }
+    }
+    this.#freeIds.push(op.id);
+  }
+
+  #releaseSlot(op: RingOp): void {
+    if (op.slot < 0) return;
+    const slot = op.slot;
+    op.slot = -1;
+    const next = this.#slotWaiters.shift();
+    if (next === undefined) {
+      this.#freeSlots.push(slot);
+      return;
+    }
+    next.slot = slot;
+    this.#sendChunk(next);
+  }
+
+  // Right before `sock` closes: cancel what it has in flight, now (a
+  // request holds the file open), failing their Futures with EBADF.
+  #socketClosing(sock: Socket, fd: number): void {
+    const ops = this.#bySocket.get(sock);
+    // (A ring closed already cancelled everything.)
+    if (ops === undefined || this.#ring.closed) return;
+    for (const op of [...ops]) {
+      op.closed = true;
+      const waiting = this.#slotWaiters.indexOf(op);
+      if (waiting < 0) continue;
+      // A send still waiting for a slot: never submitted.
+      this.#slotWaiters.splice(waiting, 1);
+      this.#finish(op);
+      if (op.future !== null) this.#fail(op, -EBADF, 'send', '');
+    }
+    this.#ring.cancelFd(fd, 0, IGNORED_HIGH);
+    this.#ring.flush();
+  }
+
+  #takeLeftover(sock: Socket, max: number): Buffer | null {
+    const leftover = this.#leftover.get(sock);
+    if (leftover === undefined) return null;
+    if (leftover.length <= max) {
+      this.#leftover.delete(sock);
+      return leftover;
+    }
+    this.#leftover.set(sock, leftover.subarray(max));
+    return leftover.subarray(0, max);
+  }
+
+  #keepLeftover(sock: Socket, data: Buffer): void {
+    const old = this.#leftover.get(sock);
+    this.#leftover.set(sock, old === undefined ? data : Buffer.concat([old, data]));
+  }
+
+  #done<T>(value: T): Future<T> {
+    const future = new Future<T>(this.#loop);
+    future.setResult(value);
+    return future;
+  }
+}
+
+function asBytes(view: ArrayBufferView): Buffer {
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
