@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMsg(env, exports);
   InitResolver(env, exports);
   InitWatcher(env, exports);
+  InitSignals(env, exports);
   return exports;
 }
 
