@@ -240,6 +240,19 @@ describe('SignalWatch: coexistence with process.on', () => {
     expect(signalDisposition('SIGUSR2').kind).toBe('default');
   });
 
+  it('the watch first, then process.on, then the watch removed: Node keeps the signal', async () => {
+    const watch = testWatch();
+    watch.add('SIGUSR2');
+    const node = nodeListener('SIGUSR2');
+    expect(watch.remove('SIGUSR2')).toBe(true);
+    expect(signalDisposition('SIGUSR2').kind).toBe('handler');
+    const arrived = node.next();
+    process.kill(process.pid, 'SIGUSR2');
+    await arrived;
+    expect(node.calls()).toBe(1);
+    expect(readable(watch)).toBe(false);
+  });
+
   it('verifySignals puts ours back over a handler installed behind its back', async () => {
     const watch = testWatch();
     watch.add('SIGUSR2');
@@ -377,6 +390,33 @@ describe('SignalWatch: signal-driven I/O', () => {
     waitReadable(watch);
     expect(watch.read()).toBe(0);
     expect(watch.overflow).toBe(true);
+  });
+
+  it("the kernel's own fallback: with no room to queue a real-time signal it sends SIGIO (a child, RLIMIT_SIGPENDING 0)", async () => {
+    const dist = new URL('../../dist/sys/index.js', import.meta.url);
+    expect(existsSync(dist), 'dist/ is built by the global setup: run through vitest').toBe(true);
+    const script = `
+      import(${JSON.stringify(dist.href)}).then((sys) => {
+        const watch = new sys.SignalWatch();
+        const [a, b] = sys.socketpair();
+        watch.setSignalDriven(b);
+        a.send('x');
+        sys.select([watch.fileno()], [], [], 10000);
+        console.log(watch.read() + ' ' + watch.overflow);
+      });`;
+    // Every real-time signal the kernel tries to queue fails (fcntl(2): it sends SIGIO instead).
+    const child = spawn('bash', ['-c', 'ulimit -i 0 && exec "$0" -e "$1"', process.execPath, script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect([out, code]).toEqual(['0 true\n', 0]);
   });
 
   it('a real-time signal sent by kill carries no fd: no record', () => {
