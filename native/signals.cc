@@ -35,6 +35,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "args.h"
 #include "bound.h"
@@ -285,7 +286,7 @@ bool ArgCatchable(const Napi::CallbackInfo& info, size_t index, int* out) {
 }
 
 class SignalWatch;
-std::unordered_map<SignalWatch*, bool>* g_watches = nullptr;  // main thread only
+std::unordered_set<SignalWatch*>* g_watches = nullptr;  // main thread only
 
 class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
  public:
@@ -343,8 +344,8 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
     fd_ = std::move(efd);
     s.fd.store(fd_.Get());
     slot_ = slot;
-    if (g_watches == nullptr) g_watches = new std::unordered_map<SignalWatch*, bool>();
-    (*g_watches)[this] = true;
+    if (g_watches == nullptr) g_watches = new std::unordered_set<SignalWatch*>();
+    g_watches->insert(this);
   }
 
   ~SignalWatch() override { CloseNow(); }
@@ -445,6 +446,8 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
       ThrowErrno(env, errno, "fcntl", "(fd " + std::to_string(fd) + ")");
       return env.Undefined();
     }
+    // Set again (perhaps with another signal): undone first, so no signal stays installed for nothing.
+    if (driven_.count(fd) != 0) Undrive(fd);
     // Handlers first: a signal may come the moment O_ASYNC is set.
     const bool firstSigio = !g_slots[slot_].signalDriven.load();
     d.ioOwner.store(slot_);
@@ -473,14 +476,16 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
     return env.Undefined();
   }
 
-  void RollBack(int signo, bool firstSigio) {
+  // Releases `signo` once no fd of this watch uses it, and this watch's
+  // share of SIGIO when `dropSigio` (no signal-driven fd left).
+  void RollBack(int signo, bool dropSigio) {
     bool signoUsed = false;
     for (const auto& entry : driven_) signoUsed = signoUsed || entry.second == signo;
     if (!signoUsed) {
       g_signals[signo].ioOwner.store(-1);
       Uninstall(signo, true);
     }
-    if (firstSigio && g_slots[slot_].signalDriven.exchange(false)) {
+    if (dropSigio && g_slots[slot_].signalDriven.exchange(false)) {
       g_sigioUsers.fetch_sub(1);
       Uninstall(SIGIO, true);
     }
@@ -592,7 +597,7 @@ Napi::Value SignalDisposition(const Napi::CallbackInfo& info) {
 // The main environment ends: every watch restores what it replaced.
 void CleanupWatches(void*) {
   if (g_watches == nullptr) return;
-  while (!g_watches->empty()) g_watches->begin()->first->CloseNow();
+  while (!g_watches->empty()) (*g_watches->begin())->CloseNow();
 }
 
 }  // namespace

@@ -370,6 +370,21 @@ describe('SignalWatch: signal-driven I/O', () => {
     expect([watch.recordFd(0), watch.recordFd(1)]).toEqual([b2.fileno(), b1.fileno()]);
   });
 
+  it('setting an fd again with another signal moves it: the first signal is released', () => {
+    const watch = testWatch();
+    const [a, b] = testSocketpair();
+    watch.setSignalDriven(b, SIGRTMIN + 4);
+    watch.setSignalDriven(b, SIGRTMIN + 5);
+    expect(signalDisposition(SIGRTMIN + 4).kind).toBe('default');
+    expect(signalDisposition(SIGRTMIN + 5).kind).toBe('iomux');
+    a.send('x');
+    waitReadable(watch);
+    expect(watch.read()).toBe(1);
+    expect(watch.clearSignalDriven(b)).toBe(true);
+    expect(signalDisposition(SIGRTMIN + 5).kind).toBe('default');
+    expect(signalDisposition('SIGIO').kind).toBe('default');
+  });
+
   it('a full ring sets the overflow flag ("rescan everything") and keeps what fit', () => {
     const watch = testWatch({ capacity: 2 });
     const pairs = [testSocketpair(), testSocketpair(), testSocketpair()];
