@@ -468,6 +468,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       watchedPairs: () => io.watchedPairs(),
       watchedCount: () => io.selector.size,
       epollFd: () => (io.selector instanceof EpollSelector ? io.selector.ownFileno() : null),
+      beforeIdle: () => this.#signals.verify(),
     };
   }
 

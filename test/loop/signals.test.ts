@@ -335,33 +335,54 @@ describe('signal handlers across processes and threads', () => {
     expect([code, signal]).toEqual([null, 'SIGINT']);
   });
 
-  it("a handler installed behind the loop's back (libuv's SIGCHLD on the first spawn) is chained to, not lost", async () => {
-    expect(existsSync(distLoop), 'dist/ is built by the global setup: run through vitest').toBe(true);
-    // In a fresh process, so that the spawn below is its first: libuv installs its SIGCHLD handler then,
-    // over the loop's, with no process.on to tell iomux. The loop re-asserts its own before it blocks.
-    const script = `
+  const MODES = BACKENDS.flatMap((backend) => [
+    ['owning', backend],
+    ['cooperative', backend],
+  ]);
+
+  it.each(MODES)(
+    "a handler installed behind the loop's back (libuv's SIGCHLD on the first spawn) is chained to, not lost: %s on %s",
+    async (mode, backend) => {
+      expect(existsSync(distLoop), 'dist/ is built by the global setup: run through vitest').toBe(true);
+      // In a fresh process, so that the spawn below is its first: libuv installs its SIGCHLD handler then,
+      // over the loop's, with no process.on to tell iomux. The loop re-asserts its own before it sleeps
+      // (owning: before it blocks; cooperative: before it idles in libuv). A 10 s guard, not a time limit:
+      // a lost handler shows as 'no SIGCHLD' in the output instead of a hang.
+      const script = `
       const { spawn } = require('node:child_process');
       import(${JSON.stringify(distLoop.href)}).then(({ EventLoop }) => {
-        const loop = new EventLoop();
-        loop.addSignalHandler('SIGCHLD', () => { console.log('loop handler'); loop.stop(); });
-        // A guard, not a time limit: a lost handler shows as this line in the output instead of a hang.
-        loop.callLater(10000, () => { console.log('no SIGCHLD'); loop.stop(); });
-        const child = spawn('sleep', ['0.2']);
-        child.on('exit', () => { console.log('exit event'); loop.close(); });
-        loop.runForever();
+        const loop = new EventLoop({ selector: '${backend}' });
+        if ('${mode}' === 'owning') {
+          loop.addSignalHandler('SIGCHLD', () => { console.log('loop handler'); loop.stop(); });
+          loop.callLater(10000, () => { console.log('no SIGCHLD'); loop.stop(); });
+          spawn('sleep', ['0.2']).on('exit', () => { console.log('exit event'); loop.close(); });
+          loop.runForever();
+          return;
+        }
+        loop.run(async () => {
+          const got = loop.createFuture();
+          loop.addSignalHandler('SIGCHLD', () => { console.log('loop handler'); got.setResult(); });
+          const guard = loop.callLater(10000, () => { console.log('no SIGCHLD'); got.setResult(); });
+          const exited = new Promise((resolve) => spawn('sleep', ['0.2']).on('exit', resolve));
+          await got;
+          guard.cancel();
+          await exited;
+          console.log('exit event');
+        }).then(() => loop.close());
       });`;
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    onTestFinished(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    expect(out).toBe('loop handler\nexit event\n');
-    expect([code, signal]).toEqual([0, null]);
-  });
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      onTestFinished(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      expect(out).toBe('loop handler\nexit event\n');
+      expect([code, signal]).toEqual([0, null]);
+    },
+  );
 
   it('a loop in a worker is refused (ERR_WORKER_UNSUPPORTED_OPERATION) and left as it was', async () => {
     expect(existsSync(distLoop), 'dist/ is built by the global setup: run through vitest').toBe(true);
