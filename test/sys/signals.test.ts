@@ -309,6 +309,38 @@ describe('SignalWatch: the default action comes back', () => {
   });
 });
 
+describe('SignalWatch: the environment ends', () => {
+  it('a process that exits with watches open (handlers, signal-driven fds) exits cleanly', async () => {
+    const dist = new URL('../../dist/sys/index.js', import.meta.url);
+    expect(existsSync(dist), 'dist/ is built by the global setup: run through vitest').toBe(true);
+    // The cleanup hook restores every action as the main environment ends; nothing may crash there.
+    const script = `
+      import(${JSON.stringify(dist.href)}).then((sys) => {
+        const watch = new sys.SignalWatch();
+        watch.add('SIGINT');
+        watch.add('SIGUSR2');
+        const [a, b] = sys.socketpair();
+        watch.setSignalDriven(b);
+        a.send('x');
+        console.log('open');
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    expect([out, err, code, signal]).toEqual(['open\n', '', 0, null]);
+  });
+});
+
 describe('SignalWatch: worker threads', () => {
   it('a worker gets ERR_WORKER_UNSUPPORTED_OPERATION, and the process goes on', async () => {
     const dist = new URL('../../dist/sys/index.js', import.meta.url);
