@@ -8,7 +8,9 @@
  *    removed and added back within one iteration costs no syscall);
  * 3. compute the timeout: 0 if callbacks are ready or the loop is stopping,
  *    else until the earliest timer, else without limit;
- * 4. wait in the selector; queue the reader/writer handles of ready fds;
+ * 4. wait in the selector (when it will block, first putting the loop's
+ *    signal handlers back over any installed since: signals.ts); queue the
+ *    reader/writer handles of ready fds;
  * 5. queue the timers that are due, earliest first (ties in FIFO order);
  * 6. run the callbacks that were queued at the start of this step — ones
  *    they schedule wait for the next iteration, so I/O is never starved.
