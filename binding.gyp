@@ -13,6 +13,7 @@
         "native/poll.cc",
         "native/resolver.cc",
         "native/select.cc",
+        "native/signals.cc",
         "native/sockaddr.cc",
         "native/socket.cc",
         "native/uring.cc",

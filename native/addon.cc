@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitResolver(env, exports);
   InitWatcher(env, exports);
   InitUring(env, exports);
+  InitSignals(env, exports);
   return exports;
 }
 

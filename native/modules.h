@@ -15,5 +15,6 @@ void InitMsg(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
 void InitWatcher(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
+void InitSignals(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

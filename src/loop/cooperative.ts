@@ -49,6 +49,8 @@ export interface DriverLoop {
   watchedCount(): number;
   /** The epoll fd, when the selector is epoll. */
   epollFd(): number | null;
+  /** About to sleep in libuv: what an owning loop does before it blocks (its signal handlers re-asserted). */
+  beforeIdle(): void;
 }
 
 /** The longest delay a Node timer takes (2^31 - 1 ms). */
@@ -173,6 +175,7 @@ export class CooperativeDriver {
   // Sleep until an fd is ready or the earliest timer is due.
   #armIdle(): void {
     if (this.#stopped || this.#immediate !== null) return;
+    this.#loop.beforeIdle();
     const delay = this.#loop.nextTimerDelay();
     if (this.#timer !== null) {
       clearTimeout(this.#timer);

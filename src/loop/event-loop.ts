@@ -8,7 +8,9 @@
  *    removed and added back within one iteration costs no syscall);
  * 3. compute the timeout: 0 if callbacks are ready or the loop is stopping,
  *    else until the earliest timer, else without limit;
- * 4. wait in the selector; queue the reader/writer handles of ready fds;
+ * 4. wait in the selector (when it will block, first putting the loop's
+ *    signal handlers back over any installed since: signals.ts); queue the
+ *    reader/writer handles of ready fds;
  * 5. queue the timers that are due, earliest first (ties in FIFO order);
  * 6. run the callbacks that were queued at the start of this step — ones
  *    they schedule wait for the next iteration, so I/O is never starved.
@@ -30,7 +32,7 @@ import {
 } from '../selectors/index.js';
 import { UringSelector } from '../selectors/uring.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
-import type { AddrInfo, FileLike, SendData, Socket, SocketAddress } from '../sys/index.js';
+import type { AddrInfo, FileLike, SendData, SignalLike, Socket, SocketAddress } from '../sys/index.js';
 import { connectByName } from './connect.js';
 import { CooperativeDriver, type DriverLoop, settleRun } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
@@ -39,6 +41,7 @@ import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, typ
 import { type EntrySelector, type IoEntry, IoRegistry, makeSelector } from './io.js';
 import { Proactor } from './proactor.js';
 import { RingQueue } from './ready-queue.js';
+import { LoopSignals } from './signals.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
 
@@ -146,6 +149,7 @@ export class EventLoop implements LoopLike, HandleOwner {
   #closed = false;
   readonly #exceptions: ExceptionReporter<EventLoop>;
   readonly #resolver = new LoopResolver(this);
+  readonly #signals = new LoopSignals(this);
   #driver: CooperativeDriver | null = null;
   #inTick = false;
   #referenced = true;
@@ -344,6 +348,35 @@ export class EventLoop implements LoopLike, HandleOwner {
     if (!this.#closed) this.#io.release(slots, write, watcher);
   }
 
+  /**
+   * asyncio's add_signal_handler: runs `callback(...args)` in the loop's
+   * iteration after `signal` arrives (several arrivals before it runs: once).
+   * One handler per signal: a new one replaces the old. A handler of
+   * Node's own (`process.on`) keeps working beside it. Main thread only.
+   *
+   * @param signal - a name ('SIGINT') or number
+   * @throws {TypeError} ERR_UNKNOWN_SIGNAL for an unknown name; ERR_INVALID_ARG_VALUE for SIGKILL, SIGSTOP
+   *   and the faults the runtime handles (SIGSEGV...); ERR_WORKER_UNSUPPORTED_OPERATION in a worker
+   * @throws {RangeError} ERR_OUT_OF_RANGE for a number outside [1, 64]
+   * @throws {LoopStateError} ERR_LOOP_CLOSED after close()
+   */
+  addSignalHandler<A extends unknown[]>(signal: SignalLike, callback: (...args: A) => void, ...args: A): Handle {
+    this.#checkClosed();
+    checkCallback(callback);
+    return this.#signals.add(signal, callback as unknown as Callback, args);
+  }
+
+  /**
+   * Removes the handler of `signal`, restoring the action it replaced
+   * (SIG_DFL for SIGINT: Ctrl-C ends the process again).
+   *
+   * @returns whether there was a handler (false once closed)
+   * @throws what addSignalHandler throws for a bad signal
+   */
+  removeSignalHandler(signal: SignalLike): boolean {
+    return this.#signals.remove(signal);
+  }
+
   /** Stops watching `fileobj` for writing. @returns whether there was a writer */
   removeWriter(fileobj: FileLike): boolean {
     return !this.#closed && this.#io.remove(fileobj, EVENT_WRITE);
@@ -472,6 +505,7 @@ export class EventLoop implements LoopLike, HandleOwner {
           : io.selector instanceof UringSelector
             ? io.selector.fileno()
             : null,
+      beforeIdle: () => this.#signals.verify(),
     };
   }
 
@@ -517,6 +551,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     if (this.#closed) return;
     this.#exceptions.reportUnretrieved(this);
     this.#resolver.close();
+    this.#signals.close();
     this.#closed = true;
     this.#ready.clear();
     this.#timers.clear();
@@ -671,6 +706,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       const first = timers.peek();
       if (first !== undefined) timeoutMs = Math.max(0, first.when - this.time());
     }
+    if (timeoutMs !== 0) this.#signals.verify();
     this.#selector.forEachReady(timeoutMs, this.#onReady);
     const now = this.time();
     for (;;) {

@@ -102,6 +102,19 @@ export interface NativeWaitThread {
   close(): void;
 }
 
+/** Signal dispositions and signal-driven I/O, reported through an eventfd (see {@link SignalWatch}). */
+export interface NativeSignalWatch {
+  fileno(): number;
+  add(signo: number): void;
+  remove(signo: number): boolean;
+  setSignalDriven(fd: number, signo: number): void;
+  clearSignalDriven(fd: number): boolean;
+  /** Resets the eventfd; fills `events`: [0..1] pending signal bits, [2] overflow, [3] n, then n (fd, band) pairs. */
+  drain(): number;
+  close(): void;
+  readonly events: Int32Array;
+}
+
 /** A control message other than SCM_RIGHTS, as msg.cc takes and returns it. */
 export interface NativeCmsg<D extends ArrayBufferView = ArrayBufferView> {
   readonly level: number;
@@ -136,6 +149,16 @@ export interface NativeBinding {
   ): NativeIoUring;
   /** 0 when io_uring_setup(2) works here, else its errno. */
   uringAvailable(): number;
+  /** Main thread only: a worker gets ERR_WORKER_UNSUPPORTED_OPERATION. */
+  SignalWatch: new (
+    capacity: number,
+  ) => NativeSignalWatch;
+  /** Puts iomux's handler back over any that replaced it; how many were. */
+  verifySignals(): number;
+  /** [kind, sa_flags]: kind 0 SIG_DFL, 1 SIG_IGN, 2 iomux's handler, 3 another handler. */
+  signalDisposition(signo: number): [number, number];
+  readonly SIGRTMIN: number;
+  readonly SIGRTMAX: number;
   eventfd(initval?: number, flags?: number): number;
   pipe(flags?: number): [number, number];
   read(fd: number, buf: ArrayBufferView, offset?: number, length?: number): number;

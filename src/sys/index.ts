@@ -51,6 +51,18 @@ export { Poll } from './poll.js';
 export { type AddrInfo, type CompletedLookup, numericAddrInfo, Resolver } from './resolver.js';
 export { select } from './select.js';
 export {
+  catchableSignal,
+  SIGRTMAX,
+  SIGRTMIN,
+  type SignalDisposition,
+  type SignalLike,
+  SignalWatch,
+  type SignalWatchOptions,
+  signalDisposition,
+  signalNumber,
+  verifySignals,
+} from './signals.js';
+export {
   type IPv4Address,
   type IPv6Address,
   type SendData,

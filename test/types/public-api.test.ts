@@ -16,7 +16,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const USER_PROGRAM = `
 import { DefaultSelector, EVENT_READ, EventLoop, type Coroutine, Future, getRunningLoop, sleep } from 'iomux';
 import { fetchCoroutine } from 'iomux/fetch';
-import { Epoll, EPOLLIN, Poll, Socket, socketpair, tryRead } from 'iomux/sys';
+import { Epoll, EPOLLIN, Poll, SIGRTMIN, SignalWatch, Socket, socketpair, tryRead } from 'iomux/sys';
 
 const loop = new EventLoop({ selector: 'epoll' });
 const [a, b] = socketpair();
@@ -38,7 +38,15 @@ const count: number = ep.pollInto(0) + new Poll().pollInto(0, new Int32Array(2))
 const removed: boolean = ep.discard(b);
 const sel = new DefaultSelector<string>();
 sel.register(a, EVENT_READ, 'data');
-export { task, fut, n, m, r, conn, count, removed, sel, fetchCoroutine };
+// Signal handlers: by name or number, the arguments typed against the callback.
+const onSignal = loop.addSignalHandler('SIGINT', (code: number) => loop.stop(), 130);
+// @ts-expect-error -- the argument does not fit the callback
+loop.addSignalHandler('SIGTERM', (code: number) => loop.stop(), 'x');
+const hadOne: boolean = loop.removeSignalHandler(2);
+using watch = new SignalWatch({ capacity: 64 });
+watch.setSignalDriven(b, SIGRTMIN);
+const records: number = watch.read();
+export { task, fut, n, m, r, conn, count, removed, sel, fetchCoroutine, onSignal, hadOne, records };
 `;
 
 describe('the published declarations', () => {
