@@ -389,7 +389,8 @@ async function echoSuite(p: {
     title: `# echo ping-pong, ${counts} connections (median of ${p.runs} x ${p.measureMs} ms)`,
     body: `${formatEchoTable(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
     figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
-    targets: echoTargets(results),
+    // The targets need the suite's servers: a --servers subset would only list them as missing.
+    targets: p.kinds === ECHO_SERVER_KINDS ? echoTargets(results) : [],
   };
 }
 
