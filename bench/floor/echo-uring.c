@@ -55,7 +55,7 @@
 #include "floor.h"
 
 /* What a completion is for: the low 3 bits of user_data; the connection is above them. */
-enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CLOSE, OP_SHUTDOWN };
+enum { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CLOSE, OP_CANCEL };
 #define UD(op, c) (((uint64_t)(c) << 3) | (op))
 #define NONE 0xffffffffu
 
@@ -199,17 +199,23 @@ static void publish_bufs(void) {
   atomic_store_explicit(t, bufs.tail, memory_order_release);
 }
 
-/* Stops a connection: shut it down (ends its recv); closed once nothing is in flight. */
+/*
+ * Stops a connection: cancels its multishot recv if one is still armed (a
+ * send failed); it is closed once nothing is in flight. Not IORING_OP_SHUTDOWN:
+ * that always runs in an io-wq worker, which looks the direct descriptor up
+ * only then -- after the close, when a new connection may hold the slot.
+ * A cancel runs at submission, before the close can be queued.
+ */
 static void fail(unsigned c) {
   struct conn *k = &conns[c];
-  if (!k->closing) {
-    k->closing = 1;
+  if (k->closing) return;
+  k->closing = 1;
+  if (k->recv_armed) {
     struct io_uring_sqe *sqe = get_sqe();
-    sqe->opcode = IORING_OP_SHUTDOWN;
-    target(sqe, c);
-    sqe->len = SHUT_RDWR;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->addr = UD(OP_RECV, c);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    sqe->user_data = UD(OP_SHUTDOWN, c);
+    sqe->user_data = UD(OP_CANCEL, c);
   }
 }
 
@@ -459,7 +465,7 @@ int main(int argc, char **argv) {
           on_send(c, cqe->res);
           break;
         default:
-          break; /* a failed shutdown or close: nothing to do */
+          break; /* a failed cancel (the recv ended already) or close: nothing to do */
       }
     }
     atomic_store_explicit(ring.cq_khead, head, memory_order_release);
