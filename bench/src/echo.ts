@@ -195,12 +195,15 @@ function runEchoClient(
   size: number,
   warmupMs: number,
   measureMs: number,
+  server: EchoServerKind,
 ): { roundTrips: number; perSecond: number; p50us: number; p99us: number } {
   const r = spawnSync(client, [String(port), String(conns), String(size), String(warmupMs), String(measureMs)], {
     encoding: 'utf8',
     timeout: warmupMs + measureMs + 30_000,
   });
-  if (r.status !== 0) throw new Error(`echo client failed: ${r.stderr || r.error?.message}`);
+  if (r.status !== 0) {
+    throw new Error(`echo client failed against ${server} at ${size} B x ${conns}: ${r.stderr || r.error?.message}`);
+  }
   return JSON.parse(r.stdout) as { roundTrips: number; perSecond: number; p50us: number; p99us: number };
 }
 
@@ -277,10 +280,10 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
         const { port, child } = await startEchoServer(kind, server.path, script);
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
-          runEchoClient(client.path, port, conns, size, 0, options.warmupMs);
+          runEchoClient(client.path, port, conns, size, 0, options.warmupMs, kind);
           const pid = child.pid as number;
           const cpu0 = mainThreadCpuUs(pid);
-          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs);
+          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs, kind);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
           samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
         } finally {
