@@ -190,24 +190,42 @@ options:
   --help       this text
 `;
 
+/** `names` joined by commas, in lines of at most 80 characters that start with `indent`. */
+function wrapNames(names: readonly string[], indent: string): string {
+  const lines: string[] = [];
+  let line = indent;
+  for (const [i, name] of names.entries()) {
+    const word = i < names.length - 1 ? `${name},` : name;
+    if (line.length + word.length + 1 > 80 && line !== indent) {
+      lines.push(line.trimEnd());
+      line = indent;
+    }
+    line += `${word} `;
+  }
+  lines.push(line.trimEnd());
+  return lines.join('\n');
+}
+
 const ECHO_USAGE = `usage: npm run bench -- echo [--quick] [--runs N] [--conns N,N...] [--servers K,K...] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
 an echo server, each in its own process: the C epoll floor; the C io_uring floor
-(multishot accept and recv, provided buffers; when the kernel allows); the iomux loop with
-coroutines (owning and cooperative mode) and with callbacks (addReader + try*); the
-notes' selectors program on iomux/selectors and on CPython; uvloop and asyncio with
-Protocols and with sock_* coroutines (when a python3 has them; bench/setup installs
-uvloop); node:net. 64 B messages at each connection count, 16 KiB at the first; the
-cooperative and sock_* rows at the first point only. Prints round trips per second
-(median of the runs) with ratios.
+(multishot accept and recv, provided buffers; when the kernel allows io_uring);
+the iomux loop with coroutines (owning and cooperative mode) and with callbacks
+(addReader + try*); the notes' selectors program on iomux/selectors and on
+CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
+python3 has them; bench/setup installs uvloop); node:net. 64 B messages at each
+connection count, 16 KiB at the first; the cooperative and sock_* rows at the
+first point only. Prints round trips per second (median of the runs) with
+ratios.
 
 options:
   --quick          1 run of 1 s per server and point (a smoke run)
   --runs N         runs per server and point, interleaved (default 5)
   --conns N,N...   connection counts (default 100,1000)
-  --servers K,...  only these servers, in this order (${ECHO_SERVER_KINDS.join(', ')};
-                   also ${ECHO_EXTRA_KINDS.join(', ')}: the io_uring floor with single-shot recv)
+  --servers K,...  only these servers, in this order, each one of
+${wrapNames(ECHO_SERVER_KINDS, '                   ')}
+                   or ${ECHO_EXTRA_KINDS.join(', ')} (the io_uring floor with single-shot recv)
   --measure-ms MS  measured time per run after a 400 ms warm-up (default 1000)
   --json FILE      also write the figures as JSON
   --help           this text
