@@ -119,9 +119,9 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
 
   // Every server the machine can run (the Python ones need python3, uvloop's
   // a python3 with uvloop: bench/setup; the io_uring floors a kernel that
-  // allows io_uring), the variants outside the suite too. One client that does not read: the
-  // server's send to it fills the socket buffers and waits (a short send,
-  // the rest kept for writability). Meanwhile ten others echo through the
+  // allows io_uring), the variants outside the suite too. One client that
+  // does not read: the server's send to it fills the socket buffers and
+  // waits (a short send, the rest kept for writability). Meanwhile ten others echo through the
   // same server; the waiting send must not see their bytes -- the iomux
   // servers all receive into one buffer, the io_uring floor into buffers it
   // shares between connections. The C epoll floor has no such client: it
