@@ -27,7 +27,15 @@ import { Progress } from '#iomux/cli/progress.js';
 import { UsageError } from '#iomux/cli/usage.js';
 import { buildBaseline } from './baseline.js';
 import { CALLS, formatCallsTable, MAX_BATCH, runCallsBench } from './calls.js';
-import { availableEchoServers, echoPoints, formatEchoTable, runEchoBench } from './echo.js';
+import {
+  availableEchoServers,
+  ECHO_EXTRA_KINDS,
+  ECHO_SERVER_KINDS,
+  type EchoServerKind,
+  echoPoints,
+  formatEchoTable,
+  runEchoBench,
+} from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatHostTaxTable, runHostTaxBench } from './host-tax.js';
 import { formatInstrTable, instrUnavailable, runInstrBench } from './instr.js';
@@ -182,21 +190,42 @@ options:
   --help       this text
 `;
 
-const ECHO_USAGE = `usage: npm run bench -- echo [--quick] [--runs N] [--conns N,N...] [--measure-ms MS] [--json FILE]
+/** `names` joined by commas, in lines of at most 80 characters that start with `indent`. */
+function wrapNames(names: readonly string[], indent: string): string {
+  const lines: string[] = [];
+  let line = indent;
+  for (const [i, name] of names.entries()) {
+    const word = i < names.length - 1 ? `${name},` : name;
+    if (line.length + word.length + 1 > 80 && line !== indent) {
+      lines.push(line.trimEnd());
+      line = indent;
+    }
+    line += `${word} `;
+  }
+  lines.push(line.trimEnd());
+  return lines.join('\n');
+}
+
+const ECHO_USAGE = `usage: npm run bench -- echo [--quick] [--runs N] [--conns N,N...] [--servers K,K...] [--measure-ms MS] [--json FILE]
 
 A C load generator (its own process) keeps <conns> connections in ping-pong with
-an echo server, each in its own process: the C epoll floor; the iomux loop with
-coroutines (owning and cooperative mode) and with callbacks (addReader + try*); the
-notes' selectors program on iomux/selectors and on CPython; uvloop and asyncio with
-Protocols and with sock_* coroutines (when a python3 has them; bench/setup installs
-uvloop); node:net. 64 B messages at each connection count, 16 KiB at the first; the
-cooperative and sock_* rows at the first point only. Prints round trips per second
-(median of the runs) with ratios.
+an echo server, each in its own process: the C epoll floor; the C io_uring floor
+(multishot accept and recv, provided buffers; when the kernel allows io_uring);
+the iomux loop with coroutines (owning and cooperative mode) and with callbacks
+(addReader + try*); the notes' selectors program on iomux/selectors and on
+CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
+python3 has them; bench/setup installs uvloop); node:net. 64 B messages at each
+connection count, 16 KiB at the first; the cooperative and sock_* rows at the
+first point only. Prints round trips per second (median of the runs) with
+ratios.
 
 options:
   --quick          1 run of 1 s per server and point (a smoke run)
   --runs N         runs per server and point, interleaved (default 5)
   --conns N,N...   connection counts (default 100,1000)
+  --servers K,...  only these servers, in this order, each one of
+${wrapNames(ECHO_SERVER_KINDS, '                   ')}
+                   or ${ECHO_EXTRA_KINDS.join(', ')} (the io_uring floor with single-shot recv)
   --measure-ms MS  measured time per run after a 400 ms warm-up (default 1000)
   --json FILE      also write the figures as JSON
   --help           this text
@@ -335,12 +364,19 @@ function callsSuite(p: {
 }
 
 async function runEcho(args: string[]): Promise<number> {
-  const opts = parseSuite(args, ECHO_USAGE, ['runs', 'conns', 'measure-ms']);
+  const opts = parseSuite(args, ECHO_USAGE, ['runs', 'conns', 'servers', 'measure-ms']);
   if (opts === null) return 0;
   const conns = (opts.get('conns') ?? '100,1000').split(',').map((n) => intOption(n, '--conns', 0));
+  const known: readonly string[] = [...ECHO_SERVER_KINDS, ...ECHO_EXTRA_KINDS];
+  const kinds = opts.get('servers')?.split(',');
+  const unknown = kinds?.filter((k) => !known.includes(k)) ?? [];
+  if (unknown.length > 0) {
+    throw new UsageError(`--servers: no server ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  }
   const out = await echoSuite({
     runs: intOption(opts.get('runs'), '--runs', opts.quick ? 1 : 5),
     conns,
+    kinds: (kinds as EchoServerKind[] | undefined) ?? ECHO_SERVER_KINDS,
     measureMs: intOption(opts.get('measure-ms'), '--measure-ms', 1000),
     warmupMs: opts.quick ? 200 : 400,
   });
@@ -351,10 +387,11 @@ async function runEcho(args: string[]): Promise<number> {
 async function echoSuite(p: {
   runs: number;
   conns: readonly number[];
+  kinds: readonly EchoServerKind[];
   measureMs: number;
   warmupMs: number;
 }): Promise<SuiteOutput> {
-  const { servers, missing } = availableEchoServers();
+  const { servers, missing } = availableEchoServers(p.kinds);
   const results = await runEchoBench({
     points: echoPoints(servers, p.conns),
     runs: p.runs,
@@ -370,7 +407,8 @@ async function echoSuite(p: {
     title: `# echo ping-pong, ${counts} connections (median of ${p.runs} x ${p.measureMs} ms)`,
     body: `${formatEchoTable(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
     figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
-    targets: echoTargets(results),
+    // The targets need the suite's servers: a --servers subset would only list them as missing.
+    targets: p.kinds === ECHO_SERVER_KINDS ? echoTargets(results) : [],
   };
 }
 
@@ -516,9 +554,19 @@ async function runReport(args: string[]): Promise<number> {
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
     ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
     // Echo swings most from run to run on a shared VM: 5 short runs per server
-    // and point, interleaved, for its medians; 27 server-points in all keep
-    // it near 5 minutes.
-    ['echo', () => echoSuite({ runs: q ? 1 : 5, conns: [100, 1000], measureMs: 1000, warmupMs: q ? 200 : 400 })],
+    // and point, interleaved, for its medians; 30 server-points in all keep
+    // it near 5.5 minutes.
+    [
+      'echo',
+      () =>
+        echoSuite({
+          runs: q ? 1 : 5,
+          conns: [100, 1000],
+          kinds: ECHO_SERVER_KINDS,
+          measureMs: 1000,
+          warmupMs: q ? 200 : 400,
+        }),
+    ],
     ['fetch', () => fetchSuite(q ? 1 : 5, q ? 100 : 1000)],
     ['c10k', () => c10kSuite(q ? 1000 : 3000, q ? 300 : 500)],
     ['switch', () => switchSuite(q ? 3 : 7, q ? 100 : 1000)],

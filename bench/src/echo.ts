@@ -3,7 +3,9 @@
  * echo-client.c, the one `iomux bench c10k` runs; its own process) against
  * each server in turn, each in its own process and each at its best:
  *
- * - the C epoll floor (bench/floor/echo-server.c);
+ * - the C epoll floor (bench/floor/echo-server.c) and the C io_uring floor
+ *   (bench/floor/echo-uring.c: multishot accept and recv, provided buffers;
+ *   its single-shot variant, 'c-uring-plain', only when asked for by name);
  * - the iomux loop with coroutines (owning and cooperative) and with
  *   callbacks (addReader + try*), in echo-server.ts;
  * - the notes' selectors program, on CPython (bench/peers/echo_selectors.py)
@@ -26,6 +28,7 @@ import { buildBenchC, findPython, peerScript } from './peers.js';
 /** Every echo server the benchmark knows, in the order its tables list them. */
 export const ECHO_SERVER_KINDS = [
   'c',
+  'c-uring',
   'iomux',
   'iomux-coop',
   'iomux-callbacks',
@@ -38,12 +41,20 @@ export const ECHO_SERVER_KINDS = [
   'net',
 ] as const;
 
+/**
+ * Variants the suite leaves out unless asked for by name (`--servers`):
+ * the io_uring floor with single-shot recv into a per-connection buffer.
+ */
+export const ECHO_EXTRA_KINDS = ['c-uring-plain'] as const;
+
 /** One echo server; {@link ECHO_SERVER_NAMES} says what each is. */
-export type EchoServerKind = (typeof ECHO_SERVER_KINDS)[number];
+export type EchoServerKind = (typeof ECHO_SERVER_KINDS)[number] | (typeof ECHO_EXTRA_KINDS)[number];
 
 /** The servers' names in the tables. */
 export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   c: 'C epoll (floor)',
+  'c-uring': 'C io_uring (floor)',
+  'c-uring-plain': 'C io_uring, single-shot recv',
   iomux: 'iomux loop, coroutines (owning)',
   'iomux-coop': 'iomux loop, coroutines (cooperative)',
   'iomux-callbacks': 'iomux loop, callbacks (addReader + try*)',
@@ -98,6 +109,31 @@ const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: st
   asyncio: { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'sock'] },
 };
 
+// The io_uring floor's kinds: the arguments of bench/floor/echo-uring.c after the port.
+const URING_ARGS: Partial<Record<EchoServerKind, readonly string[]>> = {
+  'c-uring': [],
+  'c-uring-plain': ['--plain'],
+};
+
+let uringProbe: string | null | undefined;
+
+/**
+ * Why the io_uring floor cannot run here (no C compiler, io_uring disabled
+ * by sysctl or a seccomp filter, too old a kernel), or null when it can:
+ * builds it and runs `echo-uring probe`, once per process.
+ */
+export function uringUnavailable(): string | null {
+  if (uringProbe !== undefined) return uringProbe;
+  const built = buildBenchC('echo-uring');
+  if ('error' in built) {
+    uringProbe = built.error;
+  } else {
+    const r = spawnSync(built.path, ['probe'], { encoding: 'utf8', timeout: 10_000 });
+    uringProbe = r.status === 0 ? null : `io_uring: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`;
+  }
+  return uringProbe;
+}
+
 /**
  * The python3 that runs a Python echo server, or null when none can. Every
  * Python row runs on uvloop's interpreter when there is one, so asyncio,
@@ -125,8 +161,13 @@ export async function startEchoServer(
   let command: string;
   let args: string[];
   const python = PYTHON_PEERS[kind];
+  const uring = URING_ARGS[kind];
   if (kind === 'c') {
     [command, args] = [cServer, ['0']];
+  } else if (uring !== undefined) {
+    const built = buildBenchC('echo-uring');
+    if ('error' in built) throw new Error(built.error);
+    [command, args] = [built.path, ['0', ...uring]];
   } else if (python !== undefined) {
     const python3 = echoPython(python.uvloop);
     if (python3 === null) throw new Error(`no python3 can run the ${kind} echo server`);
@@ -154,12 +195,15 @@ function runEchoClient(
   size: number,
   warmupMs: number,
   measureMs: number,
+  server: EchoServerKind,
 ): { roundTrips: number; perSecond: number; p50us: number; p99us: number } {
   const r = spawnSync(client, [String(port), String(conns), String(size), String(warmupMs), String(measureMs)], {
     encoding: 'utf8',
     timeout: warmupMs + measureMs + 30_000,
   });
-  if (r.status !== 0) throw new Error(`echo client failed: ${r.stderr || r.error?.message}`);
+  if (r.status !== 0) {
+    throw new Error(`echo client failed against ${server} at ${size} B x ${conns}: ${r.stderr || r.error?.message}`);
+  }
   return JSON.parse(r.stdout) as { roundTrips: number; perSecond: number; p50us: number; p99us: number };
 }
 
@@ -172,15 +216,28 @@ export async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The echo servers this machine can run: the C floor, the iomux servers and
- * node:net always; the Python ones when a python3 has asyncio (and uvloop).
+ * The echo servers this machine can run: the C epoll floor, the iomux
+ * servers and node:net always; the io_uring floor when the kernel lets it
+ * (see {@link uringUnavailable}); the Python ones when a python3 has asyncio
+ * (and uvloop). `kinds` (default the suite's) may name the extra variants.
  */
-export function availableEchoServers(): { servers: EchoServerKind[]; missing: string[] } {
+export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SERVER_KINDS): {
+  servers: EchoServerKind[];
+  missing: string[];
+} {
   const missing: string[] = [];
-  if (echoPython(false) === null) missing.push('python3 with asyncio');
-  if (echoPython(true) === null) missing.push('uvloop (bench/setup installs python3-uvloop)');
-  const servers = ECHO_SERVER_KINDS.filter((kind) => {
+  const needs = (test: (kind: EchoServerKind) => boolean): boolean => kinds.some(test);
+  if (needs((k) => PYTHON_PEERS[k]?.uvloop === false) && echoPython(false) === null) {
+    missing.push('python3 with asyncio');
+  }
+  if (needs((k) => PYTHON_PEERS[k]?.uvloop === true) && echoPython(true) === null) {
+    missing.push('uvloop (bench/setup installs python3-uvloop)');
+  }
+  const uring = needs((k) => URING_ARGS[k] !== undefined) ? uringUnavailable() : null;
+  if (uring !== null) missing.push(`the C io_uring floor (${uring})`);
+  const servers = kinds.filter((kind) => {
     const python = PYTHON_PEERS[kind];
+    if (URING_ARGS[kind] !== undefined) return uring === null;
     return python === undefined || echoPython(python.uvloop) !== null;
   });
   return { servers, missing };
@@ -223,10 +280,10 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
         const { port, child } = await startEchoServer(kind, server.path, script);
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
-          runEchoClient(client.path, port, conns, size, 0, options.warmupMs);
+          runEchoClient(client.path, port, conns, size, 0, options.warmupMs, kind);
           const pid = child.pid as number;
           const cpu0 = mainThreadCpuUs(pid);
-          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs);
+          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs, kind);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
           samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
         } finally {
@@ -254,14 +311,14 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
 }
 
 /**
- * A markdown table, a block of rows per point, with ratios to the C floor
- * (round trips and the server's CPU per round trip), node:net and uvloop's
- * Protocol server at the same point.
+ * A markdown table, a block of rows per point, with ratios to the C epoll
+ * floor (round trips and the server's CPU per round trip), the C io_uring
+ * floor, node:net and uvloop's Protocol server at the same point.
  */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
-    '| size | conns | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs C floor | CPU vs C floor | vs node:net | vs uvloop Protocol | runs (min-max) |',
-    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| size | conns | server | round trips/s | p50 us | p99 us | server CPU us/trip | vs C floor | CPU vs C floor | vs C io_uring | vs node:net | vs uvloop Protocol | runs (min-max) |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const at = (kind: EchoServerKind): EchoResult | undefined =>
@@ -273,7 +330,7 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
     rows.push(
       `| ${r.size} B | ${r.conns.toLocaleString('en-US')} | ${ECHO_SERVER_NAMES[r.server]} | ` +
         `${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ${r.p99us.toFixed(0)} | ` +
-        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(at('net'))} | ${ratio(at('uvloop-protocol'))} | ` +
+        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(at('c-uring'))} | ${ratio(at('net'))} | ${ratio(at('uvloop-protocol'))} | ` +
         `${formatRange(r.runs)} |`,
     );
   }

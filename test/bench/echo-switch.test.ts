@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   availableEchoServers,
+  ECHO_EXTRA_KINDS,
   ECHO_SERVER_KINDS,
   ECHO_SERVER_NAMES,
   echoPoints,
@@ -95,7 +96,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(table).toContain('| 64 B | 4 | node:net |');
     expect(table).toContain('| 64 B | 4 | iomux loop, coroutines (cooperative) |');
     expect(table).toMatch(
-      /\| 4096 B \| 8 \| C epoll \(floor\) \| [\d,]+ \| \d+ \| \d+ \| [\d.]+ \| 1\.00x \| 1\.00x \| - \| - \|/,
+      /\| 4096 B \| 8 \| C epoll \(floor\) \| [\d,]+ \| \d+ \| \d+ \| [\d.]+ \| 1\.00x \| 1\.00x \| - \| - \| - \|/,
     );
     expect(table.split('\n')).toHaveLength(8);
   });
@@ -103,56 +104,61 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 11],
-      [64, 1000, 8],
-      [16384, 100, 8],
+      [64, 100, 12],
+      [64, 1000, 9],
+      [16384, 100, 9],
     ]);
     expect(points[1]?.servers).not.toContain('iomux-coop');
     expect(points[1]?.servers).not.toContain('uvloop');
     expect(points[1]?.servers).toContain('uvloop-protocol');
+    expect(points[1]?.servers).toContain('c-uring');
+    expect(points[2]?.servers).toContain('c-uring');
     expect(points[2]?.servers).toContain('selectors-py');
     expect(echoPoints(['c', 'net'], [])).toEqual([]);
   });
 
   // Every server the machine can run (the Python ones need python3, uvloop's
-  // a python3 with uvloop: bench/setup). One client that does not read: the
-  // server's send to it fills the socket buffers and waits (a short send,
-  // the rest kept for writability). Meanwhile ten others echo through the
+  // a python3 with uvloop: bench/setup; the io_uring floors a kernel that
+  // allows io_uring), the variants outside the suite too. One client that
+  // does not read: the server's send to it fills the socket buffers and
+  // waits (a short send, the rest kept for writability). Meanwhile ten others echo through the
   // same server; the waiting send must not see their bytes -- the iomux
-  // servers all receive into one buffer. The C floor has no such client: it
+  // servers all receive into one buffer, the io_uring floor into buffers it
+  // shares between connections. The C epoll floor has no such client: it
   // spins on a full send buffer (ping-pong never fills one), so it gets only
   // the ten.
-  it.each(availableEchoServers().servers.map((kind) => [kind, ECHO_SERVER_NAMES[kind]]))(
-    'the %s echo server (%s) gives every connection back its own bytes',
-    { timeout: 60_000 },
-    async (kind) => {
-      const script = fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url));
-      const cServer = buildBenchC('echo-server');
-      if ('error' in cServer) throw new Error(cServer.error);
-      const { port, child } = await startEchoServer(kind, cServer.path, script);
-      try {
-        let release = (): void => {};
-        const paused = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        const big = randomBytes(8 << 20);
-        const bigEcho = kind === 'c' ? Promise.resolve(big) : echo(port, big, paused);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        const small = [
-          Buffer.from('a'),
-          randomBytes(64),
-          randomBytes(16 << 10),
-          ...Array.from({ length: 7 }, () => randomBytes(256 << 10)),
-        ];
-        const smallEchoes = await Promise.all(small.map((data) => echo(port, data)));
-        release();
-        expect(smallEchoes.every((got, i) => got.equals(small[i] as Buffer))).toBe(true);
-        expect((await bigEcho).equals(big)).toBe(true);
-      } finally {
-        await stopServer(child);
-      }
-    },
-  );
+  it.each(
+    availableEchoServers([...ECHO_SERVER_KINDS, ...ECHO_EXTRA_KINDS]).servers.map((kind) => [
+      kind,
+      ECHO_SERVER_NAMES[kind],
+    ]),
+  )('the %s echo server (%s) gives every connection back its own bytes', { timeout: 60_000 }, async (kind) => {
+    const script = fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url));
+    const cServer = buildBenchC('echo-server');
+    if ('error' in cServer) throw new Error(cServer.error);
+    const { port, child } = await startEchoServer(kind, cServer.path, script);
+    try {
+      let release = (): void => {};
+      const paused = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const big = randomBytes(8 << 20);
+      const bigEcho = kind === 'c' ? Promise.resolve(big) : echo(port, big, paused);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const small = [
+        Buffer.from('a'),
+        randomBytes(64),
+        randomBytes(16 << 10),
+        ...Array.from({ length: 7 }, () => randomBytes(256 << 10)),
+      ];
+      const smallEchoes = await Promise.all(small.map((data) => echo(port, data)));
+      release();
+      expect(smallEchoes.every((got, i) => got.equals(small[i] as Buffer))).toBe(true);
+      expect((await bigEcho).equals(big)).toBe(true);
+    } finally {
+      await stopServer(child);
+    }
+  });
 
   it('pipe ping-pong: iomux on each backend and npm epoll, in one process', async (ctx) => {
     const mismatch = npmEpollAbiMismatch();
