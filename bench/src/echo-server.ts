@@ -3,6 +3,7 @@
  *
  *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style (the
  *                                                   package's c10k server, echo-loop.ts)
+ *   node echo-server.js iomux-uring                 the same coroutines on the io_uring (completion) loop
  *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
@@ -14,7 +15,7 @@
 import { createServer } from 'node:net';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
-import { EventLoop, type SelectorName } from '#iomux/loop/index.js';
+import { type BackendName, EventLoop } from '#iomux/loop/index.js';
 import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
 
@@ -104,14 +105,15 @@ function serveNet(): void {
 }
 
 const [kind, selector] = process.argv.slice(2);
-if (kind === 'iomux') serveIomux((selector ?? 'epoll') as SelectorName);
+if (kind === 'iomux') serveIomux((selector ?? 'epoll') as BackendName);
+else if (kind === 'iomux-uring') serveIomux('io_uring');
 else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'iomux-callbacks') serveCallbacks();
 else if (kind === 'selectors-iomux') serveNotesSelectors();
 else if (kind === 'net') serveNet();
 else {
   process.stderr.write(
-    'usage: echo-server.js iomux [select|poll|epoll] | iomux-coop | iomux-callbacks | selectors-iomux | net\n',
+    'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n',
   );
   process.exitCode = 2;
 }

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 import { buildC } from '#iomux/cli/bench/floor.js';
 import { formatRange, mainThreadCpuUs, median } from '#iomux/cli/bench/stats.js';
+import { IoUring } from '#iomux/sys/index.js';
 import { buildBenchC, findPython, peerScript } from './peers.js';
 
 /** Every echo server the benchmark knows, in the order its tables list them. */
@@ -30,6 +31,7 @@ export const ECHO_SERVER_KINDS = [
   'c',
   'c-uring',
   'iomux',
+  'iomux-uring',
   'iomux-coop',
   'iomux-callbacks',
   'selectors-iomux',
@@ -56,6 +58,7 @@ export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   'c-uring': 'C io_uring (floor)',
   'c-uring-plain': 'C io_uring, single-shot recv',
   iomux: 'iomux loop, coroutines (owning)',
+  'iomux-uring': 'iomux loop on io_uring (completions), coroutines (owning)',
   'iomux-coop': 'iomux loop, coroutines (cooperative)',
   'iomux-callbacks': 'iomux loop, callbacks (addReader + try*)',
   'selectors-iomux': 'notes\u2019 selectors program, iomux',
@@ -235,9 +238,12 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
   }
   const uring = needs((k) => URING_ARGS[k] !== undefined) ? uringUnavailable() : null;
   if (uring !== null) missing.push(`the C io_uring floor (${uring})`);
+  const loopUring = !needs((k) => k === 'iomux-uring') || IoUring.available();
+  if (!loopUring) missing.push('the iomux io_uring loop (io_uring is unavailable here)');
   const servers = kinds.filter((kind) => {
     const python = PYTHON_PEERS[kind];
     if (URING_ARGS[kind] !== undefined) return uring === null;
+    if (kind === 'iomux-uring') return loopUring;
     return python === undefined || echoPython(python.uvloop) !== null;
   });
   return { servers, missing };

@@ -125,6 +125,30 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
       2,
     ),
     check(
+      'echo 64 B x 100: the iomux io_uring loop vs the C io_uring floor',
+      ratio(at('iomux-uring', 64, 100), at('c-uring', 64, 100)),
+      'min',
+      0.9,
+    ),
+    check(
+      'echo 64 B x 1,000: the iomux io_uring loop vs the C io_uring floor',
+      ratio(at('iomux-uring', 64, 1000), at('c-uring', 64, 1000)),
+      'min',
+      0.9,
+    ),
+    check(
+      'echo 64 B x 100: the iomux io_uring loop vs the iomux epoll loop',
+      ratio(at('iomux-uring', 64, 100), at('iomux', 64, 100)),
+      'min',
+      1,
+    ),
+    check(
+      'echo 64 B x 1,000: the iomux io_uring loop vs the iomux epoll loop',
+      ratio(at('iomux-uring', 64, 1000), at('iomux', 64, 1000)),
+      'min',
+      1,
+    ),
+    check(
       'echo 64 B x 100: iomux coroutines, cooperative vs owning',
       ratio(at('iomux-coop', 64, 100), at('iomux', 64, 100)),
       'min',

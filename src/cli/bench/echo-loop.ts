@@ -4,7 +4,7 @@
  * one shared receive buffer, as the C floor has.
  */
 import type { Coroutine } from '../../coro/index.js';
-import { EventLoop, type SelectorName } from '../../loop/index.js';
+import { type BackendName, EventLoop } from '../../loop/index.js';
 import { AF_INET, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TCP_NODELAY } from '../../sys/index.js';
 
 /** A non-blocking listening socket on an ephemeral loopback port. */
@@ -24,8 +24,8 @@ export function listenSocket(): Socket {
  * "stats <loop iterations> <heap + buffer bytes>" every 200 ms; serves until
  * the process is killed.
  */
-export function serveIomux(selector: SelectorName, cooperative = false): void {
-  const loop = new EventLoop({ selector });
+export function serveIomux(backend: BackendName, cooperative = false): void {
+  const loop = new EventLoop({ backend });
   const server = listenSocket();
 
   // One receive buffer for every connection, as the C floor has: a
