@@ -13,7 +13,7 @@ import {
   HttpPool,
 } from '../fetch/index.js';
 import { toFetchError } from '../fetch/types.js';
-import { EventLoop, type SelectorName } from '../loop/index.js';
+import { type BackendName, EventLoop } from '../loop/index.js';
 
 /** The four fetch styles of the notes. */
 export type FetchStyle = 'busy' | 'callback' | 'coroutine' | 'async';
@@ -21,7 +21,7 @@ export const STYLES: readonly FetchStyle[] = ['busy', 'callback', 'coroutine', '
 
 export interface FetchManyOptions {
   style: FetchStyle;
-  backend: SelectorName;
+  backend: BackendName;
   concurrency: number;
   timeoutMs: number;
   /**
@@ -66,7 +66,7 @@ export async function fetchMany(
       }
       break;
     case 'coroutine': {
-      const loop = new EventLoop({ selector: options.backend });
+      const loop = new EventLoop({ backend: options.backend });
       const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       function* worker(): Coroutine<void> {
@@ -98,7 +98,7 @@ export async function fetchMany(
       break;
     }
     case 'async': {
-      const loop = new EventLoop({ selector: options.backend });
+      const loop = new EventLoop({ backend: options.backend });
       const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       try {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import type { FetchError, FetchResult } from '../fetch/index.js';
-import { EventLoop, type SelectorName } from '../loop/index.js';
+import { type BackendName, EventLoop } from '../loop/index.js';
+import { IoUring } from '../sys/index.js';
 import { runBenchCommand } from './bench.js';
 import { runDemo } from './demo.js';
 import { type FetchStyle, fetchMany, STYLES } from './fetch-many.js';
@@ -49,7 +50,7 @@ Fetches http:// URLs. One URL: its body goes to stdout. Several: a line each
 
 options:
   --style S         busy | callback | coroutine | async (default coroutine)
-  --backend B       epoll | poll | select (default epoll)
+  --backend B       epoll | poll | select | io_uring (default epoll)
   --concurrency N   requests in flight at once (default 10)
   --timeout MS      per request, connection included (default 30000)
   --output DIR      write each body to DIR/<n>.body
@@ -68,7 +69,7 @@ Serves on 127.0.0.1 from the iomux loop (owning mode): /goods/<n>/ (the notes' s
 
 options:
   --port N       port (default 0: an ephemeral one)
-  --backend B    epoll | poll | select (default epoll)
+  --backend B    epoll | poll | select | io_uring (default epoll)
   --latency MS   hold every response this long first (a timer per request; default 0)
   --help         this text
 `;
@@ -81,10 +82,13 @@ function intOption(value: string | undefined, name: string, fallback: number, mi
   return n;
 }
 
-function backendOption(value: string | undefined): SelectorName {
+function backendOption(value: string | undefined): BackendName {
   const backend = value ?? 'epoll';
-  if (backend !== 'epoll' && backend !== 'poll' && backend !== 'select') {
-    throw new UsageError(`--backend must be epoll, poll or select, not '${backend}'`);
+  if (backend !== 'epoll' && backend !== 'poll' && backend !== 'select' && backend !== 'io_uring') {
+    throw new UsageError(`--backend must be epoll, poll, select or io_uring, not '${backend}'`);
+  }
+  if (backend === 'io_uring' && !IoUring.available()) {
+    throw new UsageError('--backend io_uring: io_uring is unavailable here (disabled, or not in this kernel)');
   }
   return backend;
 }
@@ -192,7 +196,7 @@ function serve(args: string[]): number {
   }
   const port = intOption(values.port, '--port', 0, 0, 65535);
   const latencyMs = intOption(values.latency, '--latency', 0, 0, 60_000);
-  const loop = new EventLoop({ selector: backendOption(values.backend) });
+  const loop = new EventLoop({ backend: backendOption(values.backend) });
   const server = startServer(loop, port, { latencyMs });
   process.stdout.write(`listening http://127.0.0.1:${server.port}\n`);
   loop.runForever();

@@ -11,12 +11,12 @@ import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '..
 import { GetAddrInfoError } from '../loop/index.js';
 import {
   type BaseSelector,
-  DefaultSelector,
+  createSelector,
   EVENT_READ,
   EVENT_WRITE,
-  PollSelector,
   type SelectorKey,
-  SelectSelector,
+  type SelectorName,
+  UringSelector,
 } from '../selectors/index.js';
 import {
   type AddrInfo,
@@ -44,8 +44,11 @@ import {
 export type FetcherCallback = (key: SelectorKey<FetcherCallback>, events: number) => void;
 
 export interface FetcherOptions {
-  /** A selector, or 'select' | 'poll' | 'epoll' (default: DefaultSelector, epoll). */
-  selector?: BaseSelector<FetcherCallback> | 'select' | 'poll' | 'epoll';
+  /**
+   * A selector, or 'select' | 'poll' | 'epoll' | 'io_uring' (io_uring's
+   * poll requests: still readiness, see UringSelector). Default: epoll.
+   */
+  selector?: BaseSelector<FetcherCallback> | SelectorName | 'io_uring';
 }
 
 /**
@@ -70,13 +73,11 @@ export class Fetcher {
   constructor(options: FetcherOptions = {}) {
     const s = options.selector ?? 'epoll';
     this.selector =
-      s === 'epoll'
-        ? new DefaultSelector<FetcherCallback>()
-        : s === 'poll'
-          ? new PollSelector<FetcherCallback>()
-          : s === 'select'
-            ? new SelectSelector<FetcherCallback>()
-            : s;
+      s === 'io_uring'
+        ? new UringSelector<FetcherCallback>()
+        : typeof s === 'string'
+          ? createSelector<FetcherCallback>(s)
+          : s;
   }
 
   /**

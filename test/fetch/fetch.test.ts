@@ -18,7 +18,8 @@ import { startServerProcess } from '../../src/cli/demo.js';
 import { type FetchStyle, fetchMany } from '../../src/cli/fetch-many.js';
 import { TimeoutError } from '../../src/coro/index.js';
 import type { FetchError, FetchResult } from '../../src/fetch/index.js';
-import type { SelectorName } from '../../src/loop/index.js';
+import type { BackendName } from '../../src/loop/index.js';
+import { IoUring } from '../../src/sys/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -70,7 +71,7 @@ afterAll(() => {
 async function one(
   style: FetchStyle,
   url: string,
-  backend: SelectorName = 'epoll',
+  backend: BackendName = 'epoll',
   timeoutMs = 10_000,
 ): Promise<FetchResult | FetchError> {
   const [result] = await fetchMany([url], { style, backend, concurrency: 1, timeoutMs });
@@ -137,7 +138,15 @@ describe('fetching many', () => {
     ['callback', 'select'],
     ['coroutine', 'poll'],
     ['async', 'epoll'],
-  ] as [FetchStyle, SelectorName][])(
+    // io_uring: the callback Fetcher on its polls, the coroutines on its completions.
+    ...((IoUring.available()
+      ? [
+          ['callback', 'io_uring'],
+          ['coroutine', 'io_uring'],
+          ['async', 'io_uring'],
+        ]
+      : []) as [FetchStyle, BackendName][]),
+  ] as [FetchStyle, BackendName][])(
     '1,000 URLs, %s on %s; one failure does not stop the others',
     async (style, backend) => {
       const urls = Array.from({ length: 1000 }, (_, i) => `http://127.0.0.1:${iomuxPort}/goods/${i}/`);
