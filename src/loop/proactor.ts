@@ -44,6 +44,10 @@ import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND,
 
 /** The bytes of one send slot of the arena: a send goes out this much per request. */
 export const SLOT_BYTES = 64 * 1024;
+/** The bytes of one address slot (a connect's sockaddr), after the send slots. */
+export const ADDRESS_BYTES = 128;
+/** How many connects the arena holds addresses for at once (more wait for one). */
+export const ADDRESS_SLOTS = 64;
 
 const RECV = 0;
 const RECV_INTO = 1;
@@ -98,6 +102,10 @@ export class Proactor {
   readonly #freeSlots: number[] = [];
   // Sends waiting for an arena slot, in order.
   readonly #slotWaiters: RingOp[] = [];
+  // Where the address slots begin; the free ones; connects waiting for one.
+  readonly #addressBase: number;
+  readonly #freeAddresses: number[] = [];
+  readonly #addressWaiters: RingOp[] = [];
   // Requests in flight per socket (for cancelling them before it closes),
   // and the hook that does it.
   readonly #bySocket = new Map<Socket, Set<RingOp>>();
@@ -117,8 +125,10 @@ export class Proactor {
     this.#loop = loop;
     this.#ring = ring;
     this.#staged = staged;
-    const slots = Math.floor(ring.arena.length / SLOT_BYTES);
+    const slots = Math.floor((ring.arena.length - ADDRESS_SLOTS * ADDRESS_BYTES) / SLOT_BYTES);
     for (let i = slots - 1; i >= 0; i--) this.#freeSlots.push(i);
+    this.#addressBase = slots * SLOT_BYTES;
+    for (let i = ADDRESS_SLOTS - 1; i >= 0; i--) this.#freeAddresses.push(i);
   }
 
   /** Requests in flight (a cooperative loop stays alive while there are any). */
@@ -182,10 +192,8 @@ export class Proactor {
     if (op.cancelled) return;
     op.cancelled = true;
     op.future = null;
-    const waiting = this.#slotWaiters.indexOf(op);
-    if (waiting >= 0) {
+    if (this.#unqueue(op)) {
       // Never submitted: nothing to wait for.
-      this.#slotWaiters.splice(waiting, 1);
       this.#finish(op);
       return;
     }
@@ -209,6 +217,7 @@ export class Proactor {
         this.#accepted(op, res);
         return;
       case CONNECT:
+        this.#releaseAddress(op);
         this.#finish(op);
         if (op.future === null) return;
         if (res === 0) this.#settle(op, undefined);
@@ -224,6 +233,7 @@ export class Proactor {
     this.#bySocket.clear();
     this.#ops.length = 0;
     this.#slotWaiters.length = 0;
+    this.#addressWaiters.length = 0;
     this.#inflight = 0;
   }
 
@@ -278,11 +288,15 @@ export class Proactor {
         ring.accept(op.fd, op.id);
         return;
       case CONNECT: {
-        const sock = op.sock as Socket;
-        // The address goes to the arena's last bytes: the kernel copies it
-        // when the request is submitted, and nothing else is there then.
-        const at = ring.arena.length - 128;
-        const length = ring.writeAddress(sock.family, op.target, at);
+        // Each connect has its own address slot until it completes.
+        const slot = this.#freeAddresses.pop();
+        if (slot === undefined) {
+          this.#addressWaiters.push(op);
+          return;
+        }
+        op.slot = slot;
+        const at = this.#addressBase + slot * ADDRESS_BYTES;
+        const length = ring.writeAddress((op.sock as Socket).family, op.target, at);
         ring.connect(op.fd, at, length, op.id);
         return;
       }
@@ -413,6 +427,14 @@ export class Proactor {
     this.#freeIds.push(op.id);
   }
 
+  #releaseAddress(op: RingOp): void {
+    if (op.slot < 0) return;
+    this.#freeAddresses.push(op.slot);
+    op.slot = -1;
+    const next = this.#addressWaiters.shift();
+    if (next !== undefined) this.#submit(next);
+  }
+
   #releaseSlot(op: RingOp): void {
     if (op.slot < 0) return;
     const slot = op.slot;
@@ -434,15 +456,22 @@ export class Proactor {
     if (ops === undefined || this.#ring.closed) return;
     for (const op of [...ops]) {
       op.closed = true;
-      const waiting = this.#slotWaiters.indexOf(op);
-      if (waiting < 0) continue;
-      // A send still waiting for a slot: never submitted.
-      this.#slotWaiters.splice(waiting, 1);
+      // A send or connect still waiting for a slot: never submitted.
+      if (!this.#unqueue(op)) continue;
       this.#finish(op);
-      if (op.future !== null) this.#fail(op, -EBADF, 'send', '');
+      if (op.future !== null) this.#fail(op, -EBADF, op.kind === SEND ? 'send' : 'connect', '');
     }
     this.#ring.cancelFd(fd, 0, IGNORED_HIGH);
     this.#ring.flush();
+  }
+
+  // Takes an op off the queue of those waiting for an arena slot; false when it was not there.
+  #unqueue(op: RingOp): boolean {
+    const queue = op.kind === SEND ? this.#slotWaiters : this.#addressWaiters;
+    const at = queue.indexOf(op);
+    if (at < 0) return false;
+    queue.splice(at, 1);
+    return true;
   }
 
   #takeLeftover(sock: Socket, max: number): Buffer | null {

@@ -71,6 +71,33 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     ]);
   });
 
+  it('connects started together each reach their own address (100 at once, to two ports and a closed one)', () => {
+    const loop = testLoop(backend);
+    const ports = [listenLoopback().port, listenLoopback().port];
+    const refused = closedPort();
+    function* main(): Coroutine<string[]> {
+      const connects = Array.from({ length: 100 }, (_, i) => {
+        const port = i === 50 ? refused : (ports[i % 2] as number);
+        return loop.createTask(
+          (function* (): Coroutine<string> {
+            try {
+              yield* loop.sockConnect(tcpSocket(), ['127.0.0.1', port]);
+              return String(port);
+            } catch (e) {
+              return (e as { code: string }).code;
+            }
+          })(),
+        );
+      });
+      return (yield* gather(...connects)) as string[];
+    }
+    const got = loop.runUntilComplete(main());
+    // Even i to the first port (but i = 50, refused), odd i to the second.
+    expect(got.filter((p) => p === String(ports[0]))).toHaveLength(49);
+    expect(got.filter((p) => p === String(ports[1]))).toHaveLength(50);
+    expect(got[50]).toBe('ECONNREFUSED');
+  });
+
   it('sockConnect resolves only once the handshake is done: a full accept queue leaves it pending', () => {
     const loop = testLoop(backend);
     // Backlog 0: one connection fits in the accept queue; the kernel drops
