@@ -21,8 +21,10 @@
  * @module
  */
 import { LoopStateError } from '../coro/errors.js';
-import type { Future } from '../coro/future.js';
+import { ensureFuture, Future, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
+import type { LoopLike } from '../coro/types.js';
 import { FdWatcher, WaitThread } from '../sys/watch.js';
+import type { RunTarget } from './options.js';
 
 /** One tick runs at most this many iterations ... */
 const MAX_ITERATIONS = 64;
@@ -196,6 +198,63 @@ export class CooperativeDriver {
       if (pairs.length > 0) this.#thread.arm(pairs, keepAlive);
     }
   }
+}
+
+/**
+ * What run() drives, as a Future of `loop`: a function runs as a Task's own
+ * code, as createTask(fn) runs it (currentTask(), cancellation, the
+ * AbortSignal), from the first iteration; a generator is wrapped in a Task.
+ *
+ * @throws {WrongLoopError} for a Future of another loop
+ */
+export function runFuture<T>(main: RunTarget<T>, loop: LoopLike): Future<T> {
+  let future: Future<T>;
+  if (typeof main === 'function') future = new Task<T>(main as TaskTarget<T>, loop);
+  else
+    future = main instanceof Future ? main : (ensureFuture(main as Generator<unknown, T, unknown>, loop) as Future<T>);
+  if (future.loop !== loop) throw new WrongLoopError('the Future belongs to another loop');
+  return future;
+}
+
+/** What a cooperative run needs of its loop besides the driver's view. */
+export interface RunHost {
+  readonly view: DriverLoop;
+  /** False after unref(): the run does not keep the process alive. */
+  readonly referenced: boolean;
+  /** Stops the loop (main is done). */
+  stop(): void;
+  /** The driver of the run (null once it ended). */
+  attach(driver: CooperativeDriver | null): void;
+  /** The loop is no longer running. */
+  leave(): void;
+}
+
+/**
+ * Runs the loop cooperatively until `future` is done (the loop has been
+ * entered already): a driver ticks it from Node's event loop, and the
+ * promise settles as {@link settleRun} says.
+ */
+export function startRun<T>(future: Future<T>, host: RunHost): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stopWhenDone = (): void => host.stop();
+    future.addDoneCallback(stopWhenDone);
+    const done = (failure: { error: unknown } | null): void => {
+      host.attach(null);
+      future.removeDoneCallback(stopWhenDone);
+      host.leave();
+      settleRun(future, failure, resolve, reject);
+    };
+    try {
+      const driver = new CooperativeDriver(host.view, done);
+      host.attach(driver);
+      if (!host.referenced) driver.setReferenced(false);
+    } catch (e) {
+      host.attach(null);
+      future.removeDoneCallback(stopWhenDone);
+      host.leave();
+      reject(e);
+    }
+  });
 }
 
 /**

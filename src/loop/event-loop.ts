@@ -19,86 +19,37 @@
  */
 
 import { isIP } from 'node:net';
-import { ensureFuture, Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
+import { Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
-import {
-  type BaseSelector,
-  EpollSelector,
-  EVENT_READ,
-  EVENT_WRITE,
-  type ReadyVisitor,
-  type SelectorName,
-} from '../selectors/index.js';
-import { UringSelector } from '../selectors/uring.js';
-import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
+import { EVENT_READ, EVENT_WRITE, type ReadyVisitor } from '../selectors/index.js';
 import type { AddrInfo, FileLike, SendData, SignalLike, Socket, SocketAddress } from '../sys/index.js';
+import { LoopBackend } from './backend.js';
 import { connectByName } from './connect.js';
-import { CooperativeDriver, type DriverLoop, settleRun } from './cooperative.js';
+import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
-import { type EntrySelector, type IoEntry, IoRegistry, makeSelector } from './io.js';
-import { Proactor } from './proactor.js';
+import type { EntrySelector, IoEntry, IoRegistry } from './io.js';
+import {
+  checkCallback,
+  checkMs,
+  type EventLoopOptions,
+  type LoopSelector,
+  pickBackend,
+  type RunTarget,
+} from './options.js';
+import type { Proactor } from './proactor.js';
 import { RingQueue } from './ready-queue.js';
 import { LoopSignals } from './signals.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
 
 export type { SelectorName } from '../selectors/index.js';
-
-/** A selector the loop can run on (its key data is the loop's own: don't register fds in it yourself). */
-export type LoopSelector = BaseSelector;
-
-/** The loop's I/O backends: the three selectors, and io_uring's completions. */
-export type BackendName = SelectorName | 'io_uring';
-
-/** EventLoop options. */
-export interface EventLoopOptions {
-  /**
-   * What the loop waits in (default 'epoll'). 'io_uring' makes it a
-   * completion-based loop (asyncio's proactor): the sock_* operations are
-   * requests the kernel completes, readers and writers are io_uring polls.
-   */
-  backend?: BackendName;
-  /** A selector instance, or a backend name (as `backend`). The loop closes it on close(). */
-  selector?: BaseSelector<unknown> | SelectorName;
-  /** Debug mode: warn about callbacks slower than `slowCallbackMs`. */
-  debug?: boolean;
-  /** The debug threshold in milliseconds (default 100). */
-  slowCallbackMs?: number;
-  /** Where warnings and unhandled exceptions are written (default: stderr). */
-  logger?: (message: string) => void;
-}
-
-/** What run() drives: a coroutine, a Future, a promise, or a function returning one. */
-export type RunTarget<T> =
-  | Future<T>
-  | Generator<unknown, T, unknown>
-  | PromiseLike<T>
-  | ((signal: AbortSignal) => Future<T> | Generator<unknown, T, unknown> | PromiseLike<T>);
+export type { BackendName, EventLoopOptions, LoopSelector, RunTarget } from './options.js';
 
 /** The handler of exceptions no one else handles (a throwing callback...). */
 export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
-
-// The selector (or backend name) the options ask for.
-function pickBackend(options: EventLoopOptions): BaseSelector<unknown> | SelectorName | 'io_uring' | undefined {
-  if (options.backend === undefined) return options.selector;
-  if (options.selector !== undefined) {
-    throw invalidArgValue('The "backend" and "selector" options cannot both be given');
-  }
-  return options.backend;
-}
-
-function checkCallback(callback: unknown): void {
-  if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
-}
-
-function checkMs(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (Number.isNaN(value)) throw outOfRange(name, 'a number of milliseconds', value);
-  return value;
-}
 
 declare module '../coro/types.js' {
   /** The running loop is an EventLoop: `getRunningLoop().sockRecv(...)` type-checks. */
@@ -142,8 +93,10 @@ export class EventLoop implements LoopLike, HandleOwner {
   readonly #selector: EntrySelector;
   readonly #onReady: ReadyVisitor<IoEntry>;
   readonly #resolvedVoid: Future<void>;
-  // The completion-based socket operations, on an io_uring loop (else null).
-  readonly #proactor: Proactor | null = null;
+  // What the loop waits in; its completion-based socket operations on an
+  // io_uring loop (else null).
+  readonly #backend: LoopBackend;
+  readonly #proactor: Proactor | null;
   #running = false;
   #stopping = false;
   #closed = false;
@@ -160,35 +113,23 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {TypeError} for an unknown selector option
    */
   constructor(options: EventLoopOptions = {}) {
-    const selector = makeSelector(pickBackend(options));
-    const io = new IoRegistry(selector, this.#ready, {
+    const wake = (): void => {
+      if (this.#driver !== null && !this.#inTick) this.#driver.wake();
+    };
+    const backend = new LoopBackend(pickBackend(options), this, this.#ready, {
       callExceptionHandler: (context) => this.callExceptionHandler(context),
       // A cooperative loop's idle wait (epoll: libuv's; select and poll: a
       // helper thread's snapshot of the fds) must see a new watch.
-      ioChanged: () => {
-        if (this.#driver !== null && !this.#inTick) this.#driver.wake();
-      },
+      ioChanged: wake,
     });
-    this.#io = io;
-    if (selector instanceof UringSelector) {
-      this.#proactor = new Proactor(this, selector.ring, () => {
-        if (this.#driver !== null && !this.#inTick) this.#driver.wake();
-      });
-      selector.setCompletionHandler(this.#proactor.onCompletion);
-    }
-    this.#entries = io.entries;
-    this.#drained = io.drained;
-    this.#selector = selector;
-    this.#onReady = io.onReady;
-    // Closed behind the loop's back while a cooperative run idles: wake it,
-    // so that its next select() fails the run instead of leaving it pending.
-    selector.whenClosed(() => this.#driver?.wake());
-    if (selector instanceof EpollSelector) {
-      selector.whenRenewed(
-        () => this.#driver?.pauseWatch(),
-        () => this.#driver?.resumeWatch(),
-      );
-    }
+    this.#backend = backend;
+    this.#io = backend.io;
+    this.#proactor = backend.proactor;
+    this.#entries = backend.io.entries;
+    this.#drained = backend.io.drained;
+    this.#selector = backend.selector;
+    this.#onReady = backend.io.onReady;
+    backend.connectDriver(() => this.#driver);
     // Made now rather than on first use: resolvedVoid() is then a field
     // read, which costs a coroutine's inlining budget next to nothing.
     this.#resolvedVoid = new Future<void>(this);
@@ -331,15 +272,8 @@ export class EventLoop implements LoopLike, HandleOwner {
 
   #watchOp(sock: Socket, write: boolean): SockOp {
     this.#checkClosed();
-    const fd = sock.fileno();
-    const old = this.#entries[fd];
-    const kept = old !== undefined && old.fileobj === sock ? (write ? old.writeOp : old.readOp) : null;
-    const op = kept ?? new SockOp(this, sock, write);
-    const entry = this.#io.addAt(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
+    const op = this.#io.watchOp(sock, write, () => new SockOp(this, sock, write));
     this.#drained = this.#io.drained;
-    if (write) entry.writeOp = op;
-    else entry.readOp = op;
-    op.slots = entry;
     return op;
   }
 
@@ -448,34 +382,19 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     let future: Future<T>;
     try {
-      // A function runs as a Task's own code, as createTask(fn) runs it
-      // (currentTask(), cancellation, the AbortSignal), from the first iteration.
-      if (typeof main === 'function') future = new Task<T>(main as TaskTarget<T>, this);
-      else
-        future =
-          main instanceof Future ? main : (ensureFuture(main as Generator<unknown, T, unknown>, this) as Future<T>);
-      if (future.loop !== this) throw new WrongLoopError('the Future belongs to another loop');
+      future = runFuture(main, this);
     } catch (e) {
       this.#leave();
       return Promise.reject(e);
     }
-    return new Promise<T>((resolve, reject) => {
-      const stopWhenDone = (): void => this.stop();
-      future.addDoneCallback(stopWhenDone);
-      const done = (failure: { error: unknown } | null): void => {
-        this.#driver = null;
-        future.removeDoneCallback(stopWhenDone);
-        this.#leave();
-        settleRun(future, failure, resolve, reject);
-      };
-      try {
-        this.#driver = new CooperativeDriver(this.#driverView(), done);
-        if (!this.#referenced) this.#driver.setReferenced(false);
-      } catch (e) {
-        this.#driver = null;
-        this.#leave();
-        reject(e);
-      }
+    return startRun(future, {
+      view: this.#driverView(),
+      referenced: this.#referenced,
+      stop: () => this.stop(),
+      attach: (driver) => {
+        this.#driver = driver;
+      },
+      leave: () => this.#leave(),
     });
   }
 
@@ -489,22 +408,15 @@ export class EventLoop implements LoopLike, HandleOwner {
       setInTick: (inTick) => {
         this.#inTick = inTick;
       },
-      // (An io_uring loop with operations not yet submitted has work too.)
-      hasReady: () => this.#ready.length > 0 || (io.selector instanceof UringSelector && io.selector.hasUnsubmitted()),
+      hasReady: () => this.#ready.length > 0 || this.#backend.hasUnsubmitted(),
       nextTimerDelay: () => {
         this.#timers.purge();
         const first = this.#timers.peek();
         return first === undefined ? null : Math.max(0, first.when - this.time());
       },
       watchedPairs: () => io.watchedPairs(),
-      watchedCount: () => io.selector.size + (this.#proactor?.inflight ?? 0),
-      // The ring's fd, like epoll's, is readable when something is ready.
-      epollFd: () =>
-        io.selector instanceof EpollSelector
-          ? io.selector.ownFileno()
-          : io.selector instanceof UringSelector
-            ? io.selector.fileno()
-            : null,
+      watchedCount: () => this.#backend.watchedCount(),
+      epollFd: () => this.#backend.idleFd(),
       beforeIdle: () => this.#signals.verify(),
     };
   }
@@ -555,9 +467,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#closed = true;
     this.#ready.clear();
     this.#timers.clear();
-    this.#io.clear();
-    this.#proactor?.close();
-    this.#io.selector.close();
+    this.#backend.close();
   }
 
   /** A new Future on this loop. */
@@ -718,30 +628,13 @@ export class EventLoop implements LoopLike, HandleOwner {
     const ntodo = ready.length;
     for (let i = 0; i < ntodo; i++) {
       const item = ready.shift() as Runnable;
-      if (this.#debug) this.#runTimed(item);
+      if (this.#debug) this.#exceptions.runTimed(item, this.#slowCallbackMs);
       // Two call sites: handles (two shapes) and futures (three) each stay
       // polymorphic in V8, where one site for all five would go megamorphic.
       else if (item instanceof Handle) item[RUN]();
       else item[RUN]();
     }
     return ntodo;
-  }
-
-  #runTimed(item: Runnable): void {
-    const t0 = this.time();
-    item[RUN]();
-    const took = this.time() - t0;
-    if (took >= this.#slowCallbackMs) {
-      // A handle, a done Future's callbacks, or a pending one's step
-      // (a Task's coroutine, a socket operation's retry).
-      const what =
-        item instanceof Handle
-          ? item.describe()
-          : item instanceof Future && item.done()
-            ? `the done callbacks of ${String(item)}`
-            : String(item);
-      this.#exceptions.log({ message: `Executing ${what} took ${took.toFixed(1)} ms (slow callback)` });
-    }
   }
 
   #addHandle(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {

@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type Future, Task } from '../coro/index.js';
-import type { ExceptionContext } from '../coro/types.js';
+import { Future, Task } from '../coro/index.js';
+import { type ExceptionContext, RUN, type Runnable } from '../coro/types.js';
+import { Handle } from './handle.js';
 
 /** Unretrieved Futures tracked before the collected ones are swept out. */
 const SWEEP_AT = 1024;
@@ -19,6 +20,23 @@ export class ExceptionReporter<L> {
 
   constructor(logger: (message: string) => void) {
     this.#logger = logger;
+  }
+
+  /** Debug mode: runs `item` and logs it when it took `slowMs` milliseconds or more. */
+  runTimed(item: Runnable, slowMs: number): void {
+    const t0 = performance.now();
+    item[RUN]();
+    const took = performance.now() - t0;
+    if (took < slowMs) return;
+    // A handle, a done Future's callbacks, or a pending one's step
+    // (a Task's coroutine, a socket operation's retry).
+    const what =
+      item instanceof Handle
+        ? item.describe()
+        : item instanceof Future && item.done()
+          ? `the done callbacks of ${String(item)}`
+          : String(item);
+    this.log({ message: `Executing ${what} took ${took.toFixed(1)} ms (slow callback)` });
   }
 
   get handler(): ((loop: L, context: ExceptionContext) => void) | null {

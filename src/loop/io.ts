@@ -179,6 +179,24 @@ export class IoRegistry {
     return entry;
   }
 
+  /**
+   * Makes the socket's operation for one direction (made by `make` the
+   * first time, then kept with the fd's registration) its reader or writer.
+   *
+   * @throws what {@link add} throws for a socket the selector refuses
+   */
+  watchOp(sock: Socket, write: boolean, make: () => SockOp): SockOp {
+    const fd = sock.fileno();
+    const old = this.entries[fd];
+    const kept = old !== undefined && old.fileobj === sock ? (write ? old.writeOp : old.readOp) : null;
+    const op = kept ?? make();
+    const entry = this.addAt(sock, fd, write ? EVENT_WRITE : EVENT_READ, op);
+    if (write) entry.writeOp = op;
+    else entry.readOp = op;
+    op.slots = entry;
+    return op;
+  }
+
   /** Empties `fileobj`'s reader (or writer) slot. @returns whether it held one */
   remove(fileobj: FileLike, event: number): boolean {
     let fd: number;
