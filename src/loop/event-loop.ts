@@ -628,7 +628,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     const ntodo = ready.length;
     for (let i = 0; i < ntodo; i++) {
       const item = ready.shift() as Runnable;
-      if (this.#debug) this.#exceptions.runTimed(item, this.#slowCallbackMs);
+      if (this.#debug) this.#exceptions.runTimed(item, this.#slowCallbackMs, () => this.time());
       // Two call sites: handles (two shapes) and futures (three) each stay
       // polymorphic in V8, where one site for all five would go megamorphic.
       else if (item instanceof Handle) item[RUN]();

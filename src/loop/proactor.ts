@@ -35,6 +35,7 @@ import {
   close,
   IORING_CQE_F_BUFFER,
   isErrnoError,
+  MSG_WAITALL,
   type SendData,
   type Socket,
   type SocketAddress,
@@ -70,8 +71,10 @@ class RingOp implements CancelHook {
   target: ArrayBufferView | SocketAddress | null = null;
   offset = 0;
   end = 0;
-  /** SEND: its arena slot (-1: none yet). */
+  /** SEND: its arena slot (-1: none yet); CONNECT: its address slot. */
   slot = -1;
+  /** Handed to the ring (a send or connect may wait for a slot first). */
+  submitted = false;
   /** Cancelled (by its Future or its socket's close): the completion only cleans up. */
   cancelled = false;
   /** The socket was closed under it: its Future fails with EBADF. */
@@ -110,6 +113,9 @@ export class Proactor {
   // and the hook that does it.
   readonly #bySocket = new Map<Socket, Set<RingOp>>();
   readonly #closing = new Map<Socket, (fd: number) => void>();
+  // Each socket's sends, in order: only the first is with the kernel (a
+  // later one must not overtake the rest of a partly sent one).
+  readonly #sendQueues = new Map<Socket, RingOp[]>();
   // Data that arrived for a receive cancelled meanwhile: the next one's.
   readonly #leftover = new WeakMap<Socket, Buffer>();
   #inflight = 0;
@@ -159,7 +165,12 @@ export class Proactor {
     return this.#start<number>(RECV_INTO, sock, buffer, start, start + count);
   }
 
-  /** sockSendAll: every byte, a slot's worth per request. */
+  /**
+   * sockSendAll: every byte, a slot's worth per request, after the socket's
+   * earlier sends (a later one never overtakes the rest of a partly sent
+   * one). Done when the kernel has taken the last byte: then, as on a
+   * selector loop, a shutdown or close that follows cannot lose any.
+   */
   sendAll(sock: Socket, data: SendData, offset?: number, length?: number): Future<void> {
     const bytes = typeof data === 'string' ? utf8(data, offset, length) : data;
     const size = byteSize(bytes);
@@ -167,10 +178,10 @@ export class Proactor {
     const end = start + rangeLength(size, start, length);
     if (start === end) return this.#loop.resolvedVoid();
     // A send of up to 64 KiB lets go of the caller's bytes now, as the
-    // selector loop's does: it fits one slot and is copied into the arena
-    // at once, or here when no slot is free. A larger one reads them
-    // until done.
-    if (data === bytes && end - start <= SMALL_SEND && this.#freeSlots.length === 0) {
+    // selector loop's does: copied into a free slot at once (#sendChunk),
+    // else here. A larger one reads them until done.
+    const fits = end - start <= SLOT_BYTES && this.#freeSlots.length > 0 && !this.#sendQueues.has(sock);
+    if (data === bytes && end - start <= SMALL_SEND && !fits) {
       const copy = Buffer.from(asBytes(bytes).subarray(start, end));
       return this.#start<void>(SEND, sock, copy, 0, copy.length);
     }
@@ -234,6 +245,7 @@ export class Proactor {
     this.#ops.length = 0;
     this.#slotWaiters.length = 0;
     this.#addressWaiters.length = 0;
+    this.#sendQueues.clear();
     this.#inflight = 0;
   }
 
@@ -244,12 +256,29 @@ export class Proactor {
     offset: number,
     end: number,
   ): Future<T> {
-    const fd = sock.fileno();
+    const op = this.#newOp(kind, sock, target, offset, end);
     const future = new Future<T>(this.#loop);
+    op.future = future as unknown as Future<never>;
+    future.setCancelHook(op);
+    if (kind === SEND) this.#queueSend(op);
+    else this.#submit(op);
+    this.#staged();
+    return future;
+  }
+
+  // An operation, counted in flight and known by its socket (no Future yet).
+  #newOp(
+    kind: Kind,
+    sock: Socket,
+    target: ArrayBufferView | SocketAddress | null,
+    offset: number,
+    end: number,
+  ): RingOp {
+    const fd = sock.fileno();
     const id = this.#freeIds.pop() ?? this.#ops.length;
     const op = this.#ops[id] ?? new RingOp(this, id);
     this.#ops[id] = op;
-    op.future = future as unknown as Future<never>;
+    op.future = null;
     op.kind = kind;
     op.sock = sock;
     op.fd = fd;
@@ -257,9 +286,9 @@ export class Proactor {
     op.offset = offset;
     op.end = end;
     op.slot = -1;
+    op.submitted = false;
     op.cancelled = false;
     op.closed = false;
-    future.setCancelHook(op);
     let ops = this.#bySocket.get(sock);
     if (ops === undefined) {
       ops = new Set();
@@ -270,10 +299,36 @@ export class Proactor {
     }
     ops.add(op);
     this.#inflight++;
-    if (kind === SEND && !this.#sendChunk(op)) this.#slotWaiters.push(op);
-    else if (kind !== SEND) this.#submit(op);
-    this.#staged();
-    return future;
+    return op;
+  }
+
+  // Queues a send behind the socket's earlier ones; the first goes to the kernel.
+  #queueSend(op: RingOp): void {
+    const sock = op.sock as Socket;
+    const queue = this.#sendQueues.get(sock);
+    if (queue === undefined) {
+      this.#sendQueues.set(sock, [op]);
+      this.#sendHead(op);
+    } else {
+      queue.push(op);
+    }
+  }
+
+  // The socket's first send: to the kernel now, or once a slot is free.
+  #sendHead(op: RingOp): void {
+    if (!this.#sendChunk(op)) this.#slotWaiters.push(op);
+  }
+
+  // Takes `op` off its socket's send queue; the next, if `op` was first, goes on.
+  #nextSend(op: RingOp): void {
+    const sock = op.sock as Socket;
+    const queue = this.#sendQueues.get(sock);
+    if (queue === undefined) return;
+    const at = queue.indexOf(op);
+    if (at >= 0) queue.splice(at, 1);
+    const next = queue[0];
+    if (next === undefined) this.#sendQueues.delete(sock);
+    else if (at === 0 && !next.submitted) this.#sendHead(next);
   }
 
   // Stages the request of a non-send operation.
@@ -282,9 +337,11 @@ export class Proactor {
     switch (op.kind) {
       case RECV:
       case RECV_INTO:
+        op.submitted = true;
         ring.recvProvided(op.fd, Math.min(op.end - op.offset, ring.bufferSize), op.id);
         return;
       case ACCEPT:
+        op.submitted = true;
         ring.accept(op.fd, op.id);
         return;
       case CONNECT: {
@@ -297,6 +354,7 @@ export class Proactor {
         op.slot = slot;
         const at = this.#addressBase + slot * ADDRESS_BYTES;
         const length = ring.writeAddress((op.sock as Socket).family, op.target, at);
+        op.submitted = true;
         ring.connect(op.fd, at, length, op.id);
         return;
       }
@@ -317,7 +375,8 @@ export class Proactor {
     const at = op.slot * SLOT_BYTES;
     const bytes = asBytes(op.target as ArrayBufferView);
     bytes.copy(this.#ring.arena, at, op.offset, op.offset + count);
-    this.#ring.send(op.fd, at, count, op.id);
+    op.submitted = true;
+    this.#ring.send(op.fd, at, count, op.id, 0, MSG_WAITALL);
     return true;
   }
 
@@ -357,7 +416,9 @@ export class Proactor {
   }
 
   #sent(op: RingOp, res: number): void {
-    if (res >= 0 && !op.cancelled && op.future !== null) {
+    // (MSG_WAITALL: the kernel sends all unless it fails; a socket closed
+    // since has no fd to send the rest by.)
+    if (res >= 0 && !op.cancelled && !op.closed && !(op.sock as Socket).closed) {
       op.offset += res;
       if (op.offset < op.end) {
         this.#sendChunk(op);
@@ -366,6 +427,7 @@ export class Proactor {
     }
     this.#releaseSlot(op);
     this.#finish(op);
+    this.#nextSend(op);
     if (op.future === null) return;
     if (res < 0) this.#fail(op, res, 'send', '');
     else this.#settle(op, undefined);
@@ -450,27 +512,34 @@ export class Proactor {
 
   // Right before `sock` closes: cancel what it has in flight, now (a
   // request holds the file open), failing their Futures with EBADF.
-  #socketClosing(sock: Socket, fd: number): void {
+  #socketClosing(sock: Socket, _fd: number): void {
     const ops = this.#bySocket.get(sock);
     // (A ring closed already cancelled everything.)
     if (ops === undefined || this.#ring.closed) return;
     for (const op of [...ops]) {
       op.closed = true;
-      // A send or connect still waiting for a slot: never submitted.
-      if (!this.#unqueue(op)) continue;
-      this.#finish(op);
-      if (op.future !== null) this.#fail(op, -EBADF, op.kind === SEND ? 'send' : 'connect', '');
+      if (this.#unqueue(op)) {
+        // Never handed to the kernel: nothing to cancel.
+        this.#finish(op);
+        if (op.future !== null) this.#fail(op, -EBADF, op.kind === SEND ? 'send' : 'connect', '');
+      } else {
+        this.#ring.cancel(op.id, 0, 0, IGNORED_HIGH);
+      }
     }
-    this.#ring.cancelFd(fd, 0, IGNORED_HIGH);
     this.#ring.flush();
   }
 
-  // Takes an op off the queue of those waiting for an arena slot; false when it was not there.
+  // Takes an op the kernel has not been handed yet off its queues (waiting
+  // for a slot, or behind its socket's earlier sends); false when it was handed.
   #unqueue(op: RingOp): boolean {
-    const queue = op.kind === SEND ? this.#slotWaiters : this.#addressWaiters;
-    const at = queue.indexOf(op);
-    if (at < 0) return false;
-    queue.splice(at, 1);
+    if (op.submitted) return false;
+    const waiting = op.kind === SEND ? this.#slotWaiters : this.#addressWaiters;
+    const at = waiting.indexOf(op);
+    if (at >= 0) waiting.splice(at, 1);
+    if (op.kind === SEND) {
+      this.#releaseSlot(op);
+      this.#nextSend(op);
+    }
     return true;
   }
 
