@@ -68,6 +68,12 @@ describe('fetchBlocking', () => {
   it('fails with the connect error', () => {
     expect(() => fetchBlocking('http://127.0.0.1:1/')).toThrow(expect.objectContaining({ code: 'ECONNREFUSED' }));
   });
+
+  it('gives up on a page the server holds longer than timeoutMs (SO_RCVTIMEO)', () => {
+    expect(() => fetchBlocking(`http://127.0.0.1:${port}/delay/2000`, { timeoutMs: 100 })).toThrow(
+      expect.objectContaining({ code: 'ERR_TIMEOUT' }),
+    );
+  });
 });
 
 describe('fetchSignalDriven', () => {
