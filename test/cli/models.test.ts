@@ -68,6 +68,16 @@ describe('iomux demo --models', () => {
   });
 });
 
+describe('iomux demo --json', () => {
+  it('prints the styles demo rows as JSON too', () => {
+    const r = iomux('demo', '--count', '2', '--latency', '0', '--json');
+    expect(r.status).toBe(0);
+    const { rows } = JSON.parse(r.stdout) as { rows: { style: string; pages: number; failed: number }[] };
+    expect(rows).toHaveLength(10);
+    for (const row of rows) expect(row).toMatchObject({ pages: 2, failed: 0 });
+  });
+});
+
 describe('modelsTable', () => {
   it('says n/a for a model that did not run', () => {
     const row = (model: ModelRow['model'], unavailable: string | null): ModelRow => ({
