@@ -5,6 +5,8 @@
 #include "env.h"
 #include "errors.h"
 #include "modules.h"
+#include "raw.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -23,9 +25,17 @@ Napi::Value InitErrors(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// syscallCount() -> syscalls the addon has made on this thread (see syscount.h).
+napi_value SyscallCountJs(napi_env env, napi_callback_info) {
+  napi_value result;
+  napi_create_double(env, static_cast<double>(SyscallCount()), &result);
+  return result;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new EnvData());
   exports.Set("init", Napi::Function::New(env, InitErrors, "init"));
+  SetRawFunction(env, exports, "syscallCount", SyscallCountJs);
   InitConstants(env, exports);
   InitSelect(env, exports);
   InitPoll(env, exports);

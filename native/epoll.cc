@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -80,7 +81,7 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
   struct epoll_event ev {};
   ev.events = static_cast<uint32_t>(events);
   ev.data.u64 = (static_cast<uint64_t>(static_cast<uint32_t>(tag)) << 32) | static_cast<uint32_t>(fd);
-  if (::epoll_ctl(b.core->fd.Get(), static_cast<int>(op), fd, &ev) < 0) {
+  if (IOMUX_SYSCALL(::epoll_ctl(b.core->fd.Get(), static_cast<int>(op), fd, &ev)) < 0) {
     // quiet: report the errno instead of throwing (an event loop removing an
     // fd that was closed gets EBADF, and an exception costs more than the call).
     if (Napi::Value(env, b.argv[3]).ToBoolean().Value()) return Napi::Number::New(env, errno);
@@ -91,7 +92,7 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
 }
 
 int WaitOn(EpollCore* core, int timeoutMs, struct epoll_event* events, int maxEvents) {
-  return RetryOnEintr(timeoutMs, [&](int ms) { return ::epoll_wait(core->fd.Get(), events, maxEvents, ms); });
+  return RetryOnEintr(timeoutMs, [&](int ms) { return IOMUX_SYSCALL(::epoll_wait(core->fd.Get(), events, maxEvents, ms)); });
 }
 
 // wait(timeoutMs) -> n records written to `events`.
@@ -148,7 +149,7 @@ napi_value Renew(napi_env e, napi_callback_info info) {
     return nullptr;
   }
   // dup3 closes the old instance and puts the new one at its number in one step.
-  if (::dup3(fresh.Get(), b.core->fd.Get(), O_CLOEXEC) < 0) {
+  if (IOMUX_SYSCALL(::dup3(fresh.Get(), b.core->fd.Get(), O_CLOEXEC)) < 0) {
     ThrowErrno(env, errno, "dup3");
     return nullptr;
   }

@@ -13,6 +13,7 @@
 #include "raw.h"
 #include "socket.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -29,7 +30,7 @@ Napi::Value EventFd(const Napi::CallbackInfo& info) {
                                 "Received " + std::to_string(flags));
     return info.Env().Undefined();
   }
-  int fd = ::eventfd(static_cast<unsigned>(initval), flags | EFD_CLOEXEC);
+  int fd = IOMUX_SYSCALL(::eventfd(static_cast<unsigned>(initval), flags | EFD_CLOEXEC));
   if (fd < 0) {
     ThrowErrno(info.Env(), errno, "eventfd");
     return info.Env().Undefined();
@@ -48,7 +49,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   int fds[2];
-  if (::pipe2(fds, flags | O_CLOEXEC) < 0) {
+  if (IOMUX_SYSCALL(::pipe2(fds, flags | O_CLOEXEC)) < 0) {
     ThrowErrno(env, errno, "pipe2");
     return env.Undefined();
   }
@@ -74,9 +75,9 @@ ssize_t DoIo(int fd, const ByteRange& range) {
   return RetryEintr([&]() -> ssize_t {
     switch (kIo) {
       case Io::kRead:
-        return ::read(fd, range.data, range.length);
+        return IOMUX_SYSCALL(::read(fd, range.data, range.length));
       case Io::kWrite:
-        return ::write(fd, range.data, range.length);
+        return IOMUX_SYSCALL(::write(fd, range.data, range.length));
     }
     return -1;
   });
@@ -108,7 +109,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
   ForgetSocketFd(info.Env(), fd);
   // Never retried: Linux releases the fd even when close(2) says EINTR.
-  if (::close(fd) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "(fd " + std::to_string(fd) + ")");
+  if (IOMUX_SYSCALL(::close(fd)) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", "(fd " + std::to_string(fd) + ")");
   return info.Env().Undefined();
 }
 

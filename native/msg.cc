@@ -31,6 +31,7 @@
 #include "raw.h"
 #include "sockaddr.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -287,7 +288,7 @@ bool ReadAddress(napi_env env, int fd, napi_value familyValue, napi_value addres
   if (family < 0) {
     int domain = 0;
     socklen_t size = sizeof(domain);
-    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) < 0) {
+    if (IOMUX_SYSCALL(::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size)) < 0) {
       ThrowErrno(Napi::Env(env), errno, "getsockopt");
       return false;
     }
@@ -363,7 +364,7 @@ napi_value SendMsg(napi_env env, napi_callback_info info) {
   msg.msg_control = controlLen > 0 ? base : nullptr;
   msg.msg_controllen = controlLen;
   const int sendFlags = static_cast<int>(flags) | MSG_NOSIGNAL | (kTry ? MSG_DONTWAIT : 0);
-  const ssize_t n = RetryEintr([&] { return ::sendmsg(fd, &msg, sendFlags); });
+  const ssize_t n = RetryEintr([&] { return IOMUX_SYSCALL(::sendmsg(fd, &msg, sendFlags)); });
   if (n < 0) {
     const int err = errno;
     if (kTry && IsWouldBlock(err)) {
@@ -450,7 +451,7 @@ napi_value RecvMsg(napi_env env, napi_callback_info info) {
     msg.msg_iovlen = iov.size();
     msg.msg_control = ancbufsize > 0 ? control.data() : nullptr;
     msg.msg_controllen = static_cast<size_t>(ancbufsize);
-    return ::recvmsg(fd, &msg, recvFlags);
+    return IOMUX_SYSCALL(::recvmsg(fd, &msg, recvFlags));
   });
   if (n < 0) {
     const int err = errno;

@@ -15,6 +15,7 @@
 #include "deadline.h"
 #include "errors.h"
 #include "modules.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -96,7 +97,7 @@ napi_value Ctl(napi_env e, napi_callback_info info) {
 }
 
 int WaitOn(PollCore* core, int timeoutMs) {
-  return RetryOnEintr(timeoutMs, [&](int ms) { return ::poll(core->fds.data(), core->fds.size(), ms); });
+  return RetryOnEintr(timeoutMs, [&](int ms) { return IOMUX_SYSCALL(::poll(core->fds.data(), core->fds.size(), ms)); });
 }
 
 // Writes the ready (fd, revents) pairs; `capacity` pairs at most.

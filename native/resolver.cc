@@ -25,6 +25,7 @@
 #include "modules.h"
 #include "sockaddr.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -165,7 +166,7 @@ napi_value Take(napi_env e, napi_callback_info info) {
   Napi::Env env(e);
   auto b = Unbind<ResolverCore>(e, info);
   uint64_t counter = 0;
-  if (::read(b.core->efd.Get(), &counter, sizeof(counter)) < 0) {
+  if (IOMUX_SYSCALL(::read(b.core->efd.Get(), &counter, sizeof(counter))) < 0) {
     // EAGAIN: nothing signalled; there may still be results to take.
   }
   std::vector<Done> done;
@@ -213,7 +214,7 @@ napi_value Close(napi_env e, napi_callback_info info) {
 // createResolver() -> { fileno, submit, take, close }
 Napi::Value CreateResolver(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int fd = IOMUX_SYSCALL(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (fd < 0) {
     ThrowErrno(env, errno, "eventfd");
     return env.Undefined();

@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "raw.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -89,7 +90,7 @@ napi_value Select(napi_env raw, napi_callback_info info) {
     // select(2) leaves the sets undefined after EINTR: start from the master copy each time.
     std::memcpy(ready, master, sizeof(ready));
     struct timeval tv;
-    return ::select(maxFd + 1, &ready[0], &ready[1], &ready[2], ToTimeval(ms, &tv));
+    return IOMUX_SYSCALL(::select(maxFd + 1, &ready[0], &ready[1], &ready[2], ToTimeval(ms, &tv)));
   });
   if (rc < 0) {
     ThrowErrno(env, errno, "select");
@@ -159,7 +160,7 @@ napi_value SetCtl(napi_env e, napi_callback_info info) {
     return nullptr;
   }
   const bool had = core->Has(fd);
-  if (mask != 0 && !had && ::fcntl(fd, F_GETFD) < 0) {
+  if (mask != 0 && !had && IOMUX_SYSCALL(::fcntl(fd, F_GETFD)) < 0) {
     ThrowErrno(env, errno, "select", "(fd " + std::to_string(fd) + ")");
     return nullptr;
   }
@@ -197,7 +198,7 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
       std::memcpy(&r, &core->read, sizeof(r));
       std::memcpy(&w, &core->write, sizeof(w));
       struct timeval tv;
-      return ::select(core->maxFd + 1, &r, &w, nullptr, ToTimeval(ms, &tv));
+      return IOMUX_SYSCALL(::select(core->maxFd + 1, &r, &w, nullptr, ToTimeval(ms, &tv)));
     });
   };
   int rc = selectOnce();
@@ -208,7 +209,7 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
     // would on every later wait. Drop the closed fds and report each ready
     // both ways (as poll's POLLNVAL), so its owner's callbacks find out.
     for (int fd = 0; fd <= core->maxFd; fd++) {
-      if (!core->Has(fd) || ::fcntl(fd, F_GETFD) >= 0) continue;
+      if (!core->Has(fd) || IOMUX_SYSCALL(::fcntl(fd, F_GETFD)) >= 0) continue;
       FD_CLR(fd, &core->read);
       FD_CLR(fd, &core->write);
       core->count--;

@@ -42,6 +42,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -196,7 +197,7 @@ struct sigaction OurAction() {
   return sa;
 }
 
-bool MainThread() { return ::syscall(SYS_gettid) == ::getpid(); }
+bool MainThread() { return IOMUX_SYSCALL(::syscall(SYS_gettid)) == IOMUX_SYSCALL(::getpid()); }
 
 // Whether anything still needs our handler on `signo`.
 bool Needed(int signo) {
@@ -209,7 +210,7 @@ int Install(int signo) {
   Disposition& d = g_signals[signo];
   if (d.installed) return 0;
   int next = 1 - d.prevIndex.load();
-  if (::sigaction(signo, nullptr, &d.previous[next]) != 0) return errno;
+  if (IOMUX_SYSCALL(::sigaction(signo, nullptr, &d.previous[next])) != 0) return errno;
   if (IsOurs(d.previous[next])) {
     // Left installed by an environment that could not restore it: chain to nothing.
     d.previous[next] = {};
@@ -217,7 +218,7 @@ int Install(int signo) {
   }
   d.prevIndex.store(next);
   struct sigaction sa = OurAction();
-  if (::sigaction(signo, &sa, nullptr) != 0) return errno;
+  if (IOMUX_SYSCALL(::sigaction(signo, &sa, nullptr)) != 0) return errno;
   d.installed = true;
   return 0;
 }
@@ -227,12 +228,12 @@ bool Reassert(int signo) {
   Disposition& d = g_signals[signo];
   if (!d.installed) return false;
   struct sigaction current{};
-  if (::sigaction(signo, nullptr, &current) != 0 || IsOurs(current)) return false;
+  if (IOMUX_SYSCALL(::sigaction(signo, nullptr, &current)) != 0 || IsOurs(current)) return false;
   int next = 1 - d.prevIndex.load();
   d.previous[next] = current;
   d.prevIndex.store(next);
   struct sigaction sa = OurAction();
-  ::sigaction(signo, &sa, nullptr);
+  IOMUX_SYSCALL(::sigaction(signo, &sa, nullptr));
   return true;
 }
 
@@ -244,16 +245,16 @@ void Uninstall(int signo, bool discard) {
   if (!d.installed || Needed(signo)) return;
   d.installed = false;
   struct sigaction current{};
-  if (::sigaction(signo, nullptr, &current) != 0 || !IsOurs(current)) return;
+  if (IOMUX_SYSCALL(::sigaction(signo, nullptr, &current)) != 0 || !IsOurs(current)) return;
   if (discard) {
     struct sigaction ignore{};
     ignore.sa_handler = SIG_IGN;
-    ::sigaction(signo, &ignore, nullptr);
+    IOMUX_SYSCALL(::sigaction(signo, &ignore, nullptr));
   }
-  ::sigaction(signo, &d.previous[d.prevIndex.load()], nullptr);
+  IOMUX_SYSCALL(::sigaction(signo, &d.previous[d.prevIndex.load()], nullptr));
 }
 
-pid_t Gettid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+pid_t Gettid() { return static_cast<pid_t>(IOMUX_SYSCALL(::syscall(SYS_gettid))); }
 
 [[gnu::cold]] void ThrowNotMainThread(Napi::Env env) {
   Napi::Error error = Napi::TypeError::New(
@@ -323,7 +324,7 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
       ThrowErrno(env, EMFILE, "SignalWatch", "(" + std::to_string(kMaxWatches) + " watches open)");
       return;
     }
-    UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    UniqueFd efd(IOMUX_SYSCALL(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
     if (!efd.Valid()) {
       ThrowErrno(env, errno, "eventfd");
       return;
@@ -441,7 +442,7 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
                                std::to_string(signo));
       return env.Undefined();
     }
-    const int flags = ::fcntl(fd, F_GETFL);
+    const int flags = IOMUX_SYSCALL(::fcntl(fd, F_GETFL));
     if (flags < 0) {
       ThrowErrno(env, errno, "fcntl", "(fd " + std::to_string(fd) + ")");
       return env.Undefined();
@@ -461,10 +462,10 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
     if (err == 0) {
       struct f_owner_ex owner{F_OWNER_TID, Gettid()};
       syscall = "fcntl";
-      if (::fcntl(fd, F_SETOWN_EX, &owner) != 0 || ::fcntl(fd, F_SETSIG, signo) != 0 ||
-          ::fcntl(fd, F_SETFL, flags | O_ASYNC | O_NONBLOCK) != 0) {
+      if (IOMUX_SYSCALL(::fcntl(fd, F_SETOWN_EX, &owner)) != 0 || IOMUX_SYSCALL(::fcntl(fd, F_SETSIG, signo)) != 0 ||
+          IOMUX_SYSCALL(::fcntl(fd, F_SETFL, flags | O_ASYNC | O_NONBLOCK)) != 0) {
         err = errno;
-        ::fcntl(fd, F_SETSIG, 0);
+        IOMUX_SYSCALL(::fcntl(fd, F_SETSIG, 0));
       }
     }
     if (err != 0) {
@@ -499,10 +500,10 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
     if (it == driven_.end()) return;
     const int signo = it->second;
     driven_.erase(it);
-    if (::fcntl(fd, F_GETSIG) == signo) {
-      int flags = ::fcntl(fd, F_GETFL);
-      if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_ASYNC);
-      ::fcntl(fd, F_SETSIG, 0);
+    if (IOMUX_SYSCALL(::fcntl(fd, F_GETSIG)) == signo) {
+      int flags = IOMUX_SYSCALL(::fcntl(fd, F_GETFL));
+      if (flags >= 0) IOMUX_SYSCALL(::fcntl(fd, F_SETFL, flags & ~O_ASYNC));
+      IOMUX_SYSCALL(::fcntl(fd, F_SETSIG, 0));
     }
     RollBack(signo, driven_.empty());
   }
@@ -523,7 +524,7 @@ class SignalWatch : public Napi::ObjectWrap<SignalWatch> {
     if (!CheckOpen(env)) return env.Undefined();
     uint64_t counter = 0;
     // Read first: anything that comes after the reads below wakes it again.
-    while (::read(fd_.Get(), &counter, sizeof counter) < 0 && errno == EINTR) {
+    while (IOMUX_SYSCALL(::read(fd_.Get(), &counter, sizeof counter)) < 0 && errno == EINTR) {
     }
     Slot& s = g_slots[slot_];
     int32_t* out = events_->data.get();
@@ -576,7 +577,7 @@ Napi::Value SignalDisposition(const Napi::CallbackInfo& info) {
   int32_t signo = 0;
   if (!ArgInt32(info, 0, "signal", 1, kMaxSignal, &signo)) return env.Undefined();
   struct sigaction current{};
-  if (::sigaction(signo, nullptr, &current) != 0) {
+  if (IOMUX_SYSCALL(::sigaction(signo, nullptr, &current)) != 0) {
     ThrowErrno(env, errno, "sigaction", "(signal " + std::to_string(signo) + ")");
     return env.Undefined();
   }

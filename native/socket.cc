@@ -32,6 +32,7 @@
 #include "sockaddr.h"
 #include "socket.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -60,8 +61,8 @@ enum class Dir { kRecv, kSend };
 template <Dir kDir>
 ssize_t Move(int fd, const ByteRange& range, int flags) {
   return RetryEintr([&]() -> ssize_t {
-    if (kDir == Dir::kRecv) return ::recv(fd, range.data, range.length, flags);
-    return ::send(fd, range.data, range.length, flags | MSG_NOSIGNAL);
+    if (kDir == Dir::kRecv) return IOMUX_SYSCALL(::recv(fd, range.data, range.length, flags));
+    return IOMUX_SYSCALL(::send(fd, range.data, range.length, flags | MSG_NOSIGNAL));
   });
 }
 
@@ -134,7 +135,7 @@ napi_value RecvFrom(napi_env raw, napi_callback_info info) {
   socklen_t len = 0;
   ssize_t n = RetryEintr([&] {
     len = sizeof(addr);
-    return ::recvfrom(fd, range.data, range.length, flags, reinterpret_cast<sockaddr*>(&addr), &len);
+    return IOMUX_SYSCALL(::recvfrom(fd, range.data, range.length, flags, reinterpret_cast<sockaddr*>(&addr), &len));
   });
   if (n < 0) {
     ThrowErrno(Napi::Env(raw), errno, "recvfrom");
@@ -161,8 +162,8 @@ napi_value SendTo(napi_env raw, napi_callback_info info) {
   if (!ParseSockAddr(env, static_cast<int>(family), Napi::Value(raw, a.At(raw, 2)), &addr, &len)) return nullptr;
   if (!ValueByteRange(env, a.At(raw, 3), a.argv[4], a.argv[5], &range)) return nullptr;
   ssize_t n = RetryEintr([&] {
-    return ::sendto(fd, range.data, range.length, static_cast<int>(flags) | MSG_NOSIGNAL,
-                    reinterpret_cast<sockaddr*>(&addr), len);
+    return IOMUX_SYSCALL(::sendto(fd, range.data, range.length, static_cast<int>(flags) | MSG_NOSIGNAL,
+                    reinterpret_cast<sockaddr*>(&addr), len));
   });
   if (n < 0) {
     ThrowErrno(env, errno, "sendto", DescribeSockAddr(addr, len));
@@ -177,9 +178,9 @@ napi_value SendTo(napi_env raw, napi_callback_info info) {
 int Accept4(int fd, sockaddr_storage* addr, socklen_t* len, bool nonBlocking) {
   const int flags = SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0);
   return RetryEintr([&] {
-    if (addr == nullptr) return ::accept4(fd, nullptr, nullptr, flags);
+    if (addr == nullptr) return IOMUX_SYSCALL(::accept4(fd, nullptr, nullptr, flags));
     *len = sizeof(*addr);
-    return ::accept4(fd, reinterpret_cast<sockaddr*>(addr), len, flags);
+    return IOMUX_SYSCALL(::accept4(fd, reinterpret_cast<sockaddr*>(addr), len, flags));
   });
 }
 
@@ -260,7 +261,7 @@ Napi::Value NewSocket(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (!CheckType(env, type, true)) return env.Undefined();
-  int fd = ::socket(family, type | SOCK_CLOEXEC, proto);
+  int fd = IOMUX_SYSCALL(::socket(family, type | SOCK_CLOEXEC, proto));
   if (fd < 0) {
     ThrowErrno(env, errno, "socket");
     return env.Undefined();
@@ -283,7 +284,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   }
   if (!CheckType(env, type, false)) return env.Undefined();
   int fds[2];
-  if (::socketpair(family, type | SOCK_CLOEXEC, proto, fds) < 0) {
+  if (IOMUX_SYSCALL(::socketpair(family, type | SOCK_CLOEXEC, proto, fds)) < 0) {
     ThrowErrno(env, errno, "socketpair");
     return env.Undefined();
   }
@@ -299,7 +300,7 @@ Napi::Value FromFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
-  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd dup(IOMUX_SYSCALL(::fcntl(fd, F_DUPFD_CLOEXEC, 0)));
   if (!dup.Valid()) {
     ThrowErrno(env, errno, "fcntl", "(fd " + std::to_string(fd) + ")");
     return env.Undefined();
@@ -308,7 +309,7 @@ Napi::Value FromFd(const Napi::CallbackInfo& info) {
   const int opts[3] = {SO_DOMAIN, SO_TYPE, SO_PROTOCOL};
   for (int i = 0; i < 3; i++) {
     socklen_t len = sizeof(int);
-    if (::getsockopt(dup.Get(), SOL_SOCKET, opts[i], &values[i], &len) < 0) {
+    if (IOMUX_SYSCALL(::getsockopt(dup.Get(), SOL_SOCKET, opts[i], &values[i], &len)) < 0) {
       ThrowErrno(env, errno, "getsockopt", "(fd " + std::to_string(fd) + ")");
       return env.Undefined();  // dup is closed on the way out
     }
@@ -337,7 +338,7 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
   GetEnvData(env)->sockets.erase(fd);
-  if (::close(fd) < 0 && errno != ECONNRESET && errno != EINTR) ThrowErrno(env, errno, "close");
+  if (IOMUX_SYSCALL(::close(fd)) < 0 && errno != ECONNRESET && errno != EINTR) ThrowErrno(env, errno, "close");
   return env.Undefined();
 }
 
@@ -358,16 +359,16 @@ Napi::Value SetBlocking(const Napi::CallbackInfo& info) {
   bool blocking = true;
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
   if (!ArgBool(info, 1, "flag", &blocking)) return info.Env().Undefined();
-  int flags = ::fcntl(fd, F_GETFL);
+  int flags = IOMUX_SYSCALL(::fcntl(fd, F_GETFL));
   int wanted = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-  if (flags < 0 || (wanted != flags && ::fcntl(fd, F_SETFL, wanted) < 0)) ThrowErrno(info.Env(), errno, "fcntl");
+  if (flags < 0 || (wanted != flags && IOMUX_SYSCALL(::fcntl(fd, F_SETFL, wanted)) < 0)) ThrowErrno(info.Env(), errno, "fcntl");
   return info.Env().Undefined();
 }
 
 Napi::Value GetBlocking(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
-  int flags = ::fcntl(fd, F_GETFL);
+  int flags = IOMUX_SYSCALL(::fcntl(fd, F_GETFL));
   if (flags < 0) {
     ThrowErrno(info.Env(), errno, "fcntl");
     return info.Env().Undefined();
@@ -387,16 +388,16 @@ bool ReadFdAndAddress(const Napi::CallbackInfo& info, int* fd, sockaddr_storage*
 // kernel, so a blocking socket waits for it and reads SO_ERROR, and a
 // non-blocking one reports EINPROGRESS. Returns 0 or an errno.
 int DoConnect(int fd, const sockaddr_storage& addr, socklen_t len) {
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0) return 0;
+  if (IOMUX_SYSCALL(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len)) == 0) return 0;
   int err = errno;
   if (err != EINTR) return err;
-  int flags = ::fcntl(fd, F_GETFL);
+  int flags = IOMUX_SYSCALL(::fcntl(fd, F_GETFL));
   if (flags >= 0 && (flags & O_NONBLOCK) != 0) return EINPROGRESS;
   pollfd pfd{fd, POLLOUT, 0};
-  if (RetryOnEintr(-1, [&](int ms) { return ::poll(&pfd, 1, ms); }) < 0) return errno;
+  if (RetryOnEintr(-1, [&](int ms) { return IOMUX_SYSCALL(::poll(&pfd, 1, ms)); }) < 0) return errno;
   int soError = 0;
   socklen_t soLen = sizeof(soError);
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &soLen) < 0) return errno;
+  if (IOMUX_SYSCALL(::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &soLen)) < 0) return errno;
   return soError;
 }
 
@@ -425,7 +426,7 @@ Napi::Value Bind(const Napi::CallbackInfo& info) {
   sockaddr_storage addr;
   socklen_t len = 0;
   if (!ReadFdAndAddress(info, &fd, &addr, &len)) return info.Env().Undefined();
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) < 0) {
+  if (IOMUX_SYSCALL(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len)) < 0) {
     ThrowErrno(info.Env(), errno, "bind", DescribeSockAddr(addr, len));
   }
   return info.Env().Undefined();
@@ -436,7 +437,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   int32_t backlog = 0;
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
   if (!ArgInt32Or(info, 1, "backlog", 0, INT32_MAX, SOMAXCONN, &backlog)) return info.Env().Undefined();
-  if (::listen(fd, backlog) < 0) ThrowErrno(info.Env(), errno, "listen");
+  if (IOMUX_SYSCALL(::listen(fd, backlog)) < 0) ThrowErrno(info.Env(), errno, "listen");
   return info.Env().Undefined();
 }
 
@@ -445,7 +446,7 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   int32_t how = 0;
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
   if (!ArgInt32(info, 1, "how", SHUT_RD, SHUT_RDWR, &how)) return info.Env().Undefined();
-  if (::shutdown(fd, how) < 0) ThrowErrno(info.Env(), errno, "shutdown");
+  if (IOMUX_SYSCALL(::shutdown(fd, how)) < 0) ThrowErrno(info.Env(), errno, "shutdown");
   return info.Env().Undefined();
 }
 
@@ -478,7 +479,7 @@ Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
     } else if (!ArgInt32(info, 3, "value", INT32_MIN, INT32_MAX, &value)) {
       return env.Undefined();
     }
-    rc = ::setsockopt(fd, level, name, &value, sizeof(value));
+    rc = IOMUX_SYSCALL(::setsockopt(fd, level, name, &value, sizeof(value)));
   } else {
     ByteRange range{};
     if (!v.IsTypedArray() && !v.IsDataView()) {
@@ -487,7 +488,7 @@ Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     if (!ValueByteRange(env, v, nullptr, nullptr, &range)) return env.Undefined();
-    rc = ::setsockopt(fd, level, name, range.data, static_cast<socklen_t>(range.length));
+    rc = IOMUX_SYSCALL(::setsockopt(fd, level, name, range.data, static_cast<socklen_t>(range.length)));
   }
   if (rc < 0) ThrowErrno(env, errno, "setsockopt");
   return env.Undefined();
@@ -506,7 +507,7 @@ Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
     if (!ArgInt32(info, 3, "buflen", 1, 1024, &buflen)) return env.Undefined();
     std::vector<uint8_t> buf(static_cast<size_t>(buflen));
     socklen_t len = static_cast<socklen_t>(buflen);
-    if (::getsockopt(fd, level, name, buf.data(), &len) < 0) {
+    if (IOMUX_SYSCALL(::getsockopt(fd, level, name, buf.data(), &len)) < 0) {
       ThrowErrno(env, errno, "getsockopt");
       return env.Undefined();
     }
@@ -514,7 +515,7 @@ Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
   }
   int value = 0;
   socklen_t len = sizeof(value);
-  if (::getsockopt(fd, level, name, &value, &len) < 0) {
+  if (IOMUX_SYSCALL(::getsockopt(fd, level, name, &value, &len)) < 0) {
     ThrowErrno(env, errno, "getsockopt");
     return env.Undefined();
   }
@@ -527,8 +528,8 @@ Napi::Value Name(const Napi::CallbackInfo& info, bool peer) {
   if (!ArgFd(info, 0, "fd", &fd)) return info.Env().Undefined();
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
-  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len)
-                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int rc = peer ? IOMUX_SYSCALL(::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len))
+                : IOMUX_SYSCALL(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len));
   if (rc < 0) {
     ThrowErrno(info.Env(), errno, syscall);
     return info.Env().Undefined();

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include "syscount.h"
+
 namespace iomux {
 
 class UniqueFd {
@@ -35,7 +37,7 @@ class UniqueFd {
   // reports EINTR, and a retry could close an fd another thread just opened.
   int Reset(int fd = -1) {
     int rc = 0;
-    if (fd_ >= 0) rc = ::close(fd_);
+    if (fd_ >= 0) rc = IOMUX_SYSCALL(::close(fd_));
     fd_ = fd;
     return rc;
   }

@@ -45,6 +45,7 @@
 #include "modules.h"
 #include "sockaddr.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -84,13 +85,13 @@ constexpr int64_t kMaxArena = int64_t{1} << 30;
 constexpr int kCloseWaitMs = 2000;
 
 int SysSetup(unsigned entries, io_uring_params* params) {
-  return static_cast<int>(::syscall(__NR_io_uring_setup, entries, params));
+  return static_cast<int>(IOMUX_SYSCALL(::syscall(__NR_io_uring_setup, entries, params)));
 }
 int SysEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg, size_t size) {
-  return static_cast<int>(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, arg, size));
+  return static_cast<int>(IOMUX_SYSCALL(::syscall(__NR_io_uring_enter, fd, toSubmit, minComplete, flags, arg, size)));
 }
 int SysRegister(int fd, unsigned op, const void* arg, unsigned nr) {
-  return static_cast<int>(::syscall(__NR_io_uring_register, fd, op, arg, nr));
+  return static_cast<int>(IOMUX_SYSCALL(::syscall(__NR_io_uring_register, fd, op, arg, nr)));
 }
 
 // An anonymous or ring mapping; unmapped when destroyed unless leaked (the
@@ -158,6 +159,8 @@ struct UringCore {
   std::shared_ptr<Int32Memory> cq;
   // Requests the kernel holds (each ends with a completion without F_MORE).
   int64_t inflight = 0;
+  // io_uring_enter calls on this ring, for stats(); each also counts in the
+  // addon's syscallCount() (SysEnter goes through IOMUX_SYSCALL).
   int64_t syscalls = 0;
 
   UringCore() = default;
@@ -226,7 +229,7 @@ struct UringCore {
       }
       const uint64_t data = cqe.user_data;
       if (out == nullptr) {
-        if ((data & kResultIsFd) != 0 && cqe.res >= 0) ::close(cqe.res);
+        if ((data & kResultIsFd) != 0 && cqe.res >= 0) IOMUX_SYSCALL(::close(cqe.res));
         if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) Recycle(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
       } else if ((data & kInternal) == 0) {
         int32_t* rec = out + static_cast<size_t>(n) * kCqInts;
@@ -838,7 +841,7 @@ Napi::Value UringAvailable(const Napi::CallbackInfo& info) {
   io_uring_params params{};
   const int fd = SysSetup(1, &params);
   if (fd < 0) return Napi::Number::New(info.Env(), errno);
-  ::close(fd);
+  IOMUX_SYSCALL(::close(fd));
   return Napi::Number::New(info.Env(), 0);
 }
 

@@ -28,6 +28,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "unique_fd.h"
+#include "syscount.h"
 
 namespace iomux {
 
@@ -108,7 +109,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (!CheckOpen(info.Env())) return info.Env().Undefined();
     // libuv only learns that the fd was closed behind its back when its
     // epoll_ctl fails inside uv_run, and it aborts there: refuse it here.
-    if (::fcntl(fd_, F_GETFD) == -1) {
+    if (IOMUX_SYSCALL(::fcntl(fd_, F_GETFD)) == -1) {
       ThrowErrno(info.Env(), errno, "uv_poll_start", "(fd " + std::to_string(fd_) + ")");
       return info.Env().Undefined();
     }
@@ -189,7 +190,7 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
       ThrowTypeError(env, "The \"callback\" argument must be a function");
       return;
     }
-    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int efd = IOMUX_SYSCALL(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (efd < 0) {
       ThrowErrno(env, errno, "eventfd");
       return;

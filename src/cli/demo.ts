@@ -19,6 +19,8 @@ export interface DemoOptions {
   concurrency: number;
   /** How long the server holds each page, in ms (the notes' network round trip; 0: none). */
   latencyMs?: number;
+  /** Print the rows as JSON instead of the table. */
+  json?: boolean;
   /** Where the table goes. */
   out: NodeJS.WritableStream;
 }
@@ -135,14 +137,20 @@ export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]
   try {
     const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
     const held = latencyMs > 0 ? `, each page held ${latencyMs} ms as a real shop's round trip` : '';
-    out.write(
-      `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time${held})\n\n`,
-    );
+    if (options.json !== true) {
+      out.write(
+        `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time${held})\n\n`,
+      );
+    }
     const rows: Row[] = [await measure('busy', 'epoll', urls, 1)];
     for (const style of ['callback', 'coroutine', 'async'] as FetchStyle[]) {
       for (const backend of ['select', 'poll', 'epoll'] as SelectorName[]) {
         rows.push(await measure(style, backend, urls, concurrency));
       }
+    }
+    if (options.json === true) {
+      out.write(`${JSON.stringify({ count, concurrency, latencyMs, rows }, null, 2)}\n`);
+      return rows;
     }
     out.write(`${table(rows)}\n\n`);
     out.write(
@@ -152,6 +160,9 @@ export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]
         'async: the same with async/await, the loop running inside Node (cooperative mode).\n',
     );
     out.write(`\n${lesson(rows, count, concurrency, latencyMs)}\n`);
+    out.write(
+      "\nRun 'iomux demo --models' for the notes' five I/O models side by side (blocking, non-blocking, select/poll/epoll, signal-driven, io_uring).\n",
+    );
     return rows;
   } finally {
     server.stop();

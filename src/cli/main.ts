@@ -13,6 +13,7 @@ import { IoUring } from '../sys/index.js';
 import { runBenchCommand } from './bench.js';
 import { runDemo } from './demo.js';
 import { type FetchStyle, fetchMany, STYLES } from './fetch-many.js';
+import { runModels } from './models.js';
 import { Progress } from './progress.js';
 import { startServer } from './server.js';
 import { UsageError } from './usage.js';
@@ -20,7 +21,8 @@ import { UsageError } from './usage.js';
 const USAGE = `usage: iomux <command> [options]
 
 commands:
-  demo     fetch the notes' shop pages in each style (busy-poll, callbacks, coroutines, async) on each backend
+  demo     fetch the notes' shop pages in each style (busy-poll, callbacks, coroutines, async) on each backend;
+           --models: under each of the five I/O models (blocking ... io_uring), with syscalls per page
   fetch    fetch URLs over HTTP/1.1 with a chosen style and backend
   serve    run the embedded test server (the notes' shop and test endpoints) on the iomux loop
   bench    compare select, poll and epoll with the C floor (sys), and hold 10,000 connections (c10k)
@@ -28,18 +30,30 @@ commands:
 Run 'iomux <command> --help' for a command's options.
 `;
 
-const DEMO_USAGE = `usage: iomux demo [--count N] [--concurrency N] [--latency MS]
+const DEMO_USAGE = `usage: iomux demo [--models] [--count N] [--concurrency N] [--latency MS] [--json]
 
 Starts the embedded server (iomux serve) in a child process and fetches /goods/0/ ...
 /goods/N-1/ by busy-polling, then with the callback Fetcher, generator coroutines and
 async/await on select, poll and epoll, and prints wall and CPU time of each, with a
 line that states the notes' lesson in this run's numbers.
 
+With --models, fetches the same pages under each of the notes' five I/O models instead:
+  blocking        blocking sockets, one page at a time
+  non-blocking    busy-polling a non-blocking socket, one page at a time
+  select/poll/epoll  I/O multiplexing: the coroutine fetcher on an event loop, all pages in flight
+  signal-driven   O_ASYNC + F_SETSIG (SignalWatch), waiting on its one eventfd, all in flight
+  io_uring        asynchronous: the event loop on io_uring completions, all in flight
+                  ("n/a" where io_uring is unavailable)
+and prints wall time, CPU time, syscalls per page (counted by the addon) and voluntary/
+involuntary context switches of each.
+
 options:
+  --models          compare the five I/O models (see above)
   --count N         pages per style and backend (default 20, as in the notes; at most 100000)
   --concurrency N   requests in flight at once (default: all of them, at most 400)
   --latency MS      the server holds each page this long, as a real shop's round trip
                     (default 50; 0: loopback's microseconds; at most 10000)
+  --json            print the rows as JSON instead of the table
   --help            this text
 `;
 
@@ -100,6 +114,8 @@ async function demo(args: string[]): Promise<number> {
       count: { type: 'string' },
       concurrency: { type: 'string' },
       latency: { type: 'string' },
+      models: { type: 'boolean' },
+      json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -112,7 +128,9 @@ async function demo(args: string[]): Promise<number> {
   const count = intOption(values.count, '--count', 20, 1, 100_000);
   const concurrency = intOption(values.concurrency, '--concurrency', Math.min(count, 400), 1, 400);
   const latencyMs = intOption(values.latency, '--latency', 50, 0, 10_000);
-  await runDemo({ count, concurrency, latencyMs, out: process.stdout });
+  const json = values.json === true;
+  if (values.models === true) await runModels({ count, concurrency, latencyMs, json, out: process.stdout });
+  else await runDemo({ count, concurrency, latencyMs, json, out: process.stdout });
   return 0;
 }
 

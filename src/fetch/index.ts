@@ -7,12 +7,24 @@
  * - {@link fetchCoroutine}: a generator coroutine on the iomux loop (11.10)
  * - {@link fetchAsync}: async/await on the iomux loop in cooperative mode (11.9)
  *
- * and {@link HttpPool}: keep-alive connections per host, for many URLs.
+ * and {@link HttpPool}: keep-alive connections per host, for many URLs; and
+ * {@link fetchWithModel}: the notes' five I/O models (blocking, non-blocking,
+ * select/poll/epoll, signal-driven, io_uring), one fetch each (models.ts).
  *
  * @module
  */
 export { fetchBusyPoll } from './busy-poll.js';
 export { fetchAsync, fetchCoroutine } from './coroutine.js';
 export { Fetcher, type FetcherCallback, type FetcherOptions } from './fetcher.js';
+export {
+  fetchBlocking,
+  fetchSignalDriven,
+  fetchWithModel,
+  IO_MODELS,
+  type IoModel,
+  type ModelOptions,
+  modelFamily,
+  type SignalDrivenOptions,
+} from './models.js';
 export { HttpPool, type PoolOptions } from './pool.js';
 export { FetchError, FetcherClosedError, type FetchOptions, type FetchResult } from './types.js';

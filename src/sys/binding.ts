@@ -128,6 +128,7 @@ export type NativeRecvmsg = [number, number[], number, unknown, NativeCmsg<Buffe
 export interface NativeBinding {
   init(errnoFactory: (errno: number, syscall: string, detail: string) => Error): void;
   readonly constants: Readonly<Record<string, number>>;
+  syscallCount(): number;
   select(fds: Int32Array, nr: number, nw: number, nx: number, timeoutMs: number, out: Int32Array): number;
   createPoll(): NativePoll;
   createSelectSet(): NativeSelectSet;

@@ -125,6 +125,10 @@ export const SO_RCVBUF: number = k('SO_RCVBUF');
 export const SO_RCVLOWAT: number = k('SO_RCVLOWAT');
 /** `SO_REUSEADDR` */
 export const SO_REUSEADDR: number = k('SO_REUSEADDR');
+/** `SO_RCVTIMEO`: a blocking receive's timeout (value: a 16-byte struct timeval, seconds and microseconds as int64). */
+export const SO_RCVTIMEO: number = k('SO_RCVTIMEO');
+/** `SO_SNDTIMEO`: a blocking send's (and connect's) timeout (value: a 16-byte struct timeval). */
+export const SO_SNDTIMEO: number = k('SO_SNDTIMEO');
 /** `SO_REUSEPORT` */
 export const SO_REUSEPORT: number = k('SO_REUSEPORT');
 /** `SO_SNDBUF` */

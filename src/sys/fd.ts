@@ -77,3 +77,20 @@ export function tryWrite(fd: number, buf: ArrayBufferView, offset?: number, leng
 export function close(fd: number): void {
   native.close(fd);
 }
+
+/**
+ * How many syscalls the addon has made on this thread so far (each Node
+ * environment -- the main thread, a worker -- has its own count). Every native
+ * entry point that calls the kernel counts each call it makes, retries on
+ * EINTR included: socket operations, select/poll/epoll_wait/epoll_ctl,
+ * fcntl, eventfd/pipe/read/write/close, sendmsg/recvmsg, sigaction and the
+ * io_uring syscalls (io_uring_enter once per enter). Not counted: the
+ * addon's helper threads (name resolution, the select/poll watcher of
+ * cooperative mode), the signal handler's wake-up write, and whatever Node
+ * and libuv do themselves. Take the difference of two readings.
+ *
+ * @returns a non-negative integer (exact below 2^53)
+ */
+export function syscallCount(): number {
+  return native.syscallCount();
+}

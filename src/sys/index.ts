@@ -18,7 +18,7 @@ export type { FileLike } from './args.js';
 export * from './constants.js';
 export { Epoll } from './epoll.js';
 export { BlockingIOError, isErrnoError, OSError } from './errors.js';
-export { close, eventfd, pipe, read, tryRead, tryWrite, write } from './fd.js';
+export { close, eventfd, pipe, read, syscallCount, tryRead, tryWrite, write } from './fd.js';
 export {
   COMPLETION_INTS,
   IORING_CQE_F_BUFFER,

@@ -32,6 +32,7 @@ describe('iomux demo', () => {
     // Busy-polling waited for the pages in turn: at least 5 x 50 ms.
     const busyMs = Number(/^busy\s+-\s+([\d.]+)/m.exec(r.stdout)?.[1]);
     expect(busyMs).toBeGreaterThanOrEqual(250);
+    expect(r.stdout).toContain("Run 'iomux demo --models'");
   });
 
   it('--latency 0 fetches at loopback speed and says so', () => {

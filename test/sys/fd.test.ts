@@ -9,6 +9,7 @@ import {
   O_NONBLOCK,
   pipe,
   read,
+  syscallCount,
   tryRead,
   tryWrite,
   write,
@@ -136,5 +137,18 @@ describe('pipe(), read(), write(), close()', () => {
   it('track() keeps the helper honest: an fd it closes is gone', () => {
     const fd = track(eventfd());
     expect(isOpen(fd)).toBe(true);
+  });
+});
+
+describe('syscallCount', () => {
+  it('counts each syscall the addon makes on this thread', () => {
+    const [r, w] = pipe();
+    const before = syscallCount();
+    write(w, Buffer.from('x'));
+    read(r, Buffer.alloc(1));
+    expect(syscallCount() - before).toBe(2);
+    close(r);
+    close(w);
+    expect(syscallCount() - before).toBe(4);
   });
 });

@@ -11,6 +11,7 @@ import {
   POLLOUT,
   SOCK_STREAM,
   Socket,
+  syscallCount,
 } from '../../src/sys/index.js';
 import { openFdCount, testPipe, testSocketpair, trackClosable } from '../helpers/fds.js';
 
@@ -47,6 +48,18 @@ function collect(ring: IoUring, count: number): [number, number, number, number]
 describe.runIf(IoUring.available())('IoUring', () => {
   it('is available on this kernel', () => {
     expect(IoUring.available()).toBe(true);
+  });
+
+  it('counts each io_uring_enter in syscallCount() as in its own stats', () => {
+    const ring = newRing();
+    const enters = ring.stats().enters;
+    const before = syscallCount();
+    ring.nop(1);
+    ring.nop(2);
+    expect(collect(ring, 2)).toHaveLength(2);
+    const entered = ring.stats().enters - enters;
+    expect(entered).toBeGreaterThan(0);
+    expect(syscallCount() - before).toBe(entered);
   });
 
   it('completes a no-op with its user data', () => {

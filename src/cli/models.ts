@@ -1,0 +1,198 @@
+/**
+ * `iomux demo --models`: the same pages fetched under each of the notes'
+ * five I/O models (11.2.2) -- blocking, non-blocking, I/O multiplexing
+ * (select, poll, epoll), signal-driven, asynchronous (io_uring) -- with
+ * what each costs: wall time, CPU time, syscalls per page (counted by the
+ * addon) and context switches.
+ */
+import {
+  type FetchError,
+  type FetchResult,
+  fetchWithModel,
+  IO_MODELS,
+  type IoModel,
+  modelFamily,
+} from '../fetch/index.js';
+import { IoUring, syscallCount } from '../sys/index.js';
+import { startServerProcess } from './demo.js';
+
+export interface ModelsOptions {
+  /** Pages to fetch under each model. */
+  count: number;
+  /** Most pages in flight at once for the models that overlap them (multiplexing, signal-driven, io_uring). */
+  concurrency: number;
+  /** How long the server holds each page, in ms (0: none). */
+  latencyMs?: number;
+  /** Print the rows as JSON instead of the table. */
+  json?: boolean;
+  /** Where the output goes. */
+  out: NodeJS.WritableStream;
+}
+
+/** One model's measurements. Counts are for the whole run of `pages + failed` URLs. */
+export interface ModelRow {
+  model: IoModel;
+  /** The notes' name: blocking, non-blocking, I/O multiplexing, signal-driven, asynchronous. */
+  family: string;
+  /** Pages in flight at once (1 for blocking and non-blocking). */
+  inFlight: number;
+  /** Why the model did not run here (io_uring unavailable); the numbers are then null. */
+  unavailable: string | null;
+  wallMs: number | null;
+  /** User + system CPU time of the process, in ms. */
+  cpuMs: number | null;
+  pages: number;
+  failed: number;
+  /** Syscalls made by the addon on this thread (syscallCount), in all. */
+  syscalls: number | null;
+  /** syscalls / URLs. */
+  syscallsPerPage: number | null;
+  /** Voluntary context switches of the process (it slept in the kernel). */
+  voluntarySwitches: number | null;
+  /** Involuntary context switches (the scheduler took the CPU away). */
+  involuntarySwitches: number | null;
+}
+
+/** What each model does, one line each, for the text under the table. */
+export const MODEL_NOTES: Readonly<Record<IoModel, string>> = {
+  blocking: 'a blocking socket per page, one page at a time: connect, sendAll, recv until complete, asleep in each',
+  'non-blocking': 'fetchBusyPoll, one page at a time: ask the non-blocking socket again and again, never asleep',
+  select: 'the coroutine fetcher on an EventLoop over select(2), every page in flight',
+  poll: 'the same over poll(2)',
+  epoll: 'the same over epoll_wait(2)',
+  'signal-driven':
+    'O_ASYNC + F_SETSIG on every socket; asleep in poll(2) on the SignalWatch eventfd alone, then act on (fd, band)',
+  io_uring: 'the coroutine fetcher on an EventLoop with backend io_uring: connect/send/recv completed by the kernel',
+};
+
+function inFlight(model: IoModel, count: number, concurrency: number): number {
+  return model === 'blocking' || model === 'non-blocking' ? 1 : Math.min(count, concurrency);
+}
+
+async function measureModel(model: IoModel, urls: readonly string[], concurrency: number): Promise<ModelRow> {
+  const row: ModelRow = {
+    model,
+    family: modelFamily(model),
+    inFlight: inFlight(model, urls.length, concurrency),
+    unavailable: null,
+    wallMs: null,
+    cpuMs: null,
+    pages: 0,
+    failed: 0,
+    syscalls: null,
+    syscallsPerPage: null,
+    voluntarySwitches: null,
+    involuntarySwitches: null,
+  };
+  if (model === 'io_uring' && !IoUring.available()) {
+    row.unavailable = 'io_uring unavailable on this kernel';
+    return row;
+  }
+  const wave = row.inFlight;
+  const usage0 = process.resourceUsage();
+  const cpu0 = process.cpuUsage();
+  const calls0 = syscallCount();
+  const t0 = performance.now();
+  const results: (FetchResult | FetchError)[] = [];
+  for (let start = 0; start < urls.length; start += wave) {
+    results.push(...(await fetchWithModel(model, urls.slice(start, start + wave), { timeoutMs: 30_000 })));
+  }
+  row.wallMs = performance.now() - t0;
+  row.syscalls = syscallCount() - calls0;
+  const cpu = process.cpuUsage(cpu0);
+  const usage = process.resourceUsage();
+  row.cpuMs = (cpu.user + cpu.system) / 1000;
+  row.voluntarySwitches = usage.voluntaryContextSwitches - usage0.voluntaryContextSwitches;
+  row.involuntarySwitches = usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches;
+  row.syscallsPerPage = row.syscalls / urls.length;
+  for (const r of results) {
+    if ('status' in r && r.status === 200) row.pages++;
+    else row.failed++;
+  }
+  return row;
+}
+
+/** The rows as a text table, one line per model. */
+export function modelsTable(rows: readonly ModelRow[]): string {
+  const header = [
+    'model',
+    'I/O model',
+    'in flight',
+    'wall ms',
+    'cpu ms',
+    'syscalls/page',
+    'vol cs',
+    'invol cs',
+    'pages',
+    'failed',
+  ];
+  const fixed = (v: number | null, digits: number): string => (v === null ? '-' : v.toFixed(digits));
+  const cells = rows.map((r) =>
+    r.unavailable !== null
+      ? [r.model, r.family, String(r.inFlight), `n/a (${r.unavailable})`, '', '', '', '', '', '']
+      : [
+          r.model,
+          r.family,
+          String(r.inFlight),
+          fixed(r.wallMs, 1),
+          fixed(r.cpuMs, 1),
+          fixed(r.syscallsPerPage, 1),
+          String(r.voluntarySwitches),
+          String(r.involuntarySwitches),
+          String(r.pages),
+          String(r.failed),
+        ],
+  );
+  // An "n/a" cell spans the numeric columns: it does not widen the wall column.
+  const widths = header.map((h, i) =>
+    Math.max(
+      h.length,
+      ...cells.filter((_c, k) => i !== 3 || rows[k]?.unavailable === null).map((c) => (c[i] ?? '').length),
+    ),
+  );
+  const line = (c: readonly string[]): string =>
+    c
+      .map((v, i) => (i < 2 || v.startsWith('n/a') ? v.padEnd(widths[i] ?? 0) : v.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+/**
+ * Runs `iomux demo --models`: starts the embedded server, fetches the same
+ * `count` pages under each model in turn, prints the table (or JSON).
+ *
+ * @param cli - the compiled main.js that serves (default: the one beside this module)
+ * @returns the rows, in {@link IO_MODELS} order
+ * @throws when the server cannot start
+ */
+export async function runModels(options: ModelsOptions, cli?: string): Promise<ModelRow[]> {
+  const { count, concurrency, out } = options;
+  const latencyMs = options.latencyMs ?? 0;
+  const server = await startServerProcess(cli, latencyMs);
+  try {
+    const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
+    if (options.json !== true) {
+      const held = latencyMs > 0 ? `, each page held ${latencyMs} ms` : '';
+      out.write(
+        `fetching ${count} pages from http://127.0.0.1:${server.port}/goods/<n>/ under each of the notes' five I/O models${held}\n\n`,
+      );
+    }
+    const rows: ModelRow[] = [];
+    for (const model of IO_MODELS) rows.push(await measureModel(model, urls, concurrency));
+    if (options.json === true) {
+      out.write(`${JSON.stringify({ count, concurrency, latencyMs, rows }, null, 2)}\n`);
+      return rows;
+    }
+    out.write(`${modelsTable(rows)}\n\n`);
+    const width = Math.max(...IO_MODELS.map((m) => m.length));
+    for (const model of IO_MODELS) out.write(`${model.padEnd(width)}  ${MODEL_NOTES[model]}\n`);
+    out.write(
+      '\nsyscalls/page: syscalls the iomux addon made on this thread per page (syscallCount()); ' +
+        'vol cs / invol cs: the process\u2019s voluntary / involuntary context switches.\n',
+    );
+    return rows;
+  } finally {
+    server.stop();
+  }
+}
