@@ -23,6 +23,8 @@ import { availableParallelism } from 'node:os';
 import { formatRange, median } from '#iomux/cli/bench/stats.js';
 import { startServerProcess } from '#iomux/cli/demo.js';
 import { fetchMany } from '#iomux/cli/fetch-many.js';
+import type { BackendName } from '#iomux/loop/index.js';
+import { IoUring } from '#iomux/sys/index.js';
 import { startNginx } from './nginx.js';
 import { buildBenchC, findPython, peerScript } from './peers.js';
 
@@ -56,18 +58,31 @@ async function inProcess(count: number, run: () => Promise<number | null>): Prom
 
 const KEEP_ALIVE_CONNECTIONS = 100;
 
+type Variant = [FetchBenchResult['policy'], string, () => Promise<FetchSample | null> | FetchSample | null];
+
+// A row on the io_uring loop, where the kernel offers io_uring (else none).
+function uringVariant(policy: FetchBenchResult['policy'], name: string, measure: Variant[2]): Variant[] {
+  return IoUring.available() ? [[policy, name, measure]] : [];
+}
+
 /**
  * `count` GETs of /goods/<i>/ at once with iomux's fetchCoroutine on epoll
- * (or its HttpPool with `keepAlive`); resolves with requests per second.
+ * or another backend (or its HttpPool with `keepAlive`); resolves with
+ * requests per second.
  *
  * @throws when any request failed
  */
-export async function iomuxCoroutine(port: number, count: number, keepAlive = false): Promise<number> {
+export async function iomuxCoroutine(
+  port: number,
+  count: number,
+  keepAlive = false,
+  backend: BackendName = 'epoll',
+): Promise<number> {
   const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${port}/goods/${i}/`);
   const t0 = performance.now();
   const results = await fetchMany(urls, {
     style: 'coroutine',
-    backend: 'epoll',
+    backend,
     concurrency: keepAlive ? KEEP_ALIVE_CONNECTIONS : count,
     timeoutMs: 60_000,
     keepAlive,
@@ -242,13 +257,19 @@ export async function runFetchBench(
   const pinned = canPin && pinToCpu(0);
   try {
     const port = server.port;
-    const variants: [FetchBenchResult['policy'], string, () => Promise<FetchSample | null> | FetchSample | null][] = [
+    const variants: Variant[] = [
       ['close', 'iomux fetchCoroutine (epoll)', () => inProcess(count, () => iomuxCoroutine(port, count))],
+      ...uringVariant('close', 'iomux fetchCoroutine (io_uring)', () =>
+        inProcess(count, () => iomuxCoroutine(port, count, false, 'io_uring')),
+      ),
       ['close', 'C epoll fetcher (floor)', () => cFloor(port, count)],
       ['close', 'Python selectors Fetcher (the notes)', () => python(port, count)],
       ['close', 'node:http, no keep-alive', () => inProcess(count, () => nodeHttp(port, count))],
       ['close', 'Node fetch (undici), no keep-alive', () => inProcess(count, () => nodeFetch(port, count))],
       ['keep-alive', 'iomux HttpPool (epoll)', () => inProcess(count, () => iomuxCoroutine(port, count, true))],
+      ...uringVariant('keep-alive', 'iomux HttpPool (io_uring)', () =>
+        inProcess(count, () => iomuxCoroutine(port, count, true, 'io_uring')),
+      ),
       ['keep-alive', 'node:http, keep-alive Agent', () => inProcess(count, () => nodeHttp(port, count, true))],
       ['keep-alive', 'undici.request', () => inProcess(count, () => undiciRequest(port, count))],
     ];

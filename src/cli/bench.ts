@@ -11,7 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-
+import { IoUring } from '../sys/index.js';
 import { formatC10kTable, runC10k } from './bench/c10k.js';
 import { syscallChartSvg } from './bench/chart.js';
 import { buildC } from './bench/floor.js';
@@ -231,10 +231,14 @@ async function runC10kCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Runs the C10K suite on epoll, poll and select at 100 and 10,000 connections; its figures are `{ measureMs, results }`. */
+/**
+ * Runs the C10K suite on epoll, poll and select (and io_uring where the
+ * kernel offers it) at 100 and 10,000 connections; its figures are
+ * `{ measureMs, results }`.
+ */
 export async function c10kSuite(measureMs: number, warmupMs: number): Promise<BenchOutput> {
   const results = await runC10k({
-    backends: ['epoll', 'poll', 'select'],
+    backends: IoUring.available() ? ['epoll', 'poll', 'select', 'io_uring'] : ['epoll', 'poll', 'select'],
     conns: [100, 10_000],
     warmupMs,
     measureMs,

@@ -27,6 +27,7 @@
  */
 import type { CancelHook } from '../coro/future.js';
 import { Future, type LoopLike } from '../coro/index.js';
+import { RUN, type Runnable } from '../coro/types.js';
 import { IGNORED_HIGH } from '../selectors/uring.js';
 import { checkInt } from '../sys/args.js';
 import { makeErrnoError } from '../sys/errors.js';
@@ -62,7 +63,7 @@ const ENOBUFS = 105;
 const ECANCELED = 125;
 
 /** One request in flight (or waiting for an arena slot). */
-class RingOp implements CancelHook {
+class RingOp implements CancelHook, Runnable {
   future: Future<never> | null = null;
   kind: Kind = RECV;
   sock: Socket | null = null;
@@ -79,6 +80,9 @@ class RingOp implements CancelHook {
   cancelled = false;
   /** The socket was closed under it: its Future fails with EBADF. */
   closed = false;
+  /** A completed receive, until delivered: its result and provided buffer (-1: none). */
+  res = 0;
+  buffer = -1;
 
   constructor(
     readonly owner: Proactor,
@@ -87,6 +91,11 @@ class RingOp implements CancelHook {
 
   futureCancelled(): void {
     this.owner.cancel(this);
+  }
+
+  /** @internal The loop's callback step: a completed receive is delivered. */
+  [RUN](): void {
+    this.owner.deliver(this);
   }
 }
 
@@ -380,6 +389,10 @@ export class Proactor {
     return true;
   }
 
+  // A receive completed. Its bytes stay in the provided buffer until the
+  // iteration's callback step runs the op (deliver): a server that receives
+  // every connection into one buffer, as C servers do, then finds in it the
+  // bytes of the connection it resumes, not those of the last completion.
   #received(op: RingOp, res: number, flags: number): void {
     const ring = this.#ring;
     if (res === -ENOBUFS && !op.cancelled) {
@@ -387,31 +400,40 @@ export class Proactor {
       ring.recvProvided(op.fd, Math.min(op.end - op.offset, ring.bufferSize), op.id);
       return;
     }
+    op.res = res;
+    op.buffer = (flags & IORING_CQE_F_BUFFER) !== 0 ? flags >>> 16 : -1;
+    if (op.future === null) this.deliver(op);
+    else this.#loop.schedule(op);
+  }
+
+  /** @internal A completed receive's bytes go to its Future (or, cancelled meanwhile, to the socket's next receive). */
+  deliver(op: RingOp): void {
+    const ring = this.#ring;
+    const res = op.res;
+    const from = op.buffer * ring.bufferSize;
+    const future = op.future;
     let data: Buffer | null = null;
-    if ((flags & IORING_CQE_F_BUFFER) !== 0) {
-      const id = flags >>> 16;
-      if (res > 0) {
-        const from = id * ring.bufferSize;
+    if (op.buffer >= 0 && res > 0) {
+      if (op.kind === RECV_INTO && future !== null) {
+        ring.buffers.copy(asBytes(op.target as ArrayBufferView), op.offset, from, from + res);
+      } else {
         data = Buffer.allocUnsafe(res);
         ring.buffers.copy(data, 0, from, from + res);
       }
-      ring.recycle(id);
     }
+    if (op.buffer >= 0) ring.recycle(op.buffer);
+    op.buffer = -1;
     this.#finish(op);
-    const sock = op.sock as Socket;
-    if (op.future === null) {
-      if (data !== null && !op.closed) this.#keepLeftover(sock, data);
+    if (future === null) {
+      if (data !== null && !op.closed) this.#keepLeftover(op.sock as Socket, data);
       return;
     }
+    op.future = null;
     if (res < 0) {
+      op.future = future;
       this.#fail(op, res, 'recv', '');
-      return;
-    }
-    if (op.kind === RECV) {
-      this.#settle(op, data ?? Buffer.alloc(0));
     } else {
-      if (data !== null) data.copy(asBytes(op.target as ArrayBufferView), op.offset);
-      this.#settle(op, res);
+      future.resolveFromLoop((op.kind === RECV ? (data ?? Buffer.alloc(0)) : res) as never);
     }
   }
 

@@ -104,14 +104,15 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 12],
-      [64, 1000, 9],
-      [16384, 100, 9],
+      [64, 100, 13],
+      [64, 1000, 10],
+      [16384, 100, 10],
     ]);
     expect(points[1]?.servers).not.toContain('iomux-coop');
     expect(points[1]?.servers).not.toContain('uvloop');
     expect(points[1]?.servers).toContain('uvloop-protocol');
     expect(points[1]?.servers).toContain('c-uring');
+    expect(points[1]?.servers).toContain('iomux-uring');
     expect(points[2]?.servers).toContain('c-uring');
     expect(points[2]?.servers).toContain('selectors-py');
     expect(echoPoints(['c', 'net'], [])).toEqual([]);

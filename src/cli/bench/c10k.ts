@@ -13,12 +13,12 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import type { SelectorName } from '../../loop/index.js';
+import type { BackendName } from '../../loop/index.js';
 import { buildC } from './floor.js';
 import { mainThreadCpuUs } from './stats.js';
 
 export interface C10kResult {
-  backend: SelectorName;
+  backend: BackendName;
   conns: number;
   active: number;
   perSecond: number | null;
@@ -34,7 +34,7 @@ export interface C10kResult {
 }
 
 export interface C10kOptions {
-  backends: readonly SelectorName[];
+  backends: readonly BackendName[];
   conns: readonly number[];
   warmupMs: number;
   measureMs: number;
@@ -51,7 +51,7 @@ interface Stats {
 
 async function startServer(
   script: string,
-  backend: SelectorName,
+  backend: BackendName,
 ): Promise<{ child: ChildProcess; port: number; stats: () => Stats }> {
   const child = spawn(process.execPath, [script, backend], {
     stdio: ['ignore', 'pipe', 'inherit'],
