@@ -23,6 +23,7 @@ import { findNginx } from '../../bench/src/nginx.js';
 import { buildBenchC } from '../../bench/src/peers.js';
 import { formatPingPongTable, runPingPongBench } from '../../bench/src/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../bench/src/switch.js';
+import { IoUring } from '../../src/sys/index.js';
 
 // npm `epoll` is a NAN addon, built by `npm ci` for the Node that ran it:
 // on another Node line (.ci/node-lines runs this suite on the newest LTS
@@ -184,13 +185,16 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
     const { server, results } = await runFetchBench(20, 1, { cli, preferNginx: false, warmupRounds: 1 });
     expect(server).toBe('the embedded iomux server');
+    const uring = (name: string): string[] => (IoUring.available() ? [name] : []);
     expect(results.map((r) => r.name)).toEqual([
       'iomux fetchCoroutine (epoll)',
+      ...uring('iomux fetchCoroutine (io_uring)'),
       'C epoll fetcher (floor)',
       'Python selectors Fetcher (the notes)',
       'node:http, no keep-alive',
       'Node fetch (undici), no keep-alive',
       'iomux HttpPool (epoll)',
+      ...uring('iomux HttpPool (io_uring)'),
       'node:http, keep-alive Agent',
       'undici.request',
     ]);
@@ -228,7 +232,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     // And the pinning is undone: this process may run on every CPU again.
     const all = availableParallelism() === 1 ? '0' : `0-${availableParallelism() - 1}`;
     expect(readFileSync('/proc/self/status', 'utf8')).toContain(`Cpus_allowed_list:\t${all}\n`);
-    expect(results).toHaveLength(8);
+    expect(results).toHaveLength(IoUring.available() ? 10 : 8);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
       expect(r.cpuUsPerRequest).toBeGreaterThan(0);
