@@ -31,7 +31,7 @@ import { describe, invalidArgValue, toFd } from '../sys/args.js';
 import type { IoUringOptions } from '../sys/index.js';
 import { type FileLike, isErrnoError, Socket } from '../sys/index.js';
 import type { IoSlots, Watcher } from './handle.js';
-import { ADDRESS_BYTES, ADDRESS_SLOTS, SLOT_BYTES } from './proactor.js';
+import { ARENA_BYTES } from './proactor.js';
 import type { RingQueue } from './ready-queue.js';
 import type { SockOp } from './sock-ops.js';
 
@@ -87,14 +87,17 @@ export function makeSelector(selector: BaseSelector<unknown> | SelectorName | 'i
 }
 
 /**
- * An io_uring loop's ring: 64 send slots of the arena (SLOT_BYTES each) and
- * 64 connects' addresses and 512 provided receive buffers of 16 KiB.
+ * An io_uring loop's ring: an arena for sends and connects' addresses (see
+ * proactor.ts), 1,024 provided receive buffers of 16 KiB, a submission
+ * queue of 1,024 and a completion queue of 4,096 entries (a wait at a
+ * thousand busy connections completes a thousand receives and sends).
  * Both are mapped lazily: only pages the kernel or a copy touches cost memory.
  */
 const LOOP_RING: IoUringOptions = {
-  entries: 256,
-  arenaBytes: 64 * SLOT_BYTES + ADDRESS_SLOTS * ADDRESS_BYTES,
-  bufferCount: 512,
+  entries: 1024,
+  completions: 4096,
+  arenaBytes: ARENA_BYTES,
+  bufferCount: 1024,
   bufferSize: 16 * 1024,
   deferTaskrun: false,
 };

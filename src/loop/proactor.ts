@@ -13,7 +13,8 @@
  * - receives use the ring's provided buffers: the kernel picks one when data
  *   arrives (none is held by a connection that waits), and the bytes are
  *   copied out into the result (or the caller's buffer) before it is recycled;
- * - sends are copied into a slot of the ring's arena, {@link SLOT_BYTES} at
+ * - sends are copied into a slot of the ring's arena (a small one of
+ *   {@link SMALL_SLOT_BYTES} for a small send, else {@link SLOT_BYTES}), a slot
  *   a time, and sent from there.
  *
  * Cancelling a Future cancels its request. A receive whose data arrived
@@ -46,10 +47,19 @@ import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND,
 
 /** The bytes of one send slot of the arena: a send goes out this much per request. */
 export const SLOT_BYTES = 64 * 1024;
+/** The bytes of a small send slot: a thousand connections' small messages take 4 MiB, not 64. */
+export const SMALL_SLOT_BYTES = 4096;
+/** How many slots of each size the arena holds (SMALL_SLOTS small ones first). */
+export const SLOTS = 64;
+export const SMALL_SLOTS = 1024;
+/** The arena an io_uring loop's ring needs: the send slots, then the address slots. */
+
 /** The bytes of one address slot (a connect's sockaddr), after the send slots. */
 export const ADDRESS_BYTES = 128;
 /** How many connects the arena holds addresses for at once (more wait for one). */
 export const ADDRESS_SLOTS = 64;
+/** The arena an io_uring loop's ring needs: the send slots, then the address slots. */
+export const ARENA_BYTES = SMALL_SLOTS * SMALL_SLOT_BYTES + SLOTS * SLOT_BYTES + ADDRESS_SLOTS * ADDRESS_BYTES;
 
 const RECV = 0;
 const RECV_INTO = 1;
@@ -62,6 +72,12 @@ const EBADF = 9;
 const ENOBUFS = 105;
 const ECANCELED = 125;
 
+/** A socket's requests: those in flight, and its sends in order (only the first is with the kernel). */
+interface SocketRequests {
+  readonly inflight: RingOp[];
+  readonly sends: RingOp[];
+}
+
 /** One request in flight (or waiting for an arena slot). */
 class RingOp implements CancelHook, Runnable {
   future: Future<never> | null = null;
@@ -72,14 +88,17 @@ class RingOp implements CancelHook, Runnable {
   target: ArrayBufferView | SocketAddress | null = null;
   offset = 0;
   end = 0;
-  /** SEND: its arena slot (-1: none yet); CONNECT: its address slot. */
+  /** SEND: its arena slot's offset (-1: none yet) and size; CONNECT: its address slot. */
   slot = -1;
+  slotSize = 0;
   /** Handed to the ring (a send or connect may wait for a slot first). */
   submitted = false;
   /** Cancelled (by its Future or its socket's close): the completion only cleans up. */
   cancelled = false;
   /** The socket was closed under it: its Future fails with EBADF. */
   closed = false;
+  /** Its socket's requests (null once the proactor closed). */
+  requests: SocketRequests | null = null;
   /** A completed receive, until delivered: its result and provided buffer (-1: none). */
   res = 0;
   buffer = -1;
@@ -111,6 +130,8 @@ export class Proactor {
   readonly #ring: IoUring;
   readonly #ops: (RingOp | undefined)[] = [];
   readonly #freeIds: number[] = [];
+  // Free send slots by size, as arena offsets.
+  readonly #freeSmall: number[] = [];
   readonly #freeSlots: number[] = [];
   // Sends waiting for an arena slot, in order.
   readonly #slotWaiters: RingOp[] = [];
@@ -120,11 +141,9 @@ export class Proactor {
   readonly #addressWaiters: RingOp[] = [];
   // Requests in flight per socket (for cancelling them before it closes),
   // and the hook that does it.
-  readonly #bySocket = new Map<Socket, Set<RingOp>>();
-  readonly #closing = new Map<Socket, (fd: number) => void>();
-  // Each socket's sends, in order: only the first is with the kernel (a
-  // later one must not overtake the rest of a partly sent one).
-  readonly #sendQueues = new Map<Socket, RingOp[]>();
+  // A socket's requests in flight and its sends in order, made on its first
+  // operation and kept while it lives (one lookup per operation).
+  readonly #sockets = new WeakMap<Socket, SocketRequests>();
   // Data that arrived for a receive cancelled meanwhile: the next one's.
   readonly #leftover = new WeakMap<Socket, Buffer>();
   #inflight = 0;
@@ -140,9 +159,20 @@ export class Proactor {
     this.#loop = loop;
     this.#ring = ring;
     this.#staged = staged;
-    const slots = Math.floor((ring.arena.length - ADDRESS_SLOTS * ADDRESS_BYTES) / SLOT_BYTES);
-    for (let i = slots - 1; i >= 0; i--) this.#freeSlots.push(i);
-    this.#addressBase = slots * SLOT_BYTES;
+    // A ring made with a smaller arena than ARENA_BYTES (a UringSelector of
+    // one's own) gets fewer slots: half of what is left for the large ones.
+    const room = ring.arena.length - ADDRESS_SLOTS * ADDRESS_BYTES;
+    const large = Math.min(SLOTS, Math.floor(room / 2 / SLOT_BYTES));
+    const small = Math.min(SMALL_SLOTS, Math.floor((room - large * SLOT_BYTES) / SMALL_SLOT_BYTES));
+    if (small < 1) {
+      throw new RangeError(
+        `An io_uring loop's arena must hold at least ${ARENA_BYTES} bytes. Received ${ring.arena.length}`,
+      );
+    }
+    for (let i = small - 1; i >= 0; i--) this.#freeSmall.push(i * SMALL_SLOT_BYTES);
+    const base = small * SMALL_SLOT_BYTES;
+    for (let i = large - 1; i >= 0; i--) this.#freeSlots.push(base + i * SLOT_BYTES);
+    this.#addressBase = base + large * SLOT_BYTES;
     for (let i = ADDRESS_SLOTS - 1; i >= 0; i--) this.#freeAddresses.push(i);
   }
 
@@ -189,7 +219,11 @@ export class Proactor {
     // A send of up to 64 KiB lets go of the caller's bytes now, as the
     // selector loop's does: copied into a free slot at once (#sendChunk),
     // else here. A larger one reads them until done.
-    const fits = end - start <= SLOT_BYTES && this.#freeSlots.length > 0 && !this.#sendQueues.has(sock);
+    const count = end - start;
+    const fits =
+      (count <= SMALL_SLOT_BYTES ? this.#freeSmall.length + this.#freeSlots.length : this.#freeSlots.length) > 0 &&
+      count <= SLOT_BYTES &&
+      (this.#sockets.get(sock)?.sends.length ?? 0) === 0;
     if (data === bytes && end - start <= SMALL_SEND && !fits) {
       const copy = Buffer.from(asBytes(bytes).subarray(start, end));
       return this.#start<void>(SEND, sock, copy, 0, copy.length);
@@ -246,15 +280,15 @@ export class Proactor {
     }
   };
 
-  /** Forgets every operation (the loop is closing; closing the ring cancels the requests). */
+  /**
+   * Forgets every operation (the loop is closing; closing the ring cancels
+   * the requests). The sockets' close hooks find the ring closed and do nothing.
+   */
   close(): void {
-    for (const [sock, hook] of this.#closing) sock.removeBeforeClose(hook);
-    this.#closing.clear();
-    this.#bySocket.clear();
+    for (const op of this.#ops) if (op !== undefined) op.requests = null;
     this.#ops.length = 0;
     this.#slotWaiters.length = 0;
     this.#addressWaiters.length = 0;
-    this.#sendQueues.clear();
     this.#inflight = 0;
   }
 
@@ -298,29 +332,23 @@ export class Proactor {
     op.submitted = false;
     op.cancelled = false;
     op.closed = false;
-    let ops = this.#bySocket.get(sock);
-    if (ops === undefined) {
-      ops = new Set();
-      this.#bySocket.set(sock, ops);
-      const hook = (fd: number): void => this.#socketClosing(sock, fd);
-      this.#closing.set(sock, hook);
-      sock.addBeforeClose(hook);
+    let requests = this.#sockets.get(sock);
+    if (requests === undefined) {
+      requests = { inflight: [], sends: [] };
+      this.#sockets.set(sock, requests);
+      sock.addBeforeClose(() => this.#socketClosing(sock));
     }
-    ops.add(op);
+    requests.inflight.push(op);
+    op.requests = requests;
     this.#inflight++;
     return op;
   }
 
   // Queues a send behind the socket's earlier ones; the first goes to the kernel.
   #queueSend(op: RingOp): void {
-    const sock = op.sock as Socket;
-    const queue = this.#sendQueues.get(sock);
-    if (queue === undefined) {
-      this.#sendQueues.set(sock, [op]);
-      this.#sendHead(op);
-    } else {
-      queue.push(op);
-    }
+    const sends = (op.requests as SocketRequests).sends;
+    sends.push(op);
+    if (sends.length === 1) this.#sendHead(op);
   }
 
   // The socket's first send: to the kernel now, or once a slot is free.
@@ -330,14 +358,12 @@ export class Proactor {
 
   // Takes `op` off its socket's send queue; the next, if `op` was first, goes on.
   #nextSend(op: RingOp): void {
-    const sock = op.sock as Socket;
-    const queue = this.#sendQueues.get(sock);
-    if (queue === undefined) return;
-    const at = queue.indexOf(op);
-    if (at >= 0) queue.splice(at, 1);
-    const next = queue[0];
-    if (next === undefined) this.#sendQueues.delete(sock);
-    else if (at === 0 && !next.submitted) this.#sendHead(next);
+    const sends = op.requests?.sends;
+    if (sends === undefined) return;
+    const at = sends.indexOf(op);
+    if (at >= 0) sends.splice(at, 1);
+    const next = sends[0];
+    if (next !== undefined && at === 0 && !next.submitted) this.#sendHead(next);
   }
 
   // Stages the request of a non-send operation.
@@ -376,12 +402,21 @@ export class Proactor {
   // no slot is free.
   #sendChunk(op: RingOp): boolean {
     if (op.slot < 0) {
-      const slot = this.#freeSlots.pop();
-      if (slot === undefined) return false;
-      op.slot = slot;
+      // A small send takes a small slot; any send takes whichever is free.
+      const small = op.end - op.offset <= SMALL_SLOT_BYTES || this.#freeSlots.length === 0;
+      const slot = small ? this.#freeSmall.pop() : undefined;
+      if (slot !== undefined) {
+        op.slot = slot;
+        op.slotSize = SMALL_SLOT_BYTES;
+      } else {
+        const big = this.#freeSlots.pop();
+        if (big === undefined) return false;
+        op.slot = big;
+        op.slotSize = SLOT_BYTES;
+      }
     }
-    const count = Math.min(op.end - op.offset, SLOT_BYTES);
-    const at = op.slot * SLOT_BYTES;
+    const count = Math.min(op.end - op.offset, op.slotSize);
+    const at = op.slot;
     const bytes = asBytes(op.target as ArrayBufferView);
     bytes.copy(this.#ring.arena, at, op.offset, op.offset + count);
     op.submitted = true;
@@ -495,18 +530,10 @@ export class Proactor {
   // The request is over: its id and socket entry are free (its slot is the send's to release).
   #finish(op: RingOp): void {
     this.#inflight--;
-    const sock = op.sock as Socket;
-    const ops = this.#bySocket.get(sock);
-    if (ops !== undefined) {
-      ops.delete(op);
-      if (ops.size === 0) {
-        this.#bySocket.delete(sock);
-        const hook = this.#closing.get(sock);
-        if (hook !== undefined) {
-          this.#closing.delete(sock);
-          sock.removeBeforeClose(hook);
-        }
-      }
+    const inflight = op.requests?.inflight;
+    if (inflight !== undefined) {
+      const at = inflight.indexOf(op);
+      if (at >= 0) inflight.splice(at, 1);
     }
     this.#freeIds.push(op.id);
   }
@@ -522,23 +549,26 @@ export class Proactor {
   #releaseSlot(op: RingOp): void {
     if (op.slot < 0) return;
     const slot = op.slot;
+    const size = op.slotSize;
     op.slot = -1;
     const next = this.#slotWaiters.shift();
     if (next === undefined) {
-      this.#freeSlots.push(slot);
+      (size === SMALL_SLOT_BYTES ? this.#freeSmall : this.#freeSlots).push(slot);
       return;
     }
     next.slot = slot;
+    next.slotSize = size;
     this.#sendChunk(next);
   }
 
   // Right before `sock` closes: cancel what it has in flight, now (a
   // request holds the file open), failing their Futures with EBADF.
-  #socketClosing(sock: Socket, _fd: number): void {
-    const ops = this.#bySocket.get(sock);
+  #socketClosing(sock: Socket): void {
+    const requests = this.#sockets.get(sock);
+    this.#sockets.delete(sock);
     // (A ring closed already cancelled everything.)
-    if (ops === undefined || this.#ring.closed) return;
-    for (const op of [...ops]) {
+    if (requests === undefined || this.#ring.closed) return;
+    for (const op of [...requests.inflight]) {
       op.closed = true;
       if (this.#unqueue(op)) {
         // Never handed to the kernel: nothing to cancel.
