@@ -223,10 +223,11 @@ napi_value SetWait(napi_env e, napi_callback_info info) {
     // (by another thread: fd numbers are per process) between select(2)
     // and the scan, and the set holds only open fds again. Select again:
     // EBADF comes back at once, before any wait, so this costs no time.
-    if (attempt == kEbadfRetries) {
-      errno = EBADF;
-      break;
-    }
+    // Should the race win every time (another thread closing and opening
+    // as fast as it can), this wait reports nothing rather than an EBADF
+    // that no fd of the set explains: an early, empty return, and the next
+    // wait tries again.
+    if (attempt == kEbadfRetries) return Napi::Number::New(env, 0);
     rc = selectOnce();
   }
   if (rc < 0) {
