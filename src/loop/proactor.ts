@@ -13,16 +13,20 @@
  * - receives use the ring's provided buffers: the kernel picks one when data
  *   arrives (none is held by a connection that waits), and the bytes are
  *   copied out into the result (or the caller's buffer) before it is recycled;
- * - sends are copied into a slot of the ring's arena (a small one of
- *   {@link SMALL_SLOT_BYTES} for a small send, else {@link SLOT_BYTES}), a slot
- *   a time, and sent from there.
+ * - a send goes out at once as far as the socket's buffer takes it (send(2)
+ *   with MSG_DONTWAIT, as libuv's uv_try_write: a round trip then costs one
+ *   iteration, not two); the rest is copied into a slot of the ring's arena
+ *   (a small one of {@link SMALL_SLOT_BYTES} for a small rest, else
+ *   {@link SLOT_BYTES}) and sent by the kernel, a slot's worth per request,
+ *   after the socket's earlier sends.
  *
  * Cancelling a Future cancels its request. A receive whose data arrived
  * just as it was cancelled keeps the data for the next receive on that
- * socket; an accept keeps nothing (the connection is closed). A socket
- * closed with requests in flight has them cancelled first -- a request holds
- * the file open, so the peer would otherwise see no close -- and their
- * Futures fail with EBADF.
+ * socket (receives started meanwhile wait for it, so bytes keep their
+ * order); an accept's connection goes to the next accept. A socket closed
+ * with requests in flight has them cancelled first -- a request holds the
+ * file open, so the peer would otherwise see no close -- and their Futures
+ * fail with EBADF (a send cut short too).
  *
  * @module
  */
@@ -42,6 +46,7 @@ import {
   type Socket,
   type SocketAddress,
 } from '../sys/index.js';
+import { native } from '../sys/native.js';
 import { adoptSocketFd } from '../sys/socket.js';
 import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND, utf8 } from './sock-args.js';
 
@@ -76,6 +81,14 @@ const ECANCELED = 125;
 interface SocketRequests {
   readonly inflight: RingOp[];
   readonly sends: RingOp[];
+  /**
+   * Receives (or accepts) cancelled whose completion has not been delivered
+   * yet -- their data (connection), if any came, is the next one's -- and
+   * those held back meanwhile: submitted now, one could take bytes (a
+   * connection) that came after.
+   */
+  cancelledTakes: number;
+  readonly heldTakes: RingOp[];
 }
 
 /** One request in flight (or waiting for an arena slot). */
@@ -99,6 +112,8 @@ class RingOp implements CancelHook, Runnable {
   closed = false;
   /** Its socket's requests (null once the proactor closed). */
   requests: SocketRequests | null = null;
+  /** A receive cancelled after it was submitted: counted in its socket's cancelledTakes. */
+  countedCancel = false;
   /** A completed receive, until delivered: its result and provided buffer (-1: none). */
   res = 0;
   buffer = -1;
@@ -144,6 +159,8 @@ export class Proactor {
   // A socket's requests in flight and its sends in order, made on its first
   // operation and kept while it lives (one lookup per operation).
   readonly #sockets = new WeakMap<Socket, SocketRequests>();
+  // Connections accepted for an accept cancelled meanwhile: the next ones'.
+  readonly #keptConnections = new WeakMap<Socket, [Socket, SocketAddress][]>();
   // Data that arrived for a receive cancelled meanwhile: the next one's.
   readonly #leftover = new WeakMap<Socket, Buffer>();
   #inflight = 0;
@@ -216,9 +233,35 @@ export class Proactor {
     const start = rangeStart(size, offset);
     const end = start + rangeLength(size, start, length);
     if (start === end) return this.#loop.resolvedVoid();
-    // A send of up to 64 KiB lets go of the caller's bytes now, as the
-    // selector loop's does: copied into a free slot at once (#sendChunk),
-    // else here. A larger one reads them until done.
+    // What the socket's buffer takes at once is sent at once, as libuv's
+    // uv_try_write does (and the selector loop): a round trip then costs one
+    // iteration, not two (send, then the next receive). Only when no earlier
+    // send of the socket is still queued, so bytes never overtake bytes.
+    let sent = start;
+    if ((this.#sockets.get(sock)?.sends.length ?? 0) === 0) {
+      const fd = sock.fileno();
+      while (sent < end) {
+        let n: number | null;
+        try {
+          n = native.trySend(fd, bytes, sent, end - sent);
+        } catch (error) {
+          const future = new Future<void>(this.#loop);
+          future.setException(error);
+          return future;
+        }
+        if (n === null) break;
+        sent += n;
+      }
+      if (sent === end) return this.#loop.resolvedVoid();
+    }
+    return this.#sendRest(sock, data, bytes, sent, end);
+  }
+
+  // The rest of a send the socket's buffer did not take: an io_uring request,
+  // after the socket's earlier ones. Up to 64 KiB lets go of the caller's
+  // bytes now, as the selector loop's does: copied into a free slot at once
+  // (#sendChunk), else here. A larger one reads them until done.
+  #sendRest(sock: Socket, data: SendData, bytes: ArrayBufferView, start: number, end: number): Future<void> {
     const count = end - start;
     const fits =
       (count <= SMALL_SLOT_BYTES ? this.#freeSmall.length + this.#freeSlots.length : this.#freeSlots.length) > 0 &&
@@ -233,6 +276,8 @@ export class Proactor {
 
   /** sockAccept: a non-blocking Socket and the peer's address. */
   accept(sock: Socket): Future<[Socket, SocketAddress]> {
+    const kept = this.#keptConnections.get(sock)?.shift();
+    if (kept !== undefined) return this.#done(kept);
     return this.#start<[Socket, SocketAddress]>(ACCEPT, sock, null, 0, 0);
   }
 
@@ -246,6 +291,10 @@ export class Proactor {
     if (op.cancelled) return;
     op.cancelled = true;
     op.future = null;
+    if (op.kind !== SEND && op.kind !== CONNECT && op.submitted && op.requests !== null) {
+      op.requests.cancelledTakes++;
+      op.countedCancel = true;
+    }
     if (this.#unqueue(op)) {
       // Never submitted: nothing to wait for.
       this.#finish(op);
@@ -304,7 +353,9 @@ export class Proactor {
     op.future = future as unknown as Future<never>;
     future.setCancelHook(op);
     if (kind === SEND) this.#queueSend(op);
-    else this.#submit(op);
+    else if (kind !== CONNECT && (op.requests as SocketRequests).cancelledTakes > 0) {
+      (op.requests as SocketRequests).heldTakes.push(op);
+    } else this.#submit(op);
     this.#staged();
     return future;
   }
@@ -332,9 +383,10 @@ export class Proactor {
     op.submitted = false;
     op.cancelled = false;
     op.closed = false;
+    op.countedCancel = false;
     let requests = this.#sockets.get(sock);
     if (requests === undefined) {
-      requests = { inflight: [], sends: [] };
+      requests = { inflight: [], sends: [], cancelledTakes: 0, heldTakes: [] };
       this.#sockets.set(sock, requests);
       sock.addBeforeClose(() => this.#socketClosing(sock));
     }
@@ -430,7 +482,7 @@ export class Proactor {
   // bytes of the connection it resumes, not those of the last completion.
   #received(op: RingOp, res: number, flags: number): void {
     const ring = this.#ring;
-    if (res === -ENOBUFS && !op.cancelled) {
+    if (res === -ENOBUFS && !op.cancelled && !op.closed && !(op.sock as Socket).closed) {
       // Every provided buffer was taken in this batch: ask again.
       ring.recvProvided(op.fd, Math.min(op.end - op.offset, ring.bufferSize), op.id);
       return;
@@ -439,6 +491,45 @@ export class Proactor {
     op.buffer = (flags & IORING_CQE_F_BUFFER) !== 0 ? flags >>> 16 : -1;
     if (op.future === null) this.deliver(op);
     else this.#loop.schedule(op);
+  }
+
+  // A cancelled receive's completion was delivered: once none is left, the
+  // receives held back meanwhile take its data, if any came, then go on.
+  #cancelledTakeDone(op: RingOp): void {
+    op.countedCancel = false;
+    const requests = op.requests;
+    if (requests === null || --requests.cancelledTakes > 0) return;
+    const held = requests.heldTakes.splice(0);
+    const sock = op.sock as Socket;
+    for (const next of held) {
+      const future = next.future as Future<unknown> | null;
+      if (future === null) continue;
+      if (next.kind === ACCEPT) {
+        const kept = this.#keptConnections.get(sock)?.shift();
+        if (kept === undefined) {
+          this.#submit(next);
+        } else {
+          this.#finish(next);
+          next.future = null;
+          future.setResult(kept);
+        }
+        continue;
+      }
+      const leftover = this.#takeLeftover(sock, next.end - next.offset);
+      if (leftover === null) {
+        this.#submit(next);
+        continue;
+      }
+      this.#finish(next);
+      next.future = null;
+      if (next.kind === RECV) {
+        future.setResult(leftover);
+      } else {
+        leftover.copy(asBytes(next.target as ArrayBufferView), next.offset);
+        future.setResult(leftover.length);
+      }
+    }
+    this.#staged();
   }
 
   /** @internal A completed receive's bytes go to its Future (or, cancelled meanwhile, to the socket's next receive). */
@@ -461,6 +552,7 @@ export class Proactor {
     this.#finish(op);
     if (future === null) {
       if (data !== null && !op.closed) this.#keepLeftover(op.sock as Socket, data);
+      if (op.countedCancel) this.#cancelledTakeDone(op);
       return;
     }
     op.future = null;
@@ -473,35 +565,52 @@ export class Proactor {
   }
 
   #sent(op: RingOp, res: number): void {
+    if (res > 0) op.offset += res;
     // (MSG_WAITALL: the kernel sends all unless it fails; a socket closed
     // since has no fd to send the rest by.)
-    if (res >= 0 && !op.cancelled && !op.closed && !(op.sock as Socket).closed) {
-      op.offset += res;
-      if (op.offset < op.end) {
-        this.#sendChunk(op);
-        return;
-      }
+    const stopped = op.cancelled || op.closed || (op.sock as Socket).closed;
+    if (res >= 0 && op.offset < op.end && !stopped) {
+      this.#sendChunk(op);
+      return;
     }
     this.#releaseSlot(op);
     this.#finish(op);
     this.#nextSend(op);
     if (op.future === null) return;
-    if (res < 0) this.#fail(op, res, 'send', '');
+    // Cut short by its socket's close: not all was sent, and it says so.
+    if (res < 0 || op.offset < op.end) this.#fail(op, res < 0 ? res : -EBADF, 'send', '');
     else this.#settle(op, undefined);
   }
 
   #accepted(op: RingOp, res: number): void {
     this.#finish(op);
     const listening = op.sock as Socket;
+    if (res >= 0 && op.closed) {
+      close(res);
+      if (op.countedCancel) this.#cancelledTakeDone(op);
+      return;
+    }
     if (op.future === null) {
-      if (res >= 0) close(res);
+      // Cancelled as the connection came: it is the next accept's (as on a
+      // selector loop, where it would still be in the listen queue).
+      if (res >= 0) {
+        const kept = this.#keptConnections.get(listening) ?? [];
+        kept.push(this.#adopt(listening, res));
+        this.#keptConnections.set(listening, kept);
+      }
+      if (op.countedCancel) this.#cancelledTakeDone(op);
       return;
     }
     if (res < 0) {
       this.#fail(op, res, 'accept', '');
       return;
     }
-    const conn = adoptSocketFd(res, listening.family, listening.type, listening.proto);
+    this.#settle(op, this.#adopt(listening, res));
+  }
+
+  // A Socket for an accepted fd, with its peer's address.
+  #adopt(listening: Socket, fd: number): [Socket, SocketAddress] {
+    const conn = adoptSocketFd(fd, listening.family, listening.type, listening.proto);
     let address: SocketAddress = '';
     try {
       address = conn.getpeername();
@@ -509,7 +618,7 @@ export class Proactor {
       // Reset before we looked: the first recv will say so.
       if (!isErrnoError(error, 'ENOTCONN')) throw error;
     }
-    this.#settle(op, [conn, address]);
+    return [conn, address];
   }
 
   // Settling schedules the Future's callbacks: they run in this
@@ -585,6 +694,12 @@ export class Proactor {
   // for a slot, or behind its socket's earlier sends); false when it was handed.
   #unqueue(op: RingOp): boolean {
     if (op.submitted) return false;
+    if (op.kind !== SEND && op.kind !== CONNECT) {
+      const held = op.requests?.heldTakes;
+      const at = held === undefined ? -1 : held.indexOf(op);
+      if (at >= 0) held?.splice(at, 1);
+      return true;
+    }
     const waiting = op.kind === SEND ? this.#slotWaiters : this.#addressWaiters;
     const at = waiting.indexOf(op);
     if (at >= 0) waiting.splice(at, 1);
