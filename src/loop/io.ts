@@ -30,8 +30,8 @@ import { UringSelector } from '../selectors/uring.js';
 import { describe, invalidArgValue, toFd } from '../sys/args.js';
 import type { IoUringOptions } from '../sys/index.js';
 import { type FileLike, isErrnoError, Socket } from '../sys/index.js';
+import { ARENA_BYTES } from './arena-slots.js';
 import type { IoSlots, Watcher } from './handle.js';
-import { ARENA_BYTES } from './proactor.js';
 import type { RingQueue } from './ready-queue.js';
 import type { SockOp } from './sock-ops.js';
 

@@ -16,9 +16,8 @@
  * - a send goes out at once as far as the socket's buffer takes it (send(2)
  *   with MSG_DONTWAIT, as libuv's uv_try_write: a round trip then costs one
  *   iteration, not two); the rest is copied into a slot of the ring's arena
- *   (a small one of {@link SMALL_SLOT_BYTES} for a small rest, else
- *   {@link SLOT_BYTES}) and sent by the kernel, a slot's worth per request,
- *   after the socket's earlier sends.
+ *   (arena-slots.ts) and sent by the kernel, a slot's worth per request,
+ *   after the socket's earlier sends. (Each request is a RingOp: ring-op.ts.)
  *
  * Cancelling a Future cancels its request. A receive whose data arrived
  * just as it was cancelled keeps the data for the next receive on that
@@ -30,9 +29,8 @@
  *
  * @module
  */
-import type { CancelHook } from '../coro/future.js';
-import { Future, type LoopLike } from '../coro/index.js';
-import { RUN, type Runnable } from '../coro/types.js';
+import { constants } from 'node:os';
+import { Future } from '../coro/index.js';
 import { IGNORED_HIGH } from '../selectors/uring.js';
 import { checkInt } from '../sys/args.js';
 import { makeErrnoError } from '../sys/errors.js';
@@ -40,129 +38,50 @@ import type { IoUring } from '../sys/index.js';
 import {
   close,
   IORING_CQE_F_BUFFER,
-  isErrnoError,
   MSG_WAITALL,
   type SendData,
   type Socket,
   type SocketAddress,
 } from '../sys/index.js';
 import { native } from '../sys/native.js';
-import { adoptSocketFd } from '../sys/socket.js';
+import { ArenaSlots, type Slot } from './arena-slots.js';
+import {
+  ACCEPT,
+  acceptedSocket,
+  CONNECT,
+  type Kind,
+  Leftovers,
+  type ProactorLoop,
+  RECV,
+  RECV_INTO,
+  RingOp,
+  type RingOpOwner,
+  SEND,
+  type SocketRequests,
+} from './ring-op.js';
 import { byteSize, describeAddress, MAX_IO, rangeLength, rangeStart, SMALL_SEND, utf8 } from './sock-args.js';
 
-/** The bytes of one send slot of the arena: a send goes out this much per request. */
-export const SLOT_BYTES = 64 * 1024;
-/** The bytes of a small send slot: a thousand connections' small messages take 4 MiB, not 64. */
-export const SMALL_SLOT_BYTES = 4096;
-/** How many slots of each size the arena holds (SMALL_SLOTS small ones first). */
-export const SLOTS = 64;
-export const SMALL_SLOTS = 1024;
-/** The arena an io_uring loop's ring needs: the send slots, then the address slots. */
-
-/** The bytes of one address slot (a connect's sockaddr), after the send slots. */
-export const ADDRESS_BYTES = 128;
-/** How many connects the arena holds addresses for at once (more wait for one). */
-export const ADDRESS_SLOTS = 64;
-/** The arena an io_uring loop's ring needs: the send slots, then the address slots. */
-export const ARENA_BYTES = SMALL_SLOTS * SMALL_SLOT_BYTES + SLOTS * SLOT_BYTES + ADDRESS_SLOTS * ADDRESS_BYTES;
-
-const RECV = 0;
-const RECV_INTO = 1;
-const SEND = 2;
-const ACCEPT = 3;
-const CONNECT = 4;
-type Kind = typeof RECV | typeof RECV_INTO | typeof SEND | typeof ACCEPT | typeof CONNECT;
-
-const EBADF = 9;
-const ENOBUFS = 105;
-const ECANCELED = 125;
-
-/** A socket's requests: those in flight, and its sends in order (only the first is with the kernel). */
-interface SocketRequests {
-  readonly inflight: RingOp[];
-  readonly sends: RingOp[];
-  /**
-   * Receives (or accepts) cancelled whose completion has not been delivered
-   * yet -- their data (connection), if any came, is the next one's -- and
-   * those held back meanwhile: submitted now, one could take bytes (a
-   * connection) that came after.
-   */
-  cancelledTakes: number;
-  readonly heldTakes: RingOp[];
-}
-
-/** One request in flight (or waiting for an arena slot). */
-class RingOp implements CancelHook, Runnable {
-  future: Future<never> | null = null;
-  kind: Kind = RECV;
-  sock: Socket | null = null;
-  fd = -1;
-  /** RECV_INTO: the caller's buffer; SEND: the bytes; CONNECT: the address. */
-  target: ArrayBufferView | SocketAddress | null = null;
-  offset = 0;
-  end = 0;
-  /** SEND: its arena slot's offset (-1: none yet) and size; CONNECT: its address slot. */
-  slot = -1;
-  slotSize = 0;
-  /** Handed to the ring (a send or connect may wait for a slot first). */
-  submitted = false;
-  /** Cancelled (by its Future or its socket's close): the completion only cleans up. */
-  cancelled = false;
-  /** The socket was closed under it: its Future fails with EBADF. */
-  closed = false;
-  /** Its socket's requests (null once the proactor closed). */
-  requests: SocketRequests | null = null;
-  /** A receive cancelled after it was submitted: counted in its socket's cancelledTakes. */
-  countedCancel = false;
-  /** A completed receive, until delivered: its result and provided buffer (-1: none). */
-  res = 0;
-  buffer = -1;
-
-  constructor(
-    readonly owner: Proactor,
-    readonly id: number,
-  ) {}
-
-  futureCancelled(): void {
-    this.owner.cancel(this);
-  }
-
-  /** @internal The loop's callback step: a completed receive is delivered. */
-  [RUN](): void {
-    this.owner.deliver(this);
-  }
-}
-
-/** What the proactor needs of its loop. */
-export interface ProactorLoop extends LoopLike {
-  /** A done Future<void>, shared. */
-  resolvedVoid(): Future<void>;
-}
+const { EBADF, ECANCELED, ENOBUFS } = constants.errno;
 
 /** A loop's completion-based socket operations, on its ring. */
-export class Proactor {
+export class Proactor implements RingOpOwner {
   readonly #loop: ProactorLoop;
   readonly #ring: IoUring;
   readonly #ops: (RingOp | undefined)[] = [];
   readonly #freeIds: number[] = [];
-  // Free send slots by size, as arena offsets.
-  readonly #freeSmall: number[] = [];
-  readonly #freeSlots: number[] = [];
+  readonly #slots: ArenaSlots; // the arena's free send and address slots
+  readonly #taken: Slot = { offset: 0, size: 0 };
   // Sends waiting for an arena slot, in order.
   readonly #slotWaiters: RingOp[] = [];
-  // Where the address slots begin; the free ones; connects waiting for one.
-  readonly #addressBase: number;
-  readonly #freeAddresses: number[] = [];
+  // Connects waiting for an address slot.
   readonly #addressWaiters: RingOp[] = [];
   // Requests in flight per socket (for cancelling them before it closes),
   // and the hook that does it.
   // A socket's requests in flight and its sends in order, made on its first
   // operation and kept while it lives (one lookup per operation).
   readonly #sockets = new WeakMap<Socket, SocketRequests>();
-  // Connections accepted for an accept cancelled meanwhile: the next ones'.
-  readonly #keptConnections = new WeakMap<Socket, [Socket, SocketAddress][]>();
-  // Data that arrived for a receive cancelled meanwhile: the next one's.
-  readonly #leftover = new WeakMap<Socket, Buffer>();
+  // What came for a receive or accept cancelled meanwhile: the next one's.
+  readonly #leftovers = new Leftovers();
   #inflight = 0;
 
   readonly #staged: () => void;
@@ -176,21 +95,7 @@ export class Proactor {
     this.#loop = loop;
     this.#ring = ring;
     this.#staged = staged;
-    // A ring made with a smaller arena than ARENA_BYTES (a UringSelector of
-    // one's own) gets fewer slots: half of what is left for the large ones.
-    const room = ring.arena.length - ADDRESS_SLOTS * ADDRESS_BYTES;
-    const large = Math.min(SLOTS, Math.floor(room / 2 / SLOT_BYTES));
-    const small = Math.min(SMALL_SLOTS, Math.floor((room - large * SLOT_BYTES) / SMALL_SLOT_BYTES));
-    if (small < 1) {
-      throw new RangeError(
-        `An io_uring loop's arena must hold at least ${ARENA_BYTES} bytes. Received ${ring.arena.length}`,
-      );
-    }
-    for (let i = small - 1; i >= 0; i--) this.#freeSmall.push(i * SMALL_SLOT_BYTES);
-    const base = small * SMALL_SLOT_BYTES;
-    for (let i = large - 1; i >= 0; i--) this.#freeSlots.push(base + i * SLOT_BYTES);
-    this.#addressBase = base + large * SLOT_BYTES;
-    for (let i = ADDRESS_SLOTS - 1; i >= 0; i--) this.#freeAddresses.push(i);
+    this.#slots = new ArenaSlots(ring.arena.length);
   }
 
   /** Requests in flight (a cooperative loop stays alive while there are any). */
@@ -201,7 +106,7 @@ export class Proactor {
   /** sockRecv: up to `nbytes` (at most one provided buffer's worth per call); empty at EOF. */
   recv(sock: Socket, nbytes: number): Future<Buffer> {
     checkInt(nbytes, 'nbytes', 0, MAX_IO);
-    const leftover = this.#takeLeftover(sock, nbytes);
+    const leftover = this.#leftovers.takeBytes(sock, nbytes);
     if (leftover !== null) return this.#done(leftover);
     if (nbytes === 0) return this.#done(Buffer.alloc(0));
     return this.#start<Buffer>(RECV, sock, null, 0, nbytes);
@@ -212,7 +117,7 @@ export class Proactor {
     const size = byteSize(buffer);
     const start = rangeStart(size, offset);
     const count = rangeLength(size, start, length);
-    const leftover = this.#takeLeftover(sock, count);
+    const leftover = this.#leftovers.takeBytes(sock, count);
     if (leftover !== null) {
       leftover.copy(asBytes(buffer), start);
       return this.#done(leftover.length);
@@ -263,10 +168,7 @@ export class Proactor {
   // (#sendChunk), else here. A larger one reads them until done.
   #sendRest(sock: Socket, data: SendData, bytes: ArrayBufferView, start: number, end: number): Future<void> {
     const count = end - start;
-    const fits =
-      (count <= SMALL_SLOT_BYTES ? this.#freeSmall.length + this.#freeSlots.length : this.#freeSlots.length) > 0 &&
-      count <= SLOT_BYTES &&
-      (this.#sockets.get(sock)?.sends.length ?? 0) === 0;
+    const fits = this.#slots.fits(count) && (this.#sockets.get(sock)?.sends.length ?? 0) === 0;
     if (data === bytes && end - start <= SMALL_SEND && !fits) {
       const copy = Buffer.from(asBytes(bytes).subarray(start, end));
       return this.#start<void>(SEND, sock, copy, 0, copy.length);
@@ -276,7 +178,7 @@ export class Proactor {
 
   /** sockAccept: a non-blocking Socket and the peer's address. */
   accept(sock: Socket): Future<[Socket, SocketAddress]> {
-    const kept = this.#keptConnections.get(sock)?.shift();
+    const kept = this.#leftovers.takeConnection(sock);
     if (kept !== undefined) return this.#done(kept);
     return this.#start<[Socket, SocketAddress]>(ACCEPT, sock, null, 0, 0);
   }
@@ -433,13 +335,13 @@ export class Proactor {
         return;
       case CONNECT: {
         // Each connect has its own address slot until it completes.
-        const slot = this.#freeAddresses.pop();
-        if (slot === undefined) {
+        const slot = this.#slots.takeAddress();
+        if (slot < 0) {
           this.#addressWaiters.push(op);
           return;
         }
         op.slot = slot;
-        const at = this.#addressBase + slot * ADDRESS_BYTES;
+        const at = slot;
         const length = ring.writeAddress((op.sock as Socket).family, op.target, at);
         op.submitted = true;
         ring.connect(op.fd, at, length, op.id);
@@ -454,18 +356,9 @@ export class Proactor {
   // no slot is free.
   #sendChunk(op: RingOp): boolean {
     if (op.slot < 0) {
-      // A small send takes a small slot; any send takes whichever is free.
-      const small = op.end - op.offset <= SMALL_SLOT_BYTES || this.#freeSlots.length === 0;
-      const slot = small ? this.#freeSmall.pop() : undefined;
-      if (slot !== undefined) {
-        op.slot = slot;
-        op.slotSize = SMALL_SLOT_BYTES;
-      } else {
-        const big = this.#freeSlots.pop();
-        if (big === undefined) return false;
-        op.slot = big;
-        op.slotSize = SLOT_BYTES;
-      }
+      if (!this.#slots.take(op.end - op.offset, this.#taken)) return false;
+      op.slot = this.#taken.offset;
+      op.slotSize = this.#taken.size;
     }
     const count = Math.min(op.end - op.offset, op.slotSize);
     const at = op.slot;
@@ -505,7 +398,7 @@ export class Proactor {
       const future = next.future as Future<unknown> | null;
       if (future === null) continue;
       if (next.kind === ACCEPT) {
-        const kept = this.#keptConnections.get(sock)?.shift();
+        const kept = this.#leftovers.takeConnection(sock);
         if (kept === undefined) {
           this.#submit(next);
         } else {
@@ -515,7 +408,7 @@ export class Proactor {
         }
         continue;
       }
-      const leftover = this.#takeLeftover(sock, next.end - next.offset);
+      const leftover = this.#leftovers.takeBytes(sock, next.end - next.offset);
       if (leftover === null) {
         this.#submit(next);
         continue;
@@ -551,7 +444,7 @@ export class Proactor {
     op.buffer = -1;
     this.#finish(op);
     if (future === null) {
-      if (data !== null && !op.closed) this.#keepLeftover(op.sock as Socket, data);
+      if (data !== null && !op.closed) this.#leftovers.keepBytes(op.sock as Socket, data);
       if (op.countedCancel) this.#cancelledTakeDone(op);
       return;
     }
@@ -594,9 +487,7 @@ export class Proactor {
       // Cancelled as the connection came: it is the next accept's (as on a
       // selector loop, where it would still be in the listen queue).
       if (res >= 0) {
-        const kept = this.#keptConnections.get(listening) ?? [];
-        kept.push(this.#adopt(listening, res));
-        this.#keptConnections.set(listening, kept);
+        this.#leftovers.keepConnection(listening, acceptedSocket(listening, res));
       }
       if (op.countedCancel) this.#cancelledTakeDone(op);
       return;
@@ -605,20 +496,7 @@ export class Proactor {
       this.#fail(op, res, 'accept', '');
       return;
     }
-    this.#settle(op, this.#adopt(listening, res));
-  }
-
-  // A Socket for an accepted fd, with its peer's address.
-  #adopt(listening: Socket, fd: number): [Socket, SocketAddress] {
-    const conn = adoptSocketFd(fd, listening.family, listening.type, listening.proto);
-    let address: SocketAddress = '';
-    try {
-      address = conn.getpeername();
-    } catch (error) {
-      // Reset before we looked: the first recv will say so.
-      if (!isErrnoError(error, 'ENOTCONN')) throw error;
-    }
-    return [conn, address];
+    this.#settle(op, acceptedSocket(listening, res));
   }
 
   // Settling schedules the Future's callbacks: they run in this
@@ -649,7 +527,7 @@ export class Proactor {
 
   #releaseAddress(op: RingOp): void {
     if (op.slot < 0) return;
-    this.#freeAddresses.push(op.slot);
+    this.#slots.releaseAddress(op.slot);
     op.slot = -1;
     const next = this.#addressWaiters.shift();
     if (next !== undefined) this.#submit(next);
@@ -662,7 +540,7 @@ export class Proactor {
     op.slot = -1;
     const next = this.#slotWaiters.shift();
     if (next === undefined) {
-      (size === SMALL_SLOT_BYTES ? this.#freeSmall : this.#freeSlots).push(slot);
+      this.#slots.release(slot, size);
       return;
     }
     next.slot = slot;
@@ -708,22 +586,6 @@ export class Proactor {
       this.#nextSend(op);
     }
     return true;
-  }
-
-  #takeLeftover(sock: Socket, max: number): Buffer | null {
-    const leftover = this.#leftover.get(sock);
-    if (leftover === undefined) return null;
-    if (leftover.length <= max) {
-      this.#leftover.delete(sock);
-      return leftover;
-    }
-    this.#leftover.set(sock, leftover.subarray(max));
-    return leftover.subarray(0, max);
-  }
-
-  #keepLeftover(sock: Socket, data: Buffer): void {
-    const old = this.#leftover.get(sock);
-    this.#leftover.set(sock, old === undefined ? data : Buffer.concat([old, data]));
   }
 
   #done<T>(value: T): Future<T> {

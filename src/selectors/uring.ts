@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { constants } from 'node:os';
 import {
   COMPLETION_INTS,
   type FileLike,
@@ -36,7 +37,7 @@ export const POLL_HIGH = 1 << 29;
 /** User data high words in [IGNORED_HIGH, POLL_HIGH) are requests whose completion nobody needs. */
 export const IGNORED_HIGH = 1 << 28;
 const GENERATION_MASK = POLL_HIGH - 1;
-const ECANCELED = 125;
+const { ECANCELED } = constants.errno;
 
 /**
  * Called with each completion that is not one of the selector's polls:
