@@ -17,6 +17,7 @@
         "native/sockaddr.cc",
         "native/socket.cc",
         "native/uring.cc",
+        "native/uring_ops.cc",
         "native/watcher.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
