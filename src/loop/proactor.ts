@@ -3,29 +3,25 @@
  * io_uring loop, sockRecv, sockRecvInto, sockSendAll, sockAccept and
  * sockConnect are requests the kernel carries out -- it copies the bytes and
  * reports completion -- where the selector loop waits for readiness and
- * copies them itself (sock-ops.ts).
+ * copies them itself (sock-ops.ts). Each is staged in the loop's ring
+ * (selectors/uring.ts), goes to the kernel with the next wait's
+ * io_uring_enter, and settles its Future in the iteration its completion
+ * arrives in (a request is a RingOp: ring-op.ts). No JavaScript memory
+ * reaches the kernel:
  *
- * Each operation is staged in the loop's ring (loop/../selectors/uring.ts)
- * and goes to the kernel with the next wait's io_uring_enter; its
- * completion arrives in a later wait and settles its Future in that
- * iteration. JavaScript memory never reaches the kernel:
+ * - receives use the ring's provided buffers (none is held while waiting),
+ *   copied out into the result or the caller's buffer as the waiter resumes;
+ * - a send goes out at once as far as the socket's buffer takes it (as
+ *   libuv's uv_try_write: a round trip then costs one iteration, not two);
+ *   the rest is copied into the ring's arena (arena-slots.ts) and sent by
+ *   the kernel, a slot's worth per request, after the socket's earlier sends.
  *
- * - receives use the ring's provided buffers: the kernel picks one when data
- *   arrives (none is held by a connection that waits), and the bytes are
- *   copied out into the result (or the caller's buffer) before it is recycled;
- * - a send goes out at once as far as the socket's buffer takes it (send(2)
- *   with MSG_DONTWAIT, as libuv's uv_try_write: a round trip then costs one
- *   iteration, not two); the rest is copied into a slot of the ring's arena
- *   (arena-slots.ts) and sent by the kernel, a slot's worth per request,
- *   after the socket's earlier sends. (Each request is a RingOp: ring-op.ts.)
- *
- * Cancelling a Future cancels its request. A receive whose data arrived
- * just as it was cancelled keeps the data for the next receive on that
- * socket (receives started meanwhile wait for it, so bytes keep their
- * order); an accept's connection goes to the next accept. A socket closed
- * with requests in flight has them cancelled first -- a request holds the
- * file open, so the peer would otherwise see no close -- and their Futures
- * fail with EBADF (a send cut short too).
+ * Cancelling a Future cancels its request. Data (a connection) that came
+ * for a receive (an accept) just as it was cancelled is the next one's, and
+ * those started meanwhile wait for it, so bytes keep their order. A socket
+ * closed with requests in flight has them cancelled first -- a request holds
+ * the file open, so the peer would see no close -- and their Futures fail
+ * with EBADF (a send cut short too).
  *
  * @module
  */
@@ -75,8 +71,6 @@ export class Proactor implements RingOpOwner {
   readonly #slotWaiters: RingOp[] = [];
   // Connects waiting for an address slot.
   readonly #addressWaiters: RingOp[] = [];
-  // Requests in flight per socket (for cancelling them before it closes),
-  // and the hook that does it.
   // A socket's requests in flight and its sends in order, made on its first
   // operation and kept while it lives (one lookup per operation).
   readonly #sockets = new WeakMap<Socket, SocketRequests>();
@@ -138,26 +132,21 @@ export class Proactor implements RingOpOwner {
     const start = rangeStart(size, offset);
     const end = start + rangeLength(size, start, length);
     if (start === end) return this.#loop.resolvedVoid();
-    // What the socket's buffer takes at once is sent at once, as libuv's
-    // uv_try_write does (and the selector loop): a round trip then costs one
-    // iteration, not two (send, then the next receive). Only when no earlier
-    // send of the socket is still queued, so bytes never overtake bytes.
+    // Sent at once as far as the socket's buffer takes it (see the module
+    // doc), unless an earlier send is queued: bytes never overtake bytes.
     let sent = start;
     if ((this.#sockets.get(sock)?.sends.length ?? 0) === 0) {
-      const fd = sock.fileno();
-      while (sent < end) {
-        let n: number | null;
-        try {
+      try {
+        const fd = sock.fileno();
+        for (let n = native.trySend(fd, bytes, sent, end - sent); n !== null; ) {
+          sent += n;
+          if (sent === end) return this.#loop.resolvedVoid();
           n = native.trySend(fd, bytes, sent, end - sent);
-        } catch (error) {
-          const future = new Future<void>(this.#loop);
-          future.setException(error);
-          return future;
         }
-        if (n === null) break;
-        sent += n;
+      } catch (error) {
+        // (EBADF for a closed socket, EPIPE...: through the Future, as on a selector loop.)
+        return this.#failed(error);
       }
-      if (sent === end) return this.#loop.resolvedVoid();
     }
     return this.#sendRest(sock, data, bytes, sent, end);
   }
@@ -250,7 +239,12 @@ export class Proactor implements RingOpOwner {
     offset: number,
     end: number,
   ): Future<T> {
-    const op = this.#newOp(kind, sock, target, offset, end);
+    let op: RingOp;
+    try {
+      op = this.#newOp(kind, sock, target, offset, end);
+    } catch (error) {
+      return this.#failed(error); // a closed socket's fileno(): EBADF
+    }
     const future = new Future<T>(this.#loop);
     op.future = future as unknown as Future<never>;
     future.setCancelHook(op);
@@ -586,6 +580,12 @@ export class Proactor implements RingOpOwner {
       this.#nextSend(op);
     }
     return true;
+  }
+
+  #failed<T>(error: unknown): Future<T> {
+    const future = new Future<T>(this.#loop);
+    future.setException(error);
+    return future;
   }
 
   #done<T>(value: T): Future<T> {

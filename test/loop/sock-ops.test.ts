@@ -98,6 +98,32 @@ describe.each(BACKENDS)('socket operations on %s', (backend) => {
     expect(got[50]).toBe('ECONNREFUSED');
   });
 
+  it('every operation on a closed socket fails its Future with EBADF, never throws', () => {
+    const loop = testLoop(backend);
+    const [a] = testSocketpair();
+    a.close();
+    const ops = [
+      loop.sockRecv(a, 10),
+      loop.sockRecvInto(a, Buffer.alloc(10)),
+      loop.sockSendAll(a, 'x'),
+      loop.sockAccept(a),
+      loop.sockConnect(a, ['127.0.0.1', 1]),
+    ];
+    function* main(): Coroutine<string[]> {
+      const codes: string[] = [];
+      for (const op of ops) {
+        try {
+          yield* op;
+          codes.push('resolved');
+        } catch (e) {
+          codes.push((e as { code?: string }).code ?? String(e));
+        }
+      }
+      return codes;
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['EBADF', 'EBADF', 'EBADF', 'EBADF', 'EBADF']);
+  });
+
   it('sockConnect resolves only once the handshake is done: a full accept queue leaves it pending', () => {
     const loop = testLoop(backend);
     // Backlog 0: one connection fits in the accept queue; the kernel drops
