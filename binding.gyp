@@ -16,6 +16,9 @@
         "native/signals.cc",
         "native/sockaddr.cc",
         "native/socket.cc",
+        "native/tls_conn.cc",
+        "native/tls_context.cc",
+        "native/tls_errors.cc",
         "native/uring.cc",
         "native/uring_ops.cc",
         "native/watcher.cc"

@@ -47,6 +47,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWatcher(env, exports);
   InitUring(env, exports);
   InitSignals(env, exports);
+  InitTlsContext(env, exports);
+  InitTlsConn(env, exports);
   return exports;
 }
 

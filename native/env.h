@@ -17,6 +17,8 @@ struct EnvData {
   // src/sys/binding.ts through init(). Native code throws what it returns, so
   // kernel errors are the JS-defined OSError / BlockingIOError classes.
   Napi::FunctionReference errnoFactory;
+  // The TlsContext class (tls_context.cc), to tell its objects from others.
+  Napi::FunctionReference tlsContextClass;
   // Socket fds handed to JavaScript and not yet closed or detached (see
   // socket.cc). Closed when the environment ends, so a worker that exits
   // leaks none of its sockets into the process.

@@ -16,5 +16,7 @@ void InitResolver(Napi::Env env, Napi::Object exports);
 void InitWatcher(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
+void InitTlsContext(Napi::Env env, Napi::Object exports);
+void InitTlsConn(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

@@ -115,6 +115,55 @@ export interface NativeSignalWatch {
   readonly events: Int32Array;
 }
 
+/** The options native/tls_context.cc reads (checked in tls.ts first). */
+export interface NativeTlsContextOptions {
+  server: boolean;
+  reject: boolean;
+  requestCert: boolean;
+  /** 0 (OpenSSL's default: Node's TLS 1.2 floor), or a version number (0x0303 is TLS 1.2). */
+  minVersion: number;
+  maxVersion: number;
+  /** PEM of the roots trusted when `ca` is absent. */
+  roots?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** ALPN protocol names in wire format (length-prefixed). */
+  alpn?: Buffer;
+}
+
+/** An opaque SSL_CTX (native/tls_context.cc). */
+export type NativeTlsContext = object;
+
+/** What a failed TLS operation left: an OpenSSL or verification error, or an errno. */
+export interface NativeTlsFailure {
+  code: string;
+  message: string;
+  errno: number;
+}
+
+/** What a handshake settled. */
+export interface NativeTlsInfo {
+  protocol: string;
+  cipher: string | null;
+  alpn: string | null;
+  verifyError: string | null;
+  verifyMessage: string | null;
+  sessionReused: boolean;
+  servername: string | null;
+}
+
+/** One SSL over a socket fd (native/tls_conn.cc). */
+export interface NativeTlsConn {
+  failure(): NativeTlsFailure;
+  info(): NativeTlsInfo | null;
+  peerCertificate(): Buffer | null;
+  /** Plain bytes OpenSSL holds decrypted, not yet read. */
+  pending(): number;
+  /** Frees the SSL (idempotent); later operations fail with EBADF. */
+  close(): void;
+}
+
 /** A control message other than SCM_RIGHTS, as msg.cc takes and returns it. */
 export interface NativeCmsg<D extends ArrayBufferView = ArrayBufferView> {
   readonly level: number;
@@ -154,6 +203,22 @@ export interface NativeBinding {
   SignalWatch: new (
     capacity: number,
   ) => NativeSignalWatch;
+  TlsContext: new (options: NativeTlsContextOptions) => NativeTlsContext;
+  TlsConn: new (
+    context: NativeTlsContext,
+    fd: number,
+    hostname?: string | null,
+    sessionKey?: string | null,
+  ) => NativeTlsConn;
+  /** 0 when done; else tlsResults.WANT_READ / WANT_WRITE / FAILED. */
+  tlsHandshake(conn: NativeTlsConn): number;
+  /** Bytes read, 0 at close_notify; else a tlsResults value. */
+  tlsRead(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
+  /** Bytes written; else a tlsResults value. */
+  tlsWrite(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
+  /** 1 when both close_notify alerts went, 0 when ours went; else a tlsResults value. */
+  tlsShutdown(conn: NativeTlsConn): number;
+  readonly tlsResults: { readonly WANT_READ: number; readonly WANT_WRITE: number; readonly FAILED: number };
   /** Puts iomux's handler back over any that replaced it; how many were. */
   verifySignals(): number;
   /** [kind, sa_flags]: kind 0 SIG_DFL, 1 SIG_IGN, 2 iomux's handler, 3 another handler. */

@@ -71,3 +71,16 @@ export {
   socketpair,
   type UnixAddress,
 } from './socket.js';
+export {
+  type PemInput,
+  TLS_WANT_READ,
+  TLS_WANT_WRITE,
+  TlsContext,
+  type TlsContextOptions,
+  TlsError,
+  TlsSocket,
+  type TlsVersion,
+  TlsWantReadError,
+  TlsWantWriteError,
+  type WrapSocketOptions,
+} from './tls.js';

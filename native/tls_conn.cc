@@ -1,0 +1,391 @@
+// TlsConn: one TLS connection over a socket's fd. OpenSSL reads and writes
+// the fd itself through a BIO of ours (recv/send with MSG_NOSIGNAL, EINTR
+// retried, each counted as a syscall); an operation that would block returns
+// which readiness it waits for -- OpenSSL's WANT_READ / WANT_WRITE -- so the
+// loop can wait for it on any backend and call again.
+//
+//   new TlsConn(context, fd, hostname?, sessionKey?)
+//   tlsHandshake(conn)           0 done | WANT_READ | WANT_WRITE | FAILED
+//   tlsRead(conn, buf, off, len) bytes | 0 (close_notify) | WANT_* | FAILED
+//   tlsWrite(conn, buf, off, len) bytes | WANT_* | FAILED
+//   tlsShutdown(conn)            1 both sent | 0 ours sent | WANT_* | FAILED
+//   conn.failure()  what the last FAILED was: { code, message, errno }
+//   conn.info(), conn.peerCertificate(), conn.close()
+//
+// The connection never closes the fd (its Socket does) and must not touch
+// it after the Socket closed it (the number may be another file's by then):
+// JavaScript closes the connection first. Each SSL is freed exactly once:
+// by close(), or when the object is collected.
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "args.h"
+#include "errors.h"
+#include "raw.h"
+#include "syscount.h"
+#include "tls.h"
+
+namespace iomux {
+
+namespace {
+
+// What the BIO needs: the fd, and the errno of its last failure (errno
+// itself may be overwritten before OpenSSL returns to us).
+struct FdBio {
+  int fd = -1;
+  int err = 0;
+};
+
+int BioWrite(BIO* bio, const char* data, int len) {
+  auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  for (;;) {
+    ssize_t n = IOMUX_SYSCALL(::send(fdb->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL));
+    if (n >= 0) return static_cast<int>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      BIO_set_retry_write(bio);
+    } else {
+      fdb->err = errno;
+    }
+    return -1;
+  }
+}
+
+int BioRead(BIO* bio, char* data, int len) {
+  auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  for (;;) {
+    ssize_t n = IOMUX_SYSCALL(::recv(fdb->fd, data, static_cast<size_t>(len), 0));
+    if (n >= 0) return static_cast<int>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      BIO_set_retry_read(bio);
+    } else {
+      fdb->err = errno;
+    }
+    return -1;
+  }
+}
+
+long BioCtrl(BIO*, int cmd, long, void*) {
+  // Writes go straight to the socket: there is nothing to flush.
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+// One method table for the process: immutable once made, shared by every
+// environment (an OpenSSL BIO_METHOD is not per thread).
+const BIO_METHOD* FdBioMethod() {
+  static BIO_METHOD* method = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "iomux fd");
+    if (method == nullptr) return;
+    BIO_meth_set_write(method, BioWrite);
+    BIO_meth_set_read(method, BioRead);
+    BIO_meth_set_ctrl(method, BioCtrl);
+  });
+  return method;
+}
+
+// A server that asked for a client certificate but does not reject: the
+// handshake goes on whatever the verification says (info() reports it).
+int AcceptAny(int, X509_STORE_CTX*) { return 1; }
+
+bool IsIpLiteral(const std::string& host) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, host.c_str(), addr) == 1 || inet_pton(AF_INET6, host.c_str(), addr) == 1;
+}
+
+// Tags TlsConn objects, so a function given another wrapped object refuses it.
+const napi_type_tag kConnTag = {0x696f6d7578746c73ULL, 0x636f6e6e65637431ULL};
+
+class TlsConn : public Napi::ObjectWrap<TlsConn> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "TlsConn",
+                       {InstanceMethod<&TlsConn::FailureJs>("failure"), InstanceMethod<&TlsConn::InfoJs>("info"),
+                        InstanceMethod<&TlsConn::PeerCertificateJs>("peerCertificate"),
+                        InstanceMethod<&TlsConn::PendingJs>("pending"), InstanceMethod<&TlsConn::CloseJs>("close")});
+  }
+
+  explicit TlsConn(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConn>(info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<TlsContextState> state = UnwrapTlsContext(env, info[0]);
+    if (state == nullptr) return;
+    int fd;
+    if (!ArgFd(info, 1, "fd", &fd)) return;
+    std::string hostname;
+    if (!OptionalString(info, 2, "hostname", &hostname) || !OptionalString(info, 3, "sessionKey", &link_.sessionKey)) {
+      return;
+    }
+    if (napi_type_tag_object(env, info.This(), &kConnTag) != napi_ok) return;
+    const BIO_METHOD* method = FdBioMethod();
+    SSL* ssl = method == nullptr ? nullptr : SSL_new(state->ctx);
+    BIO* bio = ssl == nullptr ? nullptr : BIO_new(method);
+    if (bio == nullptr) {
+      if (ssl != nullptr) SSL_free(ssl);
+      ERR_clear_error();
+      Napi::Error::New(env, "TLS: out of memory making a connection").ThrowAsJavaScriptException();
+      return;
+    }
+    bio_.fd = fd;
+    BIO_set_data(bio, &bio_);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl, bio, bio);
+    link_.state = state;
+    SSL_set_ex_data(ssl, TlsConnIndex(), &link_);
+    if (state->server) {
+      SSL_set_accept_state(ssl);
+      if (state->requestCert) {
+        SSL_set_verify(ssl, state->reject ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER,
+                       state->reject ? nullptr : AcceptAny);
+      }
+    } else {
+      SSL_set_connect_state(ssl);
+      // Without rejectUnauthorized the chain and the name are still checked;
+      // info() reports the result, the handshake goes on.
+      SSL_set_verify(ssl, state->reject ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+      if (!hostname.empty()) {
+        bool ok;
+        if (IsIpLiteral(hostname)) {
+          // An address is checked against the IP names; it is no SNI name (RFC 6066).
+          ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), hostname.c_str()) == 1;
+        } else {
+          SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+          ok = SSL_set_tlsext_host_name(ssl, hostname.c_str()) == 1 && SSL_set1_host(ssl, hostname.c_str()) == 1;
+        }
+        if (!ok) {
+          SSL_free(ssl);
+          ERR_clear_error();
+          ThrowValueError(env, "The \"hostname\" argument is not a host name or address OpenSSL accepts. Received '" +
+                                   hostname + "'");
+          return;
+        }
+      }
+      if (!link_.sessionKey.empty()) {
+        SSL_SESSION* session = state->FindSession(link_.sessionKey);
+        if (session != nullptr) SSL_set_session(ssl, session);
+      }
+    }
+    ssl_ = ssl;
+  }
+
+  ~TlsConn() override { Free(); }
+
+  // The operations: a count, or kTlsWant* / kTlsFailed.
+  int Handshake() {
+    if (ssl_ == nullptr) return Closed();
+    Begin();
+    int rc = SSL_do_handshake(ssl_);
+    if (rc == 1) {
+      handshaking_ = false;
+      return 0;
+    }
+    return Failed(rc);
+  }
+
+  int Read(uint8_t* data, size_t length) {
+    if (ssl_ == nullptr) return Closed();
+    if (length == 0) return 0;
+    Begin();
+    int rc = SSL_read(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
+    if (rc > 0) return rc;
+    if (SSL_get_error(ssl_, rc) == SSL_ERROR_ZERO_RETURN) return 0;
+    return Failed(rc);
+  }
+
+  int Write(const uint8_t* data, size_t length) {
+    if (ssl_ == nullptr) return Closed();
+    if (length == 0) return 0;
+    Begin();
+    int rc = SSL_write(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
+    if (rc > 0) return rc;
+    return Failed(rc);
+  }
+
+  int Shutdown() {
+    if (ssl_ == nullptr) return Closed();
+    Begin();
+    int rc = SSL_shutdown(ssl_);
+    if (rc >= 0) return rc;
+    return Failed(rc);
+  }
+
+ private:
+  // A string argument, or "" when undefined or null.
+  static bool OptionalString(const Napi::CallbackInfo& info, size_t index, const char* name, std::string* out) {
+    Napi::Value v = info[index];
+    if (v.IsUndefined() || v.IsNull()) return true;
+    if (!v.IsString()) {
+      ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be a string. Received " +
+                                     DescribeValue(v));
+      return false;
+    }
+    *out = v.As<Napi::String>().Utf8Value();
+    return true;
+  }
+
+  // OpenSSL's SSL_get_error reads the thread's error queue: it must hold
+  // only what this call leaves.
+  void Begin() {
+    ERR_clear_error();
+    bio_.err = 0;
+  }
+
+  int Failed(int rc) {
+    int error = SSL_get_error(ssl_, rc);
+    if (error == SSL_ERROR_WANT_READ) return kTlsWantRead;
+    if (error == SSL_ERROR_WANT_WRITE) return kTlsWantWrite;
+    DescribeTlsFailure(ssl_, error, bio_.err, handshaking_, &failure_);
+    return kTlsFailed;
+  }
+
+  int Closed() {
+    failure_.code.clear();
+    failure_.message.clear();
+    failure_.sysErrno = EBADF;
+    return kTlsFailed;
+  }
+
+  void Free() {
+    if (ssl_ == nullptr) return;
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+
+  Napi::Value FailureJs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("code", Napi::String::New(env, failure_.code));
+    result.Set("message", Napi::String::New(env, failure_.message));
+    result.Set("errno", Napi::Number::New(env, failure_.sysErrno));
+    return result;
+  }
+
+  Napi::Value InfoJs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ssl_ == nullptr) return env.Null();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("protocol", Napi::String::New(env, SSL_get_version(ssl_)));
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+    result.Set("cipher", cipher == nullptr ? env.Null() : Napi::String::New(env, SSL_CIPHER_get_name(cipher)));
+    const unsigned char* alpn = nullptr;
+    unsigned int alpnLength = 0;
+    SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
+    result.Set("alpn", alpnLength == 0 ? env.Null()
+                                       : Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpnLength));
+    X509* peer = SSL_get0_peer_certificate(ssl_);
+    long verify = SSL_get_verify_result(ssl_);
+    // No certificate at all is not "verified" (Node reports the same code).
+    if (peer == nullptr) verify = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+    result.Set("verifyError", verify == X509_V_OK ? env.Null() : Napi::String::New(env, TlsVerifyErrorCode(verify)));
+    result.Set("verifyMessage",
+               verify == X509_V_OK ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(verify)));
+    result.Set("sessionReused", Napi::Boolean::New(env, SSL_session_reused(ssl_) == 1));
+    const char* servername = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    result.Set("servername", servername == nullptr ? env.Null() : Napi::String::New(env, servername));
+    return result;
+  }
+
+  Napi::Value PeerCertificateJs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    X509* peer = ssl_ == nullptr ? nullptr : SSL_get0_peer_certificate(ssl_);
+    if (peer == nullptr) return env.Null();
+    int length = i2d_X509(peer, nullptr);
+    if (length <= 0) return env.Null();
+    Napi::Buffer<uint8_t> der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+    uint8_t* out = der.Data();
+    i2d_X509(peer, &out);
+    return der;
+  }
+
+  Napi::Value PendingJs(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ssl_ == nullptr ? 0 : SSL_pending(ssl_));
+  }
+
+  Napi::Value CloseJs(const Napi::CallbackInfo& info) {
+    Free();
+    return info.Env().Undefined();
+  }
+
+  SSL* ssl_ = nullptr;
+  FdBio bio_;
+  TlsConnLink link_;
+  bool handshaking_ = true;
+  TlsFailure failure_;
+};
+
+// The TlsConn `value` is, or null with a TypeError pending.
+TlsConn* UnwrapConn(napi_env env, napi_value value) {
+  bool tagged = false;
+  napi_valuetype type;
+  if (value != nullptr && napi_typeof(env, value, &type) == napi_ok && type == napi_object) {
+    napi_check_object_type_tag(env, value, &kConnTag, &tagged);
+  }
+  void* conn = nullptr;
+  if (!tagged || napi_unwrap(env, value, &conn) != napi_ok || conn == nullptr) {
+    ThrowTypeError(Napi::Env(env), "The \"conn\" argument must be a TlsConn. Received " +
+                                       DescribeValue(Napi::Value(env, value == nullptr ? Napi::Env(env).Undefined()
+                                                                                      : value)));
+    return nullptr;
+  }
+  return static_cast<TlsConn*>(static_cast<Napi::ObjectWrap<TlsConn>*>(conn));
+}
+
+napi_value HandshakeJs(napi_env env, napi_callback_info info) {
+  RawArgs<1> args;
+  if (!args.Read(env, info)) return nullptr;
+  TlsConn* conn = UnwrapConn(env, args.argv[0]);
+  if (conn == nullptr) return nullptr;
+  return RawInt32(env, conn->Handshake());
+}
+
+napi_value ShutdownJs(napi_env env, napi_callback_info info) {
+  RawArgs<1> args;
+  if (!args.Read(env, info)) return nullptr;
+  TlsConn* conn = UnwrapConn(env, args.argv[0]);
+  if (conn == nullptr) return nullptr;
+  return RawInt32(env, conn->Shutdown());
+}
+
+template <bool kWrite>
+napi_value MoveJs(napi_env env, napi_callback_info info) {
+  RawArgs<4> args;
+  if (!args.Read(env, info)) return nullptr;
+  TlsConn* conn = UnwrapConn(env, args.argv[0]);
+  if (conn == nullptr) return nullptr;
+  ByteRange range;
+  if (!ValueByteRange(env, args.At(env, 1), args.argv[2], args.argv[3], &range)) return nullptr;
+  return RawInt32(env, kWrite ? conn->Write(range.data, range.length) : conn->Read(range.data, range.length));
+}
+
+}  // namespace
+
+int TlsConnIndex() {
+  static int index = -1;
+  static std::once_flag once;
+  std::call_once(once, [] { index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr); });
+  return index;
+}
+
+void InitTlsConn(Napi::Env env, Napi::Object exports) {
+  exports.Set("TlsConn", TlsConn::Define(env));
+  SetRawFunction(env, exports, "tlsHandshake", HandshakeJs);
+  SetRawFunction(env, exports, "tlsShutdown", ShutdownJs);
+  SetRawFunction(env, exports, "tlsRead", MoveJs<false>);
+  SetRawFunction(env, exports, "tlsWrite", MoveJs<true>);
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("WANT_READ", kTlsWantRead);
+  constants.Set("WANT_WRITE", kTlsWantWrite);
+  constants.Set("FAILED", kTlsFailed);
+  exports.Set("tlsResults", constants);
+}
+
+}  // namespace iomux
