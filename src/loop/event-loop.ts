@@ -23,7 +23,15 @@ import { Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '.
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
 import { EVENT_READ, EVENT_WRITE, type ReadyVisitor } from '../selectors/index.js';
-import type { AddrInfo, FileLike, SendData, SignalLike, Socket, SocketAddress } from '../sys/index.js';
+import {
+  type AddrInfo,
+  type FileLike,
+  type SendData,
+  type SignalLike,
+  type Socket,
+  type SocketAddress,
+  TlsSocket,
+} from '../sys/index.js';
 import { LoopBackend } from './backend.js';
 import { connectByName } from './connect.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
@@ -44,6 +52,7 @@ import { RingQueue } from './ready-queue.js';
 import { LoopSignals } from './signals.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { TimerHeap } from './timer-heap.js';
+import { type StartTlsOptions, startTls, tlsRecv, tlsRecvInto, tlsSendAll } from './tls-ops.js';
 
 export type { SelectorName } from '../selectors/index.js';
 export type { BackendName, EventLoopOptions, LoopSelector, RunTarget } from './options.js';
@@ -277,6 +286,12 @@ export class EventLoop implements LoopLike, HandleOwner {
     return op;
   }
 
+  /** @internal Makes `watcher` the socket's reader (or writer): a TLS socket's operations (tls-ops). */
+  watchFd(sock: Socket, write: boolean, watcher: Watcher): IoSlots {
+    this.#checkClosed();
+    return this.#io.add(sock, write ? EVENT_WRITE : EVENT_READ, watcher);
+  }
+
   /** @internal Stops a socket operation's watching, unless another reader or writer replaced it since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void {
     if (!this.#closed) this.#io.release(slots, write, watcher);
@@ -491,7 +506,8 @@ export class EventLoop implements LoopLike, HandleOwner {
    *
    * @throws {TypeError} / {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
    */
-  sockRecv(sock: Socket, nbytes: number): Future<Buffer> {
+  sockRecv(sock: Socket | TlsSocket, nbytes: number): Future<Buffer> {
+    if (sock instanceof TlsSocket) return tlsRecv(this, sock, nbytes);
     if (this.#proactor !== null) return this.#proactor.recv(sock, nbytes);
     return sockRecv(this, sock, nbytes);
   }
@@ -501,7 +517,8 @@ export class EventLoop implements LoopLike, HandleOwner {
    *
    * @throws {TypeError} / {RangeError} for a buffer that is no ArrayBufferView, or a range outside it
    */
-  sockRecvInto(sock: Socket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
+  sockRecvInto(sock: Socket | TlsSocket, buffer: ArrayBufferView, offset?: number, length?: number): Future<number> {
+    if (sock instanceof TlsSocket) return tlsRecvInto(this, sock, buffer, offset, length);
     if (this.#proactor !== null) return this.#proactor.recvInto(sock, buffer, offset, length);
     return sockRecvInto(this, sock, buffer, offset, length);
   }
@@ -515,7 +532,8 @@ export class EventLoop implements LoopLike, HandleOwner {
    *
    * @throws {TypeError} / {RangeError} for a range outside the bytes, or one given with a string
    */
-  sockSendAll(sock: Socket, data: SendData, offset?: number, length?: number): Future<void> {
+  sockSendAll(sock: Socket | TlsSocket, data: SendData, offset?: number, length?: number): Future<void> {
+    if (sock instanceof TlsSocket) return tlsSendAll(this, sock, data, offset, length);
     if (this.#proactor !== null) return this.#proactor.sendAll(sock, data, offset, length);
     return sockSendAll(this, sock, data, offset, length);
   }
@@ -536,6 +554,22 @@ export class EventLoop implements LoopLike, HandleOwner {
       return this.#proactor !== null ? this.#proactor.connect(sock, address) : sockConnect(this, sock, address);
     }
     return connectByName(this, sock, address[0], address[1]);
+  }
+
+  /**
+   * asyncio's start_tls for the sock_* API: TLS over a connected (or
+   * accepted) socket. Resolves, once the handshake is done, with the
+   * {@link TlsSocket} that sockRecv, sockRecvInto and sockSendAll then take
+   * in the socket's place. Verification is on by default (Node's roots, or
+   * `ca`; the host against `serverName`). Works on every backend.
+   *
+   * @throws {TypeError} for bad options
+   * @throws {TlsError} (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_*...), {OSError}, or
+   *   {TimeoutError} after `handshakeTimeoutMs` -- through the Future
+   */
+  startTls(sock: Socket, options?: StartTlsOptions): Future<TlsSocket> {
+    this.#checkClosed();
+    return startTls(this, sock, options);
   }
 
   /**

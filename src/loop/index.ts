@@ -13,3 +13,4 @@ export {
   type SelectorName,
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
+export type { StartTlsOptions } from './tls-ops.js';
