@@ -15,7 +15,10 @@ import { AF_INET, SOCK_STREAM, Socket } from '#iomux/sys/index.js';
 
 /** A running nginx. */
 export interface NginxServer {
+  /** The plain HTTP port. */
   port: number;
+  /** The HTTPS port (same locations), when started with `tls`; else undefined. */
+  tlsPort: number | undefined;
   /** nginx's version line, e.g. "nginx/1.22.1". */
   version: string;
   /** Where `files` were written: served from / (e.g. /big.bin). */
@@ -49,6 +52,22 @@ function freePort(): number {
   }
 }
 
+/** What nginx's HTTPS listener presents (see {@link startNginx}). */
+export interface NginxTlsOptions {
+  /** PEM certificate (chain) file, read by nginx's master. */
+  certFile: string;
+  /** PEM private key file. */
+  keyFile: string;
+  /** nginx's `ssl_protocols` value; 'TLSv1.2 TLSv1.3' when undefined. */
+  protocols?: string;
+}
+
+/** Options of {@link startNginx}. */
+export interface NginxOptions {
+  /** Also listen with TLS on a second port (`tlsPort`), beside the plain one. */
+  tls?: NginxTlsOptions;
+}
+
 /** The /goods/<n>/ page: the same small page for every n, as the notes' shop. */
 export const NGINX_GOODS_PAGE = '<html><head><title>goods</title></head><body><p>a page of the shop</p></body></html>';
 
@@ -73,13 +92,24 @@ async function accepting(port: number, child: ChildProcess, deadline: number): P
  * Starts nginx on 127.0.0.1 (one worker, keep-alive on, no access log);
  * resolves null when nginx is not installed.
  *
+ * With `options.tls` it also listens with `ssl` on a second port, serving
+ * the same locations with the same keep-alive. TLS session resumption is
+ * left at nginx's defaults: no server-side session cache
+ * (`ssl_session_cache` is `none`), but session tickets on
+ * (`ssl_session_tickets on`), so a client that keeps a ticket can resume
+ * (TLS 1.2 abbreviated handshake, TLS 1.3 PSK). A benchmark of new
+ * connections measures full handshakes only if its client offers no
+ * ticket.
+ *
  * @param files - name -> content, served as static files from /
  * @param cpu - the one CPU its worker runs on (worker_cpu_affinity), or every CPU when undefined
+ * @param options - `tls`: certificate, key and protocols of the HTTPS listener
  * @throws when nginx is installed but does not start
  */
 export async function startNginx(
   files: Record<string, Buffer | string> = {},
   cpu?: number,
+  options: NginxOptions = {},
 ): Promise<NginxServer | null> {
   const binary = findNginx();
   if (binary === null) return null;
@@ -91,6 +121,17 @@ export async function startNginx(
   for (const dir of [prefix, root]) chmodSync(dir, 0o755);
   for (const name of Object.keys(files)) chmodSync(join(root, name), 0o644);
   const port = freePort();
+  const tls = options.tls;
+  let tlsPort: number | undefined;
+  // Each port is released before nginx binds it, so the second probe may get the first one back.
+  while (tls !== undefined && (tlsPort === undefined || tlsPort === port)) tlsPort = freePort();
+  const tlsListen =
+    tls === undefined
+      ? ''
+      : `listen 127.0.0.1:${tlsPort} ssl backlog=4096;
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_protocols ${tls.protocols ?? 'TLSv1.2 TLSv1.3'};`;
   const conf = `
 worker_processes 1;
 ${cpu === undefined ? '' : `worker_cpu_affinity ${(1n << BigInt(cpu)).toString(2)};`}
@@ -108,6 +149,7 @@ http {
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${port} backlog=4096;
+    ${tlsListen}
     location /goods/ {
       default_type text/html;
       return 200 ${JSON.stringify(NGINX_GOODS_PAGE)};
@@ -134,10 +176,12 @@ http {
     rmSync(prefix, { recursive: true, force: true });
   };
   try {
-    await accepting(port, child, performance.now() + 10_000);
+    const deadline = performance.now() + 10_000;
+    await accepting(port, child, deadline);
+    if (tlsPort !== undefined) await accepting(tlsPort, child, deadline);
   } catch (error) {
     await cleanup();
     throw new Error(`${(error as Error).message}: ${stderr.trim()}`);
   }
-  return { port, version: nginxVersion(binary), root, stop: cleanup };
+  return { port, tlsPort, version: nginxVersion(binary), root, stop: cleanup };
 }
