@@ -60,6 +60,16 @@ struct TlsContextState {
 struct TlsConnLink {
   std::shared_ptr<TlsContextState> state;
   std::string sessionKey;
+  // The peer's certificate as verification saw it (client): what a failed
+  // handshake leaves to name in its error, when OpenSSL keeps no peer.
+  X509* leaf = nullptr;
+
+  TlsConnLink() = default;
+  TlsConnLink(const TlsConnLink&) = delete;
+  TlsConnLink& operator=(const TlsConnLink&) = delete;
+  ~TlsConnLink() {
+    if (leaf != nullptr) X509_free(leaf);
+  }
 };
 
 // The state of a TlsContext object; null with a TypeError pending when
@@ -78,6 +88,9 @@ struct TlsFailure {
 // OpenSSL's error queue (cleared here), the verification result and the
 // errno the fd BIO saved. `handshaking`: before the handshake completed.
 void DescribeTlsFailure(SSL* ssl, int sslError, int savedErrno, bool handshaking, TlsFailure* out);
+
+// A verification result that fails the connection.
+void DescribeVerifyFailure(long verify, TlsFailure* out);
 
 // Node's name for a verification result (X509_V_ERR_*), e.g. "CERT_HAS_EXPIRED".
 const char* TlsVerifyErrorCode(long result);

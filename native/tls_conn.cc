@@ -98,6 +98,23 @@ const BIO_METHOD* FdBioMethod() {
 // handshake goes on whatever the verification says (info() reports it).
 int AcceptAny(int, X509_STORE_CTX*) { return 1; }
 
+// Client verification, as Node's: the whole chain is checked whatever the
+// first failure (the result is the last one -- a lone leaf of an unknown CA
+// is UNABLE_TO_VERIFY_LEAF_SIGNATURE, as Node reports it), and the verdict
+// is taken when the handshake completes (TlsConn::Handshake). Keeps the
+// leaf it saw (see TlsConnLink::leaf).
+int RecordLeaf(int, X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* link = ssl == nullptr ? nullptr : static_cast<TlsConnLink*>(SSL_get_ex_data(ssl, TlsConnIndex()));
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (link != nullptr && cert != nullptr && cert != link->leaf && X509_up_ref(cert) == 1) {
+    if (link->leaf != nullptr) X509_free(link->leaf);
+    link->leaf = cert;
+  }
+  return 1;
+}
+
 bool IsIpLiteral(const std::string& host) {
   unsigned char addr[16];
   return inet_pton(AF_INET, host.c_str(), addr) == 1 || inet_pton(AF_INET6, host.c_str(), addr) == 1;
@@ -149,9 +166,9 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
       }
     } else {
       SSL_set_connect_state(ssl);
-      // Without rejectUnauthorized the chain and the name are still checked;
-      // info() reports the result, the handshake goes on.
-      SSL_set_verify(ssl, state->reject ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+      // The chain and the name are always checked; info() reports the
+      // result, and with rejectUnauthorized the handshake fails on it.
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, RecordLeaf);
       if (!hostname.empty()) {
         bool ok;
         if (IsIpLiteral(hostname)) {
@@ -183,9 +200,17 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
   int Handshake() {
     if (ssl_ == nullptr) return Closed();
     Begin();
+    if (rejected_) return kTlsFailed;
     int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
       handshaking_ = false;
+      long verify = link_.state->server ? X509_V_OK : SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK && link_.state->reject) {
+        // The peer is not who it should be: nothing more goes through.
+        rejected_ = true;
+        DescribeVerifyFailure(verify, &failure_);
+        return kTlsFailed;
+      }
       return 0;
     }
     return Failed(rc);
@@ -193,6 +218,7 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
 
   int Read(uint8_t* data, size_t length) {
     if (ssl_ == nullptr) return Closed();
+    if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
     Begin();
     int rc = SSL_read(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
@@ -203,6 +229,7 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
 
   int Write(const uint8_t* data, size_t length) {
     if (ssl_ == nullptr) return Closed();
+    if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
     Begin();
     int rc = SSL_write(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
@@ -297,6 +324,7 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
   Napi::Value PeerCertificateJs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     X509* peer = ssl_ == nullptr ? nullptr : SSL_get0_peer_certificate(ssl_);
+    if (peer == nullptr && ssl_ != nullptr) peer = link_.leaf;
     if (peer == nullptr) return env.Null();
     int length = i2d_X509(peer, nullptr);
     if (length <= 0) return env.Null();
@@ -319,6 +347,8 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
   FdBio bio_;
   TlsConnLink link_;
   bool handshaking_ = true;
+  // The handshake completed with a peer that failed verification.
+  bool rejected_ = false;
   TlsFailure failure_;
 };
 

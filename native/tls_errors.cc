@@ -93,6 +93,17 @@ void TakeOpenSslError(std::string* code, std::string* message) {
   *message = reason;
 }
 
+void DescribeVerifyFailure(long verify, TlsFailure* out) {
+  out->sysErrno = 0;
+  out->code = TlsVerifyErrorCode(verify);
+  if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    // JavaScript adds the host and the certificate's names (it knows both).
+    out->message = "Hostname/IP does not match certificate's altnames";
+  } else {
+    out->message = X509_verify_cert_error_string(verify);
+  }
+}
+
 void DescribeTlsFailure(SSL* ssl, int sslError, int savedErrno, bool handshaking, TlsFailure* out) {
   out->sysErrno = 0;
   if (sslError == SSL_ERROR_SYSCALL) {
@@ -116,14 +127,7 @@ void DescribeTlsFailure(SSL* ssl, int sslError, int savedErrno, bool handshaking
   ERR_clear_error();
   int reason = ERR_GET_REASON(err);
   if (ERR_GET_LIB(err) == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-    long verify = SSL_get_verify_result(ssl);
-    out->code = TlsVerifyErrorCode(verify);
-    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-      // JavaScript adds the host and the certificate's names (it knows both).
-      out->message = "Hostname/IP does not match certificate's altnames";
-    } else {
-      out->message = X509_verify_cert_error_string(verify);
-    }
+    DescribeVerifyFailure(SSL_get_verify_result(ssl), out);
     return;
   }
   if (ERR_GET_LIB(err) == ERR_LIB_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {

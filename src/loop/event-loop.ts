@@ -19,7 +19,7 @@
  */
 
 import { isIP } from 'node:net';
-import { Future, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
+import { Future, InvalidStateError, LoopStateError, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
 import { peekRunningLoop, setRunningLoop } from '../coro/running.js';
 import { type ExceptionContext, type LoopLike, RUN, type Runnable } from '../coro/types.js';
 import { EVENT_READ, EVENT_WRITE, type ReadyVisitor } from '../selectors/index.js';
@@ -569,6 +569,12 @@ export class EventLoop implements LoopLike, HandleOwner {
    */
   startTls(sock: Socket, options?: StartTlsOptions): Future<TlsSocket> {
     this.#checkClosed();
+    if (this.#proactor?.holdsBytes(sock) === true) {
+      const busy = new InvalidStateError('startTls: a receive on this socket is in flight, or its bytes are kept');
+      const future = new Future<TlsSocket>(this);
+      future.setException(busy);
+      return future;
+    }
     return startTls(this, sock, options);
   }
 

@@ -178,6 +178,19 @@ export class Proactor implements RingOpOwner {
   }
 
   /** @internal Cancels an operation's request (its Future was cancelled). */
+  /**
+   * True while the kernel may still hand `sock`'s bytes to a request of
+   * ours, or some are kept for its next receive: TLS must not start then
+   * (OpenSSL would read past them).
+   */
+  holdsBytes(sock: Socket): boolean {
+    const requests = this.#sockets.get(sock);
+    return (
+      this.#leftovers.hasBytes(sock) ||
+      (requests !== undefined && (requests.inflight.length > 0 || requests.cancelledTakes > 0))
+    );
+  }
+
   cancel(op: RingOp): void {
     if (op.cancelled) return;
     op.cancelled = true;

@@ -103,6 +103,11 @@ export class Leftovers {
     return kept.subarray(0, max);
   }
 
+  /** True when bytes of `sock` are kept. */
+  hasBytes(sock: Socket): boolean {
+    return this.#bytes.has(sock);
+  }
+
   keepBytes(sock: Socket, data: Buffer): void {
     const old = this.#bytes.get(sock);
     this.#bytes.set(sock, old === undefined ? data : Buffer.concat([old, data]));

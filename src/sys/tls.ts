@@ -282,6 +282,11 @@ export class TlsSocket implements Disposable {
     if (serverHostname !== undefined && (typeof serverHostname !== 'string' || serverHostname === '')) {
       throw invalidArgType('serverHostname', 'a non-empty string', serverHostname);
     }
+    if (serverHostname?.includes('\0') === true) {
+      throw invalidArgValue(
+        `The "serverHostname" option must hold no NUL character. Received ${describe(serverHostname)}`,
+      );
+    }
     if (sessionKey !== undefined && typeof sessionKey !== 'string') {
       throw invalidArgType('sessionKey', 'a string', sessionKey);
     }
