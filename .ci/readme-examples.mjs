@@ -61,6 +61,37 @@ const port = await new Promise((resolve, reject) => {
   server.on('exit', (code) => reject(new Error(`iomux serve exited (${code}) before listening`)));
 });
 
+// The TLS example reads a certificate for localhost, made as its README text says.
+if (blocks.some((code) => code.includes("'cert.pem'"))) {
+  const made = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '365',
+      '-keyout',
+      'key.pem',
+      '-out',
+      'cert.pem',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  if (made.status !== 0) {
+    console.error(`openssl could not make the TLS example's certificate:\n${made.stderr}`);
+    process.exit(1);
+  }
+}
+
 const names = blocks.map((code, i) => {
   const name = code.includes('workerData') ? `worker${i + 1}` : `example${i + 1}`;
   writeFileSync(join(dir, `${name}.mts`), code.replaceAll('8080', String(port)));
