@@ -214,10 +214,13 @@ an echo server, each in its own process: the C epoll floor; the C io_uring floor
 the iomux loop with coroutines (owning and cooperative mode) and with callbacks
 (addReader + try*); the notes' selectors program on iomux/selectors and on
 CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
-python3 has them; bench/setup installs uvloop); node:net. 64 B messages at each
+python3 has them; bench/setup installs uvloop); node:net. Over TLS (when the
+openssl command, a C compiler and libssl-dev are there), driven by a C OpenSSL
+load generator: a C epoll + OpenSSL floor and node:tls. 64 B messages at each
 connection count, 16 KiB at the first; the cooperative and sock_* rows at the
-first point only. Prints round trips per second (median of the runs) with
-ratios.
+first point only, the TLS rows at the first count only. Prints round trips per
+second (median of the runs) with ratios (a TLS row's to the C OpenSSL floor and
+node:tls).
 
 options:
   --quick          1 run of 1 s per server and point (a smoke run)
@@ -554,8 +557,8 @@ async function runReport(args: string[]): Promise<number> {
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
     ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
     // Echo swings most from run to run on a shared VM: 5 short runs per server
-    // and point, interleaved, for its medians; 30 server-points in all keep
-    // it near 5.5 minutes.
+    // and point, interleaved, for its medians; 37 server-points in all keep
+    // it near 7 minutes.
     [
       'echo',
       () =>
