@@ -117,9 +117,14 @@ GETs of a small page, all started at once, against nginx (one worker; bench/setu
 installs it) or, without it, the embedded server (its own process). Connection: close
 everywhere: iomux fetchCoroutine on epoll, a C epoll fetcher (the floor, compiled on the
 fly), the notes' Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
-100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request. Beside
-requests/s, each client's CPU time (user + system) per request: with keep-alive the server bounds
-every client's requests/s, and CPU per request is what tells the clients apart.
+100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request. Over https
+(nginx's TLS port, when nginx and openssl are there), 100 connections each: with keep-alive (on warm
+connections), a C OpenSSL fetcher (the floor), node:https and undici; with a new connection per
+request, the C floor with full handshakes and resuming sessions, node:https (agent: false) and
+undici, each row saying whether its handshakes resumed. Beside requests/s, each client's CPU time
+(user + system) per request: with keep-alive the server bounds every client's requests/s, and CPU per
+request is what tells the clients apart; a new connection per request adds handshakes per second of
+client CPU.
 
 options:
   --quick      100 requests, 1 run (a smoke run)

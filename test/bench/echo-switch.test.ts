@@ -27,6 +27,7 @@ import { findNginx } from '../../bench/src/nginx.js';
 import { buildBenchC } from '../../bench/src/peers.js';
 import { formatPingPongTable, runPingPongBench } from '../../bench/src/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../bench/src/switch.js';
+import { findOpenssl } from '../../bench/src/tls-certs.js';
 import { IoUring } from '../../src/sys/index.js';
 
 // npm `epoll` is a NAN addon, built by `npm ci` for the Node that ran it:
@@ -271,10 +272,21 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     // And the pinning is undone: this process may run on every CPU again.
     const all = availableParallelism() === 1 ? '0' : `0-${availableParallelism() - 1}`;
     expect(readFileSync('/proc/self/status', 'utf8')).toContain(`Cpus_allowed_list:\t${all}\n`);
-    expect(results).toHaveLength(IoUring.available() ? 10 : 8);
+    // And over https when nginx and openssl are there: 3 clients with keep-alive, 4 with a new connection per request.
+    const https = findNginx() !== null && findOpenssl() !== null ? 7 : 0;
+    expect(results).toHaveLength((IoUring.available() ? 10 : 8) + https);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
       expect(r.cpuUsPerRequest).toBeGreaterThan(0);
     }
+    const fresh = results.filter((r) => r.policy === 'https new connection');
+    expect(fresh).toHaveLength(https === 0 ? 0 : 4);
+    for (const r of fresh) {
+      expect(r.handshakesPerCpuSecond).toBeCloseTo(1e6 / r.cpuUsPerRequest);
+      // Each says whether its handshakes resumed a session.
+      expect(r.name).toMatch(/, (full handshakes|all resumed|\d+ % resumed)$/);
+    }
+    // node:https with agent: false keeps no session.
+    if (https > 0) expect(fresh.map((r) => r.name)).toContain('node:https, agent: false, full handshakes');
   });
 });
