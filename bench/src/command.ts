@@ -117,9 +117,14 @@ GETs of a small page, all started at once, against nginx (one worker; bench/setu
 installs it) or, without it, the embedded server (its own process). Connection: close
 everywhere: iomux fetchCoroutine on epoll, a C epoll fetcher (the floor, compiled on the
 fly), the notes' Python selectors Fetcher, node:http and Node's fetch without keep-alive. Keep-alive,
-100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request. Beside
-requests/s, each client's CPU time (user + system) per request: with keep-alive the server bounds
-every client's requests/s, and CPU per request is what tells the clients apart.
+100 connections each: iomux HttpPool, node:http with a keep-alive Agent, undici.request. Over https
+(nginx's TLS port, when nginx and openssl are there), 100 connections each: with keep-alive (on warm
+connections), a C OpenSSL fetcher (the floor), node:https and undici; with a new connection per
+request, the C floor with full handshakes and resuming sessions, node:https (agent: false) and
+undici, each row saying whether its handshakes resumed. Beside requests/s, each client's CPU time
+(user + system) per request: with keep-alive the server bounds every client's requests/s, and CPU per
+request is what tells the clients apart; a new connection per request adds handshakes per second of
+client CPU.
 
 options:
   --quick      100 requests, 1 run (a smoke run)
@@ -214,10 +219,13 @@ an echo server, each in its own process: the C epoll floor; the C io_uring floor
 the iomux loop with coroutines (owning and cooperative mode) and with callbacks
 (addReader + try*); the notes' selectors program on iomux/selectors and on
 CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
-python3 has them; bench/setup installs uvloop); node:net. 64 B messages at each
+python3 has them; bench/setup installs uvloop); node:net. Over TLS (when the
+openssl command, a C compiler and libssl-dev are there), driven by a C OpenSSL
+load generator: a C epoll + OpenSSL floor and node:tls. 64 B messages at each
 connection count, 16 KiB at the first; the cooperative and sock_* rows at the
-first point only. Prints round trips per second (median of the runs) with
-ratios.
+first point only, the TLS rows at the first count only. Prints round trips per
+second (median of the runs) with ratios (a TLS row's to the C OpenSSL floor and
+node:tls).
 
 options:
   --quick          1 run of 1 s per server and point (a smoke run)
@@ -554,8 +562,8 @@ async function runReport(args: string[]): Promise<number> {
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
     ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
     // Echo swings most from run to run on a shared VM: 5 short runs per server
-    // and point, interleaved, for its medians; 30 server-points in all keep
-    // it near 5.5 minutes.
+    // and point, interleaved, for its medians; 37 server-points in all keep
+    // it near 7 minutes.
     [
       'echo',
       () =>

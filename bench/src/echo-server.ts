@@ -8,11 +8,16 @@
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
  *   node echo-server.js net                         node:net
+ *   node echo-server.js net-tls <certFile> <keyFile>  node:tls, the certificate and key in PEM files
+ *
+ * (iomux's own TLS server, when it exists, is to be `iomux-tls <certFile> <keyFile>`: see ECHO_RESERVED_KINDS.)
  *
  * Prints "listening <port>" and serves until killed. TCP_NODELAY everywhere,
  * as in the C floor.
  */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
 import { type BackendName, EventLoop } from '#iomux/loop/index.js';
@@ -104,16 +109,35 @@ function serveNet(): void {
   });
 }
 
-const [kind, selector] = process.argv.slice(2);
+/** node:tls as its users write it: a data handler that writes back, Node's TLS defaults (TLS 1.3). */
+function serveNetTls(certFile: string, keyFile: string): void {
+  const server = createTlsServer(
+    { cert: readFileSync(certFile), key: readFileSync(keyFile), noDelay: true },
+    (socket) => {
+      socket.on('data', (data) => socket.write(data));
+      socket.on('error', () => socket.destroy());
+    },
+  );
+  server.on('tlsClientError', () => {}); // a client killed mid-handshake at the end of a run
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    process.stdout.write(`listening ${address.port}\n`);
+  });
+}
+
+const [kind, selector, keyFile] = process.argv.slice(2);
 if (kind === 'iomux') serveIomux((selector ?? 'epoll') as BackendName);
 else if (kind === 'iomux-uring') serveIomux('io_uring');
 else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'iomux-callbacks') serveCallbacks();
 else if (kind === 'selectors-iomux') serveNotesSelectors();
 else if (kind === 'net') serveNet();
+else if (kind === 'net-tls' && selector !== undefined && keyFile !== undefined) serveNetTls(selector, keyFile);
 else {
   process.stderr.write(
-    'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n',
+    'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
+      '       echo-server.js net-tls <certFile> <keyFile>\n',
   );
   process.exitCode = 2;
 }

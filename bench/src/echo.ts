@@ -14,7 +14,15 @@
  *   coroutine style of the iomux server (bench/peers/echo_asyncio.py);
  * - node:net.
  *
- * The Python rows need a python3 (and the uvloop rows one with uvloop).
+ * And over TLS (ECDSA P-256 certificates made at run time with the openssl
+ * command, OpenSSL's defaults: TLS 1.3), driven by the C TLS load generator
+ * (bench/floor/echo-tls-client.c): the C OpenSSL floor
+ * (bench/floor/echo-tls.c) and node:tls, at 64 B and 16 KiB over the first
+ * connection count.
+ *
+ * The Python rows need a python3 (and the uvloop rows one with uvloop); the
+ * TLS rows the openssl command, a C compiler and OpenSSL's headers
+ * (libssl-dev).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,7 +32,8 @@ import { fileURLToPath } from 'node:url';
 import { buildC } from '#iomux/cli/bench/floor.js';
 import { formatRange, mainThreadCpuUs, median } from '#iomux/cli/bench/stats.js';
 import { IoUring } from '#iomux/sys/index.js';
-import { buildBenchC, findPython, peerScript } from './peers.js';
+import { buildBenchC, buildBenchTlsC, findPython, peerScript } from './peers.js';
+import { type CertificateSet, findOpenssl, makeCertificates } from './tls-certs.js';
 
 /** Every echo server the benchmark knows, in the order its tables list them. */
 export const ECHO_SERVER_KINDS = [
@@ -41,7 +50,25 @@ export const ECHO_SERVER_KINDS = [
   'uvloop',
   'asyncio',
   'net',
+  'c-tls',
+  'net-tls',
 ] as const;
+
+/**
+ * The servers that speak TLS: the C load generator drives them over TLS
+ * (bench/floor/echo-tls-client.c), each serving the certificate of
+ * {@link echoCertificates}, and the "vs C floor" ratios of their rows are
+ * to the C OpenSSL floor ('c-tls').
+ */
+export const ECHO_TLS_KINDS = ['c-tls', 'net-tls', 'iomux-tls'] as const;
+
+/**
+ * Kinds whose names are taken but whose servers do not exist yet, so no
+ * suite lists them: 'iomux-tls', iomux's own TLS echo server. It joins
+ * ECHO_SERVER_KINDS (after 'c-tls') once echo-server.ts serves it as
+ * `echo-server.js iomux-tls <certFile> <keyFile>`.
+ */
+export const ECHO_RESERVED_KINDS = ['iomux-tls'] as const;
 
 /**
  * Variants the suite leaves out unless asked for by name (`--servers`):
@@ -50,7 +77,15 @@ export const ECHO_SERVER_KINDS = [
 export const ECHO_EXTRA_KINDS = ['c-uring-plain'] as const;
 
 /** One echo server; {@link ECHO_SERVER_NAMES} says what each is. */
-export type EchoServerKind = (typeof ECHO_SERVER_KINDS)[number] | (typeof ECHO_EXTRA_KINDS)[number];
+export type EchoServerKind =
+  | (typeof ECHO_SERVER_KINDS)[number]
+  | (typeof ECHO_EXTRA_KINDS)[number]
+  | (typeof ECHO_RESERVED_KINDS)[number];
+
+/** True for the servers that speak TLS ({@link ECHO_TLS_KINDS}). */
+export function isTlsKind(kind: EchoServerKind): boolean {
+  return (ECHO_TLS_KINDS as readonly EchoServerKind[]).includes(kind);
+}
 
 /** The servers' names in the tables. */
 export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
@@ -68,6 +103,9 @@ export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   uvloop: 'uvloop, sock_* coroutines',
   asyncio: 'asyncio, sock_* coroutines',
   net: 'node:net',
+  'c-tls': 'C epoll + OpenSSL, TLS (floor)',
+  'net-tls': 'node:tls',
+  'iomux-tls': 'iomux loop, TLS',
 };
 
 export interface EchoResult {
@@ -119,6 +157,45 @@ const URING_ARGS: Partial<Record<EchoServerKind, readonly string[]>> = {
 };
 
 let uringProbe: string | null | undefined;
+let tlsProbe: string | null | undefined;
+
+/**
+ * The certificates the TLS echo servers serve (`server`, signed by `ca`),
+ * made once per process with the openssl command.
+ *
+ * @throws when openssl is not installed or fails
+ */
+export function echoCertificates(): CertificateSet {
+  return makeCertificates();
+}
+
+/**
+ * Why the TLS rows cannot run here (no openssl command to make their
+ * certificates, no C compiler, no OpenSSL headers for the C floor and the
+ * TLS load generator), or null when they can; once per process.
+ */
+export function tlsUnavailable(): string | null {
+  if (tlsProbe !== undefined) return tlsProbe;
+  tlsProbe = null;
+  if (findOpenssl() === null) {
+    tlsProbe = 'no openssl command to make certificates (bench/setup installs openssl)';
+    return tlsProbe;
+  }
+  try {
+    echoCertificates();
+  } catch (error) {
+    tlsProbe = (error as Error).message;
+    return tlsProbe;
+  }
+  for (const name of ['echo-tls', 'echo-tls-client']) {
+    const built = buildBenchTlsC(name);
+    if ('error' in built) {
+      tlsProbe = `${name}.c does not build (bench/setup installs libssl-dev): ${built.error}`;
+      break;
+    }
+  }
+  return tlsProbe;
+}
 
 /**
  * Why the io_uring floor cannot run here (no C compiler, io_uring disabled
@@ -165,8 +242,14 @@ export async function startEchoServer(
   let args: string[];
   const python = PYTHON_PEERS[kind];
   const uring = URING_ARGS[kind];
+  // The TLS servers' certificate and key, after their other arguments.
+  const tls = isTlsKind(kind) ? [echoCertificates().server.certFile, echoCertificates().server.keyFile] : [];
   if (kind === 'c') {
     [command, args] = [cServer, ['0']];
+  } else if (kind === 'c-tls') {
+    const built = buildBenchTlsC('echo-tls');
+    if ('error' in built) throw new Error(built.error);
+    [command, args] = [built.path, ['0', ...tls]];
   } else if (uring !== undefined) {
     const built = buildBenchC('echo-uring');
     if ('error' in built) throw new Error(built.error);
@@ -176,7 +259,7 @@ export async function startEchoServer(
     if (python3 === null) throw new Error(`no python3 can run the ${kind} echo server`);
     [command, args] = [python3, [peerScript(python.script), ...python.args]];
   } else {
-    [command, args] = [process.execPath, [script, kind]];
+    [command, args] = [process.execPath, [script, kind, ...tls]];
   }
   const [file, ...rest] = [...prefix, command, ...args] as [string, ...string[]];
   const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -238,11 +321,14 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
   }
   const uring = needs((k) => URING_ARGS[k] !== undefined) ? uringUnavailable() : null;
   if (uring !== null) missing.push(`the C io_uring floor (${uring})`);
+  const tls = needs(isTlsKind) ? tlsUnavailable() : null;
+  if (tls !== null) missing.push(`the TLS echo servers (${tls})`);
   const loopUring = !needs((k) => k === 'iomux-uring') || IoUring.available();
   if (!loopUring) missing.push('the iomux io_uring loop (io_uring is unavailable here)');
   const servers = kinds.filter((kind) => {
     const python = PYTHON_PEERS[kind];
     if (URING_ARGS[kind] !== undefined) return uring === null;
+    if (isTlsKind(kind)) return tls === null;
     if (kind === 'iomux-uring') return loopUring;
     return python === undefined || echoPython(python.uvloop) !== null;
   });
@@ -257,15 +343,18 @@ const RESTATED: readonly EchoServerKind[] = ['iomux-coop', 'uvloop', 'asyncio'];
 /**
  * The suite's points: 64 B at each connection count and 16 KiB at the
  * first; every server at the first point, and at the others all but the
- * rows that restate another, which keeps the suite's run time bounded.
+ * rows that restate another, which keeps the suite's run time bounded. The
+ * TLS servers run at the first count only (64 B and 16 KiB), where their
+ * targets are.
  */
 export function echoPoints(servers: readonly EchoServerKind[], conns: readonly number[]): EchoPoint[] {
   const [first, ...more] = conns;
   if (first === undefined) return [];
   const core = servers.filter((kind) => !RESTATED.includes(kind));
+  const plain = core.filter((kind) => !isTlsKind(kind));
   return [
     { size: 64, conns: first, servers },
-    ...more.map((n) => ({ size: 64, conns: n, servers: core })),
+    ...more.map((n) => ({ size: 64, conns: n, servers: plain })),
     { size: 16384, conns: first, servers: core },
   ];
 }
@@ -276,6 +365,10 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   const client = buildC('echo-client');
   if ('error' in server) throw new Error(server.error);
   if ('error' in client) throw new Error(client.error);
+  // The TLS servers' load generator, built when a point has one.
+  const tlsClient = options.points.some((p) => p.servers.some(isTlsKind)) ? buildBenchTlsC('echo-tls-client') : null;
+  if (tlsClient !== null && 'error' in tlsClient) throw new Error(tlsClient.error);
+  const clientOf = (kind: EchoServerKind): string => (isTlsKind(kind) ? (tlsClient ?? client) : client).path;
   const script = options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url));
   const results: EchoResult[] = [];
   for (const { size, conns, servers } of options.points) {
@@ -286,10 +379,10 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
         const { port, child } = await startEchoServer(kind, server.path, script);
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
-          runEchoClient(client.path, port, conns, size, 0, options.warmupMs, kind);
+          runEchoClient(clientOf(kind), port, conns, size, 0, options.warmupMs, kind);
           const pid = child.pid as number;
           const cpu0 = mainThreadCpuUs(pid);
-          const measured = runEchoClient(client.path, port, conns, size, 0, options.measureMs, kind);
+          const measured = runEchoClient(clientOf(kind), port, conns, size, 0, options.measureMs, kind);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
           samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
         } finally {
@@ -319,7 +412,9 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
 /**
  * A markdown table, a block of rows per point, with ratios to the C epoll
  * floor (round trips and the server's CPU per round trip), the C io_uring
- * floor, node:net and uvloop's Protocol server at the same point.
+ * floor, node:net and uvloop's Protocol server at the same point. A TLS row's
+ * floor is the C OpenSSL floor and its node:net is node:tls; it has no
+ * io_uring or uvloop ratio.
  */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
@@ -331,12 +426,14 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
       results.find((x) => x.size === r.size && x.conns === r.conns && x.server === kind);
     const ratio = (peer: EchoResult | undefined): string =>
       peer === undefined ? '-' : `${(r.perSecond / peer.perSecond).toFixed(2)}x`;
-    const c = at('c');
+    const tls = isTlsKind(r.server);
+    const c = at(tls ? 'c-tls' : 'c');
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
       `| ${r.size} B | ${r.conns.toLocaleString('en-US')} | ${ECHO_SERVER_NAMES[r.server]} | ` +
         `${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ${r.p99us.toFixed(0)} | ` +
-        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(at('c-uring'))} | ${ratio(at('net'))} | ${ratio(at('uvloop-protocol'))} | ` +
+        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(tls ? undefined : at('c-uring'))} | ${ratio(at(tls ? 'net-tls' : 'net'))} | ` +
+        `${ratio(tls ? undefined : at('uvloop-protocol'))} | ` +
         `${formatRange(r.runs)} |`,
     );
   }

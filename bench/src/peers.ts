@@ -1,7 +1,7 @@
 /**
  * Where the project's benchmarks keep their own programs -- the C floors of
- * the peer comparisons (bench/floor: the echo server, the fetcher, the
- * baseline addons) and the Python peers (bench/peers/*.py) -- and the
+ * the peer comparisons (bench/floor: the echo server, the fetcher, their TLS
+ * counterparts on OpenSSL, the baseline addons) and the Python peers (bench/peers/*.py) -- and the
  * interpreter that runs the Python ones: `python3` on PATH, or Debian's
  * /usr/bin/python3, where bench/setup installs python3-uvloop.
  *
@@ -27,6 +27,11 @@ export function peerScript(name: string): string {
 /** Compiles bench/floor/<name>.c (see the package's buildC): the binary's path, or why there is none. */
 export function buildBenchC(name: string): { path: string } | { error: string } {
   return buildC(name, { dir: BENCH_FLOOR_DIR });
+}
+
+/** Compiles bench/floor/<name>.c linked with OpenSSL (libssl-dev): the binary's path, or why there is none. */
+export function buildBenchTlsC(name: string): { path: string } | { error: string } {
+  return buildC(name, { dir: BENCH_FLOOR_DIR, libs: ['-lssl', '-lcrypto'] });
 }
 
 /**

@@ -85,6 +85,9 @@ export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
  * server (owning) >= 1.0x uvloop's Protocol server and >= 0.85x the C floor
  * at 64 B x 100, >= 0.8x the C floor at 64 B x 1,000. From before: >= 1.3x
  * node:net at 64 B and >= 2x at 16 KiB, cooperative mode >= 0.8x owning.
+ * Over TLS: bytes through iomux's TLS echo server ('iomux-tls') at 16 KiB x
+ * 100 >= 0.8x the C OpenSSL floor's in the same run -- "not measured" until
+ * the suite has an iomux TLS row.
  */
 export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
   const at = (server: EchoResult['server'], size: number, conns: number): number | undefined =>
@@ -154,7 +157,24 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
       'min',
       0.8,
     ),
+    // Same message size, so round trips/s is bytes/s.
+    check(
+      'echo 16 KiB x 100 over TLS: iomux vs the C OpenSSL floor (bytes/s)',
+      ratio(at('iomux-tls', 16384, 100), at('c-tls', 16384, 100)),
+      'min',
+      0.8,
+      notMeasured(at('iomux-tls', 16384, 100), 'no iomux TLS echo server row', at('c-tls', 16384, 100)),
+    ),
   ];
+}
+
+/**
+ * Why a TLS target has no figure: `iomux` (its iomux row) is missing, with
+ * `why`, or the peer's row is; undefined when both are there.
+ */
+function notMeasured(iomux: unknown, why: string, peer: unknown): string | undefined {
+  if (iomux === undefined) return `not measured: ${why}`;
+  return peer === undefined ? 'not measured: no peer row' : undefined;
 }
 
 /**
@@ -162,10 +182,20 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
  * fetcher and >= 5x Node fetch (requests/s). With keep-alive one nginx worker
  * bounds every client's requests/s on 2 cores, so the targets there are the
  * client's CPU per request (user + system): HttpPool's <= 0.6x node:http's
- * and <= 0.7x undici's (issue 13).
+ * and <= 0.7x undici's (issue 13). Over https: with keep-alive, iomux's
+ * client CPU per request <= 0.7x undici's; with a new connection per
+ * request, its handshakes per second of client CPU >= 1.2x node:https's
+ * (`agent: false`) -- "not measured" until the suite has iomux https rows
+ * (named "iomux ..." in their policy).
  */
 export function fetchTargets(results: readonly FetchBenchResult[]): TargetCheck[] {
   const find = (prefix: string): FetchBenchResult | undefined => results.find((r) => r.name.startsWith(prefix));
+  const https = (policy: FetchBenchResult['policy'], prefix: string): FetchBenchResult | undefined =>
+    results.find((r) => r.policy === policy && r.name.startsWith(prefix));
+  const keepAlive = https('https keep-alive', 'iomux');
+  const undici = https('https keep-alive', 'undici');
+  const fresh = https('https new connection', 'iomux');
+  const nodeHttps = https('https new connection', 'node:https');
   const rate = (prefix: string): number | undefined => find(prefix)?.perSecond;
   const cpu = (prefix: string): number | undefined => find(prefix)?.cpuUsPerRequest;
   const close = rate('iomux fetchCoroutine');
@@ -189,6 +219,20 @@ export function fetchTargets(results: readonly FetchBenchResult[]): TargetCheck[
       ratio(pool, cpu('undici.request')),
       'max',
       0.7,
+    ),
+    check(
+      'fetch, https keep-alive: client CPU per request, iomux vs undici',
+      ratio(keepAlive?.cpuUsPerRequest, undici?.cpuUsPerRequest),
+      'max',
+      0.7,
+      notMeasured(keepAlive, 'no iomux https row', undici),
+    ),
+    check(
+      'fetch, https, a new connection per request: handshakes per second of client CPU, iomux vs node:https',
+      ratio(fresh?.handshakesPerCpuSecond, nodeHttps?.handshakesPerCpuSecond),
+      'min',
+      1.2,
+      notMeasured(fresh, 'no iomux https row', nodeHttps),
     ),
   ];
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { connect as connectTls } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -12,17 +13,21 @@ import {
   ECHO_EXTRA_KINDS,
   ECHO_SERVER_KINDS,
   ECHO_SERVER_NAMES,
+  echoCertificates,
   echoPoints,
   formatEchoTable,
+  isTlsKind,
   runEchoBench,
   startEchoServer,
   stopServer,
+  tlsUnavailable,
 } from '../../bench/src/echo.js';
 import { formatFetchTable, runFetchBench } from '../../bench/src/fetch.js';
 import { findNginx } from '../../bench/src/nginx.js';
 import { buildBenchC } from '../../bench/src/peers.js';
 import { formatPingPongTable, runPingPongBench } from '../../bench/src/pingpong.js';
 import { formatSwitchTable, runSwitchBench } from '../../bench/src/switch.js';
+import { findOpenssl } from '../../bench/src/tls-certs.js';
 import { IoUring } from '../../src/sys/index.js';
 
 // npm `epoll` is a NAN addon, built by `npm ci` for the Node that ran it:
@@ -40,12 +45,15 @@ function npmEpollAbiMismatch(): string | null {
   }
 }
 
-// Sends `data` on a new connection and resolves with what comes back once
-// all of it did; `paused` holds the reading back until it resolves.
-async function echo(port: number, data: Buffer, paused?: Promise<void>): Promise<Buffer> {
-  const sock = connect(port, '127.0.0.1');
+// Sends `data` on a new connection (over TLS with `tls`, trusting the test
+// CA) and resolves with what comes back once all of it did; `paused` holds
+// the reading back until it resolves.
+async function echo(port: number, data: Buffer, paused?: Promise<void>, tls = false): Promise<Buffer> {
+  const sock = tls
+    ? connectTls({ port, host: '127.0.0.1', ca: echoCertificates().ca.cert })
+    : connect(port, '127.0.0.1');
   if (paused !== undefined) sock.pause();
-  await once(sock, 'connect');
+  await once(sock, tls ? 'secureConnect' : 'connect');
   const chunks: Buffer[] = [];
   let received = 0;
   const all = new Promise<void>((resolve, reject) => {
@@ -102,13 +110,44 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(table.split('\n')).toHaveLength(8);
   });
 
+  it('runs the C OpenSSL floor and node:tls through the TLS load generator', { timeout: 60_000 }, async (ctx) => {
+    const why = tlsUnavailable();
+    if (why !== null) ctx.skip(why);
+    const servers = ['c-tls', 'net-tls'] as const;
+    const results = await runEchoBench({
+      points: [
+        { size: 64, conns: 4, servers },
+        { size: 16384, conns: 4, servers },
+      ],
+      runs: 1,
+      warmupMs: 50,
+      measureMs: 200,
+      serverScript: fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url)),
+    });
+    expect(results.map((r) => `${r.server}/${r.size}`)).toEqual([
+      'c-tls/64',
+      'net-tls/64',
+      'c-tls/16384',
+      'net-tls/16384',
+    ]);
+    for (const r of results) expect(r.perSecond).toBeGreaterThan(0);
+    // The TLS rows' floor is the C OpenSSL server, their node:net node:tls; no io_uring or uvloop ratio.
+    expect(formatEchoTable(results)).toMatch(
+      /\| 16384 B \| 4 \| node:tls \| [\d,]+ \| \d+ \| \d+ \| [\d.]+ \| [\d.]+x \| [\d.]+x \| - \| 1\.00x \| - \|/,
+    );
+  });
+
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 13],
+      [64, 100, 15],
       [64, 1000, 10],
-      [16384, 100, 10],
+      [16384, 100, 12],
     ]);
+    // TLS at the first count only, at 64 B and 16 KiB.
+    expect(points[1]?.servers).not.toContain('c-tls');
+    expect(points[2]?.servers).toContain('c-tls');
+    expect(points[2]?.servers).toContain('net-tls');
     expect(points[1]?.servers).not.toContain('iomux-coop');
     expect(points[1]?.servers).not.toContain('uvloop');
     expect(points[1]?.servers).toContain('uvloop-protocol');
@@ -128,7 +167,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   // servers all receive into one buffer, the io_uring floor into buffers it
   // shares between connections. The C epoll floor has no such client: it
   // spins on a full send buffer (ping-pong never fills one), so it gets only
-  // the ten.
+  // the ten. The TLS servers are spoken to over TLS.
   it.each(
     availableEchoServers([...ECHO_SERVER_KINDS, ...ECHO_EXTRA_KINDS]).servers.map((kind) => [
       kind,
@@ -145,7 +184,8 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
         release = resolve;
       });
       const big = randomBytes(8 << 20);
-      const bigEcho = kind === 'c' ? Promise.resolve(big) : echo(port, big, paused);
+      const tls = isTlsKind(kind);
+      const bigEcho = kind === 'c' ? Promise.resolve(big) : echo(port, big, paused, tls);
       await new Promise((resolve) => setTimeout(resolve, 200));
       const small = [
         Buffer.from('a'),
@@ -153,7 +193,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
         randomBytes(16 << 10),
         ...Array.from({ length: 7 }, () => randomBytes(256 << 10)),
       ];
-      const smallEchoes = await Promise.all(small.map((data) => echo(port, data)));
+      const smallEchoes = await Promise.all(small.map((data) => echo(port, data, undefined, tls)));
       release();
       expect(smallEchoes.every((got, i) => got.equals(small[i] as Buffer))).toBe(true);
       expect((await bigEcho).equals(big)).toBe(true);
@@ -232,10 +272,21 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     // And the pinning is undone: this process may run on every CPU again.
     const all = availableParallelism() === 1 ? '0' : `0-${availableParallelism() - 1}`;
     expect(readFileSync('/proc/self/status', 'utf8')).toContain(`Cpus_allowed_list:\t${all}\n`);
-    expect(results).toHaveLength(IoUring.available() ? 10 : 8);
+    // And over https when nginx and openssl are there: 3 clients with keep-alive, 4 with a new connection per request.
+    const https = findNginx() !== null && findOpenssl() !== null ? 7 : 0;
+    expect(results).toHaveLength((IoUring.available() ? 10 : 8) + https);
     for (const r of results) {
       expect(r.perSecond).toBeGreaterThan(0);
       expect(r.cpuUsPerRequest).toBeGreaterThan(0);
     }
+    const fresh = results.filter((r) => r.policy === 'https new connection');
+    expect(fresh).toHaveLength(https === 0 ? 0 : 4);
+    for (const r of fresh) {
+      expect(r.handshakesPerCpuSecond).toBeCloseTo(1e6 / r.cpuUsPerRequest);
+      // Each says whether its handshakes resumed a session.
+      expect(r.name).toMatch(/, (full handshakes|all resumed|\d+ % resumed)$/);
+    }
+    // node:https with agent: false keeps no session.
+    if (https > 0) expect(fresh.map((r) => r.name)).toContain('node:https, agent: false, full handshakes');
   });
 });

@@ -61,7 +61,12 @@ describe('speed targets, checked against the figures they are given (no timing)'
       ['echo 64 B x 100: ', '1.082', true],
       ['echo 64 B x 1,000', '0.938', false],
       ['echo 64 B x 100: ', '0.941', true],
+      // No iomux TLS row: not measured, never met.
+      ['echo 16 KiB x 100', undefined, false],
     ]);
+    expect(checks.at(-1)?.note).toBe('not measured: no iomux TLS echo server row');
+    const [tls] = echoTargets([echo('iomux-tls', 16384, 8_000), echo('c-tls', 16384, 10_000)]).slice(-1);
+    expect([tls?.measured, met(tls as NonNullable<typeof tls>)]).toEqual([0.8, true]);
   });
 
   it('a missing figure is reported as missing and never counts as met', () => {
@@ -120,8 +125,36 @@ describe('speed targets, checked against the figures they are given (no timing)'
       ['6.000', true],
       ['0.536', true],
       ['0.750', false],
+      // The https targets: no iomux https rows yet.
+      [undefined, false],
+      [undefined, false],
     ]);
     expect(fetch[2]?.kind).toBe('max');
+    expect(fetch[4]?.note).toBe('not measured: no iomux https row');
+    const https = fetchTargets([
+      { policy: 'https keep-alive', name: 'iomux https', perSecond: 9_000, cpuUsPerRequest: 20, runs: [] },
+      { policy: 'https keep-alive', name: 'undici.request (https)', perSecond: 9_000, cpuUsPerRequest: 40, runs: [] },
+      {
+        policy: 'https new connection',
+        name: 'iomux https, full handshakes',
+        perSecond: 900,
+        cpuUsPerRequest: 500,
+        handshakesPerCpuSecond: 2_000,
+        runs: [],
+      },
+      {
+        policy: 'https new connection',
+        name: 'node:https, agent: false, full handshakes',
+        perSecond: 500,
+        cpuUsPerRequest: 2_000,
+        handshakesPerCpuSecond: 500,
+        runs: [],
+      },
+    ]).slice(-2);
+    expect(https.map((c) => [c.measured, c.kind, met(c)])).toEqual([
+      [0.5, 'max', true],
+      [4, 'min', true],
+    ]);
     const c10k = (conns: number, tripUs: number): C10kResult => ({
       backend: 'epoll',
       conns,
@@ -169,7 +202,7 @@ describe('speed targets, checked against the figures they are given (no timing)'
     expect(md).toMatch(/^# iomux benchmark report\n/);
     expect(md).toContain('on 2026-11-27, from 08:00 UTC');
     expect(md).toContain(`- Node ${process.version}`);
-    expect(md).toContain('## Targets: 1 of 12 met in this run');
+    expect(md).toContain('## Targets: 1 of 13 met in this run');
     expect(md).toContain('## echo ping-pong\n\n| a table |');
   }, 180_000);
 });

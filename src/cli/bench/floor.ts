@@ -50,6 +50,8 @@ export interface BuildOptions {
   output?: string;
   /** Flags besides `-O2 -Wall -Wextra -Werror -I FLOOR_DIR` (default `-pthread`). */
   flags?: readonly string[];
+  /** Libraries to link, after the source (e.g. `-lssl`): a linker that drops unused ones needs them there. */
+  libs?: readonly string[];
 }
 
 /**
@@ -60,7 +62,7 @@ export interface BuildOptions {
 export function buildC(name: string, options: BuildOptions = {}): { path: string } | { error: string } {
   const output = options.output ?? name;
   return buildOnce(output, () =>
-    compile(join(options.dir ?? FLOOR_DIR, `${name}.c`), output, options.flags ?? ['-pthread']),
+    compile(join(options.dir ?? FLOOR_DIR, `${name}.c`), output, options.flags ?? ['-pthread'], options.libs ?? []),
   );
 }
 
@@ -75,13 +77,17 @@ function buildOnce(
   return result;
 }
 
-function compile(source: string, output: string, flags: readonly string[]): { path: string } | { error: string } {
+function compile(
+  source: string,
+  output: string,
+  flags: readonly string[],
+  libs: readonly string[],
+): { path: string } | { error: string } {
   const out = join(ownBuildDir(), output);
   for (const cc of [process.env['CC'], 'cc', 'gcc', 'clang']) {
     if (cc === undefined || cc === '') continue;
-    const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-I', FLOOR_DIR, ...flags, '-o', out, source], {
-      encoding: 'utf8',
-    });
+    const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-I', FLOOR_DIR, ...flags, '-o', out, source, ...libs];
+    const r = spawnSync(cc, args, { encoding: 'utf8' });
     if (r.error === undefined && r.status === 0) return { path: out };
     if (r.error === undefined) return { error: `${cc} failed: ${r.stderr.trim()}` };
   }
