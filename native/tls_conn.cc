@@ -9,6 +9,7 @@
 //   tlsRead(conn, buf, off, len) bytes | 0 (close_notify) | WANT_* | FAILED
 //   tlsWrite(conn, buf, off, len) bytes | WANT_* | FAILED
 //   tlsShutdown(conn)            1 both sent | 0 ours sent | WANT_* | FAILED
+//   tlsHasPending(conn)          true when OpenSSL holds bytes (read ahead or decrypted)
 //   conn.failure()  what the last FAILED was: { code, message, errno }
 //   conn.info(), conn.peerCertificate(), conn.close()
 //
@@ -237,6 +238,9 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     return Failed(rc);
   }
 
+  // Bytes OpenSSL holds, decrypted or not yet: a receive gets them without the socket being readable.
+  bool HasPending() const { return ssl_ != nullptr && SSL_has_pending(ssl_) == 1; }
+
   int Shutdown() {
     if (ssl_ == nullptr) return Closed();
     Begin();
@@ -377,6 +381,16 @@ napi_value HandshakeJs(napi_env env, napi_callback_info info) {
   return RawInt32(env, conn->Handshake());
 }
 
+napi_value HasPendingJs(napi_env env, napi_callback_info info) {
+  RawArgs<1> args;
+  if (!args.Read(env, info)) return nullptr;
+  TlsConn* conn = UnwrapConn(env, args.argv[0]);
+  if (conn == nullptr) return nullptr;
+  napi_value result;
+  napi_get_boolean(env, conn->HasPending(), &result);
+  return result;
+}
+
 napi_value ShutdownJs(napi_env env, napi_callback_info info) {
   RawArgs<1> args;
   if (!args.Read(env, info)) return nullptr;
@@ -409,6 +423,7 @@ void InitTlsConn(Napi::Env env, Napi::Object exports) {
   exports.Set("TlsConn", TlsConn::Define(env));
   SetRawFunction(env, exports, "tlsHandshake", HandshakeJs);
   SetRawFunction(env, exports, "tlsShutdown", ShutdownJs);
+  SetRawFunction(env, exports, "tlsHasPending", HasPendingJs);
   SetRawFunction(env, exports, "tlsRead", MoveJs<false>);
   SetRawFunction(env, exports, "tlsWrite", MoveJs<true>);
   Napi::Object constants = Napi::Object::New(env);

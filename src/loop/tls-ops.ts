@@ -414,7 +414,7 @@ function receive<T>(
   // After a send that went at once the answer is not here yet: with
   // nothing decrypted in hand, wait for readiness rather than try a read
   // that can only say "want read" (one recv syscall saved per message).
-  if (!(channel.drained && tls.pending() === 0 && !tls.closed)) {
+  if (!(channel.drained && !tls.closed && !tls.hasPending())) {
     let n: number;
     try {
       n = tls.tryRecvInto(buffer, start, end - start);

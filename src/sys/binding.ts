@@ -216,6 +216,8 @@ export interface NativeBinding {
   tlsRead(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
   /** Bytes written; else a tlsResults value. */
   tlsWrite(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
+  /** True when OpenSSL holds received bytes, decrypted or read ahead: a receive needs no readiness. */
+  tlsHasPending(conn: NativeTlsConn): boolean;
   /** 1 when both close_notify alerts went, 0 when ours went; else a tlsResults value. */
   tlsShutdown(conn: NativeTlsConn): number;
   readonly tlsResults: { readonly WANT_READ: number; readonly WANT_WRITE: number; readonly FAILED: number };

@@ -44,7 +44,7 @@ import { BlockingIOError, OSError } from './errors.js';
 import { native } from './native.js';
 import type { Socket } from './socket.js';
 
-const { tlsRead, tlsWrite, tlsHandshake, tlsShutdown } = native;
+const { tlsRead, tlsWrite, tlsHandshake, tlsShutdown, tlsHasPending } = native;
 const RESULTS = native.tlsResults;
 
 /** A `try*` result: wait until the socket is readable, then call again. */
@@ -445,9 +445,18 @@ export class TlsSocket implements Disposable {
     this.socket.shutdown(how);
   }
 
-  /** Decrypted bytes OpenSSL holds that a receive returns without waiting. */
+  /** Decrypted bytes OpenSSL holds that a receive returns without waiting (Python's `pending()`). */
   pending(): number {
     return this.#conn.pending();
+  }
+
+  /**
+   * True when OpenSSL holds received bytes -- decrypted, or records read
+   * ahead of what was asked: a receive then completes without the socket
+   * being readable, so a loop must try it before it waits.
+   */
+  hasPending(): boolean {
+    return tlsHasPending(this.#conn);
   }
 
   /**
