@@ -9,8 +9,7 @@
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
  *   node echo-server.js net                         node:net
  *   node echo-server.js net-tls <certFile> <keyFile>  node:tls, the certificate and key in PEM files
- *
- * (iomux's own TLS server, when it exists, is to be `iomux-tls <certFile> <keyFile>`: see ECHO_RESERVED_KINDS.)
+ *   node echo-server.js iomux-tls <certFile> <keyFile>  the loop's coroutines over loop.startTls
  *
  * Prints "listening <port>" and serves until killed. TCP_NODELAY everywhere,
  * as in the C floor.
@@ -20,8 +19,9 @@ import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
+import type { Coroutine } from '#iomux/coro/index.js';
 import { type BackendName, EventLoop } from '#iomux/loop/index.js';
-import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY } from '#iomux/sys/index.js';
+import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
 
 /**
@@ -126,6 +126,47 @@ function serveNetTls(certFile: string, keyFile: string): void {
   });
 }
 
+/**
+ * The iomux echo server over TLS: the epoll loop's coroutines, one per
+ * connection, each shaking hands with `loop.startTls` (one server context
+ * for all), then receiving into one buffer shared by every connection and
+ * sending straight from it, as the plain iomux server does.
+ */
+function serveIomuxTls(certFile: string, keyFile: string): void {
+  const loop = new EventLoop({ backend: 'epoll' });
+  const server = listenSocket();
+  const context = new TlsContext({ server: true, cert: readFileSync(certFile), key: readFileSync(keyFile) });
+  const buf = Buffer.allocUnsafe(65536);
+
+  function* echo(conn: Socket): Coroutine<void> {
+    conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    try {
+      const tls = yield* loop.startTls(conn, { serverSide: true, context });
+      for (;;) {
+        const n = yield* loop.sockRecvInto(tls, buf);
+        if (n === 0) break;
+        yield* loop.sockSendAll(tls, buf, 0, n);
+      }
+    } finally {
+      conn.close();
+    }
+  }
+
+  function* main(): Coroutine<void> {
+    for (;;) {
+      const [conn] = yield* loop.sockAccept(server);
+      loop.createTask(echo(conn)).addDoneCallback((task) => {
+        // A client killed at the end of a run (reset, no close_notify) is normal.
+        if (!task.cancelled()) task.exception();
+      });
+    }
+  }
+
+  const [, port] = server.getsockname() as [string, number];
+  process.stdout.write(`listening ${port}\n`);
+  loop.runUntilComplete(main());
+}
+
 const [kind, selector, keyFile] = process.argv.slice(2);
 if (kind === 'iomux') serveIomux((selector ?? 'epoll') as BackendName);
 else if (kind === 'iomux-uring') serveIomux('io_uring');
@@ -134,10 +175,11 @@ else if (kind === 'iomux-callbacks') serveCallbacks();
 else if (kind === 'selectors-iomux') serveNotesSelectors();
 else if (kind === 'net') serveNet();
 else if (kind === 'net-tls' && selector !== undefined && keyFile !== undefined) serveNetTls(selector, keyFile);
+else if (kind === 'iomux-tls' && selector !== undefined && keyFile !== undefined) serveIomuxTls(selector, keyFile);
 else {
   process.stderr.write(
     'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
-      '       echo-server.js net-tls <certFile> <keyFile>\n',
+      '       echo-server.js net-tls <certFile> <keyFile> | iomux-tls <certFile> <keyFile>\n',
   );
   process.exitCode = 2;
 }

@@ -51,6 +51,7 @@ export const ECHO_SERVER_KINDS = [
   'asyncio',
   'net',
   'c-tls',
+  'iomux-tls',
   'net-tls',
 ] as const;
 
@@ -63,24 +64,13 @@ export const ECHO_SERVER_KINDS = [
 export const ECHO_TLS_KINDS = ['c-tls', 'net-tls', 'iomux-tls'] as const;
 
 /**
- * Kinds whose names are taken but whose servers do not exist yet, so no
- * suite lists them: 'iomux-tls', iomux's own TLS echo server. It joins
- * ECHO_SERVER_KINDS (after 'c-tls') once echo-server.ts serves it as
- * `echo-server.js iomux-tls <certFile> <keyFile>`.
- */
-export const ECHO_RESERVED_KINDS = ['iomux-tls'] as const;
-
-/**
  * Variants the suite leaves out unless asked for by name (`--servers`):
  * the io_uring floor with single-shot recv into a per-connection buffer.
  */
 export const ECHO_EXTRA_KINDS = ['c-uring-plain'] as const;
 
 /** One echo server; {@link ECHO_SERVER_NAMES} says what each is. */
-export type EchoServerKind =
-  | (typeof ECHO_SERVER_KINDS)[number]
-  | (typeof ECHO_EXTRA_KINDS)[number]
-  | (typeof ECHO_RESERVED_KINDS)[number];
+export type EchoServerKind = (typeof ECHO_SERVER_KINDS)[number] | (typeof ECHO_EXTRA_KINDS)[number];
 
 /** True for the servers that speak TLS ({@link ECHO_TLS_KINDS}). */
 export function isTlsKind(kind: EchoServerKind): boolean {

@@ -140,14 +140,15 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 15],
+      [64, 100, 16],
       [64, 1000, 10],
-      [16384, 100, 12],
+      [16384, 100, 13],
     ]);
     // TLS at the first count only, at 64 B and 16 KiB.
     expect(points[1]?.servers).not.toContain('c-tls');
     expect(points[2]?.servers).toContain('c-tls');
     expect(points[2]?.servers).toContain('net-tls');
+    expect(points[2]?.servers).toContain('iomux-tls');
     expect(points[1]?.servers).not.toContain('iomux-coop');
     expect(points[1]?.servers).not.toContain('uvloop');
     expect(points[1]?.servers).toContain('uvloop-protocol');
