@@ -10,14 +10,17 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { findNginx, startNginx } from '../../bench/src/nginx.js';
 import { type CertificateSet, findOpenssl, makeCertificates } from '../../bench/src/tls-certs.js';
-import { IO_MODELS } from '../../src/fetch/index.js';
+import { fetchAsync, HttpPool, IO_MODELS } from '../../src/fetch/index.js';
 import { IoUring } from '../../src/sys/index.js';
-import { BACKENDS } from '../helpers/loops.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
 import {
   HTTPS_HELLO,
   patternBytes,
@@ -152,6 +155,8 @@ describe.skipIf(findOpenssl() === null)('https in every fetcher', () => {
       [reset, failure('ECONNRESET')],
       [truncated, failure('ERR_SSL_UNEXPECTED_EOF_WHILE_READING')],
       [complete, page(patternBytes(100_000))],
+      // Again: the pool's connection to it was closed without close_notify while idle.
+      [complete, page(patternBytes(100_000))],
       [notified, page(body)],
       [cut, failure('ERR_SSL_UNEXPECTED_EOF_WHILE_READING')],
     ];
@@ -173,6 +178,43 @@ describe.skipIf(findOpenssl() === null)('https in every fetcher', () => {
     const strict = [{ style: 'busy', urls: [`https://localhost:${good.port}/`] }];
     expect(await fetchInChild(strict, {})).toEqual(forEvery(strict, [failure('UNABLE_TO_VERIFY_LEAF_SIGNATURE')]));
   }, 120_000);
+
+  // Cooperative mode lets a server in this process answer: what the TLS
+  // layer negotiated is seen from the server's side.
+  it.each(BACKENDS)(
+    'async and the pool on %s, in this process: ca as an array of Buffers; the pool resumes the session',
+    async (backend) => {
+      const resumed: boolean[] = [];
+      const server = createHttpsServer({ cert: certs.server.cert, key: certs.server.key }, (req, res) => {
+        resumed.push((req.socket as TLSSocket).isSessionReused());
+        res.end('ok');
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      servers.push({
+        port: 0,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()),
+      });
+      const url = `https://localhost:${(server.address() as { port: number }).port}/`;
+      // Another CA first: each PEM of the array is trusted, not only the first.
+      const ca = [Buffer.from(certs.selfSigned.cert), Buffer.from(certs.ca.cert)];
+      const loop = testLoop(backend);
+      const bodies = await loop.run(async () => {
+        const first = await fetchAsync(loop, url, { ca, timeoutMs: 10_000 });
+        const pool = new HttpPool(loop);
+        try {
+          const pooled = await loop.createTask(pool.fetch(url, { ca, timeoutMs: 10_000 }));
+          return [first, pooled].map((r) => r.body.toString());
+        } finally {
+          pool.close();
+        }
+      });
+      expect(bodies).toEqual(['ok', 'ok']);
+      // One context per trust options, shared by the fetchers: the pool's
+      // connection resumes the session the first fetch left.
+      expect(resumed).toEqual([false, true]);
+    },
+  );
 
   describe.skipIf(findNginx() === null)('against nginx over TLS', () => {
     it.each(['TLSv1.2', 'TLSv1.3'])(
