@@ -29,11 +29,12 @@ const FIRST_READ_SIZE = 4000;
 const LARGE_READ_SIZE = 64 * 1024;
 
 /**
- * Fetches `url` as a generator coroutine: `yield*` it in another coroutine
- * or run it as a Task. Host names are resolved off the loop; each address
- * is tried in turn.
+ * Fetches `url` (http:// or https://) as a generator coroutine: `yield*`
+ * it in another coroutine or run it as a Task. Host names are resolved off
+ * the loop; each address is tried in turn.
  *
- * @throws {FetchError} (code ECONNREFUSED, ENOTFOUND, ERR_HTTP_*, ERR_TIMEOUT...)
+ * @throws {FetchError} (code ECONNREFUSED, ENOTFOUND, ERR_HTTP_*, ERR_TIMEOUT...; over
+ *   https also CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_UNEXPECTED_EOF_WHILE_READING...)
  *
  * @example
  * ```ts

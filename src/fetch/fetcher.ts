@@ -90,9 +90,10 @@ export class Fetcher {
   }
 
   /**
-   * Starts fetching `url`; the promise settles once {@link run} gets it done.
-   * A failure (refused, reset, malformed, timed out) rejects this URL's
-   * promise only, with a FetchError.
+   * Starts fetching `url` (http:// or https://); the promise settles once
+   * {@link run} gets it done. A failure (refused, reset, malformed, timed
+   * out, a certificate that does not verify) rejects this URL's promise
+   * only, with a FetchError.
    */
   getUrl(url: string, options: FetchOptions = {}): Promise<FetchResult> {
     return new Promise<FetchResult>((resolve, reject) => {
