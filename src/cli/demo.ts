@@ -2,7 +2,8 @@
  * `iomux demo`: the notes' fetch of the shop's pages, on this machine's
  * kernel. The embedded server (`iomux serve`) starts in a child process;
  * the pages are then fetched in each of the notes' four styles on each
- * backend, and a table compares them.
+ * backend, and a table compares them. With `tls` the server serves over
+ * TLS and every page is fetched over https.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +12,25 @@ import { fileURLToPath } from 'node:url';
 
 import type { SelectorName } from '../loop/index.js';
 import { type FetchStyle, fetchMany } from './fetch-many.js';
+
+/** The demo over TLS: the server's certificate and key files, and what the fetchers trust. */
+export interface DemoTls {
+  certFile: string;
+  keyFile: string;
+  /** PEM of the CA that signed `certFile` (else Node's bundled roots). */
+  ca?: string;
+  /** false: accept any certificate (`--insecure`). */
+  rejectUnauthorized?: boolean;
+}
+
+/** The fetch options of the demo's TLS settings (none without TLS). */
+export function demoFetchOptions(tls: DemoTls | undefined): { ca?: string; rejectUnauthorized?: boolean } {
+  if (tls === undefined) return {};
+  return {
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
+  };
+}
 
 export interface DemoOptions {
   /** Pages to fetch per style and backend (the notes fetch 20). */
@@ -21,6 +41,8 @@ export interface DemoOptions {
   latencyMs?: number;
   /** Print the rows as JSON instead of the table. */
   json?: boolean;
+  /** Serve and fetch over TLS. */
+  tls?: DemoTls;
   /** Where the table goes. */
   out: NodeJS.WritableStream;
 }
@@ -40,12 +62,16 @@ export interface Row {
  * Starts `iomux serve` in a child process; resolves with its port and a stop function.
  *
  * @param cli - the compiled main.js (default: the one beside this module)
+ * @param tls - serve over TLS with this certificate and key (`iomux serve --tls CERT KEY`)
  */
 export async function startServerProcess(
   cli = fileURLToPath(new URL('./main.js', import.meta.url)),
   latencyMs = 0,
+  tls?: { certFile: string; keyFile: string },
 ): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--latency', String(latencyMs)], {
+  const args = [cli, 'serve', '--port', '0', '--latency', String(latencyMs)];
+  if (tls !== undefined) args.push('--tls', tls.certFile, tls.keyFile);
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
@@ -60,10 +86,16 @@ export async function startServerProcess(
   return { port: Number(m[1]), stop: () => child.kill() };
 }
 
-async function measure(style: FetchStyle, backend: SelectorName, urls: string[], concurrency: number): Promise<Row> {
+async function measure(
+  style: FetchStyle,
+  backend: SelectorName,
+  urls: string[],
+  concurrency: number,
+  tls: DemoTls | undefined,
+): Promise<Row> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const results = await fetchMany(urls, { style, backend, concurrency, timeoutMs: 30_000 });
+  const results = await fetchMany(urls, { style, backend, concurrency, timeoutMs: 30_000, ...demoFetchOptions(tls) });
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   let pages = 0;
@@ -133,19 +165,20 @@ export function lesson(rows: readonly Row[], count: number, concurrency: number,
 export async function runDemo(options: DemoOptions, cli?: string): Promise<Row[]> {
   const { count, concurrency, out } = options;
   const latencyMs = options.latencyMs ?? 0;
-  const server = await startServerProcess(cli, latencyMs);
+  const server = await startServerProcess(cli, latencyMs, options.tls);
   try {
-    const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    const urls = Array.from({ length: count }, (_, i) => `${scheme}://127.0.0.1:${server.port}/goods/${i}/`);
     const held = latencyMs > 0 ? `, each page held ${latencyMs} ms as a real shop's round trip` : '';
     if (options.json !== true) {
       out.write(
-        `fetching ${count} pages from the iomux shop at http://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time${held})\n\n`,
+        `fetching ${count} pages from the iomux shop at ${scheme}://127.0.0.1:${server.port}/goods/<n>/ (${concurrency} at a time${held})\n\n`,
       );
     }
-    const rows: Row[] = [await measure('busy', 'epoll', urls, 1)];
+    const rows: Row[] = [await measure('busy', 'epoll', urls, 1, options.tls)];
     for (const style of ['callback', 'coroutine', 'async'] as FetchStyle[]) {
       for (const backend of ['select', 'poll', 'epoll'] as SelectorName[]) {
-        rows.push(await measure(style, backend, urls, concurrency));
+        rows.push(await measure(style, backend, urls, concurrency, options.tls));
       }
     }
     if (options.json === true) {

@@ -6,6 +6,7 @@ import type { Coroutine } from '../coro/index.js';
 import {
   type FetchError,
   Fetcher,
+  type FetchOptions,
   type FetchResult,
   fetchAsync,
   fetchBusyPoll,
@@ -29,6 +30,10 @@ export interface FetchManyOptions {
    * HttpPool (at most `concurrency` per host) instead of Connection: close.
    */
   keepAlive?: boolean;
+  /** https: the certificates to trust instead of Node's bundled roots (PEM). */
+  ca?: FetchOptions['ca'];
+  /** https: false accepts any certificate (`--insecure`); default true. */
+  rejectUnauthorized?: boolean;
   /** Called as each URL finishes, in finishing order. */
   onDone?: (index: number, outcome: FetchResult | FetchError) => void;
 }
@@ -43,7 +48,9 @@ export async function fetchMany(
     results[i] = outcome;
     options.onDone?.(i, outcome);
   };
-  const fetchOptions = { timeoutMs: options.timeoutMs };
+  const fetchOptions: FetchOptions = { timeoutMs: options.timeoutMs };
+  if (options.ca !== undefined) fetchOptions.ca = options.ca;
+  if (options.rejectUnauthorized !== undefined) fetchOptions.rejectUnauthorized = options.rejectUnauthorized;
   switch (options.style) {
     case 'busy':
       for (let i = 0; i < urls.length; i++) {

@@ -3,7 +3,7 @@
  * The `iomux` command: parses the subcommand and hands over to its room --
  * fetch (fetch-many.ts), demo (demo.ts), serve (server.ts), bench (bench.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -11,7 +11,8 @@ import type { FetchError, FetchResult } from '../fetch/index.js';
 import { type BackendName, EventLoop } from '../loop/index.js';
 import { IoUring } from '../sys/index.js';
 import { runBenchCommand } from './bench.js';
-import { runDemo } from './demo.js';
+import { makeDemoCertificates } from './certs.js';
+import { type DemoTls, runDemo } from './demo.js';
 import { type FetchStyle, fetchMany, STYLES } from './fetch-many.js';
 import { runModels } from './models.js';
 import { Progress } from './progress.js';
@@ -23,14 +24,16 @@ const USAGE = `usage: iomux <command> [options]
 commands:
   demo     fetch the notes' shop pages in each style (busy-poll, callbacks, coroutines, async) on each backend;
            --models: under each of the five I/O models (blocking ... io_uring), with syscalls per page
-  fetch    fetch URLs over HTTP/1.1 with a chosen style and backend
-  serve    run the embedded test server (the notes' shop and test endpoints) on the iomux loop
+  fetch    fetch http:// and https:// URLs over HTTP/1.1 with a chosen style and backend
+  serve    run the embedded test server (the notes' shop and test endpoints) on the iomux loop;
+           --tls CERT KEY: over TLS
   bench    compare select, poll and epoll with the C floor (sys), and hold 10,000 connections (c10k)
 
 Run 'iomux <command> --help' for a command's options.
 `;
 
 const DEMO_USAGE = `usage: iomux demo [--models] [--count N] [--concurrency N] [--latency MS] [--json]
+                  [--tls [CERT KEY] [--ca FILE | --insecure]]
 
 Starts the embedded server (iomux serve) in a child process and fetches /goods/0/ ...
 /goods/N-1/ by busy-polling, then with the callback Fetcher, generator coroutines and
@@ -54,13 +57,24 @@ options:
   --latency MS      the server holds each page this long, as a real shop's round trip
                     (default 50; 0: loopback's microseconds; at most 10000)
   --json            print the rows as JSON instead of the table
+  --tls [CERT KEY]  serve and fetch over TLS (https://). Alone: with a CA and a server certificate
+                    for 127.0.0.1 made for this run by the openssl command (removed after; without
+                    openssl, give CERT KEY and --ca). With CERT KEY: the server presents those
+                    PEM files, and the fetchers trust --ca FILE (else Node's bundled roots)
+  --ca FILE         with --tls CERT KEY: the CA certificate(s) to trust (PEM)
+  --insecure        with --tls: accept any certificate (no verification)
   --help            this text
 `;
 
 const FETCH_USAGE = `usage: iomux fetch [options] URL...
 
-Fetches http:// URLs. One URL: its body goes to stdout. Several: a line each
-(status, bytes, URL), or their bodies to files with --output.
+Fetches http:// and https:// URLs. One URL: its body goes to stdout. Several: a line
+each (status, bytes, URL), or their bodies to files with --output.
+
+https: the server's certificate must verify against Node's bundled root certificates
+(or --ca) and name the URL's host (also sent as SNI). A body the server cuts off
+without TLS close_notify is an error (ERR_SSL_UNEXPECTED_EOF_WHILE_READING), never
+a short body.
 
 options:
   --style S         busy | callback | coroutine | async (default coroutine)
@@ -70,23 +84,52 @@ options:
   --output DIR      write each body to DIR/<n>.body
   --include         print the status line and headers before each body
   --close           one connection per URL (Connection: close); by default the coroutine
-                    and async styles reuse connections per host (keep-alive)
+                    and async styles reuse connections per host (keep-alive, TLS ones too)
+  --ca FILE         https: trust the CA certificate(s) in FILE (PEM) instead of Node's roots
+  --insecure        https: accept any certificate, of any name (no verification: tests only)
   --help            this text
 
 Exits 1 if any URL failed (each failure is one line on stderr).
 `;
 
-const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B] [--latency MS]
+const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B] [--latency MS] [--tls CERT KEY]
 
 Serves on 127.0.0.1 from the iomux loop (owning mode): /goods/<n>/ (the notes' shop),
-/bytes/<n>, /chunked/<n>, /delay/<ms>. Prints "listening http://127.0.0.1:<port>".
+/bytes/<n>, /chunked/<n>, /delay/<ms>. Prints "listening http://127.0.0.1:<port>"
+(https:// with --tls).
 
 options:
-  --port N       port (default 0: an ephemeral one)
-  --backend B    epoll | poll | select | io_uring (default epoll)
-  --latency MS   hold every response this long first (a timer per request; default 0)
-  --help         this text
+  --port N         port (default 0: an ephemeral one)
+  --backend B      epoll | poll | select | io_uring (default epoll)
+  --latency MS     hold every response this long first (a timer per request; default 0)
+  --tls CERT KEY   serve over TLS (1.2 and 1.3) with the certificate (chain) in CERT and its
+                   private key in KEY, both PEM; a client whose handshake fails is closed,
+                   the server goes on
+  --help           this text
 `;
+
+/** A file's content for an option, or a UsageError naming the option. */
+function readOptionFile(path: string, name: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${name}: cannot read ${path} (${(error as { code?: string }).code ?? String(error)})`);
+  }
+}
+
+/**
+ * `--tls CERT KEY`: parseArgs takes no option with two values, so --tls is a
+ * flag and CERT and KEY are the command's only positionals.
+ */
+function tlsFiles(tls: boolean | undefined, positionals: string[], command: string): [string, string] | null {
+  if (tls !== true) {
+    if (positionals.length > 0) throw new UsageError(`${command}: unexpected argument '${positionals[0]}'`);
+    return null;
+  }
+  if (positionals.length === 0) return null;
+  if (positionals.length !== 2) throw new UsageError(`${command}: --tls takes a certificate file and a key file`);
+  return positionals as [string, string];
+}
 
 function intOption(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -108,7 +151,7 @@ function backendOption(value: string | undefined): BackendName {
 }
 
 async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
     options: {
       count: { type: 'string' },
@@ -116,21 +159,51 @@ async function demo(args: string[]): Promise<number> {
       latency: { type: 'string' },
       models: { type: 'boolean' },
       json: { type: 'boolean' },
+      tls: { type: 'boolean' },
+      ca: { type: 'string' },
+      insecure: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   if (values.help === true) {
     process.stdout.write(DEMO_USAGE);
     return 0;
   }
+  const files = tlsFiles(values.tls, positionals, 'demo');
+  if (values.tls !== true && (values.ca !== undefined || values.insecure === true)) {
+    throw new UsageError('demo: --ca and --insecure go with --tls');
+  }
+  if (values.tls === true && files === null && values.ca !== undefined) {
+    throw new UsageError('demo: --ca goes with --tls CERT KEY (the certificate made for the run has its own CA)');
+  }
   const count = intOption(values.count, '--count', 20, 1, 100_000);
   const concurrency = intOption(values.concurrency, '--concurrency', Math.min(count, 400), 1, 400);
   const latencyMs = intOption(values.latency, '--latency', 50, 0, 10_000);
   const json = values.json === true;
-  if (values.models === true) await runModels({ count, concurrency, latencyMs, json, out: process.stdout });
-  else await runDemo({ count, concurrency, latencyMs, json, out: process.stdout });
+  let made: ReturnType<typeof makeDemoCertificates> = null;
+  let tls: DemoTls | undefined;
+  if (files !== null) {
+    tls = { certFile: files[0], keyFile: files[1] };
+    if (values.ca !== undefined) tls.ca = readOptionFile(values.ca, '--ca');
+  } else if (values.tls === true) {
+    made = makeDemoCertificates();
+    if (made === null) {
+      throw new UsageError(
+        'demo --tls: no openssl command here to make a certificate with; give --tls CERT KEY and --ca FILE',
+      );
+    }
+    tls = { certFile: made.certFile, keyFile: made.keyFile, ca: made.ca };
+  }
+  if (tls !== undefined && values.insecure === true) tls.rejectUnauthorized = false;
+  try {
+    const options = { count, concurrency, latencyMs, json, out: process.stdout, ...(tls === undefined ? {} : { tls }) };
+    if (values.models === true) await runModels(options);
+    else await runDemo(options);
+  } finally {
+    made?.remove();
+  }
   return 0;
 }
 
@@ -145,6 +218,8 @@ async function fetchCommand(args: string[]): Promise<number> {
       output: { type: 'string' },
       include: { type: 'boolean' },
       close: { type: 'boolean' },
+      ca: { type: 'string' },
+      insecure: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -169,6 +244,8 @@ async function fetchCommand(args: string[]): Promise<number> {
     concurrency,
     timeoutMs,
     keepAlive: values.close !== true,
+    ...(values.ca === undefined ? {} : { ca: readOptionFile(values.ca, '--ca') }),
+    ...(values.insecure === true ? { rejectUnauthorized: false } : {}),
     onDone: (_i, outcome) => progress.tick(!('status' in outcome)),
   });
   progress.finish();
@@ -197,26 +274,40 @@ async function fetchCommand(args: string[]): Promise<number> {
 }
 
 function serve(args: string[]): number {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
     options: {
       port: { type: 'string' },
       backend: { type: 'string' },
       latency: { type: 'string' },
+      tls: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   if (values.help === true) {
     process.stdout.write(SERVE_USAGE);
     return 0;
   }
+  const files = tlsFiles(values.tls, positionals, 'serve');
+  if (values.tls === true && files === null)
+    throw new UsageError('serve: --tls takes a certificate file and a key file');
   const port = intOption(values.port, '--port', 0, 0, 65535);
   const latencyMs = intOption(values.latency, '--latency', 0, 0, 60_000);
+  const tls =
+    files === null ? null : { cert: readOptionFile(files[0], '--tls'), key: readOptionFile(files[1], '--tls') };
   const loop = new EventLoop({ backend: backendOption(values.backend) });
-  const server = startServer(loop, port, { latencyMs });
-  process.stdout.write(`listening http://127.0.0.1:${server.port}\n`);
+  let server: ReturnType<typeof startServer>;
+  try {
+    server = startServer(loop, port, { latencyMs, ...(tls === null ? {} : { tls }) });
+  } catch (error) {
+    // A certificate or key that does not parse, or do not belong together: the user's files, not a crash.
+    const code = (error as { code?: string }).code ?? '';
+    if (tls !== null && code.startsWith('ERR_OSSL')) throw new UsageError(`--tls: ${(error as Error).message}`);
+    throw error;
+  }
+  process.stdout.write(`listening ${tls === null ? 'http' : 'https'}://127.0.0.1:${server.port}\n`);
   loop.runForever();
   return 0;
 }

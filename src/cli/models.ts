@@ -14,7 +14,7 @@ import {
   modelFamily,
 } from '../fetch/index.js';
 import { IoUring, syscallCount } from '../sys/index.js';
-import { startServerProcess } from './demo.js';
+import { type DemoTls, demoFetchOptions, startServerProcess } from './demo.js';
 
 export interface ModelsOptions {
   /** Pages to fetch under each model. */
@@ -25,6 +25,8 @@ export interface ModelsOptions {
   latencyMs?: number;
   /** Print the rows as JSON instead of the table. */
   json?: boolean;
+  /** Serve and fetch over TLS. */
+  tls?: DemoTls;
   /** Where the output goes. */
   out: NodeJS.WritableStream;
 }
@@ -69,7 +71,12 @@ function inFlight(model: IoModel, count: number, concurrency: number): number {
   return model === 'blocking' || model === 'non-blocking' ? 1 : Math.min(count, concurrency);
 }
 
-async function measureModel(model: IoModel, urls: readonly string[], concurrency: number): Promise<ModelRow> {
+async function measureModel(
+  model: IoModel,
+  urls: readonly string[],
+  concurrency: number,
+  fetchOptions: { ca?: string; rejectUnauthorized?: boolean },
+): Promise<ModelRow> {
   const row: ModelRow = {
     model,
     family: modelFamily(model),
@@ -95,7 +102,9 @@ async function measureModel(model: IoModel, urls: readonly string[], concurrency
   const t0 = performance.now();
   const results: (FetchResult | FetchError)[] = [];
   for (let start = 0; start < urls.length; start += wave) {
-    results.push(...(await fetchWithModel(model, urls.slice(start, start + wave), { timeoutMs: 30_000 })));
+    results.push(
+      ...(await fetchWithModel(model, urls.slice(start, start + wave), { timeoutMs: 30_000, ...fetchOptions })),
+    );
   }
   row.wallMs = performance.now() - t0;
   row.syscalls = syscallCount() - calls0;
@@ -169,17 +178,19 @@ export function modelsTable(rows: readonly ModelRow[]): string {
 export async function runModels(options: ModelsOptions, cli?: string): Promise<ModelRow[]> {
   const { count, concurrency, out } = options;
   const latencyMs = options.latencyMs ?? 0;
-  const server = await startServerProcess(cli, latencyMs);
+  const server = await startServerProcess(cli, latencyMs, options.tls);
   try {
-    const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${server.port}/goods/${i}/`);
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    const urls = Array.from({ length: count }, (_, i) => `${scheme}://127.0.0.1:${server.port}/goods/${i}/`);
     if (options.json !== true) {
       const held = latencyMs > 0 ? `, each page held ${latencyMs} ms` : '';
       out.write(
-        `fetching ${count} pages from http://127.0.0.1:${server.port}/goods/<n>/ under each of the notes' five I/O models${held}\n\n`,
+        `fetching ${count} pages from ${scheme}://127.0.0.1:${server.port}/goods/<n>/ under each of the notes' five I/O models${held}\n\n`,
       );
     }
     const rows: ModelRow[] = [];
-    for (const model of IO_MODELS) rows.push(await measureModel(model, urls, concurrency));
+    const fetchOptions = demoFetchOptions(options.tls);
+    for (const model of IO_MODELS) rows.push(await measureModel(model, urls, concurrency, fetchOptions));
     if (options.json === true) {
       out.write(`${JSON.stringify({ count, concurrency, latencyMs, rows }, null, 2)}\n`);
       return rows;

@@ -17,6 +17,12 @@
  * that sends no complete head within the header timeout, or stays silent
  * between requests past the idle timeout, is closed. Running out of fds
  * (EMFILE) pauses accepting, never ends it.
+ *
+ * With a certificate and key (ServerOptions.tls, `iomux serve --tls CERT
+ * KEY`) it serves the same over TLS: one server TlsContext made at start,
+ * and each accepted connection's handshake (`loop.startTls`, within the
+ * header timeout) before the same HTTP handling on the TLS socket. A
+ * handshake that fails closes that connection only.
  */
 import type { Coroutine } from '../coro/index.js';
 import { sleep, withTimeout } from '../coro/index.js';
@@ -30,6 +36,8 @@ import {
   SOL_SOCKET,
   Socket,
   TCP_NODELAY,
+  TlsContext,
+  type TlsSocket,
 } from '../sys/index.js';
 
 const MAX_HEAD = 16 * 1024;
@@ -49,7 +57,12 @@ export interface ServerOptions {
    * notes' network shows. A timer on the loop, no thread, per request.
    */
   latencyMs?: number;
+  /** Serve over TLS with this certificate (chain) and its key, PEM. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
+
+/** What a connection is served over: the socket, or its TLS socket. */
+type Stream = Socket | TlsSocket;
 
 // accept(2) failing for want of resources (fds, memory) or for a connection
 // that died in the queue: try again later, never stop accepting.
@@ -117,7 +130,7 @@ function parseRequest(text: string): Request | null {
   };
 }
 
-function* respond(loop: EventLoop, conn: Socket, req: Request): Coroutine<void> {
+function* respond(loop: EventLoop, conn: Stream, req: Request): Coroutine<void> {
   const send = (data: Buffer): ReturnType<EventLoop['sockSendAll']> => loop.sockSendAll(conn, data);
   const withBody = req.method !== 'HEAD';
   const simple = function* (status: string, body: Buffer, type = 'text/plain'): Coroutine<void> {
@@ -169,8 +182,16 @@ function* respond(loop: EventLoop, conn: Socket, req: Request): Coroutine<void> 
   yield* simple('404 Not Found', Buffer.from('not found\n'));
 }
 
-function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<ServerOptions>): Coroutine<void> {
-  conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+interface Limits {
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  latencyMs: number;
+}
+
+function* serveConnection(loop: EventLoop, sock: Socket, limits: Limits, context: TlsContext | null): Coroutine<void> {
+  sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+  // The TLS socket once the handshake is done: it is what is closed then (close_notify first).
+  let conn: Stream = sock;
   const buffer = Buffer.allocUnsafe(MAX_HEAD);
   let filled = 0;
   // When the head under way began (its first byte), for the header timeout.
@@ -183,6 +204,10 @@ function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<Server
     return withTimeout(loop.sockRecvInto(conn, buffer, filled), timeoutMs);
   };
   try {
+    if (context !== null) {
+      // A client that never finishes its handshake is held no longer than one that never finishes its head.
+      conn = yield* withTimeout(loop.startTls(sock, { serverSide: true, context }), limits.headerTimeoutMs);
+    }
     for (;;) {
       const end = buffer.subarray(0, filled).indexOf('\r\n\r\n');
       if (end < 0) {
@@ -226,7 +251,8 @@ function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<Server
       headStart = loop.time();
     }
   } catch {
-    // The client reset, vanished or ran out of time: nothing to answer.
+    // The client reset, vanished, ran out of time or failed its TLS
+    // handshake: nothing to answer, and nothing for the other connections.
   } finally {
     conn.close();
   }
@@ -234,14 +260,22 @@ function* serveConnection(loop: EventLoop, conn: Socket, limits: Required<Server
 
 /**
  * Starts the server on 127.0.0.1 (port 0: an ephemeral one) on `loop`. It
- * serves while the loop runs.
+ * serves while the loop runs; over TLS with `options.tls`.
+ *
+ * @throws {Error} ERR_OSSL_* for a certificate or key that does not parse, or a key that is not the certificate's
+ * @throws {OSError} EADDRINUSE and the like from bind(2) / listen(2)
  */
 export function startServer(loop: EventLoop, port = 0, options: ServerOptions = {}): EmbeddedServer {
-  const limits: Required<ServerOptions> = {
+  const limits: Limits = {
     headerTimeoutMs: options.headerTimeoutMs ?? 60_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
     latencyMs: options.latencyMs ?? 0,
   };
+  // One context for every connection: it holds the parsed key and certificate.
+  const context =
+    options.tls === undefined
+      ? null
+      : new TlsContext({ server: true, cert: options.tls.cert, key: options.tls.key, alpn: ['http/1.1'] });
   const server = new Socket(AF_INET, SOCK_STREAM);
   server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
   server.bind(['127.0.0.1', port]);
@@ -259,7 +293,7 @@ export function startServer(loop: EventLoop, port = 0, options: ServerOptions = 
           yield* sleep(ACCEPT_BACKOFF_MS);
           continue;
         }
-        loop.createTask(serveConnection(loop, conn, limits));
+        loop.createTask(serveConnection(loop, conn, limits, context));
       }
     })(),
   );

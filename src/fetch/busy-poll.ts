@@ -4,10 +4,14 @@
  * burning a core while it waits. Here for what it teaches (and measures);
  * use the multiplexed fetchers for real work.
  *
+ * https:// is the same model one layer up: the TLS socket is non-blocking
+ * too, and each of its steps (handshake, send, receive) is asked again and
+ * again while OpenSSL answers TLS_WANT_READ / TLS_WANT_WRITE.
+ *
  * @module
  */
 import { TimeoutError } from '../coro/index.js';
-import { formatRequest, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import { GetAddrInfoError } from '../loop/index.js';
 import {
   type AddrInfo,
@@ -20,7 +24,9 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
+  type TlsSocket,
 } from '../sys/index.js';
+import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -66,17 +72,23 @@ function resolveSpinning(hostname: string, port: number, deadline: Deadline): Ad
 }
 
 function exchangeSpinning(
-  url: string,
+  target: HttpTarget,
   info: AddrInfo,
   request: Buffer,
   options: FetchOptions,
   deadline: Deadline,
 ): FetchResult {
   const sock = new Socket(info.family, SOCK_STREAM);
+  let tls: TlsSocket | null = null;
   try {
     sock.setBlocking(false);
     const rc = sock.connectEx(info.address); // 阻塞不会消耗cpu: it returns at once
     if (rc !== 0 && rc !== EINPROGRESS) throw new OSError(rc, 'connect', JSON.stringify(info.address));
+    if (target.tls) {
+      spinConnected(sock, info, deadline);
+      tls = wrapClient(sock, target, options);
+      return exchangeTls(target.url, tls, request, options, deadline);
+    }
     // 不停的询问连接是否建立好: keep trying to send until the connection is up.
     let sent = 0;
     while (sent < request.length) {
@@ -106,18 +118,78 @@ function exchangeSpinning(
       parser.feed(buffer.subarray(0, n));
       if (parser.done) break;
     }
-    return toResult(url, parser);
+    return toResult(target.url, parser);
   } finally {
-    sock.close();
+    // Once a TLS socket exists, closing it sends close_notify (best effort) and closes the socket.
+    if (tls !== null) tls.close();
+    else sock.close();
   }
 }
 
 /**
- * Fetches `url` by busy-polling one non-blocking socket. It runs to the end
- * before returning (the promise is settled when it returns); it burns CPU
- * while it waits.
+ * Spins until the connect finished: the TLS socket is made on a connected
+ * one (its session is kept under the peer's address).
+ */
+function spinConnected(sock: Socket, info: AddrInfo, deadline: Deadline): void {
+  for (;;) {
+    const error = sock.getsockopt(SOL_SOCKET, SO_ERROR);
+    if (error !== 0) throw new OSError(error, 'connect', JSON.stringify(info.address));
+    try {
+      sock.getpeername();
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
+    }
+    deadline.check();
+  }
+}
+
+/**
+ * The request and its response over TLS, every step asked again while it
+ * wants readiness (a negative TLS_WANT_*), with the same arguments, as
+ * OpenSSL requires. The reads stop the moment the parser has a complete
+ * response: a server that then closes without close_notify is never read.
+ */
+function exchangeTls(
+  url: string,
+  tls: TlsSocket,
+  request: Buffer,
+  options: FetchOptions,
+  deadline: Deadline,
+): FetchResult {
+  while (tls.tryHandshake() !== 0) deadline.check();
+  let sent = 0;
+  while (sent < request.length) {
+    const n = tls.trySend(request, sent);
+    if (n > 0) sent += n;
+    else deadline.check();
+  }
+  const parser = new ResponseParser(options);
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    // Throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING for a close without close_notify: never a short body.
+    const n = tls.tryRecvInto(buffer);
+    if (n < 0) {
+      deadline.check();
+      continue;
+    }
+    if (n === 0) {
+      parser.end();
+      break;
+    }
+    parser.feed(buffer.subarray(0, n));
+    if (parser.done) break;
+  }
+  return toResult(url, parser);
+}
+
+/**
+ * Fetches `url` (http:// or https://) by busy-polling one non-blocking
+ * socket. It runs to the end before returning (the promise is settled when
+ * it returns); it burns CPU while it waits.
  *
- * @throws {FetchError} (through the promise)
+ * @throws {FetchError} (through the promise): over https also the TLS codes
+ *   (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_UNEXPECTED_EOF_WHILE_READING...)
  */
 export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<FetchResult> {
   try {
@@ -127,7 +199,7 @@ export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<
     let lastError: unknown = null;
     for (const info of resolveSpinning(target.hostname, target.port, deadline)) {
       try {
-        return Promise.resolve(exchangeSpinning(url, info, request, options, deadline));
+        return Promise.resolve(exchangeSpinning(target, info, request, options, deadline));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code !== 'ECONNREFUSED' && code !== 'ENETUNREACH' && code !== 'EADDRNOTAVAIL') throw error;

@@ -2,13 +2,16 @@
  * The notes' generator-coroutine fetcher (11.10), and its async/await twin
  * (11.9), both on the iomux loop: connect, send, read until the response is
  * complete -- written straight down, each wait a `yield*` (or an `await`).
+ * For https:// one more wait comes after the connect, `loop.startTls`, and
+ * the same sock_* operations then run on the TLS socket it gives.
  *
  * @module
  */
 import { type Coroutine, waitFor, withTimeout } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
-import { SOCK_NONBLOCK, SOCK_STREAM, Socket } from '../sys/index.js';
+import { SOCK_NONBLOCK, SOCK_STREAM, Socket, type TlsContext, type TlsSocket } from '../sys/index.js';
+import { clientContext } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchOptions,
@@ -26,11 +29,12 @@ const FIRST_READ_SIZE = 4000;
 const LARGE_READ_SIZE = 64 * 1024;
 
 /**
- * Fetches `url` as a generator coroutine: `yield*` it in another coroutine
- * or run it as a Task. Host names are resolved off the loop; each address
- * is tried in turn.
+ * Fetches `url` (http:// or https://) as a generator coroutine: `yield*`
+ * it in another coroutine or run it as a Task. Host names are resolved off
+ * the loop; each address is tried in turn.
  *
- * @throws {FetchError} (code ECONNREFUSED, ENOTFOUND, ERR_HTTP_*, ERR_TIMEOUT...)
+ * @throws {FetchError} (code ECONNREFUSED, ENOTFOUND, ERR_HTTP_*, ERR_TIMEOUT...; over
+ *   https also CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_UNEXPECTED_EOF_WHILE_READING...)
  *
  * @example
  * ```ts
@@ -49,14 +53,29 @@ function* exchange(loop: EventLoop, url: string, options: FetchOptions): Corouti
   const target = parseHttpUrl(url);
   const request = formatRequest(target, options);
   const sock = yield* connectAny(loop, target);
+  let conn: Socket | TlsSocket = sock;
   try {
-    yield* loop.sockSendAll(sock, request);
+    if (target.tls) conn = yield* loop.startTls(sock, startTlsOptions(target, options));
+    yield* loop.sockSendAll(conn, request);
     const parser = new ResponseParser(options);
-    yield* readResponse(loop, sock, parser);
+    yield* readResponse(loop, conn, parser);
     return toResult(url, parser);
   } finally {
-    sock.close();
+    // The TLS socket once there is one: its close sends close_notify, then closes the socket.
+    conn.close();
   }
+}
+
+/**
+ * `loop.startTls` options for an https target: the shared client context of
+ * `options`' trust settings (so sessions resume across fetches), and the
+ * URL's host for SNI and the certificate check.
+ */
+export function startTlsOptions(
+  target: HttpTarget,
+  options: FetchOptions,
+): { context: TlsContext; serverName: string } {
+  return { context: clientContext(options), serverName: target.hostname };
 }
 
 /**
@@ -82,8 +101,13 @@ export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Sock
   throw lastError ?? noAddressError(target.hostname);
 }
 
-/** Feeds `parser` from `sock` until the response is complete (or the peer closes). */
-export function* readResponse(loop: EventLoop, sock: Socket, parser: ResponseParser): Coroutine<void> {
+/**
+ * Feeds `parser` from `sock` until the response is complete (or the peer
+ * closes). It stops reading the moment the parser is done, so a TLS server
+ * that closes without close_notify after a complete response is never read;
+ * before that, such a close throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING.
+ */
+export function* readResponse(loop: EventLoop, sock: Socket | TlsSocket, parser: ResponseParser): Coroutine<void> {
   let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
   while (buffer !== null) buffer = received(parser, buffer, yield* loop.sockRecvInto(sock, buffer));
 }
@@ -123,6 +147,7 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
       let lastError: unknown = null;
       for (const { family, address } of addresses) {
         const sock = new Socket(family, SOCK_STREAM | SOCK_NONBLOCK);
+        let conn: Socket | TlsSocket = sock;
         try {
           try {
             await loop.sockConnect(sock, address);
@@ -130,13 +155,14 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
             lastError = error;
             continue;
           }
-          await loop.sockSendAll(sock, request);
+          if (target.tls) conn = await loop.startTls(sock, startTlsOptions(target, options));
+          await loop.sockSendAll(conn, request);
           const parser = new ResponseParser(options);
           let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
-          while (buffer !== null) buffer = received(parser, buffer, await loop.sockRecvInto(sock, buffer));
+          while (buffer !== null) buffer = received(parser, buffer, await loop.sockRecvInto(conn, buffer));
           return toResult(url, parser);
         } finally {
-          sock.close();
+          conn.close();
         }
       }
       throw lastError ?? noAddressError(target.hostname);

@@ -4,6 +4,12 @@
  * run in each key's data -- `connected`, then `writable`, then `readable` --
  * and `run()` is the notes' `loop()`.
  *
+ * For https:// the callbacks are the same few with TLS between: after
+ * `connected`, one callback (`tlsReady`) takes the TLS socket as far as it
+ * goes -- handshake, request, response -- and each time OpenSSL says
+ * TLS_WANT_READ or TLS_WANT_WRITE the key is modified to wait for that
+ * readiness (a TLS read can need the socket writable, and a write readable).
+ *
  * @module
  */
 import { TimeoutError } from '../coro/index.js';
@@ -29,7 +35,10 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
+  TLS_WANT_READ,
+  type TlsSocket,
 } from '../sys/index.js';
+import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
   FetcherClosedError,
@@ -81,9 +90,10 @@ export class Fetcher {
   }
 
   /**
-   * Starts fetching `url`; the promise settles once {@link run} gets it done.
-   * A failure (refused, reset, malformed, timed out) rejects this URL's
-   * promise only, with a FetchError.
+   * Starts fetching `url` (http:// or https://); the promise settles once
+   * {@link run} gets it done. A failure (refused, reset, malformed, timed
+   * out, a certificate that does not verify) rejects this URL's promise
+   * only, with a FetchError.
    */
   getUrl(url: string, options: FetchOptions = {}): Promise<FetchResult> {
     return new Promise<FetchResult>((resolve, reject) => {
@@ -180,10 +190,12 @@ class Exchange {
   readonly #fetcher: Fetcher;
   readonly #url: string;
   readonly #request: Buffer;
+  readonly #options: FetchOptions;
   readonly #resolve: (result: FetchResult) => void;
   readonly #reject: (error: unknown) => void;
   #addresses: AddrInfo[] = [];
   #sock: Socket | null = null;
+  #tls: TlsSocket | null = null;
   #sent = 0;
   #parser: ResponseParser;
   #buffer = Buffer.allocUnsafe(16 * 1024);
@@ -192,6 +204,7 @@ class Exchange {
   readonly #connected: FetcherCallback = () => this.#onConnected();
   readonly #writable: FetcherCallback = () => this.#onWritable();
   readonly #readable: FetcherCallback = () => this.#onReadable();
+  readonly #tlsReady: FetcherCallback = () => this.#onTlsReady();
 
   constructor(
     fetcher: Fetcher,
@@ -206,6 +219,7 @@ class Exchange {
     this.#reject = reject;
     this.target = parseHttpUrl(url);
     this.#request = formatRequest(this.target, options);
+    this.#options = options;
     this.#parser = new ResponseParser(options);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.deadline = performance.now() + this.timeoutMs;
@@ -253,8 +267,69 @@ class Exchange {
       this.#connectNext();
       return;
     }
+    if (this.target.tls) {
+      try {
+        this.#tls = wrapClient(sock, this.target, this.#options);
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+      this.#onTlsReady();
+      return;
+    }
     this.#fetcher.selector.modify(sock, EVENT_WRITE, this.#writable);
     this.#onWritable();
+  }
+
+  /**
+   * https: the handshake, the request, the response, each as far as it goes
+   * now; a want re-arms the key for the readiness OpenSSL waits for, and
+   * the same step runs again with the same arguments when it comes.
+   */
+  #onTlsReady(): void {
+    try {
+      const want = this.#stepTls(this.#tls as TlsSocket);
+      if (want !== 0) this.#waitTls(want);
+      else this.#succeed();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  // As far as the exchange goes now: 0 once the response is complete, else the want.
+  #stepTls(tls: TlsSocket): number {
+    if (!tls.handshaken) {
+      const rc = tls.tryHandshake();
+      if (rc !== 0) return rc;
+    }
+    while (this.#sent < this.#request.length) {
+      const n = tls.trySend(this.#request, this.#sent);
+      if (n < 0) return n;
+      this.#sent += n;
+    }
+    // Read until OpenSSL wants more from the kernel: a record it decrypted
+    // may still hold bytes (pending()) that no readiness will announce.
+    // A close without close_notify throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING;
+    // the loop stops the moment a response of known length is complete.
+    for (;;) {
+      const n = tls.tryRecvInto(this.#buffer);
+      if (n < 0) return n;
+      if (n === 0) this.#parser.end();
+      else this.#parser.feed(this.#buffer.subarray(0, n));
+      if (this.#parser.done) return 0;
+    }
+  }
+
+  #waitTls(want: number): void {
+    const events = want === TLS_WANT_READ ? EVENT_READ : EVENT_WRITE;
+    this.#fetcher.selector.modify(this.#sock as Socket, events, this.#tlsReady);
+  }
+
+  #succeed(): void {
+    const result = toResult(this.#url, this.#parser);
+    this.#settled = true;
+    this.#release();
+    this.#resolve(result);
   }
 
   #onWritable(): void {
@@ -279,10 +354,7 @@ class Exchange {
       if (n === 0) this.#parser.end();
       else this.#parser.feed(this.#buffer.subarray(0, n));
       if (!this.#parser.done) return;
-      const result = toResult(this.#url, this.#parser);
-      this.#settled = true;
-      this.#release();
-      this.#resolve(result);
+      this.#succeed();
     } catch (error) {
       this.fail(error);
     }
@@ -293,8 +365,11 @@ class Exchange {
     if (sock !== null) {
       if (!this.#fetcher.selector.closed && this.#fetcher.selector.getMap().has(sock))
         this.#fetcher.selector.unregister(sock);
-      sock.close();
+      // The TLS socket's close sends close_notify (best effort), then closes the socket.
+      if (this.#tls !== null) this.#tls.close();
+      else sock.close();
       this.#sock = null;
+      this.#tls = null;
     }
     if (this.#settled) this.#fetcher.forget(this);
   }

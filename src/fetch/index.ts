@@ -11,6 +11,10 @@
  * {@link fetchWithModel}: the notes' five I/O models (blocking, non-blocking,
  * select/poll/epoll, signal-driven, io_uring), one fetch each (models.ts).
  *
+ * Every one takes http:// and https:// URLs; for https the options `ca`
+ * and `rejectUnauthorized` say what to trust (tls.ts shares one client
+ * context per such pair, so sessions resume from fetch to fetch).
+ *
  * @module
  */
 export { fetchBusyPoll } from './busy-poll.js';

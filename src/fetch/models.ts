@@ -16,7 +16,10 @@
  *   backend 'io_uring': connect, send and recv are requests the kernel
  *   completes, every page in flight at once.
  *
- * {@link fetchWithModel} runs a list of URLs under one of them.
+ * {@link fetchWithModel} runs a list of URLs under one of them. Every model
+ * fetches https:// too: TLS runs over the model's socket (blocking: a
+ * blocking TLS socket; the others: OpenSSL's TLS_WANT_READ / TLS_WANT_WRITE
+ * turned into the model's own kind of waiting).
  *
  * @module
  */
@@ -36,15 +39,18 @@ import {
   SIGRTMIN,
   type SignalLike,
   SignalWatch,
+  SO_ERROR,
   SO_RCVTIMEO,
   SO_SNDTIMEO,
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
+  type TlsSocket,
 } from '../sys/index.js';
 import { fetchBusyPoll } from './busy-poll.js';
 import { fetchCoroutine } from './coroutine.js';
+import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
   type FetchError,
@@ -117,13 +123,14 @@ function timeval(ms: number): Buffer {
 }
 
 function exchangeBlocking(
-  url: string,
+  target: HttpTarget,
   info: AddrInfo,
   request: Buffer,
   options: FetchOptions,
   timeoutMs: number,
 ): FetchResult {
   const sock = new Socket(info.family, SOCK_STREAM);
+  let tls: TlsSocket | null = null;
   try {
     // Each blocking call gives up after the timeout (connect goes by SO_SNDTIMEO).
     const tv = timeval(timeoutMs);
@@ -131,19 +138,27 @@ function exchangeBlocking(
     sock.setsockopt(SOL_SOCKET, SO_RCVTIMEO, tv);
     const end = performance.now() + timeoutMs;
     sock.connect(info.address);
-    sock.sendAll(request);
+    // https: a blocking TLS socket over the blocking socket; the same
+    // timeouts make OpenSSL's reads and writes fail with a want (EAGAIN).
+    let conn: Socket | TlsSocket = sock;
+    if (target.tls) {
+      tls = wrapClient(sock, target, options);
+      tls.doHandshake();
+      conn = tls;
+    }
+    conn.sendAll(request);
     const parser = new ResponseParser(options);
     const buffer = Buffer.allocUnsafe(READ_SIZE);
     while (!parser.done) {
       if (performance.now() > end) throw new TimeoutError(`timed out after ${timeoutMs} ms`);
-      const n = sock.recvInto(buffer);
+      const n = conn.recvInto(buffer);
       if (n === 0) {
         parser.end();
         break;
       }
       parser.feed(buffer.subarray(0, n));
     }
-    return toResult(url, parser);
+    return toResult(target.url, parser);
   } catch (error) {
     // SO_RCVTIMEO/SO_SNDTIMEO expiring: the blocking call fails with EAGAIN (EINPROGRESS for connect).
     const code = (error as { code?: string }).code;
@@ -152,7 +167,8 @@ function exchangeBlocking(
     }
     throw error;
   } finally {
-    sock.close();
+    if (tls !== null) tls.close();
+    else sock.close();
   }
 }
 
@@ -173,7 +189,7 @@ export function fetchBlocking(url: string, options: FetchOptions = {}): FetchRes
     let lastError: unknown = null;
     for (const info of resolveBlocking(target, timeoutMs)) {
       try {
-        return exchangeBlocking(url, info, request, options, timeoutMs);
+        return exchangeBlocking(target, info, request, options, timeoutMs);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code !== 'ECONNREFUSED' && code !== 'ENETUNREACH' && code !== 'EADDRNOTAVAIL') throw error;
@@ -196,10 +212,20 @@ export interface SignalDrivenOptions extends FetchOptions {
 interface InFlight {
   readonly index: number;
   readonly url: string;
+  readonly target: HttpTarget;
   readonly sock: Socket;
+  /** https: the TLS socket, made once the connect finished. */
+  tls: TlsSocket | null;
   readonly request: Buffer;
+  readonly options: FetchOptions;
   readonly parser: ResponseParser;
   sent: number;
+}
+
+// The TLS socket once there is one (close_notify, then the socket's close).
+function closePage(page: InFlight): void {
+  if (page.tls !== null) page.tls.close();
+  else page.sock.close();
 }
 
 /**
@@ -210,6 +236,7 @@ interface InFlight {
  * @throws the socket's error (a failed connect shows here: ECONNREFUSED...)
  */
 function advance(page: InFlight, buffer: Buffer): boolean {
+  if (page.target.tls) return advanceTls(page, buffer);
   while (page.sent < page.request.length) {
     // A connect still in progress: EAGAIN (null); its failure: the error.
     const n = page.sock.trySend(page.request.subarray(page.sent));
@@ -219,6 +246,43 @@ function advance(page: InFlight, buffer: Buffer): boolean {
   for (;;) {
     const n = page.sock.tryRecvInto(buffer);
     if (n === null) return false;
+    if (n === 0) {
+      page.parser.end();
+      return true;
+    }
+    page.parser.feed(buffer.subarray(0, n));
+    if (page.parser.done) return true;
+  }
+}
+
+/**
+ * {@link advance} for https: once connected, the TLS socket's handshake,
+ * send and receive, each as far as it goes. Any want just ends the step:
+ * the kernel signals every readiness change of the socket (POLLIN and
+ * POLLOUT both), so the next record that comes tries again.
+ */
+function advanceTls(page: InFlight, buffer: Buffer): boolean {
+  if (page.tls === null) {
+    const error = page.sock.getsockopt(SOL_SOCKET, SO_ERROR);
+    if (error !== 0) throw new OSError(error, 'connect', `${page.target.hostname}:${page.target.port}`);
+    try {
+      page.sock.getpeername();
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOTCONN') return false; // still connecting
+      throw e;
+    }
+    page.tls = wrapClient(page.sock, page.target, page.options);
+  }
+  const tls = page.tls;
+  if (!tls.handshaken && tls.tryHandshake() !== 0) return false;
+  while (page.sent < page.request.length) {
+    const n = tls.trySend(page.request, page.sent);
+    if (n < 0) return false;
+    page.sent += n;
+  }
+  for (;;) {
+    const n = tls.tryRecvInto(buffer);
+    if (n < 0) return false;
     if (n === 0) {
       page.parser.end();
       return true;
@@ -258,7 +322,7 @@ export function fetchSignalDriven(
     results[page.index] = outcome;
     byFd.delete(page.sock.fileno());
     watch.clearSignalDriven(page.sock);
-    page.sock.close();
+    closePage(page);
   };
   const step = (page: InFlight): void => {
     try {
@@ -279,7 +343,10 @@ export function fetchSignalDriven(
         const page: InFlight = {
           index,
           url,
+          target,
+          options,
           sock,
+          tls: null,
           request: formatRequest(target, options),
           parser: new ResponseParser(options),
           sent: 0,
@@ -317,7 +384,7 @@ export function fetchSignalDriven(
     }
     return results;
   } finally {
-    for (const page of byFd.values()) page.sock.close();
+    for (const page of byFd.values()) closePage(page);
     waiter.close();
     watch.close();
   }

@@ -3,13 +3,19 @@
  * The notes' fetchers close each connection (Connection: close); a client
  * fetching many URLs from a host reuses them instead.
  *
+ * https:// connections are pooled the same way, once shaken hands: a pool
+ * is keyed by scheme, host and port (and, for TLS, the trust options the
+ * connection was verified under), and a new connection to a host resumes
+ * the TLS session of the previous one (the fetchers' shared context).
+ *
  * @module
  */
 import { type Coroutine, waitFor } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
-import type { Socket } from '../sys/index.js';
-import { connectAny, readResponse } from './coroutine.js';
+import { type Socket, TLS_WANT_READ, TLS_WANT_WRITE, TlsSocket } from '../sys/index.js';
+import { connectAny, readResponse, startTlsOptions } from './coroutine.js';
+import { poolKey } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
   FetcherClosedError,
@@ -25,7 +31,8 @@ export interface PoolOptions {
 }
 
 interface Connection {
-  sock: Socket;
+  /** The TLS socket for https (closing it closes the socket beneath). */
+  sock: Socket | TlsSocket;
   /** Reused at least once: a failure before any byte may be a stale keep-alive. */
   reused: boolean;
 }
@@ -56,8 +63,29 @@ function keepsAlive(parser: ResponseParser, options: FetchOptions): boolean {
   );
 }
 
+// A byte's room: an idle connection has nothing to say, so a record it
+// does decrypt is a stray byte that makes it unusable anyway.
+const PROBE = Buffer.alloc(1);
+
 /**
- * Fetches over kept-alive connections, at most `maxPerHost` per host.
+ * Whether an idle connection that turned readable is gone. A plain socket
+ * is (the server closed it, or sent what no request asked for). A TLS
+ * socket may have received a record that is no data -- a TLS 1.3 session
+ * ticket -- which a read consumes and answers with a want: it stays.
+ */
+function idleTlsIsGone(sock: Socket | TlsSocket): boolean {
+  if (!(sock instanceof TlsSocket)) return true;
+  try {
+    const n = sock.tryRecvInto(PROBE);
+    return n !== TLS_WANT_READ && n !== TLS_WANT_WRITE;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Fetches over kept-alive connections, at most `maxPerHost` per host
+ * (http:// and https://; TLS connections too are kept and reused).
  *
  * @example
  * ```ts
@@ -113,9 +141,9 @@ export class HttpPool {
     if (this.#closed) throw new FetcherClosedError('the pool is closed');
     const target = parseHttpUrl(url);
     const request = formatRequest(target, { ...options, keepAlive: true });
-    const key = `${target.hostname}:${target.port}`;
+    const key = poolKey(target, options);
     for (let attempt = 0; ; attempt++) {
-      const conn = yield* this.#acquire(key, target);
+      const conn = yield* this.#acquire(key, target, options);
       let reusable = false;
       const parser = new ResponseParser(options);
       try {
@@ -135,7 +163,7 @@ export class HttpPool {
     }
   }
 
-  *#acquire(key: string, target: HttpTarget): Coroutine<Connection> {
+  *#acquire(key: string, target: HttpTarget, options: FetchOptions): Coroutine<Connection> {
     let host = this.#hosts.get(key);
     if (host === undefined) {
       host = { idle: [], open: 0, waiters: [] };
@@ -158,10 +186,21 @@ export class HttpPool {
     }
     host.open++;
     try {
-      return { sock: yield* connectAny(this.#loop, target), reused: false };
+      return { sock: yield* this.#connect(target, options), reused: false };
     } catch (error) {
       host.open--;
       host.waiters.shift()?.();
+      throw error;
+    }
+  }
+
+  *#connect(target: HttpTarget, options: FetchOptions): Coroutine<Socket | TlsSocket> {
+    const sock = yield* connectAny(this.#loop, target);
+    if (!target.tls) return sock;
+    try {
+      return yield* this.#loop.startTls(sock, startTlsOptions(target, options));
+    } catch (error) {
+      sock.close();
       throw error;
     }
   }
@@ -186,6 +225,7 @@ export class HttpPool {
   readonly #onIdleReadable = (host: Host, conn: Connection): void => {
     const at = host.idle.indexOf(conn);
     if (at === -1) return;
+    if (!idleTlsIsGone(conn.sock)) return;
     host.idle.splice(at, 1);
     this.#loop.removeReader(conn.sock);
     conn.sock.close();

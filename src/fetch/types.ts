@@ -5,6 +5,7 @@
  */
 import { InvalidStateError } from '../coro/index.js';
 import type { RequestOptions, ResponseParser } from '../http/index.js';
+import type { PemInput } from '../sys/index.js';
 
 /** A fetched response. */
 export interface FetchResult {
@@ -23,6 +24,17 @@ export interface FetchOptions extends RequestOptions {
   maxBodyBytes?: number;
   /** Most bytes of the response head (default 64 KiB). */
   maxHeaderBytes?: number;
+  /**
+   * https: the certificates to trust (PEM; several may follow one another,
+   * or come as an array) instead of Node's bundled roots.
+   */
+  ca?: PemInput;
+  /**
+   * https: fail when the server's certificate does not verify against the
+   * roots (or `ca`) or does not name the URL's host (default true). false
+   * accepts any certificate, and with it anyone in the middle: for tests.
+   */
+  rejectUnauthorized?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -36,7 +48,12 @@ export class FetcherClosedError extends Error {
   }
 }
 
-/** A fetch that failed: `code` is the cause's (ECONNREFUSED, ENOTFOUND, ERR_HTTP_..., ERR_TIMEOUT...). */
+/**
+ * A fetch that failed: `code` is the cause's (ECONNREFUSED, ENOTFOUND,
+ * ERR_HTTP_..., ERR_TIMEOUT...; over https also the TLS ones:
+ * CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_UNEXPECTED_EOF_WHILE_READING
+ * for a body the server cut off without close_notify...).
+ */
 export class FetchError extends Error {
   readonly code: string;
   readonly url: string;

@@ -10,7 +10,9 @@ import { isToken } from './token.js';
 export interface HttpTarget {
   /** The URL as given. */
   url: string;
-  /** Host name or address to connect to (IPv6 without brackets). */
+  /** True for https:// (TLS on the connection, the URL's host checked against the certificate). */
+  tls: boolean;
+  /** Host name or address to connect to (IPv6 without brackets); also the TLS name checked. */
   hostname: string;
   port: number;
   /** The Host header: host[:port], IPv6 in brackets. */
@@ -19,7 +21,7 @@ export interface HttpTarget {
   path: string;
 }
 
-/** A request the client cannot make: a malformed URL, https, a bad header. */
+/** A request the client cannot make: a malformed URL, a scheme other than http/https, a bad header. */
 export class HttpRequestError extends Error {
   readonly code: 'ERR_INVALID_URL' | 'ERR_UNSUPPORTED_PROTOCOL' | 'ERR_INVALID_HEADER';
 
@@ -34,9 +36,10 @@ export class HttpRequestError extends Error {
 }
 
 /**
- * Parses an http:// URL.
+ * Parses an http:// or https:// URL (default port 80 or 443; the Host
+ * header names the port only when the URL does, as browsers send it).
  *
- * @throws {HttpRequestError} ERR_INVALID_URL, or ERR_UNSUPPORTED_PROTOCOL for anything but http:
+ * @throws {HttpRequestError} ERR_INVALID_URL, or ERR_UNSUPPORTED_PROTOCOL for anything but http: and https:
  */
 export function parseHttpUrl(url: string): HttpTarget {
   let parsed: URL;
@@ -45,13 +48,17 @@ export function parseHttpUrl(url: string): HttpTarget {
   } catch {
     throw new HttpRequestError('ERR_INVALID_URL', `invalid URL: ${JSON.stringify(url)}`);
   }
-  if (parsed.protocol !== 'http:') {
-    throw new HttpRequestError('ERR_UNSUPPORTED_PROTOCOL', `only http:// URLs are supported: ${url}`);
+  const tls = parsed.protocol === 'https:';
+  if (!tls && parsed.protocol !== 'http:') {
+    throw new HttpRequestError('ERR_UNSUPPORTED_PROTOCOL', `only http:// and https:// URLs are supported: ${url}`);
   }
-  const port = parsed.port === '' ? 80 : Number(parsed.port);
+  // URL drops a port that is the scheme's default (https://h:443/ -> port ''),
+  // so '' means the default here and the Host header leaves it out.
+  const port = parsed.port === '' ? (tls ? 443 : 80) : Number(parsed.port);
   const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
   return {
     url,
+    tls,
     hostname,
     port,
     hostHeader: parsed.port === '' ? parsed.hostname : `${parsed.hostname}:${port}`,

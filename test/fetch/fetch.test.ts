@@ -115,7 +115,7 @@ describe.each(['busy', 'callback', 'coroutine', 'async'] as FetchStyle[])('fetch
     ['a malformed status line', () => `http://127.0.0.1:${rawPort}/malformed`, 'ERR_HTTP_BAD_STATUS_LINE'],
     ['an oversize header', () => `http://127.0.0.1:${rawPort}/oversize`, 'ERR_HTTP_HEADERS_TOO_LARGE'],
     ['an unknown host', () => 'http://no-such-host.invalid/', 'ENOTFOUND'],
-    ['https', () => 'https://127.0.0.1/', 'ERR_UNSUPPORTED_PROTOCOL'],
+    ['another scheme', () => 'ftp://127.0.0.1/', 'ERR_UNSUPPORTED_PROTOCOL'],
   ])('%s fails that URL with a clear FetchError', async (_what, url, code) => {
     const r = await one(style, url());
     expect(r).toMatchObject({ name: 'FetchError', code, url: url() });

@@ -274,8 +274,9 @@ describe('ResponseParser', () => {
 });
 
 describe('requests', () => {
-  it('parses http URLs: ports, IPv6 literals, paths and queries', () => {
+  it('parses http and https URLs: default ports, IPv6 literals, paths and queries', () => {
     expect(parseHttpUrl('http://example.com')).toMatchObject({
+      tls: false,
       hostname: 'example.com',
       port: 80,
       hostHeader: 'example.com',
@@ -287,7 +288,17 @@ describe('requests', () => {
       hostHeader: '[::1]:8080',
       path: '/a/b?c=d',
     });
-    expect(() => parseHttpUrl('https://example.com/')).toThrow(
+    expect(parseHttpUrl('https://example.com/a')).toMatchObject({
+      tls: true,
+      hostname: 'example.com',
+      port: 443,
+      hostHeader: 'example.com',
+      path: '/a',
+    });
+    // The default port written out is still the default: no port in Host.
+    expect(parseHttpUrl('https://example.com:443/')).toMatchObject({ port: 443, hostHeader: 'example.com' });
+    expect(parseHttpUrl('https://[::1]:8443/')).toMatchObject({ tls: true, port: 8443, hostHeader: '[::1]:8443' });
+    expect(() => parseHttpUrl('ftp://example.com/')).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED_PROTOCOL' }),
     );
     expect(() => parseHttpUrl('not a url')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_URL' }));
