@@ -34,7 +34,7 @@ import {
 import type { IoSlots, Watcher } from './handle.js';
 import { byteSize, MAX_IO, rangeLength, rangeStart, SMALL_SEND, utf8 } from './sock-args.js';
 
-/** What the TLS operations need of the loop. */
+/** @internal What the TLS operations need of the loop. */
 export interface TlsLoop extends LoopLike {
   /**
    * Makes `watcher` the fd's reader (or writer), replacing the one it had.
@@ -373,7 +373,7 @@ function failed<T>(loop: LoopLike, error: unknown): Future<T> {
 }
 
 /**
- * Receives up to `nbytes` decrypted bytes; an empty Buffer means the peer
+ * @internal Receives up to `nbytes` decrypted bytes; an empty Buffer means the peer
  * closed with close_notify.
  *
  * @throws {TypeError} / {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
@@ -384,7 +384,7 @@ export function tlsRecv(loop: TlsLoop, tls: TlsSocket, nbytes: number): Future<B
 }
 
 /**
- * Receives into `buffer` (from `offset`, at most `length` bytes); resolves
+ * @internal Receives into `buffer` (from `offset`, at most `length` bytes); resolves
  * with the count, 0 at close_notify.
  *
  * @throws {TypeError} / {RangeError} for a buffer that is no ArrayBufferView, or a range outside it
@@ -434,7 +434,7 @@ function receive<T>(
 }
 
 /**
- * Sends all of `data` through TLS (for bytes: from `offset`, `length` of
+ * @internal Sends all of `data` through TLS (for bytes: from `offset`, `length` of
  * them), after the sends on this socket still under way. A send of at most
  * 64 KiB never needs the caller's bytes after this returns; a larger one
  * reads them until its Future is done.
@@ -535,7 +535,7 @@ function contextFor(options: StartTlsOptions, serverSide: boolean): TlsContext {
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 60_000;
 
 /**
- * asyncio's start_tls for the sock_* API: wraps a connected (or accepted)
+ * @internal asyncio's start_tls for the sock_* API: wraps a connected (or accepted)
  * socket in TLS and shakes hands; resolves with the {@link TlsSocket} the
  * sock_* operations then take in its place. Contexts made from the options
  * are kept and reused for the same options (so are their sessions).
