@@ -13,6 +13,7 @@
  *   {"roundTrips":N,"seconds":S,"perSecond":R,"p50us":..,"p99us":..}
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -79,6 +80,8 @@ static void send_on(struct conn *c, const char *msg, size_t size, uint32_t i) {
 }
 
 int main(int argc, char **argv) {
+  /* OpenSSL writes to the socket with write(2): a peer gone must be an EPIPE, never a SIGPIPE that kills us. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc != 6) {
     fprintf(stderr, "usage: %s <port> <conns> <size> <warmup_ms> <measure_ms>\n", argv[0]);
     return 2;

@@ -16,6 +16,7 @@
  * as the iomux servers do: the peer is not reading, stop reading from it.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -128,6 +129,8 @@ static int serve(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
+  /* OpenSSL writes to the socket with write(2): a peer gone must be an EPIPE, never a SIGPIPE that kills us. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc != 4) {
     fprintf(stderr, "usage: %s <port> <certFile> <keyFile>\n", argv[0]);
     return 2;
