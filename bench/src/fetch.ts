@@ -38,7 +38,9 @@ import type { TLSSocket } from 'node:tls';
 import { formatRange, median } from '#iomux/cli/bench/stats.js';
 import { startServerProcess } from '#iomux/cli/demo.js';
 import { fetchMany } from '#iomux/cli/fetch-many.js';
-import type { BackendName } from '#iomux/loop/index.js';
+import type { Coroutine } from '#iomux/coro/index.js';
+import { fetchCoroutine, HttpPool } from '#iomux/fetch/index.js';
+import { type BackendName, EventLoop } from '#iomux/loop/index.js';
 import { IoUring } from '#iomux/sys/index.js';
 import { startNginx } from './nginx.js';
 import { buildBenchC, buildBenchTlsC, findPython, peerScript } from './peers.js';
@@ -220,6 +222,77 @@ async function nodeHttps(port: number, count: number, ca: string, keepAlive: boo
   const sample = await timeHttps(count, keepAlive, one, handshakes);
   if (agent !== false) agent.destroy();
   return sample;
+}
+
+/**
+ * iomux's https client on the epoll loop, owning mode: with keep-alive its
+ * HttpPool (KEEP_ALIVE_CONNECTIONS connections opened first, untimed), else
+ * fetchCoroutine, a new connection per request, KEEP_ALIVE_CONNECTIONS at a
+ * time. Handshakes are counted through the loop's startTls (as the undici
+ * row's connector is wrapped); with `resume` false each connection gets a
+ * session key of its own, so every handshake is a full one (the fetchers'
+ * shared context resumes otherwise).
+ */
+async function iomuxHttps(
+  port: number,
+  count: number,
+  ca: string,
+  keepAlive: boolean,
+  resume = true,
+): Promise<FetchSample> {
+  const loop = new EventLoop({ backend: 'epoll' });
+  const handshakes = { total: 0, resumed: 0 };
+  const startTls = loop.startTls.bind(loop);
+  let fresh = 0;
+  loop.startTls = (sock, options = {}) => {
+    const future = startTls(sock, resume ? options : { ...options, sessionKey: `bench-full-${fresh++}` });
+    future.addDoneCallback((done) => {
+      if (done.cancelled() || done.exception() !== null) return;
+      handshakes.total++;
+      if (done.result().sessionReused) handshakes.resumed++;
+    });
+    return future;
+  };
+  const options = { ca, timeoutMs: 60_000 };
+  const url = (i: number): string => `https://127.0.0.1:${port}/goods/${i}/`;
+  const check = (status: number): void => {
+    if (status !== 200) throw new Error(`iomux https: HTTP ${status}`);
+  };
+  const pool = new HttpPool(loop, { maxPerHost: KEEP_ALIVE_CONNECTIONS });
+  // `n` requests: through the pool all at once (it keeps to its connections), or fetchCoroutine from
+  // KEEP_ALIVE_CONNECTIONS workers.
+  const run = (n: number): void => {
+    let next = 0;
+    function* worker(): Coroutine<void> {
+      while (next < n) {
+        const i = next++;
+        check((yield* fetchCoroutine(loop, url(i), options)).status);
+      }
+    }
+    function* main(): Coroutine<void> {
+      const tasks = keepAlive
+        ? Array.from({ length: n }, (_, i) => loop.createTask(pool.fetch(url(i), options)))
+        : Array.from({ length: Math.min(n, KEEP_ALIVE_CONNECTIONS) }, () => loop.createTask(worker()));
+      for (const task of tasks) {
+        const result = yield* task;
+        if (result !== undefined) check(result.status);
+      }
+    }
+    loop.runUntilComplete(main());
+  };
+  try {
+    if (keepAlive) run(KEEP_ALIVE_CONNECTIONS);
+    const sample = await inProcess(count, async () => {
+      const t0 = performance.now();
+      run(count);
+      const perSecond = count / ((performance.now() - t0) / 1000);
+      return keepAlive ? { perSecond } : { perSecond, handshakes };
+    });
+    return sample as FetchSample;
+  } finally {
+    pool.close();
+    loop.close();
+  }
 }
 
 /**
@@ -463,13 +536,15 @@ export async function runFetchBench(
     }
     const samples = new Map<string, FetchSample[]>();
     for (let run = 0; run < runs; run++) {
-      for (const [, name, measure] of variants) {
+      for (const [policy, name, measure] of variants) {
+        // By policy and name: the same client may run under several policies.
+        const key = `${policy}: ${name}`;
         const sample = await measure();
-        if (sample !== null) samples.set(name, [...(samples.get(name) ?? []), sample]);
+        if (sample !== null) samples.set(key, [...(samples.get(key) ?? []), sample]);
       }
     }
     const results = variants.flatMap(([policy, name]): FetchBenchResult[] => {
-      const s = samples.get(name);
+      const s = samples.get(`${policy}: ${name}`);
       if (s === undefined) return [];
       const perSecond = median(s.map((x) => x.perSecond));
       const cpuUsPerRequest = median(s.map((x) => x.cpuUs));
@@ -489,16 +564,19 @@ export async function runFetchBench(
 
 /**
  * The https rows: keep-alive and a new connection per request, against the
- * peer server's TLS port. (iomux's own https rows join them here, named
- * "iomux ...", once iomux speaks TLS: the table's ratios and the targets
- * find them by that prefix in each policy.)
+ * peer server's TLS port. iomux's rows come first in each policy: the
+ * table's ratios and the targets find them by the "iomux" prefix (for a new
+ * connection, the first is full handshakes, as node:https's agent: false).
  */
 function httpsVariants(tls: PeerTls, count: number): Variant[] {
   const { port, ca, caFile } = tls;
   return [
+    ['https keep-alive', 'iomux HttpPool (https, epoll)', () => iomuxHttps(port, count, ca, true)],
     ['https keep-alive', 'C OpenSSL fetcher, keep-alive (floor)', () => cTls(port, count, caFile, ['--keep-alive'])],
     ['https keep-alive', 'node:https, keep-alive Agent', () => nodeHttps(port, count, ca, true)],
     ['https keep-alive', 'undici.request (https)', () => undiciHttps(port, count, ca, true)],
+    ['https new connection', 'iomux fetchCoroutine (https, epoll)', () => iomuxHttps(port, count, ca, false, false)],
+    ['https new connection', 'iomux fetchCoroutine (https, epoll), resuming', () => iomuxHttps(port, count, ca, false)],
     ['https new connection', 'C OpenSSL fetcher (floor)', () => cTls(port, count, caFile, [])],
     ['https new connection', 'C OpenSSL fetcher (floor), --resume', () => cTls(port, count, caFile, ['--resume'])],
     ['https new connection', 'node:https, agent: false', () => nodeHttps(port, count, ca, false)],
