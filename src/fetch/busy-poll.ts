@@ -103,22 +103,7 @@ function exchangeSpinning(
       if (n !== null) sent += n;
       deadline.check();
     }
-    const parser = new ResponseParser(options);
-    const buffer = Buffer.allocUnsafe(64 * 1024);
-    for (;;) {
-      const n = sock.tryRecvInto(buffer);
-      if (n === null) {
-        deadline.check();
-        continue;
-      }
-      if (n === 0) {
-        parser.end();
-        break;
-      }
-      parser.feed(buffer.subarray(0, n));
-      if (parser.done) break;
-    }
-    return toResult(target.url, parser);
+    return receiveSpinning(target.url, (buffer) => sock.tryRecvInto(buffer) ?? -1, options, deadline);
   } finally {
     // Once a TLS socket exists, closing it sends close_notify (best effort) and closes the socket.
     if (tls !== null) tls.close();
@@ -164,11 +149,25 @@ function exchangeTls(
     if (n > 0) sent += n;
     else deadline.check();
   }
+  // A TLS read throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING for a close without close_notify: never a short body.
+  return receiveSpinning(url, (buffer) => tls.tryRecvInto(buffer), options, deadline);
+}
+
+/**
+ * The response, asked for again and again: `tryRecv` gives a count, 0 at
+ * the end, or a negative number while nothing came (EAGAIN, or a TLS want).
+ * Reading stops the moment the parser has a complete response.
+ */
+function receiveSpinning(
+  url: string,
+  tryRecv: (buffer: Buffer) => number,
+  options: FetchOptions,
+  deadline: Deadline,
+): FetchResult {
   const parser = new ResponseParser(options);
   const buffer = Buffer.allocUnsafe(64 * 1024);
   for (;;) {
-    // Throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING for a close without close_notify: never a short body.
-    const n = tls.tryRecvInto(buffer);
+    const n = tryRecv(buffer);
     if (n < 0) {
       deadline.check();
       continue;
