@@ -19,7 +19,6 @@ import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
-import type { Coroutine } from '#iomux/coro/index.js';
 import { type BackendName, EventLoop } from '#iomux/loop/index.js';
 import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
@@ -127,44 +126,13 @@ function serveNetTls(certFile: string, keyFile: string): void {
 }
 
 /**
- * The iomux echo server over TLS: the epoll loop's coroutines, one per
- * connection, each shaking hands with `loop.startTls` (one server context
- * for all), then receiving into one buffer shared by every connection and
- * sending straight from it, as the plain iomux server does.
+ * The iomux echo server over TLS: the plain server's coroutines on the
+ * epoll loop, each connection first through `loop.startTls` (one server
+ * context for all).
  */
 function serveIomuxTls(certFile: string, keyFile: string): void {
-  const loop = new EventLoop({ backend: 'epoll' });
-  const server = listenSocket();
   const context = new TlsContext({ server: true, cert: readFileSync(certFile), key: readFileSync(keyFile) });
-  const buf = Buffer.allocUnsafe(65536);
-
-  function* echo(conn: Socket): Coroutine<void> {
-    conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    try {
-      const tls = yield* loop.startTls(conn, { serverSide: true, context });
-      for (;;) {
-        const n = yield* loop.sockRecvInto(tls, buf);
-        if (n === 0) break;
-        yield* loop.sockSendAll(tls, buf, 0, n);
-      }
-    } finally {
-      conn.close();
-    }
-  }
-
-  function* main(): Coroutine<void> {
-    for (;;) {
-      const [conn] = yield* loop.sockAccept(server);
-      loop.createTask(echo(conn)).addDoneCallback((task) => {
-        // A client killed at the end of a run (reset, no close_notify) is normal.
-        if (!task.cancelled()) task.exception();
-      });
-    }
-  }
-
-  const [, port] = server.getsockname() as [string, number];
-  process.stdout.write(`listening ${port}\n`);
-  loop.runUntilComplete(main());
+  serveIomux('epoll', false, (loop, conn) => loop.startTls(conn, { serverSide: true, context }));
 }
 
 const [kind, selector, keyFile] = process.argv.slice(2);

@@ -3,9 +3,18 @@
  * benchmark): the iomux loop with a coroutine per connection, TCP_NODELAY,
  * one shared receive buffer, as the C floor has.
  */
-import type { Coroutine } from '../../coro/index.js';
+import type { Coroutine, Future } from '../../coro/index.js';
 import { type BackendName, EventLoop } from '../../loop/index.js';
-import { AF_INET, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TCP_NODELAY } from '../../sys/index.js';
+import {
+  AF_INET,
+  IPPROTO_TCP,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  Socket,
+  TCP_NODELAY,
+  type TlsSocket,
+} from '../../sys/index.js';
 
 /** A non-blocking listening socket on an ephemeral loopback port. */
 export function listenSocket(): Socket {
@@ -17,14 +26,18 @@ export function listenSocket(): Socket {
   return server;
 }
 
+/** What a connection becomes before the echo starts: a TLS socket, once its handshake is done. */
+export type WrapConnection = (loop: EventLoop, conn: Socket) => Future<TlsSocket>;
+
 /**
  * Serves echo on the iomux loop with one coroutine per connection: owning
  * mode (`runUntilComplete`), or cooperative mode (`await loop.run`) when
- * `cooperative`. Prints "listening <port>", and with IOMUX_STATS=1 a line
+ * `cooperative`; each connection made first what `wrap` makes of it (TLS).
+ * Prints "listening <port>", and with IOMUX_STATS=1 a line
  * "stats <loop iterations> <heap + buffer bytes>" every 200 ms; serves until
  * the process is killed.
  */
-export function serveIomux(backend: BackendName, cooperative = false): void {
+export function serveIomux(backend: BackendName, cooperative = false, wrap?: WrapConnection): void {
   const loop = new EventLoop({ backend });
   const server = listenSocket();
 
@@ -39,10 +52,11 @@ export function serveIomux(backend: BackendName, cooperative = false): void {
   function* echo(conn: Socket): Coroutine<void> {
     conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
     try {
+      const stream = wrap === undefined ? conn : yield* wrap(loop, conn);
       for (;;) {
-        const n = yield* loop.sockRecvInto(conn, buf);
+        const n = yield* loop.sockRecvInto(stream, buf);
         if (n === 0) break;
-        yield* loop.sockSendAll(conn, buf, 0, n);
+        yield* loop.sockSendAll(stream, buf, 0, n);
       }
     } finally {
       conn.close();
