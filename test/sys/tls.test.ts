@@ -5,7 +5,9 @@
  * sockets over a socketpair (driven by hand, non-blocking: every want is
  * seen) and against node:tls. Each bad input gives its clear error.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs.js';
@@ -307,6 +309,24 @@ describe('closing', () => {
     }
     expect(openFdCount()).toBe(before);
   });
+});
+
+describe('left to the garbage collector', () => {
+  it('frees every SSL once: connections in every state, a worker terminated with them alive', () => {
+    const dist = fileURLToPath(new URL('../../dist', import.meta.url));
+    const script = fileURLToPath(new URL('./fixtures/tls-collect.mjs', import.meta.url));
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', script, dist, certs.server.certFile, certs.server.keyFile, certs.ca.certFile],
+      { encoding: 'utf8', timeout: 100_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const [word, before, after] = r.stdout.trim().split(' ');
+    expect(word).toBe('ok');
+    // The sockets nobody closed were closed when collected: fds back where they were.
+    expect(Number(after)).toBeLessThanOrEqual(Number(before));
+  }, 120_000);
 });
 
 describe('against node:tls', () => {
