@@ -1,0 +1,167 @@
+/**
+ * Hostile review of TLS (native/tls_*.cc, src/sys/tls.ts, src/loop/tls-ops.ts):
+ * each test shows a bug found in review, and keeps it fixed.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs.js';
+import { type Coroutine, gather } from '../../src/coro/index.js';
+import type { EventLoop } from '../../src/loop/index.js';
+import {
+  type Socket,
+  socketpair,
+  TlsContext,
+  type TlsError,
+  type TlsSocket,
+  type WrapSocketOptions,
+} from '../../src/sys/index.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
+
+let certs: CertificateSet;
+let serverContext: TlsContext;
+
+beforeAll(() => {
+  certs = makeCertificates();
+  serverContext = new TlsContext({ server: true, cert: certs.server.cert, key: certs.server.key });
+});
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+// A connected pair of TLS sockets over a non-blocking socketpair.
+function tlsPair(
+  client: TlsContext,
+  wrap: WrapSocketOptions,
+  server: TlsContext = serverContext,
+): { client: TlsSocket; server: TlsSocket } {
+  const [a, b] = socketpair();
+  a.setBlocking(false);
+  b.setBlocking(false);
+  return { client: client.wrapSocket(a, wrap), server: server.wrapSocket(b) };
+}
+
+// Steps both handshakes until both are done (or one throws); bounded.
+function handshake(client: TlsSocket, server: TlsSocket): void {
+  let clientDone = false;
+  let serverDone = false;
+  for (let i = 0; i < 50 && !(clientDone && serverDone); i++) {
+    if (!clientDone) clientDone = client.tryHandshake() === 0;
+    if (!serverDone) serverDone = server.tryHandshake() === 0;
+  }
+  if (!(clientDone && serverDone)) throw new Error('handshake did not finish in 50 steps');
+}
+
+// One round trip each way (brings TLS 1.3's session tickets to the client).
+function roundTrip(client: TlsSocket, server: TlsSocket): void {
+  const buf = Buffer.alloc(16);
+  expect(client.trySend('ping')).toBe(4);
+  expect(server.tryRecvInto(buf)).toBe(4);
+  expect(server.trySend('pong')).toBe(4);
+  expect(client.tryRecvInto(buf)).toBe(4);
+}
+
+function failureOf(fn: () => void): Error | null {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  return null;
+}
+
+// Runs `script` (CommonJS) in a child node with `native` bound to this
+// clone's addon; its exit status and output.
+function runNative(script: string): { status: number | null; signal: string | null; out: string } {
+  const prelude = `const native = require('node-gyp-build')(${JSON.stringify(root)});\n`;
+  const child = spawnSync(process.execPath, ['-e', prelude + script], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  return { status: child.status, signal: child.signal, out: `${child.stdout}${child.stderr}` };
+}
+
+describe('native TlsContext unwrapping', () => {
+  it('an object that passes instanceof TlsContext but wraps nothing is a TypeError, not a SIGSEGV', () => {
+    const result = runNative(`
+      const fake = Object.create(native.TlsContext.prototype);
+      try { new native.TlsConn(fake, 0); console.log('no throw'); }
+      catch (e) { console.log(e.constructor.name + ': ' + e.message); }
+    `);
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(0);
+    expect(result.out).toMatch(/^TypeError: /);
+  });
+});
+
+describe('session resumption and the host name', () => {
+  it('a session kept under a key is not resumed for another host name: the name is still checked', () => {
+    const context = new TlsContext({ ca: certs.ca.cert });
+    // A connection to localhost (the certificate's name) leaves a session under 'shared'.
+    const first = tlsPair(context, { serverHostname: 'localhost', sessionKey: 'shared' });
+    handshake(first.client, first.server);
+    roundTrip(first.client, first.server);
+    expect(first.client.authorized).toBe(true);
+    first.client.close();
+    first.server.close();
+    // The same key for a name the certificate does not hold: a full
+    // handshake would fail ERR_TLS_CERT_ALTNAME_INVALID; resumption must not skip it.
+    const second = tlsPair(context, { serverHostname: 'evil.example', sessionKey: 'shared' });
+    const error = failureOf(() => handshake(second.client, second.server));
+    const reused = second.client.sessionReused;
+    second.client.close();
+    second.server.close();
+    expect({ code: (error as TlsError | null)?.code, reused }).toEqual({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      reused: false,
+    });
+  });
+});
+
+// A TLS echo-less sink: accepts one connection over a socketpair and reads
+// everything until close_notify, returning it.
+function* sink(loop: EventLoop, sock: Socket): Coroutine<Buffer> {
+  const tls = yield* loop.startTls(sock, { serverSide: true, context: serverContext });
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const chunk = yield* loop.sockRecv(tls, 65536);
+    if (chunk.length === 0) break;
+    chunks.push(chunk);
+  }
+  tls.close();
+  return Buffer.concat(chunks);
+}
+
+describe.each(BACKENDS)('TLS sends on the %s loop', (backend) => {
+  it('cancelling a queued send that OpenSSL never saw does not break the sends after it', () => {
+    const loop = testLoop(backend);
+    const [a, b] = socketpair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    const big = randomBytes(4 << 20);
+    function* client(): Coroutine<string> {
+      const tls = yield* loop.startTls(a, { serverName: 'localhost', ca: certs.ca.cert });
+      const first = loop.sockSendAll(tls, big); // waits: the socket buffer fills
+      const second = loop.sockSendAll(tls, 'never sent'); // queued behind it
+      yield* first;
+      // The second has not been tried yet (it goes with the next writability):
+      // cancelling it takes nothing half-sent out of the stream.
+      second.cancel();
+      expect(second.cancelled()).toBe(true);
+      let outcome = 'sent';
+      try {
+        yield* loop.sockSendAll(tls, 'third');
+      } catch (error) {
+        outcome = (error as { code?: string }).code ?? String(error);
+      }
+      tls.close();
+      return outcome;
+    }
+    const [received, outcome] = loop.runUntilComplete(
+      (function* (): Coroutine<unknown[]> {
+        return (yield* gather(sink(loop, b), client())) as unknown[];
+      })(),
+    ) as [Buffer, string];
+    expect(outcome).toBe('sent');
+    expect(received.length).toBe(big.length + 'third'.length);
+    expect(received.subarray(big.length).toString()).toBe('third');
+  });
+});
