@@ -297,11 +297,14 @@ std::shared_ptr<TlsContextState> UnwrapTlsContext(Napi::Env env, Napi::Value val
     is = value.As<Napi::Object>().InstanceOf(data->tlsContextClass.Value());
     if (env.IsExceptionPending()) return nullptr;
   }
-  if (!is) {
+  // instanceof is only the prototype chain (Object.create of the prototype,
+  // a Symbol.hasInstance, passes it): the object must also wrap a context.
+  void* wrapped = nullptr;
+  if (!is || napi_unwrap(env, value, &wrapped) != napi_ok || wrapped == nullptr) {
     ThrowTypeError(env, "The \"context\" argument must be a TlsContext. Received " + DescribeValue(value));
     return nullptr;
   }
-  const auto& state = TlsContext::Unwrap(value.As<Napi::Object>())->state();
+  const auto& state = static_cast<TlsContext*>(static_cast<Napi::ObjectWrap<TlsContext>*>(wrapped))->state();
   if (state == nullptr) {
     ThrowValueError(env, "The \"context\" argument is a TlsContext whose construction failed");
     return nullptr;
