@@ -187,6 +187,11 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
         }
       }
       if (!link_.sessionKey.empty()) {
+        // A resumed session skips verification: its result is the one the
+        // session was made with, against the name it was made for. Keyed by
+        // the name too, a session never answers for another name (whatever
+        // key the caller chose).
+        link_.sessionKey = hostname + std::string(1, '\0') + link_.sessionKey;
         SSL_SESSION* session = state->FindSession(link_.sessionKey);
         if (session != nullptr) SSL_set_session(ssl, session);
       }
