@@ -116,6 +116,31 @@ describe('session resumption and the host name', () => {
   });
 });
 
+describe('names and chains as Node takes them', () => {
+  it('a fully qualified name with its trailing dot matches the certificate (as node:tls)', () => {
+    const context = new TlsContext({ ca: certs.ca.cert });
+    const { client, server } = tlsPair(context, { serverHostname: 'localhost.' });
+    const error = failureOf(() => handshake(client, server));
+    const authorized = client.authorized;
+    // SNI carries no trailing dot (RFC 6066 3).
+    const servername = server.servername;
+    client.close();
+    server.close();
+    expect({ error: (error as TlsError | null)?.code ?? null, authorized, servername }).toEqual({
+      error: null,
+      authorized: true,
+      servername: 'localhost',
+    });
+  });
+
+  it('a chain certificate that does not parse is an error, not silently left out (as node:tls)', () => {
+    const garbage = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    const make = (): TlsContext =>
+      new TlsContext({ server: true, cert: `${certs.server.cert}\n${garbage}`, key: certs.server.key });
+    expect(make).toThrow(expect.objectContaining({ code: expect.stringMatching(/^ERR_OSSL_/) }));
+  });
+});
+
 // A TLS echo-less sink: accepts one connection over a socketpair and reads
 // everything until close_notify, returning it.
 function* sink(loop: EventLoop, sock: Socket): Coroutine<Buffer> {
