@@ -169,6 +169,9 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
       // The chain and the name are always checked; info() reports the
       // result, and with rejectUnauthorized the handshake fails on it.
       SSL_set_verify(ssl, SSL_VERIFY_PEER, RecordLeaf);
+      // A fully qualified name's trailing dot is no part of it: node:tls
+      // checks the name without it, and SNI carries none (RFC 6066 3).
+      if (hostname.size() > 1 && hostname.back() == '.' && hostname[hostname.size() - 2] != '.') hostname.pop_back();
       if (!hostname.empty()) {
         bool ok;
         if (IsIpLiteral(hostname)) {
