@@ -122,10 +122,28 @@ bool UseCertificateAndKey(Napi::Env env, SSL_CTX* ctx, const std::string& certPe
     return false;
   }
   X509_free(leaf);
-  while (X509* extra = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr)) {
-    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) X509_free(extra);
+  for (;;) {
+    X509* extra = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr);
+    if (extra == nullptr) {
+      // The end of the chain is "no start line"; anything else is a chain
+      // certificate that does not parse: an error, as node:tls has it (left
+      // out, the chain would fail the peer's verification, far from here).
+      unsigned long err = ERR_peek_last_error();
+      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        break;
+      }
+      BIO_free(bio);
+      ThrowOpenSsl(env, "cert");
+      return false;
+    }
+    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+      X509_free(extra);
+      BIO_free(bio);
+      ThrowOpenSsl(env, "cert");
+      return false;
+    }
   }
-  ERR_clear_error();  // the end of the chain (no start line)
   BIO_free(bio);
   bio = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
   EVP_PKEY* key = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
