@@ -11,6 +11,9 @@ import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs
 import { type Coroutine, gather } from '../../src/coro/index.js';
 import type { EventLoop } from '../../src/loop/index.js';
 import {
+  SHUT_WR,
+  SO_RCVTIMEO,
+  SOL_SOCKET,
   type Socket,
   socketpair,
   TlsContext,
@@ -138,6 +141,29 @@ describe('names and chains as Node takes them', () => {
     const make = (): TlsContext =>
       new TlsContext({ server: true, cert: `${certs.server.cert}\n${garbage}`, key: certs.server.key });
     expect(make).toThrow(expect.objectContaining({ code: expect.stringMatching(/^ERR_OSSL_/) }));
+  });
+});
+
+describe('closing after shutdown', () => {
+  it('close() after shutdown(SHUT_WR) on a blocking socket does not wait for the peer', () => {
+    const context = new TlsContext({ ca: certs.ca.cert });
+    const { client, server } = tlsPair(context, { serverHostname: 'localhost' });
+    handshake(client, server);
+    client.socket.setBlocking(true);
+    // Bounds the wait a bug would make (else it would be forever): a
+    // blocking receive gives up after 1.5 s.
+    const timeval = Buffer.alloc(16);
+    timeval.writeBigInt64LE(1n, 0);
+    timeval.writeBigInt64LE(500_000n, 8);
+    client.socket.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval);
+    client.shutdown(SHUT_WR); // close_notify, then shutdown(2)
+    const started = performance.now();
+    // The peer is alive and silent (it has not closed): close() sends
+    // nothing more and must not read, waiting for the peer's close_notify.
+    client.close();
+    const elapsed = performance.now() - started;
+    server.close();
+    expect(elapsed).toBeLessThan(500);
   });
 });
 
