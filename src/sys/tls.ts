@@ -273,6 +273,10 @@ export class TlsSocket implements Disposable {
   #handshaken = false;
   #failed = false;
   #closed = false;
+  // Our close_notify went (SSL_shutdown returned 0 or 1): calling it again
+  // reads, waiting for the peer's -- on a blocking socket, for as long as
+  // the peer stays silent.
+  #notified = false;
   readonly #beforeClose: (fd: number) => void;
 
   constructor(context: TlsContext, sock: Socket, options: WrapSocketOptions = {}) {
@@ -431,6 +435,7 @@ export class TlsSocket implements Disposable {
   tryShutdown(): number {
     const rc = tlsShutdown(this.#conn);
     if (rc === FAILED) throw this.#failure('SSL_shutdown');
+    if (rc >= 0) this.#notified = true;
     return rc;
   }
 
@@ -441,7 +446,7 @@ export class TlsSocket implements Disposable {
    * @throws {OSError} from shutdown(2); as {@link tryShutdown} on a blocking socket
    */
   shutdown(how: number): void {
-    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.closed) this.tryShutdown();
+    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.#notified && !this.closed) this.tryShutdown();
     this.socket.shutdown(how);
   }
 
@@ -456,7 +461,7 @@ export class TlsSocket implements Disposable {
    * knows nothing was cut off). Idempotent.
    */
   close(): void {
-    if (!this.closed && this.#handshaken && !this.#failed) {
+    if (!this.closed && this.#handshaken && !this.#failed && !this.#notified) {
       try {
         this.tryShutdown();
       } catch {
