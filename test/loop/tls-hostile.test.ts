@@ -144,6 +144,37 @@ describe('names and chains as Node takes them', () => {
   });
 });
 
+describe('verification without an explicit handshake', () => {
+  it('a send before doHandshake still refuses a certificate that does not verify', () => {
+    const context = new TlsContext({ ca: certs.ca.cert });
+    // localhost's certificate, asked for another name: the peer is not who it should be.
+    const { client, server } = tlsPair(context, { serverHostname: 'bank.example' });
+    const got = Buffer.alloc(64);
+    let received = 0;
+    let error: Error | null = null;
+    // No tryHandshake: SSL_write shakes hands on its own, as Python's send does.
+    for (let i = 0; i < 50 && error === null && received === 0; i++) {
+      try {
+        client.trySend('the password');
+      } catch (e) {
+        error = e as Error;
+      }
+      try {
+        const n = server.tryRecvInto(got);
+        if (n > 0) received = n;
+      } catch {
+        // the client's failure may end the server's side too
+      }
+    }
+    client.close();
+    server.close();
+    expect({ code: (error as TlsError | null)?.code, leaked: got.subarray(0, received).toString() }).toEqual({
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      leaked: '',
+    });
+  });
+});
+
 describe('closing after shutdown', () => {
   it('close() after shutdown(SHUT_WR) on a blocking socket does not wait for the peer', () => {
     const context = new TlsContext({ ca: certs.ca.cert });
