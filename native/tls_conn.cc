@@ -228,6 +228,12 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     if (ssl_ == nullptr) return Closed();
     if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
+    // SSL_read would shake hands on its own, past the verdict Handshake()
+    // gives on the peer's certificate: the handshake goes through it first.
+    if (handshaking_) {
+      int rc = Handshake();
+      if (rc != 0) return rc;
+    }
     Begin();
     int rc = SSL_read(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
     if (rc > 0) return rc;
@@ -239,6 +245,10 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     if (ssl_ == nullptr) return Closed();
     if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
+    if (handshaking_) {  // as in Read
+      int rc = Handshake();
+      if (rc != 0) return rc;
+    }
     Begin();
     int rc = SSL_write(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
     if (rc > 0) return rc;

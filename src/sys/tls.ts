@@ -362,6 +362,12 @@ export class TlsSocket implements Disposable {
    * @throws {TypeError} / {RangeError} for a range outside the buffer
    */
   tryRecvInto(buffer: ArrayBufferView, offset?: number, length?: number): number {
+    // A receive or send before the handshake does it first (what it agreed
+    // is then known, and a peer that does not verify is refused).
+    if (!this.#handshaken) {
+      const rc = this.tryHandshake();
+      if (rc !== 0) return rc;
+    }
     const rc = tlsRead(this.#conn, buffer, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_read');
     return rc;
@@ -398,6 +404,10 @@ export class TlsSocket implements Disposable {
   trySend(data: SendData, offset?: number, length?: number): number {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (!ArrayBuffer.isView(bytes)) throw invalidArgType('data', 'a string, Buffer, TypedArray or DataView', data);
+    if (!this.#handshaken) {
+      const rc = this.tryHandshake();
+      if (rc !== 0) return rc;
+    }
     const rc = tlsWrite(this.#conn, bytes, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_write');
     return rc;
