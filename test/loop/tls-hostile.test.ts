@@ -175,6 +175,35 @@ describe('verification without an explicit handshake', () => {
   });
 });
 
+describe('the verification error a peer gets', () => {
+  // node:tls reports the chain's failure, and the name only for a chain
+  // that verifies: a name mismatch must not hide an untrusted chain (code
+  // that tolerates one failure would then accept the other).
+  const cases: [string, () => CertificateSet['server'], string][] = [
+    ['an unknown CA', () => certs.unknownCa, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['an expired certificate', () => certs.expired, 'CERT_HAS_EXPIRED'],
+    ['a self-signed certificate', () => certs.selfSigned, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+  ];
+  it.each(cases)('%s for another name is reported as its chain failure, as node:tls does', (_name, pair, code) => {
+    const keyPair = pair();
+    const server = new TlsContext({ server: true, cert: keyPair.cert, key: keyPair.key });
+    const lenient = tlsPair(
+      new TlsContext({ ca: certs.ca.cert, rejectUnauthorized: false }),
+      { serverHostname: 'other.example' },
+      server,
+    );
+    handshake(lenient.client, lenient.server);
+    const reported = lenient.client.authorizationError;
+    lenient.client.close();
+    lenient.server.close();
+    const strict = tlsPair(new TlsContext({ ca: certs.ca.cert }), { serverHostname: 'other.example' }, server);
+    const error = failureOf(() => handshake(strict.client, strict.server)) as TlsError | null;
+    strict.client.close();
+    strict.server.close();
+    expect({ reported, thrown: error?.code }).toEqual({ reported: code, thrown: code });
+  });
+});
+
 describe('closing after shutdown', () => {
   it('close() after shutdown(SHUT_WR) on a blocking socket does not wait for the peer', () => {
     const context = new TlsContext({ ca: certs.ca.cert });
