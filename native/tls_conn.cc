@@ -99,16 +99,29 @@ const BIO_METHOD* FdBioMethod() {
 int AcceptAny(int, X509_STORE_CTX*) { return 1; }
 
 // Client verification, as Node's: the whole chain is checked whatever the
-// first failure (the result is the last one -- a lone leaf of an unknown CA
-// is UNABLE_TO_VERIFY_LEAF_SIGNATURE, as Node reports it), and the verdict
-// is taken when the handshake completes (TlsConn::Handshake). Keeps the
-// leaf it saw (see TlsConnLink::leaf).
-int RecordLeaf(int, X509_STORE_CTX* store) {
-  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+// failures (the result is the last one -- a lone leaf of an unknown CA is
+// UNABLE_TO_VERIFY_LEAF_SIGNATURE, as Node reports it), and the verdict is
+// taken when the handshake completes (TlsConn::Handshake). node:tls checks
+// the name only for a chain that verified: here OpenSSL checks it amid the
+// chain's checks, so a mismatch found after a chain failure puts that
+// failure back as the store's error, which OpenSSL keeps as the result (and
+// in the session) -- a name mismatch must not hide an untrusted chain.
+// Keeps the leaf it saw (see TlsConnLink::leaf).
+int RecordLeaf(int ok, X509_STORE_CTX* store) {
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* link = ssl == nullptr ? nullptr : static_cast<TlsConnLink*>(SSL_get_ex_data(ssl, TlsConnIndex()));
+  if (link == nullptr) return 1;
+  if (ok == 0) {
+    int error = X509_STORE_CTX_get_error(store);
+    if (error != X509_V_ERR_HOSTNAME_MISMATCH && error != X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      link->chainError = error;
+    } else if (link->chainError != X509_V_OK) {
+      X509_STORE_CTX_set_error(store, link->chainError);
+    }
+  }
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
   X509* cert = X509_STORE_CTX_get_current_cert(store);
-  if (link != nullptr && cert != nullptr && cert != link->leaf && X509_up_ref(cert) == 1) {
+  if (cert != nullptr && cert != link->leaf && X509_up_ref(cert) == 1) {
     if (link->leaf != nullptr) X509_free(link->leaf);
     link->leaf = cert;
   }
