@@ -241,6 +241,34 @@ function* sink(loop: EventLoop, sock: Socket): Coroutine<Buffer> {
   return Buffer.concat(chunks);
 }
 
+describe.each(BACKENDS)('TLS on a blocking socket on the %s loop', (backend) => {
+  it('startTls never blocks the loop, as the plain sock_* operations do not (MSG_DONTWAIT)', () => {
+    const loop = testLoop(backend);
+    const [a, b] = socketpair(); // blocking, as socketpair() makes them
+    // A bug blocks in recv(2) inside startTls, with the peer on this very
+    // loop: forever. A receive timeout bounds it to 1.5 s for the test.
+    const timeval = Buffer.alloc(16);
+    timeval.writeBigInt64LE(1n, 0);
+    timeval.writeBigInt64LE(500_000n, 8);
+    a.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval);
+    b.setsockopt(SOL_SOCKET, SO_RCVTIMEO, timeval);
+    const started = performance.now();
+    const [client, server] = loop.runUntilComplete(
+      (function* (): Coroutine<unknown[]> {
+        return (yield* gather(
+          loop.startTls(a, { serverName: 'localhost', ca: certs.ca.cert }),
+          loop.startTls(b, { serverSide: true, context: serverContext }),
+        )) as unknown[];
+      })(),
+    ) as [TlsSocket, TlsSocket];
+    const elapsed = performance.now() - started;
+    expect(client.authorized).toBe(true);
+    client.close();
+    server.close();
+    expect(elapsed).toBeLessThan(1000);
+  });
+});
+
 describe.each(BACKENDS)('TLS sends on the %s loop', (backend) => {
   it('cancelling a queued send that OpenSSL never saw does not break the sends after it', () => {
     const loop = testLoop(backend);
