@@ -40,13 +40,16 @@ namespace {
 struct FdBio {
   int fd = -1;
   int err = 0;
+  // MSG_DONTWAIT once the loop drives the connection (never block its
+  // thread, whatever O_NONBLOCK says -- as the plain try* calls); else 0.
+  int flags = 0;
 };
 
 int BioWrite(BIO* bio, const char* data, int len) {
   auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   for (;;) {
-    ssize_t n = IOMUX_SYSCALL(::send(fdb->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL));
+    ssize_t n = IOMUX_SYSCALL(::send(fdb->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL | fdb->flags));
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -62,7 +65,7 @@ int BioRead(BIO* bio, char* data, int len) {
   auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   for (;;) {
-    ssize_t n = IOMUX_SYSCALL(::recv(fdb->fd, data, static_cast<size_t>(len), 0));
+    ssize_t n = IOMUX_SYSCALL(::recv(fdb->fd, data, static_cast<size_t>(len), fdb->flags));
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -142,7 +145,8 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     return DefineClass(env, "TlsConn",
                        {InstanceMethod<&TlsConn::FailureJs>("failure"), InstanceMethod<&TlsConn::InfoJs>("info"),
                         InstanceMethod<&TlsConn::PeerCertificateJs>("peerCertificate"),
-                        InstanceMethod<&TlsConn::PendingJs>("pending"), InstanceMethod<&TlsConn::CloseJs>("close")});
+                        InstanceMethod<&TlsConn::PendingJs>("pending"), InstanceMethod<&TlsConn::CloseJs>("close"),
+                        InstanceMethod<&TlsConn::DontWaitJs>("dontWait")});
   }
 
   explicit TlsConn(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConn>(info) {
@@ -367,6 +371,11 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
 
   Napi::Value PendingJs(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), ssl_ == nullptr ? 0 : SSL_pending(ssl_));
+  }
+
+  Napi::Value DontWaitJs(const Napi::CallbackInfo& info) {
+    bio_.flags = MSG_DONTWAIT;
+    return info.Env().Undefined();
   }
 
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {

@@ -137,6 +137,7 @@ export class TlsChannel implements CancelHook {
   constructor(loop: TlsLoop, tls: TlsSocket) {
     this.#loop = loop;
     this.tls = tls;
+    tls.dontWait(); // the loop's thread never blocks, on a blocking socket too
   }
 
   /** The channel of `tls` on `loop` (a new one when it was used on another loop). */
@@ -568,6 +569,7 @@ export function startTls(loop: TlsLoop, sock: Socket, options: StartTlsOptions =
     ...(options.serverName === undefined ? {} : { serverHostname: options.serverName }),
     ...(options.sessionKey === undefined ? {} : { sessionKey: options.sessionKey }),
   });
+  tls.dontWait();
   let rc: number;
   try {
     rc = tls.tryHandshake();

@@ -460,6 +460,15 @@ export class TlsSocket implements Disposable {
     this.socket.shutdown(how);
   }
 
+  /**
+   * @internal From now on never blocks, whatever the socket's O_NONBLOCK
+   * (MSG_DONTWAIT): the loop's operations, like its plain sock_* ones,
+   * must not block its thread on a blocking socket.
+   */
+  dontWait(): void {
+    this.#conn.dontWait();
+  }
+
   /** Decrypted bytes OpenSSL holds that a receive returns without waiting. */
   pending(): number {
     return this.#conn.pending();
