@@ -16,9 +16,11 @@ import {
   SOL_SOCKET,
   type Socket,
   socketpair,
+  TLS_WANT_READ,
   TlsContext,
   type TlsError,
   type TlsSocket,
+  TlsWantWriteError,
   type WrapSocketOptions,
 } from '../../src/sys/index.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
@@ -201,6 +203,50 @@ describe('the verification error a peer gets', () => {
     strict.client.close();
     strict.server.close();
     expect({ reported, thrown: error?.code }).toEqual({ reported: code, thrown: code });
+  });
+});
+
+describe('shutdown(SHUT_WR) with a full socket buffer', () => {
+  it('close_notify is not lost: a want error, and a later call sends it before shutdown(2)', () => {
+    const context = new TlsContext({ ca: certs.ca.cert });
+    const record = Buffer.alloc(16384, 1); // one TLS record each
+    // How many whole records the socket takes while the peer reads nothing.
+    const probe = tlsPair(context, { serverHostname: 'localhost' });
+    handshake(probe.client, probe.server);
+    let fit = 0;
+    while (probe.client.trySend(record) > 0) fit++;
+    probe.client.close();
+    probe.server.close();
+    // All of them went: nothing of ours is half-sent, but no room is left.
+    const { client, server } = tlsPair(context, { serverHostname: 'localhost' });
+    handshake(client, server);
+    for (let i = 0; i < fit; i++) expect(client.trySend(record)).toBe(record.length);
+    let shut = false;
+    const tryShut = (): void => {
+      try {
+        client.shutdown(SHUT_WR);
+        shut = true;
+      } catch (error) {
+        if (!(error instanceof TlsWantWriteError)) throw error;
+      }
+    };
+    tryShut();
+    const buf = Buffer.alloc(65536);
+    let received = 0;
+    let end = '';
+    for (let i = 0; i < 1000 && end === ''; i++) {
+      try {
+        const n = server.tryRecvInto(buf);
+        if (n === 0) end = 'close_notify';
+        else if (n > 0) received += n;
+        else if (n === TLS_WANT_READ && !shut) tryShut();
+      } catch (error) {
+        end = (error as { code?: string }).code ?? String(error);
+      }
+    }
+    client.close();
+    server.close();
+    expect({ received, end }).toEqual({ received: fit * record.length, end: 'close_notify' });
   });
 });
 
