@@ -451,12 +451,19 @@ export class TlsSocket implements Disposable {
 
   /**
    * Half-closes: for writing (SHUT_WR, SHUT_RDWR) close_notify goes first,
-   * then the socket's shutdown(2).
+   * then the socket's shutdown(2). On a non-blocking socket whose buffer
+   * has no room for close_notify, nothing is shut down: a want error says
+   * so, and calling again once the socket is writable finishes the job.
    *
-   * @throws {OSError} from shutdown(2); as {@link tryShutdown} on a blocking socket
+   * @throws {TlsWantWriteError} / {TlsWantReadError} on a non-blocking socket that must wait
+   * @throws {OSError} from shutdown(2); as {@link tryShutdown}
    */
   shutdown(how: number): void {
-    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.#notified && !this.closed) this.tryShutdown();
+    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.#notified && !this.closed) {
+      // shutdown(2) with close_notify still in OpenSSL's hands would lose it:
+      // the peer would read a clean end as a truncation.
+      wantOrCount(this.tryShutdown(), 'SSL_shutdown');
+    }
     this.socket.shutdown(how);
   }
 
