@@ -11,6 +11,7 @@
 
 #include <napi.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <deque>
 #include <memory>
@@ -63,6 +64,8 @@ struct TlsConnLink {
   // The peer's certificate as verification saw it (client): what a failed
   // handshake leaves to name in its error, when OpenSSL keeps no peer.
   X509* leaf = nullptr;
+  // The last failure of the chain's verification, the name's aside (client; see RecordLeaf).
+  int chainError = X509_V_OK;
 
   TlsConnLink() = default;
   TlsConnLink(const TlsConnLink&) = delete;

@@ -41,13 +41,16 @@ namespace {
 struct FdBio {
   int fd = -1;
   int err = 0;
+  // MSG_DONTWAIT once the loop drives the connection (never block its
+  // thread, whatever O_NONBLOCK says -- as the plain try* calls); else 0.
+  int flags = 0;
 };
 
 int BioWrite(BIO* bio, const char* data, int len) {
   auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   for (;;) {
-    ssize_t n = IOMUX_SYSCALL(::send(fdb->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL));
+    ssize_t n = IOMUX_SYSCALL(::send(fdb->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL | fdb->flags));
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -63,7 +66,7 @@ int BioRead(BIO* bio, char* data, int len) {
   auto* fdb = static_cast<FdBio*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   for (;;) {
-    ssize_t n = IOMUX_SYSCALL(::recv(fdb->fd, data, static_cast<size_t>(len), 0));
+    ssize_t n = IOMUX_SYSCALL(::recv(fdb->fd, data, static_cast<size_t>(len), fdb->flags));
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -100,16 +103,29 @@ const BIO_METHOD* FdBioMethod() {
 int AcceptAny(int, X509_STORE_CTX*) { return 1; }
 
 // Client verification, as Node's: the whole chain is checked whatever the
-// first failure (the result is the last one -- a lone leaf of an unknown CA
-// is UNABLE_TO_VERIFY_LEAF_SIGNATURE, as Node reports it), and the verdict
-// is taken when the handshake completes (TlsConn::Handshake). Keeps the
-// leaf it saw (see TlsConnLink::leaf).
-int RecordLeaf(int, X509_STORE_CTX* store) {
-  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+// failures (the result is the last one -- a lone leaf of an unknown CA is
+// UNABLE_TO_VERIFY_LEAF_SIGNATURE, as Node reports it), and the verdict is
+// taken when the handshake completes (TlsConn::Handshake). node:tls checks
+// the name only for a chain that verified: here OpenSSL checks it amid the
+// chain's checks, so a mismatch found after a chain failure puts that
+// failure back as the store's error, which OpenSSL keeps as the result (and
+// in the session) -- a name mismatch must not hide an untrusted chain.
+// Keeps the leaf it saw (see TlsConnLink::leaf).
+int RecordLeaf(int ok, X509_STORE_CTX* store) {
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* link = ssl == nullptr ? nullptr : static_cast<TlsConnLink*>(SSL_get_ex_data(ssl, TlsConnIndex()));
+  if (link == nullptr) return 1;
+  if (ok == 0) {
+    int error = X509_STORE_CTX_get_error(store);
+    if (error != X509_V_ERR_HOSTNAME_MISMATCH && error != X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      link->chainError = error;
+    } else if (link->chainError != X509_V_OK) {
+      X509_STORE_CTX_set_error(store, link->chainError);
+    }
+  }
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
   X509* cert = X509_STORE_CTX_get_current_cert(store);
-  if (link != nullptr && cert != nullptr && cert != link->leaf && X509_up_ref(cert) == 1) {
+  if (cert != nullptr && cert != link->leaf && X509_up_ref(cert) == 1) {
     if (link->leaf != nullptr) X509_free(link->leaf);
     link->leaf = cert;
   }
@@ -130,7 +146,8 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     return DefineClass(env, "TlsConn",
                        {InstanceMethod<&TlsConn::FailureJs>("failure"), InstanceMethod<&TlsConn::InfoJs>("info"),
                         InstanceMethod<&TlsConn::PeerCertificateJs>("peerCertificate"),
-                        InstanceMethod<&TlsConn::PendingJs>("pending"), InstanceMethod<&TlsConn::CloseJs>("close")});
+                        InstanceMethod<&TlsConn::PendingJs>("pending"), InstanceMethod<&TlsConn::CloseJs>("close"),
+                        InstanceMethod<&TlsConn::DontWaitJs>("dontWait")});
   }
 
   explicit TlsConn(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConn>(info) {
@@ -170,6 +187,9 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
       // The chain and the name are always checked; info() reports the
       // result, and with rejectUnauthorized the handshake fails on it.
       SSL_set_verify(ssl, SSL_VERIFY_PEER, RecordLeaf);
+      // A fully qualified name's trailing dot is no part of it: node:tls
+      // checks the name without it, and SNI carries none (RFC 6066 3).
+      if (hostname.size() > 1 && hostname.back() == '.' && hostname[hostname.size() - 2] != '.') hostname.pop_back();
       if (!hostname.empty()) {
         bool ok;
         if (IsIpLiteral(hostname)) {
@@ -188,6 +208,11 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
         }
       }
       if (!link_.sessionKey.empty()) {
+        // A resumed session skips verification: its result is the one the
+        // session was made with, against the name it was made for. Keyed by
+        // the name too, a session never answers for another name (whatever
+        // key the caller chose).
+        link_.sessionKey = hostname + std::string(1, '\0') + link_.sessionKey;
         SSL_SESSION* session = state->FindSession(link_.sessionKey);
         if (session != nullptr) SSL_set_session(ssl, session);
       }
@@ -221,6 +246,12 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     if (ssl_ == nullptr) return Closed();
     if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
+    // SSL_read would shake hands on its own, past the verdict Handshake()
+    // gives on the peer's certificate: the handshake goes through it first.
+    if (handshaking_) {
+      int rc = Handshake();
+      if (rc != 0) return rc;
+    }
     Begin();
     int rc = SSL_read(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
     if (rc > 0) return rc;
@@ -232,6 +263,10 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
     if (ssl_ == nullptr) return Closed();
     if (rejected_) return kTlsFailed;
     if (length == 0) return 0;
+    if (handshaking_) {  // as in Read
+      int rc = Handshake();
+      if (rc != 0) return rc;
+    }
     Begin();
     int rc = SSL_write(ssl_, data, length > INT32_MAX ? INT32_MAX : static_cast<int>(length));
     if (rc > 0) return rc;
@@ -340,6 +375,11 @@ class TlsConn : public Napi::ObjectWrap<TlsConn> {
 
   Napi::Value PendingJs(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), ssl_ == nullptr ? 0 : SSL_pending(ssl_));
+  }
+
+  Napi::Value DontWaitJs(const Napi::CallbackInfo& info) {
+    bio_.flags = MSG_DONTWAIT;
+    return info.Env().Undefined();
   }
 
   Napi::Value CloseJs(const Napi::CallbackInfo& info) {

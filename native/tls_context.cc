@@ -122,10 +122,28 @@ bool UseCertificateAndKey(Napi::Env env, SSL_CTX* ctx, const std::string& certPe
     return false;
   }
   X509_free(leaf);
-  while (X509* extra = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr)) {
-    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) X509_free(extra);
+  for (;;) {
+    X509* extra = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr);
+    if (extra == nullptr) {
+      // The end of the chain is "no start line"; anything else is a chain
+      // certificate that does not parse: an error, as node:tls has it (left
+      // out, the chain would fail the peer's verification, far from here).
+      unsigned long err = ERR_peek_last_error();
+      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        break;
+      }
+      BIO_free(bio);
+      ThrowOpenSsl(env, "cert");
+      return false;
+    }
+    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+      X509_free(extra);
+      BIO_free(bio);
+      ThrowOpenSsl(env, "cert");
+      return false;
+    }
   }
-  ERR_clear_error();  // the end of the chain (no start line)
   BIO_free(bio);
   bio = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
   EVP_PKEY* key = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
@@ -302,11 +320,14 @@ std::shared_ptr<TlsContextState> UnwrapTlsContext(Napi::Env env, Napi::Value val
     is = value.As<Napi::Object>().InstanceOf(data->tlsContextClass.Value());
     if (env.IsExceptionPending()) return nullptr;
   }
-  if (!is) {
+  // instanceof is only the prototype chain (Object.create of the prototype,
+  // a Symbol.hasInstance, passes it): the object must also wrap a context.
+  void* wrapped = nullptr;
+  if (!is || napi_unwrap(env, value, &wrapped) != napi_ok || wrapped == nullptr) {
     ThrowTypeError(env, "The \"context\" argument must be a TlsContext. Received " + DescribeValue(value));
     return nullptr;
   }
-  const auto& state = TlsContext::Unwrap(value.As<Napi::Object>())->state();
+  const auto& state = static_cast<TlsContext*>(static_cast<Napi::ObjectWrap<TlsContext>*>(wrapped))->state();
   if (state == nullptr) {
     ThrowValueError(env, "The \"context\" argument is a TlsContext whose construction failed");
     return nullptr;

@@ -123,6 +123,9 @@ export class TlsChannel implements CancelHook {
   #sendOffset = 0;
   #sendEnd = 0;
   #sendWant = 0;
+  // OpenSSL has seen the send under way (a send promoted from the queue
+  // has not, until its first attempt): only then can it hold part of it.
+  #sendTried = false;
   #queue: QueuedSend[] = [];
   // A send was cancelled halfway: OpenSSL holds part of a record it must
   // finish with those bytes, so no other send can follow.
@@ -134,6 +137,7 @@ export class TlsChannel implements CancelHook {
   constructor(loop: TlsLoop, tls: TlsSocket) {
     this.#loop = loop;
     this.tls = tls;
+    tls.dontWait(); // the loop's thread never blocks, on a blocking socket too
   }
 
   /** The channel of `tls` on `loop` (a new one when it was used on another loop). */
@@ -182,11 +186,19 @@ export class TlsChannel implements CancelHook {
       this.#queue.push({ future, bytes, offset, end });
       return;
     }
-    this.#startSend(future, bytes, offset, end, want);
+    this.#startSend(future, bytes, offset, end, want, true);
   }
 
-  #startSend(future: Future<void>, bytes: ArrayBufferView, offset: number, end: number, want: number): void {
+  #startSend(
+    future: Future<void>,
+    bytes: ArrayBufferView,
+    offset: number,
+    end: number,
+    want: number,
+    tried: boolean,
+  ): void {
     this.#sendFuture = future;
+    this.#sendTried = tried;
     this.#sendBytes = bytes;
     this.#sendOffset = offset;
     this.#sendEnd = end;
@@ -209,7 +221,7 @@ export class TlsChannel implements CancelHook {
       this.#readTarget = null;
       this.#readWant = 0;
     } else if (future === this.#sendFuture) {
-      if (this.#sendWant !== 0) this.#sendBroken = true;
+      if (this.#sendTried && this.#sendWant !== 0) this.#sendBroken = true;
       this.#sendFuture = null;
       this.#sendBytes = null;
       this.#sendWant = 0;
@@ -292,6 +304,7 @@ export class TlsChannel implements CancelHook {
     const bytes = this.#sendBytes as ArrayBufferView;
     const end = this.#sendEnd;
     let offset = this.#sendOffset;
+    this.#sendTried = true;
     while (offset < end) {
       const n = tls.trySend(bytes, offset, end - offset);
       if (n < 0) {
@@ -314,7 +327,7 @@ export class TlsChannel implements CancelHook {
       this.#failQueue(brokenSend());
       return;
     }
-    this.#startSend(next.future, next.bytes, next.offset, next.end, TLS_WANT_WRITE);
+    this.#startSend(next.future, next.bytes, next.offset, next.end, TLS_WANT_WRITE, false);
     // Its first attempt comes with the next writability (the socket took
     // the last bytes, so that is the next pass).
   }
@@ -556,6 +569,7 @@ export function startTls(loop: TlsLoop, sock: Socket, options: StartTlsOptions =
     ...(options.serverName === undefined ? {} : { serverHostname: options.serverName }),
     ...(options.sessionKey === undefined ? {} : { sessionKey: options.sessionKey }),
   });
+  tls.dontWait();
   let rc: number;
   try {
     rc = tls.tryHandshake();

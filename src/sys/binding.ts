@@ -160,6 +160,8 @@ export interface NativeTlsConn {
   peerCertificate(): Buffer | null;
   /** Plain bytes OpenSSL holds decrypted, not yet read. */
   pending(): number;
+  /** From now on reads and writes pass MSG_DONTWAIT: never block, whatever O_NONBLOCK says. */
+  dontWait(): void;
   /** Frees the SSL (idempotent); later operations fail with EBADF. */
   close(): void;
 }

@@ -273,6 +273,10 @@ export class TlsSocket implements Disposable {
   #handshaken = false;
   #failed = false;
   #closed = false;
+  // Our close_notify went (SSL_shutdown returned 0 or 1): calling it again
+  // reads, waiting for the peer's -- on a blocking socket, for as long as
+  // the peer stays silent.
+  #notified = false;
   readonly #beforeClose: (fd: number) => void;
 
   constructor(context: TlsContext, sock: Socket, options: WrapSocketOptions = {}) {
@@ -358,6 +362,12 @@ export class TlsSocket implements Disposable {
    * @throws {TypeError} / {RangeError} for a range outside the buffer
    */
   tryRecvInto(buffer: ArrayBufferView, offset?: number, length?: number): number {
+    // A receive or send before the handshake does it first (what it agreed
+    // is then known, and a peer that does not verify is refused).
+    if (!this.#handshaken) {
+      const rc = this.tryHandshake();
+      if (rc !== 0) return rc;
+    }
     const rc = tlsRead(this.#conn, buffer, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_read');
     return rc;
@@ -394,6 +404,10 @@ export class TlsSocket implements Disposable {
   trySend(data: SendData, offset?: number, length?: number): number {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (!ArrayBuffer.isView(bytes)) throw invalidArgType('data', 'a string, Buffer, TypedArray or DataView', data);
+    if (!this.#handshaken) {
+      const rc = this.tryHandshake();
+      if (rc !== 0) return rc;
+    }
     const rc = tlsWrite(this.#conn, bytes, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_write');
     return rc;
@@ -431,18 +445,35 @@ export class TlsSocket implements Disposable {
   tryShutdown(): number {
     const rc = tlsShutdown(this.#conn);
     if (rc === FAILED) throw this.#failure('SSL_shutdown');
+    if (rc >= 0) this.#notified = true;
     return rc;
   }
 
   /**
    * Half-closes: for writing (SHUT_WR, SHUT_RDWR) close_notify goes first,
-   * then the socket's shutdown(2).
+   * then the socket's shutdown(2). On a non-blocking socket whose buffer
+   * has no room for close_notify, nothing is shut down: a want error says
+   * so, and calling again once the socket is writable finishes the job.
    *
-   * @throws {OSError} from shutdown(2); as {@link tryShutdown} on a blocking socket
+   * @throws {TlsWantWriteError} / {TlsWantReadError} on a non-blocking socket that must wait
+   * @throws {OSError} from shutdown(2); as {@link tryShutdown}
    */
   shutdown(how: number): void {
-    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.closed) this.tryShutdown();
+    if (how !== SHUT_RD && this.#handshaken && !this.#failed && !this.#notified && !this.closed) {
+      // shutdown(2) with close_notify still in OpenSSL's hands would lose it:
+      // the peer would read a clean end as a truncation.
+      wantOrCount(this.tryShutdown(), 'SSL_shutdown');
+    }
     this.socket.shutdown(how);
+  }
+
+  /**
+   * @internal From now on never blocks, whatever the socket's O_NONBLOCK
+   * (MSG_DONTWAIT): the loop's operations, like its plain sock_* ones,
+   * must not block its thread on a blocking socket.
+   */
+  dontWait(): void {
+    this.#conn.dontWait();
   }
 
   /** Decrypted bytes OpenSSL holds that a receive returns without waiting (Python's `pending()`). */
@@ -465,7 +496,7 @@ export class TlsSocket implements Disposable {
    * knows nothing was cut off). Idempotent.
    */
   close(): void {
-    if (!this.closed && this.#handshaken && !this.#failed) {
+    if (!this.closed && this.#handshaken && !this.#failed && !this.#notified) {
       try {
         this.tryShutdown();
       } catch {
