@@ -12,6 +12,8 @@
 
 namespace iomux {
 
+struct TlsConnTable;  // tls_conn.cc
+
 struct EnvData {
   // JavaScript factory (errno, syscall, detail) -> Error, handed in by
   // src/sys/binding.ts through init(). Native code throws what it returns, so
@@ -19,6 +21,9 @@ struct EnvData {
   Napi::FunctionReference errnoFactory;
   // The TlsContext class (tls_context.cc), to tell its objects from others.
   Napi::FunctionReference tlsContextClass;
+  // The TLS connections of this environment by id (tls_conn.cc); shared
+  // with each connection, which may be finalized after the environment's data.
+  std::shared_ptr<TlsConnTable> tlsConns;
   // Socket fds handed to JavaScript and not yet closed or detached (see
   // socket.cc). Closed when the environment ends, so a worker that exits
   // leaks none of its sockets into the process.

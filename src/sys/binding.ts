@@ -164,6 +164,8 @@ export interface NativeTlsConn {
   dontWait(): void;
   /** Frees the SSL (idempotent); later operations fail with EBADF. */
   close(): void;
+  /** What the tls* functions take to name it (a number: no object to unwrap per call). */
+  id(): number;
 }
 
 /** A control message other than SCM_RIGHTS, as msg.cc takes and returns it. */
@@ -213,15 +215,15 @@ export interface NativeBinding {
     sessionKey?: string | null,
   ) => NativeTlsConn;
   /** 0 when done; else tlsResults.WANT_READ / WANT_WRITE / FAILED. */
-  tlsHandshake(conn: NativeTlsConn): number;
+  tlsHandshake(conn: number): number;
   /** Bytes read, 0 at close_notify; else a tlsResults value. */
-  tlsRead(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
+  tlsRead(conn: number, buf: ArrayBufferView, offset?: number, length?: number): number;
   /** Bytes written; else a tlsResults value. */
-  tlsWrite(conn: NativeTlsConn, buf: ArrayBufferView, offset?: number, length?: number): number;
+  tlsWrite(conn: number, buf: ArrayBufferView, offset?: number, length?: number): number;
   /** True when OpenSSL holds received bytes, decrypted or read ahead: a receive needs no readiness. */
-  tlsHasPending(conn: NativeTlsConn): boolean;
+  tlsHasPending(conn: number): boolean;
   /** 1 when both close_notify alerts went, 0 when ours went; else a tlsResults value. */
-  tlsShutdown(conn: NativeTlsConn): number;
+  tlsShutdown(conn: number): number;
   readonly tlsResults: { readonly WANT_READ: number; readonly WANT_WRITE: number; readonly FAILED: number };
   /** Puts iomux's handler back over any that replaced it; how many were. */
   verifySignals(): number;

@@ -269,6 +269,7 @@ export class TlsSocket implements Disposable {
   /** The host name checked (client), or null. */
   readonly serverHostname: string | null;
   readonly #conn: NativeTlsConn;
+  readonly #id: number;
   #info: NativeTlsInfo | null = null;
   #handshaken = false;
   #failed = false;
@@ -298,6 +299,7 @@ export class TlsSocket implements Disposable {
     const host = context.server ? null : (serverHostname ?? null);
     const key = context.server ? null : (sessionKey ?? defaultSessionKey(sock, host));
     this.#conn = new native.TlsConn(context.native, fd, host, key);
+    this.#id = this.#conn.id();
     this.socket = sock;
     this.context = context;
     this.serverHostname = host;
@@ -332,7 +334,7 @@ export class TlsSocket implements Disposable {
    * @throws {TlsError} / {OSError} when it failed (the connection is then unusable)
    */
   tryHandshake(): number {
-    const rc = tlsHandshake(this.#conn);
+    const rc = tlsHandshake(this.#id);
     if (rc === 0) {
       this.#handshaken = true;
       this.#info = this.#conn.info();
@@ -368,7 +370,7 @@ export class TlsSocket implements Disposable {
       const rc = this.tryHandshake();
       if (rc !== 0) return rc;
     }
-    const rc = tlsRead(this.#conn, buffer, offset, length);
+    const rc = tlsRead(this.#id, buffer, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_read');
     return rc;
   }
@@ -408,7 +410,7 @@ export class TlsSocket implements Disposable {
       const rc = this.tryHandshake();
       if (rc !== 0) return rc;
     }
-    const rc = tlsWrite(this.#conn, bytes, offset, length);
+    const rc = tlsWrite(this.#id, bytes, offset, length);
     if (rc === FAILED) throw this.#failure('SSL_write');
     return rc;
   }
@@ -443,7 +445,7 @@ export class TlsSocket implements Disposable {
    * @throws {TlsError} / {OSError} when it failed
    */
   tryShutdown(): number {
-    const rc = tlsShutdown(this.#conn);
+    const rc = tlsShutdown(this.#id);
     if (rc === FAILED) throw this.#failure('SSL_shutdown');
     if (rc >= 0) this.#notified = true;
     return rc;
@@ -487,7 +489,7 @@ export class TlsSocket implements Disposable {
    * being readable, so a loop must try it before it waits.
    */
   hasPending(): boolean {
-    return tlsHasPending(this.#conn);
+    return tlsHasPending(this.#id);
   }
 
   /**

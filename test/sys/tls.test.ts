@@ -422,14 +422,24 @@ describe('bad input: a clear error, nothing else changes', () => {
     pairCloses(client, server);
   });
 
-  it('the native functions refuse what is not a TLS connection (no crash)', () => {
+  it('the native functions refuse what is not the id of a TLS connection (no crash)', () => {
     const context = new TlsContext();
-    for (const bad of [undefined, null, 1, {}, context, context.native, new Socket(AF_INET, SOCK_STREAM)]) {
-      expect(() => native.tlsRead(bad as never, Buffer.alloc(1))).toThrow(TypeError);
-      expect(() => native.tlsWrite(bad as never, Buffer.alloc(1))).toThrow(TypeError);
-      expect(() => native.tlsHandshake(bad as never)).toThrow(TypeError);
-      expect(() => native.tlsShutdown(bad as never)).toThrow(TypeError);
+    // A connection closed (its object still alive): its id is refused nowhere, its operations fail.
+    const [a] = socketpair();
+    const gone = new native.TlsConn(context.native, a.fileno());
+    const goneId = gone.id();
+    gone.close();
+    a.close();
+    const bad = [undefined, null, 0, -1, 1.5, 2 ** 31, Number.NaN, '1', {}, context, context.native, gone];
+    for (const value of bad) {
+      expect(() => native.tlsRead(value as never, Buffer.alloc(1))).toThrow(TypeError);
+      expect(() => native.tlsWrite(value as never, Buffer.alloc(1))).toThrow(TypeError);
+      expect(() => native.tlsHandshake(value as never)).toThrow(TypeError);
+      expect(() => native.tlsShutdown(value as never)).toThrow(TypeError);
+      expect(() => native.tlsHasPending(value as never)).toThrow(TypeError);
     }
+    // A closed connection's id still names it until it is collected: its operations fail with EBADF.
+    expect(native.tlsHandshake(goneId)).toBe(native.tlsResults.FAILED);
     expect(() => new native.TlsConn({} as never, 0)).toThrow(TypeError);
     expect(() => new native.TlsConn(context.native, -1)).toThrow(RangeError);
     expect(() => new native.TlsContext(null as never)).toThrow(TypeError);
