@@ -129,6 +129,9 @@ export class TlsWantReadError extends BlockingIOError {}
 /** A non-blocking TLS operation must wait until the socket is writable (Python's SSLWantWriteError). */
 export class TlsWantWriteError extends BlockingIOError {}
 
+// Sockets a TlsSocket is made over, until it or the socket is closed.
+const wrapped = new WeakSet<Socket>();
+
 // Node's bundled roots as one PEM string, made on first use.
 let rootsPem: string | null = null;
 
@@ -296,6 +299,10 @@ export class TlsSocket implements Disposable {
       throw invalidArgType('sessionKey', 'a string', sessionKey);
     }
     const fd = sock.fileno(); // throws EBADF for a closed socket
+    if (wrapped.has(sock)) {
+      // Two TLS connections over one stream would read each other's records.
+      throw invalidArgValue(`The socket (fd ${fd}) carries a TLS connection already: use that TlsSocket`);
+    }
     const host = context.server ? null : (serverHostname ?? null);
     const key = context.server ? null : (sessionKey ?? defaultSessionKey(sock, host));
     this.#conn = new native.TlsConn(context.native, fd, host, key);
@@ -308,8 +315,10 @@ export class TlsSocket implements Disposable {
     this.#beforeClose = () => {
       this.#closed = true;
       this.#conn.close();
+      wrapped.delete(sock);
     };
     sock.addBeforeClose(this.#beforeClose);
+    wrapped.add(sock);
   }
 
   /** The socket's fd. @throws {OSError} EBADF once closed */
@@ -508,6 +517,7 @@ export class TlsSocket implements Disposable {
     this.#closed = true;
     this.#conn.close();
     this.socket.removeBeforeClose(this.#beforeClose);
+    wrapped.delete(this.socket);
     this.socket.close();
   }
 

@@ -412,6 +412,16 @@ describe('bad input: a clear error, nothing else changes', () => {
     b.close();
   });
 
+  it('a socket that carries a TLS connection is not wrapped twice', () => {
+    const { client, server } = tlsPair({});
+    const again = (): TlsSocket => new TlsContext({ ca: certs.ca.cert }).wrapSocket(client.socket);
+    expect(again).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    // The first one goes on as if nothing happened.
+    handshake(client, server);
+    expect(transfer(client, server, Buffer.from('still one')).toString()).toBe('still one');
+    pairCloses(client, server);
+  });
+
   it('a range outside the buffer is a RangeError before OpenSSL runs', () => {
     const { client, server } = tlsPair({});
     handshake(client, server);
