@@ -2,7 +2,7 @@
  * Kernel-object factories for tests: each registers its cleanup when it is
  * made, so a failing assertion never leaks an fd into the next test.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { onTestFinished } from 'vitest';
 
 import { close, eventfd, pipe, type Socket, socketpair, write } from '../../src/sys/index.js';
@@ -10,6 +10,36 @@ import { close, eventfd, pipe, type Socket, socketpair, write } from '../../src/
 /** Number of fds this process has open. */
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * Each open fd and what it is, as /proc/self/fd's links say ("socket:[1234]",
+ * "anon_inode:[eventfd]", a path): two files at one number tell apart.
+ */
+export function openFdTable(): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      table.set(Number(name), readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // Closed between the listing and the look (the listing's own fd, or another thread's).
+    }
+  }
+  return table;
+}
+
+/**
+ * The fds open now that were not open, as the same file, in `before`: what a
+ * test leaked. An fd the runtime closed meanwhile is no leak (Node 24's
+ * libuv closes some of its own on other threads), and a leaked fd that took
+ * the number of one it closed is still told apart by what it is.
+ */
+export function newFds(before: Map<number, string>): string[] {
+  const added: string[] = [];
+  for (const [fd, what] of openFdTable()) {
+    if (before.get(fd) !== what) added.push(`${fd} -> ${what}`);
+  }
+  return added;
 }
 
 /** The fd's open flags from /proc/self/fdinfo (octal in the kernel's text). */
