@@ -10,7 +10,13 @@
 
 import type { Future } from '../coro/future.js';
 import type { LoopLike, Runnable } from '../coro/types.js';
-import { type BaseSelector, EpollSelector, type SelectorName } from '../selectors/index.js';
+import {
+  type BaseSelector,
+  EpollSelector,
+  PollSelector,
+  type SelectorName,
+  SelectSelector,
+} from '../selectors/index.js';
 import { UringSelector } from '../selectors/uring.js';
 import { type EntrySelector, type IoOwner, IoRegistry, makeSelector } from './io.js';
 import { Proactor } from './proactor.js';
@@ -32,6 +38,8 @@ export interface BackendLoop extends LoopLike {
 export class LoopBackend {
   readonly selector: EntrySelector;
   readonly io: IoRegistry;
+  /** What it waits in: 'select', 'poll', 'epoll', 'io_uring', or a custom selector's class name. */
+  readonly name: string;
   /** The completion-based socket operations: on io_uring only. */
   readonly proactor: Proactor | null = null;
   #driver: () => DriverHooks | null = () => null;
@@ -48,6 +56,7 @@ export class LoopBackend {
   ) {
     const selector = makeSelector(choice);
     this.selector = selector;
+    this.name = backendName(selector);
     this.io = new IoRegistry(selector, ready, owner);
     if (selector instanceof UringSelector) {
       // Staged from a promise job outside the loop's iteration, an
@@ -99,4 +108,12 @@ export class LoopBackend {
     this.proactor?.close();
     this.selector.close();
   }
+}
+
+function backendName(selector: BaseSelector<unknown>): string {
+  if (selector instanceof UringSelector) return 'io_uring';
+  if (selector instanceof EpollSelector) return 'epoll';
+  if (selector instanceof PollSelector) return 'poll';
+  if (selector instanceof SelectSelector) return 'select';
+  return selector.constructor.name;
 }

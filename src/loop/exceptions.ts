@@ -6,7 +6,7 @@
  * @module
  */
 import { Future, Task } from '../coro/index.js';
-import { type ExceptionContext, RUN, type Runnable } from '../coro/types.js';
+import type { ExceptionContext, Runnable } from '../coro/types.js';
 import { Handle } from './handle.js';
 
 /** Unretrieved Futures tracked before the collected ones are swept out. */
@@ -22,12 +22,8 @@ export class ExceptionReporter<L> {
     this.#logger = logger;
   }
 
-  /** Debug mode: runs `item` and logs it when it took `slowMs` milliseconds or more on `clock` (the loop's time()). */
-  runTimed(item: Runnable, slowMs: number, clock: () => number): void {
-    const t0 = clock();
-    item[RUN]();
-    const took = clock() - t0;
-    if (took < slowMs) return;
+  /** Debug mode: logs `item`, which took `took` milliseconds (slow callback). */
+  logSlow(item: Runnable, took: number): void {
     // A handle, a done Future's callbacks, or a pending one's step
     // (a Task's coroutine, a socket operation's retry).
     const what =

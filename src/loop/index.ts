@@ -13,4 +13,20 @@ export {
   type SelectorName,
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
+export type { LoopStats } from './stats.js';
 export type { StartTlsOptions } from './tls-ops.js';
+export {
+  type ChromeTrace,
+  type ChromeTraceEvent,
+  DEFAULT_TRACE_CAPACITY,
+  LoopTrace,
+  type LoopTraceOptions,
+  type SpanOptions,
+  type TraceCall,
+  type TraceEvent,
+  type TraceOp,
+  type TraceOperation,
+  type TraceOutcome,
+  type TraceSpan,
+  type TraceWait,
+} from './trace.js';

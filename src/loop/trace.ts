@@ -1,0 +1,431 @@
+/**
+ * A record of what event loops did, kept in a ring buffer: each wait in the
+ * selector (its timeout, the events it returned, the time blocked), each
+ * callback or Task step (its name and duration), each socket operation
+ * (issued, completed, bytes), and spans the program adds (a fetch's
+ * phases). Opt in with `loop.setTrace(trace)`; export with
+ * {@link LoopTrace.toChromeTrace} for Perfetto or chrome://tracing.
+ *
+ * The buffer is columns of typed arrays, so recording an event allocates
+ * nothing; when it is full the oldest events give way ({@link LoopTrace.dropped}).
+ *
+ * @module
+ */
+
+/** Event kinds in the ring. */
+const WAIT = 1;
+const CALL = 2;
+const OP_BEGIN = 3;
+const OP_END = 4;
+const SPAN = 5;
+
+/** Socket operations, as the ring stores them (their index). */
+export const TRACE_OPS = ['recv', 'recvInto', 'sendAll', 'accept', 'connect', 'startTls'] as const;
+
+/** A socket operation's name in a trace. */
+export type TraceOp = (typeof TRACE_OPS)[number];
+
+/** How a traced socket operation ended. */
+export type TraceOutcome = 'ok' | 'error' | 'cancelled';
+const OUTCOMES: readonly TraceOutcome[] = ['ok', 'error', 'cancelled'];
+
+/** What ran, for a callback event: prefixes of its label in the decoded events. */
+export const CALL_HANDLE = 0;
+export const CALL_TASK = 1;
+export const CALL_TASK_DONE = 2;
+export const CALL_FUTURE_DONE = 3;
+export const CALL_OTHER = 4;
+const CALL_PREFIX = ['', 'Task ', 'done callbacks of Task ', 'done callbacks of a Future', ''];
+
+/** Distinct callback, span and category names kept; the rest are recorded as '<other>'. */
+const MAX_NAMES = 4096;
+
+/** Default capacity: 65,536 events (about 3.5 MB). */
+export const DEFAULT_TRACE_CAPACITY = 65_536;
+
+/** One wait in a selector: `ts` when it began, `dur` ms blocked. */
+export interface TraceWait {
+  kind: 'wait';
+  lane: number;
+  ts: number;
+  dur: number;
+  /** The timeout it was given, ms; null for none (wait until something is ready). */
+  timeoutMs: number | null;
+  /** Ready fds it returned (on io_uring: its readiness polls). */
+  events: number;
+}
+
+/** One callback or Task step the loop ran. */
+export interface TraceCall {
+  kind: 'call';
+  lane: number;
+  ts: number;
+  dur: number;
+  name: string;
+}
+
+/** A socket operation, from issue to completion (`dur` null while it has not completed). */
+export interface TraceOperation {
+  kind: 'op';
+  lane: number;
+  /** When it was issued. */
+  ts: number;
+  dur: number | null;
+  op: TraceOp;
+  fd: number;
+  /** Bytes moved (received, sent); for accept the new socket's fd; else 0. */
+  bytes: number;
+  outcome: TraceOutcome | null;
+}
+
+/** A span added with {@link LoopTrace.span}. */
+export interface TraceSpan {
+  kind: 'span';
+  lane: number;
+  ts: number;
+  dur: number;
+  name: string;
+  category: string;
+  /** Spans of one group nest in one track (a page's phases under the page). */
+  group: number;
+}
+
+/** An event of a trace, decoded. Times are ms on the loop's clock (performance.now()). */
+export type TraceEvent = TraceWait | TraceCall | TraceOperation | TraceSpan;
+
+/** One event of the Chrome trace event format. */
+export interface ChromeTraceEvent {
+  name: string;
+  cat?: string;
+  ph: string;
+  /** Microseconds. */
+  ts?: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  id?: string;
+  args?: Record<string, unknown>;
+}
+
+/** The Chrome trace event format's JSON object form: what Perfetto and chrome://tracing open. */
+export interface ChromeTrace {
+  traceEvents: ChromeTraceEvent[];
+  displayTimeUnit: 'ms';
+  otherData: { capacity: number; recorded: number; dropped: number };
+}
+
+/** Options of a {@link LoopTrace}. */
+export interface LoopTraceOptions {
+  /** Events kept (the newest); an integer from 16 to 16,777,216. Default 65,536. */
+  capacity?: number;
+}
+
+/** Options of {@link LoopTrace.span}. */
+export interface SpanOptions {
+  /** Default 'span'. */
+  category?: string;
+  /** Spans sharing a group nest in one track: give a page's phases its page's group. Default: a new one. */
+  group?: number;
+  /** The lane (see {@link LoopTrace.addLane}) it belongs to; default 0, the program's own. */
+  lane?: number;
+}
+
+/**
+ * The ring buffer of loop events. One trace can serve several loops (each
+ * is a lane: a track of its own in the viewer).
+ *
+ * @example
+ * ```ts
+ * const trace = new LoopTrace();
+ * loop.setTrace(trace);
+ * loop.runUntilComplete(main());
+ * writeFileSync('loop.json', JSON.stringify(trace.toChromeTrace()));
+ * ```
+ */
+export class LoopTrace {
+  /** Events kept at most. */
+  readonly capacity: number;
+  readonly #kind: Uint8Array;
+  readonly #lane: Uint16Array;
+  readonly #ts: Float64Array;
+  readonly #dur: Float64Array;
+  readonly #a: Float64Array;
+  readonly #b: Float64Array;
+  readonly #c: Float64Array;
+  #head = 0;
+  #count = 0;
+  #dropped = 0;
+  readonly #names: string[] = ['<other>'];
+  readonly #nameIds = new Map<string, number>([['<other>', 0]]);
+  readonly #lanes: string[] = ['main'];
+  #nextId = 1;
+
+  /**
+   * @throws {TypeError} / {RangeError} ERR_OUT_OF_RANGE for a capacity that is not an integer in [16, 2^24]
+   */
+  constructor(options: LoopTraceOptions = {}) {
+    const capacity = options.capacity ?? DEFAULT_TRACE_CAPACITY;
+    if (typeof capacity !== 'number') {
+      throw Object.assign(new TypeError(`capacity must be a number, got ${typeof capacity}`), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+    if (!Number.isInteger(capacity) || capacity < 16 || capacity > 1 << 24) {
+      throw Object.assign(new RangeError(`capacity must be an integer from 16 to 16777216, got ${capacity}`), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+    }
+    this.capacity = capacity;
+    this.#kind = new Uint8Array(capacity);
+    this.#lane = new Uint16Array(capacity);
+    this.#ts = new Float64Array(capacity);
+    this.#dur = new Float64Array(capacity);
+    this.#a = new Float64Array(capacity);
+    this.#b = new Float64Array(capacity);
+    this.#c = new Float64Array(capacity);
+  }
+
+  /** Events held now (at most {@link capacity}). */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Events overwritten because the ring was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Forgets every event (lanes and names stay). */
+  clear(): void {
+    this.#head = 0;
+    this.#count = 0;
+    this.#dropped = 0;
+  }
+
+  /**
+   * A new lane: a track of its own (a loop, a thread of work) named `label`.
+   * Lane 0 is 'main', the program's own.
+   *
+   * @throws {RangeError} past 65,535 lanes
+   */
+  addLane(label: string): number {
+    if (this.#lanes.length > 0xffff) throw new RangeError('a trace holds at most 65536 lanes');
+    this.#lanes.push(String(label));
+    return this.#lanes.length - 1;
+  }
+
+  /** The lanes' labels, by lane number. */
+  get lanes(): readonly string[] {
+    return this.#lanes;
+  }
+
+  /**
+   * Records a span from `startMs` to `endMs` (the loop's clock:
+   * performance.now()), e.g. a fetch's connect phase.
+   *
+   * @returns its group (pass it to the spans nested in it)
+   * @throws {TypeError} for times that are not finite numbers, or end before start
+   */
+  span(name: string, startMs: number, endMs: number, options: SpanOptions = {}): number {
+    if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || endMs < startMs) {
+      throw Object.assign(new TypeError(`a span needs finite times with end >= start, got ${startMs}..${endMs}`), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+    }
+    const group = options.group ?? this.newGroup();
+    const i = this.#slot(SPAN, options.lane ?? 0, startMs);
+    this.#dur[i] = endMs - startMs;
+    this.#a[i] = this.#nameId(String(name));
+    this.#b[i] = this.#nameId(options.category ?? 'span');
+    this.#c[i] = group;
+    return group;
+  }
+
+  /** A fresh group number for {@link span}. */
+  newGroup(): number {
+    return this.#nextId++;
+  }
+
+  /** @internal A wait in a selector on `lane`: begun at `ts`, blocked `dur` ms. */
+  wait(lane: number, ts: number, dur: number, timeoutMs: number | null, events: number): void {
+    const i = this.#slot(WAIT, lane, ts);
+    this.#dur[i] = dur;
+    this.#a[i] = timeoutMs === null ? -1 : timeoutMs;
+    this.#b[i] = events;
+  }
+
+  /** @internal A callback or Task step (`what`: CALL_*) labelled `label` that ran `dur` ms from `ts`. */
+  call(lane: number, ts: number, dur: number, what: number, label: string): void {
+    const i = this.#slot(CALL, lane, ts);
+    this.#dur[i] = dur;
+    this.#a[i] = this.#nameId(label);
+    this.#b[i] = what;
+  }
+
+  /** @internal A socket operation issued; returns its id for {@link opEnd}. */
+  opBegin(lane: number, ts: number, op: number, fd: number): number {
+    const id = this.#nextId++;
+    const i = this.#slot(OP_BEGIN, lane, ts);
+    this.#a[i] = id;
+    this.#b[i] = fd;
+    this.#c[i] = op;
+    return id;
+  }
+
+  /** @internal The operation `id` completed (outcome: 0 ok, 1 error, 2 cancelled). */
+  opEnd(lane: number, ts: number, id: number, bytes: number, outcome: number): void {
+    const i = this.#slot(OP_END, lane, ts);
+    this.#a[i] = id;
+    this.#b[i] = bytes;
+    this.#c[i] = outcome;
+  }
+
+  /** The events held, oldest first; an operation's completion is folded into its issue. */
+  events(): TraceEvent[] {
+    const out: TraceEvent[] = [];
+    const pending = new Map<number, TraceOperation>();
+    const cap = this.capacity;
+    for (let k = 0, i = (this.#head - this.#count + cap) % cap; k < this.#count; k++, i = i + 1 === cap ? 0 : i + 1) {
+      const lane = this.#lane[i] as number;
+      const ts = this.#ts[i] as number;
+      const dur = this.#dur[i] as number;
+      const a = this.#a[i] as number;
+      const b = this.#b[i] as number;
+      const c = this.#c[i] as number;
+      switch (this.#kind[i]) {
+        case WAIT:
+          out.push({ kind: 'wait', lane, ts, dur, timeoutMs: a < 0 ? null : a, events: b });
+          break;
+        case CALL:
+          out.push({ kind: 'call', lane, ts, dur, name: `${CALL_PREFIX[b] ?? ''}${this.#names[a] as string}` });
+          break;
+        case OP_BEGIN: {
+          const op: TraceOperation = {
+            kind: 'op',
+            lane,
+            ts,
+            dur: null,
+            op: TRACE_OPS[c] as TraceOp,
+            fd: b,
+            bytes: 0,
+            outcome: null,
+          };
+          pending.set(a, op);
+          out.push(op);
+          break;
+        }
+        case OP_END: {
+          const op = pending.get(a);
+          // The issue was overwritten: the completion alone says too little.
+          if (op === undefined) break;
+          pending.delete(a);
+          op.dur = ts - op.ts;
+          op.bytes = b;
+          op.outcome = OUTCOMES[c] as TraceOutcome;
+          break;
+        }
+        case SPAN:
+          out.push({
+            kind: 'span',
+            lane,
+            ts,
+            dur,
+            name: this.#names[a] as string,
+            category: this.#names[b] as string,
+            group: c,
+          });
+          break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The events in the Chrome trace event format (JSON object form): one
+   * process, a thread per lane; waits and callbacks as complete events
+   * ('X'), socket operations and span groups as nestable async events
+   * ('b'/'e'). Times in microseconds.
+   */
+  toChromeTrace(): ChromeTrace {
+    const pid = process.pid;
+    const traceEvents: ChromeTraceEvent[] = this.#lanes.map((label, tid) => ({
+      name: 'thread_name',
+      ph: 'M',
+      pid,
+      tid,
+      args: { name: label },
+    }));
+    const us = (ms: number): number => Math.round(ms * 1000 * 1000) / 1000;
+    for (const e of this.events()) {
+      const tid = e.lane;
+      switch (e.kind) {
+        case 'wait':
+          traceEvents.push({
+            name: 'wait',
+            cat: 'loop',
+            ph: 'X',
+            ts: us(e.ts),
+            dur: us(e.dur),
+            pid,
+            tid,
+            args: { timeoutMs: e.timeoutMs, events: e.events },
+          });
+          break;
+        case 'call':
+          traceEvents.push({ name: e.name, cat: 'callback', ph: 'X', ts: us(e.ts), dur: us(e.dur), pid, tid });
+          break;
+        case 'op': {
+          const id = `op${traceEvents.length}`;
+          const name = `${e.op} fd ${e.fd}`;
+          traceEvents.push({ name, cat: 'socket', ph: 'b', ts: us(e.ts), pid, tid, id, args: { fd: e.fd } });
+          if (e.dur !== null) {
+            traceEvents.push({
+              name,
+              cat: 'socket',
+              ph: 'e',
+              ts: us(e.ts + e.dur),
+              pid,
+              tid,
+              id,
+              args: { bytes: e.bytes, outcome: e.outcome },
+            });
+          }
+          break;
+        }
+        case 'span': {
+          const id = `g${e.group}`;
+          traceEvents.push({ name: e.name, cat: e.category, ph: 'b', ts: us(e.ts), pid, tid, id });
+          traceEvents.push({ name: e.name, cat: e.category, ph: 'e', ts: us(e.ts + e.dur), pid, tid, id });
+          break;
+        }
+      }
+    }
+    return {
+      traceEvents,
+      displayTimeUnit: 'ms',
+      otherData: { capacity: this.capacity, recorded: this.#count, dropped: this.#dropped },
+    };
+  }
+
+  #slot(kind: number, lane: number, ts: number): number {
+    const i = this.#head;
+    this.#head = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.#count === this.capacity) this.#dropped++;
+    else this.#count++;
+    this.#kind[i] = kind;
+    this.#lane[i] = lane;
+    this.#ts[i] = ts;
+    this.#dur[i] = 0;
+    this.#c[i] = 0;
+    return i;
+  }
+
+  #nameId(name: string): number {
+    const id = this.#nameIds.get(name);
+    if (id !== undefined) return id;
+    if (this.#names.length >= MAX_NAMES) return 0;
+    this.#names.push(name);
+    this.#nameIds.set(name, this.#names.length - 1);
+    return this.#names.length - 1;
+  }
+}
