@@ -35,6 +35,7 @@ import {
   echoPoints,
   formatEchoTable,
   runEchoBench,
+  tracingCost,
 } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatHostTaxTable, runHostTaxBench } from './host-tax.js';
@@ -413,7 +414,7 @@ async function echoSuite(p: {
   const counts = p.conns.map((n) => n.toLocaleString('en-US')).join(' and ');
   return {
     title: `# echo ping-pong, ${counts} connections (median of ${p.runs} x ${p.measureMs} ms)`,
-    body: `${formatEchoTable(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
+    body: `${formatEchoTable(results)}${tracingCost(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
     figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
     // The targets need the suite's servers: a --servers subset would only list them as missing.
     targets: p.kinds === ECHO_SERVER_KINDS ? echoTargets(results) : [],

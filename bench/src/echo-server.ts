@@ -3,6 +3,7 @@
  *
  *   node echo-server.js iomux [select|poll|epoll]   the loop, owning mode, coroutine style (the
  *                                                   package's c10k server, echo-loop.ts)
+ *   node echo-server.js iomux-traced                the same with a LoopTrace attached (SIGUSR2: print its event count)
  *   node echo-server.js iomux-uring                 the same coroutines on the io_uring (completion) loop
  *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
@@ -19,7 +20,7 @@ import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
-import { type BackendName, EventLoop } from '#iomux/loop/index.js';
+import { type BackendName, EventLoop, LoopTrace } from '#iomux/loop/index.js';
 import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
 
@@ -135,8 +136,23 @@ function serveIomuxTls(certFile: string, keyFile: string): void {
   serveIomux('epoll', false, (loop, conn) => loop.startTls(conn, { serverSide: true, context }));
 }
 
+/**
+ * The plain iomux server with a LoopTrace attached (its ring wrapping all
+ * the while, as a long-running traced server's does); on SIGUSR2 it prints
+ * "traced <events recorded so far>", so the benchmark can say what one
+ * traced event costs.
+ */
+function serveIomuxTraced(): void {
+  const trace = new LoopTrace();
+  serveIomux('epoll', false, undefined, (loop) => {
+    loop.setTrace(trace);
+    loop.addSignalHandler('SIGUSR2', () => process.stdout.write(`traced ${trace.size + trace.dropped}\n`));
+  });
+}
+
 const [kind, selector, keyFile] = process.argv.slice(2);
 if (kind === 'iomux') serveIomux((selector ?? 'epoll') as BackendName);
+else if (kind === 'iomux-traced') serveIomuxTraced();
 else if (kind === 'iomux-uring') serveIomux('io_uring');
 else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'iomux-callbacks') serveCallbacks();
@@ -146,7 +162,7 @@ else if (kind === 'net-tls' && selector !== undefined && keyFile !== undefined) 
 else if (kind === 'iomux-tls' && selector !== undefined && keyFile !== undefined) serveIomuxTls(selector, keyFile);
 else {
   process.stderr.write(
-    'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
+    'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-traced | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
       '       echo-server.js net-tls <certFile> <keyFile> | iomux-tls <certFile> <keyFile>\n',
   );
   process.exitCode = 2;

@@ -40,6 +40,7 @@ export const ECHO_SERVER_KINDS = [
   'c',
   'c-uring',
   'iomux',
+  'iomux-traced',
   'iomux-uring',
   'iomux-coop',
   'iomux-callbacks',
@@ -83,6 +84,7 @@ export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   'c-uring': 'C io_uring (floor)',
   'c-uring-plain': 'C io_uring, single-shot recv',
   iomux: 'iomux loop, coroutines (owning)',
+  'iomux-traced': 'iomux loop, coroutines (owning), traced (LoopTrace)',
   'iomux-uring': 'iomux loop on io_uring (completions), coroutines (owning)',
   'iomux-coop': 'iomux loop, coroutines (cooperative)',
   'iomux-callbacks': 'iomux loop, callbacks (addReader + try*)',
@@ -112,6 +114,8 @@ export interface EchoResult {
   p50us: number;
   p99us: number;
   runs: number[];
+  /** The traced row's: events its trace recorded per round trip (median over the runs). */
+  tracedEventsPerTrip?: number;
 }
 
 /** One point of the benchmark: a message size, a connection count and the servers run there. */
@@ -227,7 +231,7 @@ export async function startEchoServer(
   cServer: string,
   script: string,
   prefix: readonly string[] = [],
-): Promise<{ port: number; child: ChildProcess }> {
+): Promise<{ port: number; child: ChildProcess; lines: AsyncIterator<string> }> {
   let command: string;
   let args: string[];
   const python = PYTHON_PEERS[kind];
@@ -253,14 +257,15 @@ export async function startEchoServer(
   }
   const [file, ...rest] = [...prefix, command, ...args] as [string, ...string[]];
   const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const [line] = (await Promise.race([
-    once(lines, 'line'),
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+  const first = await Promise.race([
+    lines.next(),
     once(child, 'exit').then(() => {
       throw new Error(`the ${kind} echo server exited before listening`);
     }),
-  ])) as [string];
-  return { port: Number.parseInt(line.replace('listening ', ''), 10), child };
+  ]);
+  const line = first.done === true ? '' : first.value;
+  return { port: Number.parseInt(line.replace('listening ', ''), 10), child, lines };
 }
 
 /** Runs the C load generator once: `conns` connections in ping-pong for `measureMs` after `warmupMs`. */
@@ -281,6 +286,15 @@ function runEchoClient(
     throw new Error(`echo client failed against ${server} at ${size} B x ${conns}: ${r.stderr || r.error?.message}`);
   }
   return JSON.parse(r.stdout) as { roundTrips: number; perSecond: number; p50us: number; p99us: number };
+}
+
+/** The traced server's count of recorded events: asked for with SIGUSR2, read from its next line. */
+async function tracedEvents(child: ChildProcess, lines: AsyncIterator<string>): Promise<number> {
+  child.kill('SIGUSR2');
+  const next = await lines.next();
+  const m = next.done === true ? null : /^traced (\d+)$/.exec(next.value);
+  if (m === null) throw new Error(`the traced echo server said ${JSON.stringify(next.value)}, not its event count`);
+  return Number(m[1]);
 }
 
 /** Kills a server started by startEchoServer and waits for it to exit. */
@@ -328,7 +342,7 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
 // Rows that restate another at the points after the first: cooperative mode
 // (the owning row is the loop's own figure), and the sock_* styles of
 // asyncio and uvloop (their Protocol rows are their best).
-const RESTATED: readonly EchoServerKind[] = ['iomux-coop', 'uvloop', 'asyncio'];
+const RESTATED: readonly EchoServerKind[] = ['iomux-traced', 'iomux-coop', 'uvloop', 'asyncio'];
 
 /**
  * The suite's points: 64 B at each connection count and 16 KiB at the
@@ -362,19 +376,27 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   const script = options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url));
   const results: EchoResult[] = [];
   for (const { size, conns, servers } of options.points) {
-    const samples = new Map<EchoServerKind, { perSecond: number; p50us: number; p99us: number; cpuUs: number }[]>();
+    const samples = new Map<
+      EchoServerKind,
+      { perSecond: number; p50us: number; p99us: number; cpuUs: number; traced: number | null }[]
+    >();
     // Interleave the servers run by run, so drift in the machine hits all alike.
     for (let run = 0; run < options.runs; run++) {
       for (const kind of servers) {
-        const { port, child } = await startEchoServer(kind, server.path, script);
+        const { port, child, lines } = await startEchoServer(kind, server.path, script);
         try {
           // Warm up (JIT, connections), then measure with the server's CPU clock around it.
           runEchoClient(clientOf(kind), port, conns, size, 0, options.warmupMs, kind);
           const pid = child.pid as number;
+          const traced0 = kind === 'iomux-traced' ? await tracedEvents(child, lines) : 0;
           const cpu0 = mainThreadCpuUs(pid);
           const measured = runEchoClient(clientOf(kind), port, conns, size, 0, options.measureMs, kind);
           const cpuUs = (mainThreadCpuUs(pid) - cpu0) / Math.max(1, measured.roundTrips);
-          samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs }]);
+          const traced =
+            kind === 'iomux-traced'
+              ? ((await tracedEvents(child, lines)) - traced0) / Math.max(1, measured.roundTrips)
+              : null;
+          samples.set(kind, [...(samples.get(kind) ?? []), { ...measured, cpuUs, traced }]);
         } finally {
           await stopServer(child);
         }
@@ -392,11 +414,37 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
         p99us: median(s.map((x) => x.p99us)),
         runs: s.map((x) => x.perSecond),
       };
+      const traced = s.flatMap((x) => (x.traced === null ? [] : [x.traced]));
+      if (traced.length > 0) result.tracedEventsPerTrip = median(traced);
       results.push(result);
       options.onResult?.(result);
     }
   }
   return results;
+}
+
+/**
+ * What tracing costs, from the traced row and the plain iomux row of the
+ * same point (side by side in one run): the events recorded per round trip
+ * and the server CPU each adds. A paragraph for under the table ('' when
+ * either row is missing).
+ */
+export function tracingCost(results: readonly EchoResult[]): string {
+  const lines: string[] = [];
+  for (const traced of results) {
+    if (traced.server !== 'iomux-traced' || traced.tracedEventsPerTrip === undefined) continue;
+    const plain = results.find((r) => r.server === 'iomux' && r.size === traced.size && r.conns === traced.conns);
+    if (plain === undefined) continue;
+    const extraUs = traced.serverCpuUs - plain.serverCpuUs;
+    const perEventNs = (extraUs * 1000) / Math.max(1e-9, traced.tracedEventsPerTrip);
+    lines.push(
+      `Tracing at ${traced.size} B x ${traced.conns}: ${traced.tracedEventsPerTrip.toFixed(1)} events recorded per round trip ` +
+        `(waits, Task steps, socket operations issued and completed), ${extraUs >= 0 ? '+' : ''}${extraUs.toFixed(2)} us of server CPU ` +
+        `per trip against the untraced row (${(traced.serverCpuUs / plain.serverCpuUs).toFixed(2)}x): ` +
+        `${perEventNs.toFixed(0)} ns per traced event; round trips ${(traced.perSecond / plain.perSecond).toFixed(2)}x.`,
+    );
+  }
+  return lines.length === 0 ? '' : `\n\n${lines.join('\n\n')}`;
 }
 
 /**

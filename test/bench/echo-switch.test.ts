@@ -13,6 +13,7 @@ import {
   ECHO_EXTRA_KINDS,
   ECHO_SERVER_KINDS,
   ECHO_SERVER_NAMES,
+  type EchoResult,
   echoCertificates,
   echoPoints,
   formatEchoTable,
@@ -21,6 +22,7 @@ import {
   startEchoServer,
   stopServer,
   tlsUnavailable,
+  tracingCost,
 } from '../../bench/src/echo.js';
 import { formatFetchTable, runFetchBench } from '../../bench/src/fetch.js';
 import { findNginx } from '../../bench/src/nginx.js';
@@ -140,7 +142,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 16],
+      [64, 100, 17],
       [64, 1000, 10],
       [16384, 100, 13],
     ]);
@@ -150,6 +152,10 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(points[2]?.servers).toContain('net-tls');
     expect(points[2]?.servers).toContain('iomux-tls');
     expect(points[1]?.servers).not.toContain('iomux-coop');
+    // The traced row is measured beside the plain one at the first point only.
+    expect(points[0]?.servers).toContain('iomux-traced');
+    expect(points[1]?.servers).not.toContain('iomux-traced');
+    expect(points[2]?.servers).not.toContain('iomux-traced');
     expect(points[1]?.servers).not.toContain('uvloop');
     expect(points[1]?.servers).toContain('uvloop-protocol');
     expect(points[1]?.servers).toContain('c-uring');
@@ -157,6 +163,28 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(points[2]?.servers).toContain('c-uring');
     expect(points[2]?.servers).toContain('selectors-py');
     expect(echoPoints(['c', 'net'], [])).toEqual([]);
+  });
+
+  it('says what a traced event costs, from the traced and the plain row of one point', () => {
+    const row = (server: 'iomux' | 'iomux-traced', perSecond: number, serverCpuUs: number): EchoResult => ({
+      server,
+      size: 64,
+      conns: 100,
+      perSecond,
+      serverCpuUs,
+      p50us: 1,
+      p99us: 2,
+      runs: [perSecond],
+    });
+    const traced = { ...row('iomux-traced', 45_000, 11), tracedEventsPerTrip: 5 };
+    expect(tracingCost([row('iomux', 50_000, 10), traced])).toBe(
+      '\n\nTracing at 64 B x 100: 5.0 events recorded per round trip (waits, Task steps, socket operations issued ' +
+        'and completed), +1.00 us of server CPU per trip against the untraced row (1.10x): 200 ns per traced event; ' +
+        'round trips 0.90x.',
+    );
+    // Without the plain row (or the count) there is nothing to say.
+    expect(tracingCost([traced])).toBe('');
+    expect(tracingCost([row('iomux', 50_000, 10), row('iomux-traced', 45_000, 11)])).toBe('');
   });
 
   // Every server the machine can run (the Python ones need python3, uvloop's

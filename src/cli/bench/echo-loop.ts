@@ -32,13 +32,20 @@ export type WrapConnection = (loop: EventLoop, conn: Socket) => Future<TlsSocket
 /**
  * Serves echo on the iomux loop with one coroutine per connection: owning
  * mode (`runUntilComplete`), or cooperative mode (`await loop.run`) when
- * `cooperative`; each connection made first what `wrap` makes of it (TLS).
+ * `cooperative`; each connection made first what `wrap` makes of it (TLS);
+ * `prepare` sees the loop before it runs (the traced row attaches a trace).
  * Prints "listening <port>", and with IOMUX_STATS=1 a line
  * "stats <loop iterations> <heap + buffer bytes>" every 200 ms; serves until
  * the process is killed.
  */
-export function serveIomux(backend: BackendName, cooperative = false, wrap?: WrapConnection): void {
+export function serveIomux(
+  backend: BackendName,
+  cooperative = false,
+  wrap?: WrapConnection,
+  prepare?: (loop: EventLoop) => void,
+): void {
   const loop = new EventLoop({ backend });
+  prepare?.(loop);
   const server = listenSocket();
 
   // One receive buffer for every connection, as the C floor has: a
