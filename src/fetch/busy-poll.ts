@@ -11,7 +11,7 @@
  * @module
  */
 import { TimeoutError } from '../coro/index.js';
-import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
 import { GetAddrInfoError } from '../loop/index.js';
 import {
   type AddrInfo,
@@ -26,6 +26,7 @@ import {
   Socket,
   type TlsSocket,
 } from '../sys/index.js';
+import { TimedParser, TimingMarks } from './timings.js';
 import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -77,6 +78,7 @@ function exchangeSpinning(
   request: Buffer,
   options: FetchOptions,
   deadline: Deadline,
+  marks: TimingMarks,
 ): FetchResult {
   const sock = new Socket(info.family, SOCK_STREAM);
   let tls: TlsSocket | null = null;
@@ -86,8 +88,9 @@ function exchangeSpinning(
     if (rc !== 0 && rc !== EINPROGRESS) throw new OSError(rc, 'connect', JSON.stringify(info.address));
     if (target.tls) {
       spinConnected(sock, info, deadline);
+      marks.connected();
       tls = wrapClient(sock, target, options);
-      return exchangeTls(target.url, tls, request, options, deadline);
+      return exchangeTls(target.url, tls, request, options, deadline, marks);
     }
     // 不停的询问连接是否建立好: keep trying to send until the connection is up.
     let sent = 0;
@@ -100,10 +103,14 @@ function exchangeSpinning(
       } catch (e) {
         if ((e as { code?: string }).code !== 'ENOTCONN') throw e;
       }
-      if (n !== null) sent += n;
+      if (n !== null) {
+        marks.connected(); // the first send that went through: the connection is up
+        sent += n;
+      }
       deadline.check();
     }
-    return receiveSpinning(target.url, (buffer) => sock.tryRecvInto(buffer) ?? -1, options, deadline);
+    marks.sent();
+    return receiveSpinning(target.url, (buffer) => sock.tryRecvInto(buffer) ?? -1, options, deadline, marks);
   } finally {
     // Once a TLS socket exists, closing it sends close_notify (best effort) and closes the socket.
     if (tls !== null) tls.close();
@@ -141,16 +148,19 @@ function exchangeTls(
   request: Buffer,
   options: FetchOptions,
   deadline: Deadline,
+  marks: TimingMarks,
 ): FetchResult {
   while (tls.tryHandshake() !== 0) deadline.check();
+  marks.secured();
   let sent = 0;
   while (sent < request.length) {
     const n = tls.trySend(request, sent);
     if (n > 0) sent += n;
     else deadline.check();
   }
+  marks.sent();
   // A TLS read throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING for a close without close_notify: never a short body.
-  return receiveSpinning(url, (buffer) => tls.tryRecvInto(buffer), options, deadline);
+  return receiveSpinning(url, (buffer) => tls.tryRecvInto(buffer), options, deadline, marks);
 }
 
 /**
@@ -163,8 +173,9 @@ function receiveSpinning(
   tryRecv: (buffer: Buffer) => number,
   options: FetchOptions,
   deadline: Deadline,
+  marks: TimingMarks,
 ): FetchResult {
-  const parser = new ResponseParser(options);
+  const parser = new TimedParser(options, marks);
   const buffer = Buffer.allocUnsafe(64 * 1024);
   for (;;) {
     const n = tryRecv(buffer);
@@ -192,13 +203,14 @@ function receiveSpinning(
  */
 export function fetchBusyPoll(url: string, options: FetchOptions = {}): Promise<FetchResult> {
   try {
+    const marks = new TimingMarks();
     const deadline = new Deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const target = parseHttpUrl(url);
     const request = formatRequest(target, options);
     let lastError: unknown = null;
     for (const info of resolveSpinning(target.hostname, target.port, deadline)) {
       try {
-        return Promise.resolve(exchangeSpinning(target, info, request, options, deadline));
+        return Promise.resolve(exchangeSpinning(target, info, request, options, deadline, marks));
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code !== 'ECONNREFUSED' && code !== 'ENETUNREACH' && code !== 'EADDRNOTAVAIL') throw error;

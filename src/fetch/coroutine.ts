@@ -8,9 +8,10 @@
  * @module
  */
 import { type Coroutine, waitFor, withTimeout } from '../coro/index.js';
-import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
 import { SOCK_NONBLOCK, SOCK_STREAM, Socket, type TlsContext, type TlsSocket } from '../sys/index.js';
+import { TimedParser, TimingMarks } from './timings.js';
 import { clientContext } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -50,14 +51,20 @@ export function* fetchCoroutine(loop: EventLoop, url: string, options: FetchOpti
 }
 
 function* exchange(loop: EventLoop, url: string, options: FetchOptions): Coroutine<FetchResult> {
+  const marks = new TimingMarks();
   const target = parseHttpUrl(url);
   const request = formatRequest(target, options);
   const sock = yield* connectAny(loop, target);
+  marks.connected();
   let conn: Socket | TlsSocket = sock;
   try {
-    if (target.tls) conn = yield* loop.startTls(sock, startTlsOptions(target, options));
+    if (target.tls) {
+      conn = yield* loop.startTls(sock, startTlsOptions(target, options));
+      marks.secured();
+    }
     yield* loop.sockSendAll(conn, request);
-    const parser = new ResponseParser(options);
+    marks.sent();
+    const parser = new TimedParser(options, marks);
     yield* readResponse(loop, conn, parser);
     return toResult(url, parser);
   } finally {
@@ -107,7 +114,7 @@ export function* connectAny(loop: EventLoop, target: HttpTarget): Coroutine<Sock
  * that closes without close_notify after a complete response is never read;
  * before that, such a close throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING.
  */
-export function* readResponse(loop: EventLoop, sock: Socket | TlsSocket, parser: ResponseParser): Coroutine<void> {
+export function* readResponse(loop: EventLoop, sock: Socket | TlsSocket, parser: TimedParser): Coroutine<void> {
   let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
   while (buffer !== null) buffer = received(parser, buffer, yield* loop.sockRecvInto(sock, buffer));
 }
@@ -117,7 +124,7 @@ export function* readResponse(loop: EventLoop, sock: Socket | TlsSocket, parser:
  * closed). Returns the buffer for the next read -- a larger one after a read
  * that filled it -- or null once the response is complete.
  */
-function received(parser: ResponseParser, buffer: Buffer, n: number): Buffer | null {
+function received(parser: TimedParser, buffer: Buffer, n: number): Buffer | null {
   if (n === 0) {
     parser.end();
     return null;
@@ -141,6 +148,7 @@ function received(parser: ResponseParser, buffer: Buffer, n: number): Buffer | n
 export async function fetchAsync(loop: EventLoop, url: string, options: FetchOptions = {}): Promise<FetchResult> {
   try {
     const task = loop.createTask(async () => {
+      const marks = new TimingMarks();
       const target = parseHttpUrl(url);
       const request = formatRequest(target, options);
       const addresses = await loop.getaddrinfo(target.hostname, target.port, { type: SOCK_STREAM });
@@ -155,9 +163,14 @@ export async function fetchAsync(loop: EventLoop, url: string, options: FetchOpt
             lastError = error;
             continue;
           }
-          if (target.tls) conn = await loop.startTls(sock, startTlsOptions(target, options));
+          marks.connected();
+          if (target.tls) {
+            conn = await loop.startTls(sock, startTlsOptions(target, options));
+            marks.secured();
+          }
           await loop.sockSendAll(conn, request);
-          const parser = new ResponseParser(options);
+          marks.sent();
+          const parser = new TimedParser(options, marks);
           let buffer: Buffer | null = Buffer.allocUnsafe(FIRST_READ_SIZE);
           while (buffer !== null) buffer = received(parser, buffer, await loop.sockRecvInto(conn, buffer));
           return toResult(url, parser);

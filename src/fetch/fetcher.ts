@@ -13,7 +13,7 @@
  * @module
  */
 import { TimeoutError } from '../coro/index.js';
-import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
 import { GetAddrInfoError } from '../loop/index.js';
 import {
   type BaseSelector,
@@ -38,6 +38,7 @@ import {
   TLS_WANT_READ,
   type TlsSocket,
 } from '../sys/index.js';
+import { TimedParser, TimingMarks } from './timings.js';
 import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -197,7 +198,8 @@ class Exchange {
   #sock: Socket | null = null;
   #tls: TlsSocket | null = null;
   #sent = 0;
-  #parser: ResponseParser;
+  readonly #marks = new TimingMarks();
+  #parser: TimedParser;
   #buffer = Buffer.allocUnsafe(16 * 1024);
   #lastError: unknown = null;
   #settled = false;
@@ -220,7 +222,7 @@ class Exchange {
     this.target = parseHttpUrl(url);
     this.#request = formatRequest(this.target, options);
     this.#options = options;
-    this.#parser = new ResponseParser(options);
+    this.#parser = new TimedParser(options, this.#marks);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.deadline = performance.now() + this.timeoutMs;
   }
@@ -267,6 +269,7 @@ class Exchange {
       this.#connectNext();
       return;
     }
+    this.#marks.connected();
     if (this.target.tls) {
       try {
         this.#tls = wrapClient(sock, this.target, this.#options);
@@ -301,12 +304,14 @@ class Exchange {
     if (!tls.handshaken) {
       const rc = tls.tryHandshake();
       if (rc !== 0) return rc;
+      this.#marks.secured();
     }
     while (this.#sent < this.#request.length) {
       const n = tls.trySend(this.#request, this.#sent);
       if (n < 0) return n;
       this.#sent += n;
     }
+    this.#marks.sent();
     // Read until OpenSSL wants more from the kernel: a record it decrypted
     // may still hold bytes (pending()) that no readiness will announce.
     // A close without close_notify throws ERR_SSL_UNEXPECTED_EOF_WHILE_READING;
@@ -340,6 +345,7 @@ class Exchange {
         if (n === null) return; // stay registered for writing
         this.#sent += n;
       }
+      this.#marks.sent();
       this.#fetcher.selector.modify(sock, EVENT_READ, this.#readable);
     } catch (error) {
       this.fail(error);

@@ -1,6 +1,6 @@
 /**
  * `iomux/fetch`: the notes' fetchers, for real. Four styles, one result:
- * `{ url, status, headers, body }`.
+ * `{ url, status, headers, body, timings }`.
  *
  * - {@link fetchBusyPoll}: a non-blocking socket polled in a busy loop (11.3, first listing)
  * - {@link Fetcher}: select + callbacks + an event loop (11.3)
@@ -31,4 +31,5 @@ export {
   type SignalDrivenOptions,
 } from './models.js';
 export { HttpPool, type PoolOptions } from './pool.js';
+export type { FetchTimings } from './timings.js';
 export { FetchError, FetcherClosedError, type FetchOptions, type FetchResult } from './types.js';

@@ -24,7 +24,7 @@
  * @module
  */
 import { type Coroutine, TimeoutError } from '../coro/index.js';
-import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
 import { type BackendName, EventLoop, GetAddrInfoError } from '../loop/index.js';
 import {
   type AddrInfo,
@@ -50,6 +50,7 @@ import {
 } from '../sys/index.js';
 import { fetchBusyPoll } from './busy-poll.js';
 import { fetchCoroutine } from './coroutine.js';
+import { TimedParser, TimingMarks } from './timings.js';
 import { wrapClient } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -128,6 +129,7 @@ function exchangeBlocking(
   request: Buffer,
   options: FetchOptions,
   timeoutMs: number,
+  marks: TimingMarks,
 ): FetchResult {
   const sock = new Socket(info.family, SOCK_STREAM);
   let tls: TlsSocket | null = null;
@@ -138,16 +140,19 @@ function exchangeBlocking(
     sock.setsockopt(SOL_SOCKET, SO_RCVTIMEO, tv);
     const end = performance.now() + timeoutMs;
     sock.connect(info.address);
+    marks.connected();
     // https: a blocking TLS socket over the blocking socket; the same
     // timeouts make OpenSSL's reads and writes fail with a want (EAGAIN).
     let conn: Socket | TlsSocket = sock;
     if (target.tls) {
       tls = wrapClient(sock, target, options);
       tls.doHandshake();
+      marks.secured();
       conn = tls;
     }
     conn.sendAll(request);
-    const parser = new ResponseParser(options);
+    marks.sent();
+    const parser = new TimedParser(options, marks);
     const buffer = Buffer.allocUnsafe(READ_SIZE);
     while (!parser.done) {
       if (performance.now() > end) throw new TimeoutError(`timed out after ${timeoutMs} ms`);
@@ -183,13 +188,14 @@ function exchangeBlocking(
  */
 export function fetchBlocking(url: string, options: FetchOptions = {}): FetchResult {
   try {
+    const marks = new TimingMarks();
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const target = parseHttpUrl(url);
     const request = formatRequest(target, options);
     let lastError: unknown = null;
     for (const info of resolveBlocking(target, timeoutMs)) {
       try {
-        return exchangeBlocking(target, info, request, options, timeoutMs);
+        return exchangeBlocking(target, info, request, options, timeoutMs, marks);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code !== 'ECONNREFUSED' && code !== 'ENETUNREACH' && code !== 'EADDRNOTAVAIL') throw error;
@@ -218,7 +224,7 @@ interface InFlight {
   tls: TlsSocket | null;
   readonly request: Buffer;
   readonly options: FetchOptions;
-  readonly parser: ResponseParser;
+  readonly parser: TimedParser;
   sent: number;
 }
 
@@ -241,8 +247,10 @@ function advance(page: InFlight, buffer: Buffer): boolean {
     // A connect still in progress: EAGAIN (null); its failure: the error.
     const n = page.sock.trySend(page.request.subarray(page.sent));
     if (n === null) return false;
+    page.parser.marks.connected(); // the first send that went through: the connection is up
     page.sent += n;
   }
+  page.parser.marks.sent();
   for (;;) {
     const n = page.sock.tryRecvInto(buffer);
     if (n === null) return false;
@@ -271,15 +279,20 @@ function advanceTls(page: InFlight, buffer: Buffer): boolean {
       if ((e as { code?: string }).code === 'ENOTCONN') return false; // still connecting
       throw e;
     }
+    page.parser.marks.connected();
     page.tls = wrapClient(page.sock, page.target, page.options);
   }
   const tls = page.tls;
-  if (!tls.handshaken && tls.tryHandshake() !== 0) return false;
+  if (!tls.handshaken) {
+    if (tls.tryHandshake() !== 0) return false;
+    page.parser.marks.secured();
+  }
   while (page.sent < page.request.length) {
     const n = tls.trySend(page.request, page.sent);
     if (n < 0) return false;
     page.sent += n;
   }
+  page.parser.marks.sent();
   for (;;) {
     const n = tls.tryRecvInto(buffer);
     if (n < 0) return false;
@@ -336,6 +349,7 @@ export function fetchSignalDriven(
     const end = performance.now() + timeoutMs;
     urls.forEach((url, index) => {
       try {
+        const marks = new TimingMarks();
         const target = parseHttpUrl(url);
         const [info] = resolveBlocking(target, timeoutMs);
         if (info === undefined) throw noAddressError(target.hostname);
@@ -348,7 +362,7 @@ export function fetchSignalDriven(
           sock,
           tls: null,
           request: formatRequest(target, options),
-          parser: new ResponseParser(options),
+          parser: new TimedParser(options, marks),
           sent: 0,
         };
         try {

@@ -11,10 +11,11 @@
  * @module
  */
 import { type Coroutine, waitFor } from '../coro/index.js';
-import { formatRequest, type HttpTarget, parseHttpUrl, ResponseParser } from '../http/index.js';
+import { formatRequest, type HttpTarget, parseHttpUrl, type ResponseParser } from '../http/index.js';
 import type { EventLoop } from '../loop/index.js';
 import { type Socket, TLS_WANT_READ, TLS_WANT_WRITE, TlsSocket } from '../sys/index.js';
 import { connectAny, readResponse, startTlsOptions } from './coroutine.js';
+import { TimedParser, TimingMarks } from './timings.js';
 import { poolKey } from './tls.js';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -143,11 +144,13 @@ export class HttpPool {
     const request = formatRequest(target, { ...options, keepAlive: true });
     const key = poolKey(target, options);
     for (let attempt = 0; ; attempt++) {
-      const conn = yield* this.#acquire(key, target, options);
+      const marks = new TimingMarks();
+      const conn = yield* this.#acquire(key, target, options, marks);
       let reusable = false;
-      const parser = new ResponseParser(options);
+      const parser = new TimedParser(options, marks);
       try {
         yield* this.#loop.sockSendAll(conn.sock, request);
+        marks.sent();
         yield* readResponse(this.#loop, conn.sock, parser);
         const result = toResult(url, parser);
         reusable = keepsAlive(parser, options);
@@ -163,7 +166,7 @@ export class HttpPool {
     }
   }
 
-  *#acquire(key: string, target: HttpTarget, options: FetchOptions): Coroutine<Connection> {
+  *#acquire(key: string, target: HttpTarget, options: FetchOptions, marks: TimingMarks): Coroutine<Connection> {
     let host = this.#hosts.get(key);
     if (host === undefined) {
       host = { idle: [], open: 0, waiters: [] };
@@ -175,6 +178,7 @@ export class HttpPool {
         // The request's own receive takes over the registration in this
         // same iteration: no epoll_ctl.
         this.#loop.removeReader(idle.sock);
+        marks.connected();
         return { sock: idle.sock, reused: true };
       }
       if (host.open < this.#maxPerHost) break;
@@ -186,7 +190,7 @@ export class HttpPool {
     }
     host.open++;
     try {
-      return { sock: yield* this.#connect(target, options), reused: false };
+      return { sock: yield* this.#connect(target, options, marks), reused: false };
     } catch (error) {
       host.open--;
       host.waiters.shift()?.();
@@ -194,11 +198,14 @@ export class HttpPool {
     }
   }
 
-  *#connect(target: HttpTarget, options: FetchOptions): Coroutine<Socket | TlsSocket> {
+  *#connect(target: HttpTarget, options: FetchOptions, marks: TimingMarks): Coroutine<Socket | TlsSocket> {
     const sock = yield* connectAny(this.#loop, target);
+    marks.connected();
     if (!target.tls) return sock;
     try {
-      return yield* this.#loop.startTls(sock, startTlsOptions(target, options));
+      const tls = yield* this.#loop.startTls(sock, startTlsOptions(target, options));
+      marks.secured();
+      return tls;
     } catch (error) {
       sock.close();
       throw error;

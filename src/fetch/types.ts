@@ -4,8 +4,9 @@
  * @module
  */
 import { InvalidStateError } from '../coro/index.js';
-import type { RequestOptions, ResponseParser } from '../http/index.js';
+import type { RequestOptions } from '../http/index.js';
 import type { PemInput } from '../sys/index.js';
+import type { FetchTimings, TimedParser } from './timings.js';
 
 /** A fetched response. */
 export interface FetchResult {
@@ -14,6 +15,8 @@ export interface FetchResult {
   /** Lower-cased names; repeated fields joined with ', '. */
   headers: Record<string, string>;
   body: Buffer;
+  /** When each step ended (connect, TLS, send, first byte, end): ms on the loop's clock. */
+  timings: FetchTimings;
 }
 
 /** Options shared by every fetch style (a ResponseParser takes them as they are). */
@@ -76,11 +79,17 @@ export function toFetchError(url: string, cause: unknown): FetchError {
   return cause instanceof FetchError ? cause : new FetchError(url, cause);
 }
 
-/** The result of a parser that is done. */
-export function toResult(url: string, parser: ResponseParser): FetchResult {
+/** The result of a parser that is done, its timings ended now. */
+export function toResult(url: string, parser: TimedParser): FetchResult {
   const head = parser.head;
   if (head === null) throw new InvalidStateError('the response is not parsed yet');
-  return { url, status: head.status, headers: head.headers.toObject(), body: parser.body() };
+  return {
+    url,
+    status: head.status,
+    headers: head.headers.toObject(),
+    body: parser.body(),
+    timings: parser.marks.finish(),
+  };
 }
 
 /**
