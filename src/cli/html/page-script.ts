@@ -151,14 +151,16 @@ export interface PageWindow extends Listenable {
   innerHeight: number;
   performance: { now(): number };
   requestAnimationFrame(callback: () => void): number;
+  setTimeout(callback: () => void, ms: number): number;
   Path2D: new () => Path2DLike;
   __iomuxLayout?: PageLayout;
 }
 
 /**
- * Draws every waterfall of the page's model on its canvas, wires the axis
- * toggle and the tooltips, then sets `document.body.dataset.renderedMs` (ms
- * from the script's start to the end of the first drawing) and
+ * Draws every waterfall of the page's model on its canvas (in slices of
+ * about 30 ms when there are many pages), wires the axis toggle and the
+ * tooltips, and once the last waterfall is drawn sets
+ * `document.body.dataset.renderedMs` (ms from the script's start) and
  * `window.__iomuxLayout`. Runs in the browser only (see the module's note).
  */
 export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
@@ -209,146 +211,177 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
     axisMs: number;
     plotW: number;
   }
-  let drawn: Drawn[] = [];
+  // The waterfalls drawn so far, by index, for the tooltips.
+  const drawn = new Map<number, Drawn>();
 
-  const draw = (): void => {
+  /** Draws waterfall `index` on its canvas and says where; canvasId is null when there was nothing to draw. */
+  const drawWaterfall = (
+    w: DemoPage['waterfalls'][number],
+    index: number,
+    fit: boolean,
+    dpr: number,
+  ): WaterfallLayout => {
+    const canvas = doc.getElementById(`wf-canvas-${index}`) as Canvas | null;
+    if (canvas === null || w.pages.length === 0) {
+      return { canvasId: null, axisMs: 0, plot: { x0: 0, x1: 0 }, rows: [], lane: null };
+    }
+    const n = w.pages.length;
+    // 14 px rows for a few pages, down to 2 px so 1,000 fit in about 2,000 px.
+    const rowH = Math.max(2, Math.min(14, Math.floor(600 / n)));
+    const barH = rowH >= 8 ? rowH - 3 : rowH >= 4 ? rowH - 1 : rowH;
+    const cssW = Math.max(320, canvas.parentElement?.clientWidth ?? 0);
+    const rowTop = AXIS_H;
+    const laneTop = rowTop + n * rowH + LANE_GAP;
+    const cssH = laneTop + (w.loop === null ? 0 : LANE_H) + AXIS_H;
+    canvas.width = Math.round(cssW * dpr);
+    canvas.height = Math.round(cssH * dpr);
+    canvas.style.width = `${cssW}px`;
+    canvas.style.height = `${cssH}px`;
+    const ctx = canvas.getContext('2d', { alpha: false });
+    if (ctx === null) throw new Error('iomux page: no 2D canvas context');
+    const plotW = cssW - PAD_L - PAD_R;
+    const axisMs = (fit ? extentOf(w) : sharedMs) || 1;
+    // Every rectangle lands on whole device pixels: CSS px are rounded,
+    // then scaled, then rounded again, so edges stay crisp at any ratio.
+    const X = (ms: number): number => PAD_L + Math.round((Math.max(0, finite(ms)) / axisMs) * plotW);
+    const dev = (css: number): number => Math.round(css * dpr);
+    // Rectangles are gathered into one path per colour and each path
+    // filled once, in this order (later layers over earlier ones): a
+    // fillRect per rectangle, switching colour each time, costs several
+    // times as much at 60,000 rectangles.
+    const layers = new Map<string, Path2DLike>();
+    for (const colour of [C.grid, C.bar, ...Object.values(C.phases), C.failed, C.running, C.busy, C.asleep]) {
+      layers.set(colour, new win.Path2D());
+    }
+    const rect = (x0: number, y0: number, x1: number, y1: number, colour: string): void => {
+      if (x1 <= x0 || y1 <= y0) return;
+      layers.get(colour)?.rect(dev(x0), dev(y0), dev(x1) - dev(x0), dev(y1) - dev(y0));
+    };
+    const texts: [string, number, number, string, string][] = [];
+    const text = (s: string, x: number, y: number, align: string, baseline: string): void => {
+      texts.push([s, dev(x), dev(y), align, baseline]);
+    };
+
+    // The time axis: gridlines under everything, labels above and below.
+    const step = tickStep(axisMs, plotW);
+    const decimals = Math.max(0, -Math.floor(Math.log10(step)));
+    const gridBottom = laneTop + (w.loop === null ? 0 : LANE_H);
+    for (let t = 0; t <= axisMs + step / 1000; t += step) {
+      const x = X(t);
+      rect(x, rowTop - 4, x + 1, gridBottom + 4, C.grid);
+      const label = `${t.toFixed(decimals)} ms`;
+      text(label, x, rowTop - 6, 'center', 'bottom');
+      text(label, x, gridBottom + 6, 'center', 'top');
+    }
+
+    // Row numbers, every 1, 2, 5, 10... rows so that they stay 14 px apart.
+    const every = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].find((k) => k * rowH >= 14) ?? 10000;
+    const rows: RowLayout[] = [];
+    w.pages.forEach((p, i) => {
+      const top = rowTop + i * rowH + Math.floor((rowH - barH) / 2);
+      const x0 = X(p.start);
+      const x1 = Math.max(x0 + 1, X(p.end));
+      rect(x0, top, x1, top + barH, C.bar);
+      const phaseRects: PhaseLayout[] = [];
+      for (const ph of p.phases) {
+        const px0 = Math.min(x1, Math.max(x0, X(ph.start)));
+        const px1 = Math.min(x1, Math.max(px0, X(ph.end)));
+        if (px1 <= px0) continue;
+        rect(px0, top, px1, top + barH, C.phases[ph.phase] ?? C.bar);
+        phaseRects.push({ phase: ph.phase, x0: px0, x1: px1 });
+      }
+      if (p.error !== null) {
+        // A failed fetch keeps its phases inside a red frame; a row too
+        // thin for a frame is all red, failure being the news there.
+        if (barH >= 4) {
+          rect(x0, top, x1, top + 1, C.failed);
+          rect(x0, top + barH - 1, x1, top + barH, C.failed);
+          rect(x0, top, x0 + 1, top + barH, C.failed);
+          rect(x1 - 1, top, x1, top + barH, C.failed);
+        } else {
+          rect(x0, top, x1, top + barH, C.failed);
+        }
+      }
+      if (i === 0 || (i + 1) % every === 0) text(String(i + 1), PAD_L - 6, top + barH / 2, 'right', 'middle');
+      rows.push({ y: top + barH / 2, x0, x1, phases: phaseRects });
+    });
+
+    // The thread's lane: a loop is dark while it runs callbacks and light
+    // while it sleeps in the selector; a busy-poller spins all along.
+    let lane: LaneLayout | null = null;
+    if (w.loop !== null) {
+      const pagesEnd = w.pages.reduce((end, p) => Math.max(end, finite(p.end)), 0);
+      const lx0 = X(0);
+      if (w.loop.kind === 'spin') {
+        const lx1 = Math.max(lx0 + 1, X(pagesEnd));
+        rect(lx0, laneTop, lx1, laneTop + LANE_H, C.busy);
+        lane = { kind: 'spin', y: laneTop + LANE_H / 2, x0: lx0, x1: lx1 };
+      } else {
+        const lastWait = w.loop.waits.at(-1);
+        const end = Math.max(pagesEnd, lastWait === undefined ? 0 : finite(lastWait[0]) + finite(lastWait[1]));
+        const lx1 = Math.max(lx0 + 1, X(end));
+        rect(lx0, laneTop, lx1, laneTop + LANE_H, C.running);
+        for (const [start, blocked] of w.loop.waits) {
+          rect(X(start), laneTop, X(finite(start) + finite(blocked)), laneTop + LANE_H, C.asleep);
+        }
+        lane = { kind: 'loop', y: laneTop + LANE_H / 2, x0: lx0, x1: lx1 };
+      }
+      text(w.loop.kind, PAD_L - 6, laneTop + LANE_H / 2, 'right', 'middle');
+    }
+    ctx.fillStyle = C.background;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    for (const [colour, path] of layers) {
+      ctx.fillStyle = colour;
+      ctx.fill(path);
+    }
+    ctx.font = `${Math.round(11 * dpr)}px system-ui, sans-serif`;
+    ctx.fillStyle = C.text;
+    for (const [s, x, y, align, baseline] of texts) {
+      ctx.textAlign = align;
+      ctx.textBaseline = baseline;
+      ctx.fillText(s, x, y);
+    }
+    const layout: WaterfallLayout = {
+      canvasId: `wf-canvas-${index}`,
+      axisMs,
+      plot: { x0: PAD_L, x1: PAD_L + plotW },
+      rows,
+      lane,
+    };
+    drawn.set(index, { canvas, index, layout, rowTop, rowH, laneTop, axisMs, plotW });
+    return layout;
+  };
+
+  let generation = 0;
+  /**
+   * Draws every waterfall, then publishes the layout and calls `done`. It
+   * yields to the browser between two waterfalls once it has drawn for
+   * 30 ms, so with many pages the first figures show, and the page scrolls,
+   * while the rest are drawn; a newer drawing (the toggle, a resize)
+   * abandons an older one at its next waterfall.
+   */
+  const draw = (done?: () => void): void => {
+    generation += 1;
+    const mine = generation;
     const fit = fitInput?.checked === true;
     const dpr = win.devicePixelRatio || 1;
     const layouts: WaterfallLayout[] = [];
-    drawn = [];
-    model.waterfalls.forEach((w, index) => {
-      const canvas = doc.getElementById(`wf-canvas-${index}`) as Canvas | null;
-      if (canvas === null || w.pages.length === 0) {
-        layouts.push({ canvasId: null, axisMs: 0, plot: { x0: 0, x1: 0 }, rows: [], lane: null });
+    const slice = (): void => {
+      if (mine !== generation) return;
+      const sliceStart = win.performance.now();
+      do {
+        const w = model.waterfalls[layouts.length];
+        if (w === undefined) break;
+        layouts.push(drawWaterfall(w, layouts.length, fit, dpr));
+      } while (win.performance.now() - sliceStart < 30);
+      if (layouts.length < model.waterfalls.length) {
+        win.setTimeout(slice, 0);
         return;
       }
-      const n = w.pages.length;
-      // 14 px rows for a few pages, down to 2 px so 1,000 fit in about 2,000 px.
-      const rowH = Math.max(2, Math.min(14, Math.floor(600 / n)));
-      const barH = rowH >= 8 ? rowH - 3 : rowH >= 4 ? rowH - 1 : rowH;
-      const cssW = Math.max(320, canvas.parentElement?.clientWidth ?? 0);
-      const rowTop = AXIS_H;
-      const laneTop = rowTop + n * rowH + LANE_GAP;
-      const cssH = laneTop + (w.loop === null ? 0 : LANE_H) + AXIS_H;
-      canvas.width = Math.round(cssW * dpr);
-      canvas.height = Math.round(cssH * dpr);
-      canvas.style.width = `${cssW}px`;
-      canvas.style.height = `${cssH}px`;
-      const ctx = canvas.getContext('2d', { alpha: false });
-      if (ctx === null) throw new Error('iomux page: no 2D canvas context');
-      const plotW = cssW - PAD_L - PAD_R;
-      const axisMs = (fit ? extentOf(w) : sharedMs) || 1;
-      // Every rectangle lands on whole device pixels: CSS px are rounded,
-      // then scaled, then rounded again, so edges stay crisp at any ratio.
-      const X = (ms: number): number => PAD_L + Math.round((Math.max(0, finite(ms)) / axisMs) * plotW);
-      const dev = (css: number): number => Math.round(css * dpr);
-      // Rectangles are gathered into one path per colour and each path
-      // filled once, in this order (later layers over earlier ones): a
-      // fillRect per rectangle, switching colour each time, costs several
-      // times as much at 60,000 rectangles.
-      const layers = new Map<string, Path2DLike>();
-      for (const colour of [C.grid, C.bar, ...Object.values(C.phases), C.failed, C.running, C.busy, C.asleep]) {
-        layers.set(colour, new win.Path2D());
-      }
-      const rect = (x0: number, y0: number, x1: number, y1: number, colour: string): void => {
-        if (x1 <= x0 || y1 <= y0) return;
-        layers.get(colour)?.rect(dev(x0), dev(y0), dev(x1) - dev(x0), dev(y1) - dev(y0));
-      };
-      const texts: [string, number, number, string, string][] = [];
-      const text = (s: string, x: number, y: number, align: string, baseline: string): void => {
-        texts.push([s, dev(x), dev(y), align, baseline]);
-      };
-
-      // The time axis: gridlines under everything, labels above and below.
-      const step = tickStep(axisMs, plotW);
-      const decimals = Math.max(0, -Math.floor(Math.log10(step)));
-      const gridBottom = laneTop + (w.loop === null ? 0 : LANE_H);
-      for (let t = 0; t <= axisMs + step / 1000; t += step) {
-        const x = X(t);
-        rect(x, rowTop - 4, x + 1, gridBottom + 4, C.grid);
-        const label = `${t.toFixed(decimals)} ms`;
-        text(label, x, rowTop - 6, 'center', 'bottom');
-        text(label, x, gridBottom + 6, 'center', 'top');
-      }
-
-      // Row numbers, every 1, 2, 5, 10... rows so that they stay 14 px apart.
-      const every = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].find((k) => k * rowH >= 14) ?? 10000;
-      const rows: RowLayout[] = [];
-      w.pages.forEach((p, i) => {
-        const top = rowTop + i * rowH + Math.floor((rowH - barH) / 2);
-        const x0 = X(p.start);
-        const x1 = Math.max(x0 + 1, X(p.end));
-        rect(x0, top, x1, top + barH, C.bar);
-        const phaseRects: PhaseLayout[] = [];
-        for (const ph of p.phases) {
-          const px0 = Math.min(x1, Math.max(x0, X(ph.start)));
-          const px1 = Math.min(x1, Math.max(px0, X(ph.end)));
-          if (px1 <= px0) continue;
-          rect(px0, top, px1, top + barH, C.phases[ph.phase] ?? C.bar);
-          phaseRects.push({ phase: ph.phase, x0: px0, x1: px1 });
-        }
-        if (p.error !== null) {
-          // A failed fetch keeps its phases inside a red frame; a row too
-          // thin for a frame is all red, failure being the news there.
-          if (barH >= 4) {
-            rect(x0, top, x1, top + 1, C.failed);
-            rect(x0, top + barH - 1, x1, top + barH, C.failed);
-            rect(x0, top, x0 + 1, top + barH, C.failed);
-            rect(x1 - 1, top, x1, top + barH, C.failed);
-          } else {
-            rect(x0, top, x1, top + barH, C.failed);
-          }
-        }
-        if (i === 0 || (i + 1) % every === 0) text(String(i + 1), PAD_L - 6, top + barH / 2, 'right', 'middle');
-        rows.push({ y: top + barH / 2, x0, x1, phases: phaseRects });
-      });
-
-      // The thread's lane: a loop is dark while it runs callbacks and light
-      // while it sleeps in the selector; a busy-poller spins all along.
-      let lane: LaneLayout | null = null;
-      if (w.loop !== null) {
-        const pagesEnd = w.pages.reduce((end, p) => Math.max(end, finite(p.end)), 0);
-        const lx0 = X(0);
-        if (w.loop.kind === 'spin') {
-          const lx1 = Math.max(lx0 + 1, X(pagesEnd));
-          rect(lx0, laneTop, lx1, laneTop + LANE_H, C.busy);
-          lane = { kind: 'spin', y: laneTop + LANE_H / 2, x0: lx0, x1: lx1 };
-        } else {
-          const lastWait = w.loop.waits.at(-1);
-          const end = Math.max(pagesEnd, lastWait === undefined ? 0 : finite(lastWait[0]) + finite(lastWait[1]));
-          const lx1 = Math.max(lx0 + 1, X(end));
-          rect(lx0, laneTop, lx1, laneTop + LANE_H, C.running);
-          for (const [start, blocked] of w.loop.waits) {
-            rect(X(start), laneTop, X(finite(start) + finite(blocked)), laneTop + LANE_H, C.asleep);
-          }
-          lane = { kind: 'loop', y: laneTop + LANE_H / 2, x0: lx0, x1: lx1 };
-        }
-        text(w.loop.kind, PAD_L - 6, laneTop + LANE_H / 2, 'right', 'middle');
-      }
-      ctx.fillStyle = C.background;
-      ctx.fillRect(0, 0, canvas.width, canvas.height);
-      for (const [colour, path] of layers) {
-        ctx.fillStyle = colour;
-        ctx.fill(path);
-      }
-      ctx.font = `${Math.round(11 * dpr)}px system-ui, sans-serif`;
-      ctx.fillStyle = C.text;
-      for (const [s, x, y, align, baseline] of texts) {
-        ctx.textAlign = align;
-        ctx.textBaseline = baseline;
-        ctx.fillText(s, x, y);
-      }
-      const layout: WaterfallLayout = {
-        canvasId: `wf-canvas-${index}`,
-        axisMs,
-        plot: { x0: PAD_L, x1: PAD_L + plotW },
-        rows,
-        lane,
-      };
-      layouts.push(layout);
-      drawn.push({ canvas, index, layout, rowTop, rowH, laneTop, axisMs, plotW });
-    });
-    win.__iomuxLayout = { axis: fit ? 'fit' : 'shared', devicePixelRatio: dpr, waterfalls: layouts };
+      win.__iomuxLayout = { axis: fit ? 'fit' : 'shared', devicePixelRatio: dpr, waterfalls: layouts };
+      done?.();
+    };
+    slice();
   };
 
   /** The tooltip's lines for a point of a canvas, or null when nothing is there. */
@@ -438,14 +471,14 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
     tip.style.top = `${Math.max(0, top)}px`;
   };
 
-  draw();
-  for (const d of drawn) {
-    d.canvas.addEventListener('mousemove', (event) => {
-      const current = drawn.find((c) => c.canvas === d.canvas);
-      if (current !== undefined) showTip(current, event);
+  model.waterfalls.forEach((_, index) => {
+    const canvas = doc.getElementById(`wf-canvas-${index}`);
+    canvas?.addEventListener('mousemove', (event) => {
+      const d = drawn.get(index);
+      if (d !== undefined) showTip(d, event);
     });
-    d.canvas.addEventListener('mouseleave', hideTip);
-  }
+    canvas?.addEventListener('mouseleave', hideTip);
+  });
   // A radio button reports only its own checking: listen to both.
   for (const id of [setup.sharedId, setup.fitId]) {
     doc.getElementById(id)?.addEventListener('change', () => {
@@ -465,5 +498,7 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
       draw();
     });
   });
-  doc.body.dataset['renderedMs'] = (win.performance.now() - started).toFixed(1);
+  draw(() => {
+    doc.body.dataset['renderedMs'] = (win.performance.now() - started).toFixed(1);
+  });
 }
