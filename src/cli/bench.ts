@@ -24,6 +24,7 @@ import {
   VARIANTS,
   verdicts,
 } from './bench/syscalls.js';
+import { sysPageHtml } from './html/sys-page.js';
 import { Progress } from './progress.js';
 import { UsageError } from './usage.js';
 
@@ -126,6 +127,7 @@ options:
 `;
 
 const SYS_USAGE = `usage: iomux bench sys [--quick] [--grid] [--samples N] [--sample-ms MS] [--json FILE] [--svg FILE]
+                       [--html FILE]
 
 Times one wait of select, poll and epoll over N eventfds of which K are ready
 (N x K from DESIGN.md's table), through iomux/sys and through a C floor program
@@ -139,6 +141,7 @@ options:
   --sample-ms MS   length of one sample (default 100)
   --json FILE      also write the figures as JSON
   --svg FILE       also draw them: a log-log chart of ns per wait vs N, per backend and activity
+  --html FILE      also write one self-contained page: the chart, what the C floor says, the table
   --help           this text
 `;
 
@@ -163,7 +166,7 @@ function runSys(args: string[]): number {
   const opts = parseSuite(
     args.filter((a) => a !== '--grid'),
     SYS_USAGE,
-    ['samples', 'sample-ms', 'svg'],
+    ['samples', 'sample-ms', 'svg', 'html'],
   );
   if (opts === null) return 0;
   const out = sysSuite({
@@ -171,6 +174,7 @@ function runSys(args: string[]): number {
     samples: intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7),
     sampleMs: intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100),
     svg: opts.get('svg'),
+    html: opts.get('html'),
   });
   printOutput(out, opts.json);
   return 0;
@@ -184,30 +188,51 @@ export interface SysParams {
   sampleMs: number;
   /** Where to write the SVG chart, if anywhere. */
   svg?: string | undefined;
+  /** Where to write the HTML page (chart, verdicts, table), if anywhere. */
+  html?: string | undefined;
 }
 
 /** Runs the syscall suite (with a progress line on a terminal); its figures are `{ samples, sampleMs, cells, ... }`. */
-export function sysSuite({ grid, samples, sampleMs, svg }: SysParams): BenchOutput {
+export function sysSuite({ grid, samples, sampleMs, svg, html }: SysParams): BenchOutput {
   const points = grid ? GRID_POINTS : DEFAULT_POINTS;
   const variants = grid ? [...VARIANTS, ...SELECTOR_VARIANTS] : VARIANTS;
   const progress = new Progress(points.length * variants.length);
   const result = runSyscallBench({ points, variants, samples, sampleMs, onCell: () => progress.tick(false) });
   progress.finish();
-  if (svg !== undefined) {
-    writeFileSync(svg, syscallChartSvg(result.cells, `ns per wait vs N watched fds, node ${process.version}`));
-  }
+  const chart =
+    svg === undefined && html === undefined
+      ? ''
+      : syscallChartSvg(result.cells, `ns per wait vs N watched fds, node ${process.version}`);
+  if (svg !== undefined) writeFileSync(svg, chart);
   // Without a C compiler (an install from the prebuilt package on a machine
   // with no toolchain) the TypeScript figures stand alone, and the verdicts,
   // drawn from the floor's figures only, are left out with the reason.
-  const verdictText =
+  const lines = result.floorError === undefined ? verdicts(result.cells) : [];
+  const unavailable =
     result.floorError === undefined
-      ? `\n\nWhat the C floor of this run says:\n${verdicts(result.cells)
-          .map((line) => `- ${line}`)
-          .join('\n')}`
-      : `\n\nC floor unavailable: ${result.floorError}; the TypeScript figures above stand alone (install a C compiler for the floor and its verdicts).`;
+      ? undefined
+      : `C floor unavailable: ${result.floorError}; the TypeScript figures stand alone (install a C compiler for the floor and its verdicts).`;
+  const verdictText =
+    unavailable === undefined
+      ? `\n\nWhat the C floor of this run says:\n${lines.map((line) => `- ${line}`).join('\n')}`
+      : `\n\n${unavailable}`;
+  const title = `select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`;
+  const table = formatSyscallTable(result.cells);
+  if (html !== undefined) {
+    writeFileSync(
+      html,
+      sysPageHtml({
+        title: `${title}, node ${process.version}`,
+        svg: chart,
+        verdicts: lines,
+        table,
+        ...(unavailable === undefined ? {} : { note: unavailable }),
+      }),
+    );
+  }
   return {
-    title: `# select vs poll vs epoll: ns per wait (median of ${samples} x ${sampleMs} ms)`,
-    body: `${formatSyscallTable(result.cells)}${verdictText}`,
+    title: `# ${title}`,
+    body: `${table}${verdictText}`,
     figures: { samples, sampleMs, ...result },
   };
 }

@@ -1,0 +1,531 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { syscallChartSvg } from '../../src/cli/bench/chart.js';
+import { type Cell, formatSyscallTable } from '../../src/cli/bench/syscalls.js';
+import { type DemoPage, type PageBar, PHASES, type Phase, type Waterfall } from '../../src/cli/html/model.js';
+import { demoPageHtml, type PageLayout } from '../../src/cli/html/page.js';
+import { PAGE_COLOURS, type RowLayout } from '../../src/cli/html/page-script.js';
+import { sysPageHtml } from '../../src/cli/html/sys-page.js';
+
+// The HTML pages of the CLI, rendered in a real headless Chromium: no
+// console error, and the pixels where a reader looks are what the model says.
+
+const SEED = Number(process.env['IOMUX_PAGE_SEED'] ?? 0x10c0ffee);
+const ARTIFACTS = new URL('../.artifacts/', import.meta.url);
+
+/** The Chromium the tests drive: $IOMUX_CHROMIUM, else Debian's. Never skipped: a missing browser fails. */
+function chromiumPath(): string {
+  const env = process.env['IOMUX_CHROMIUM'];
+  const candidates = env === undefined ? ['/usr/bin/chromium', '/usr/bin/chromium-browser'] : [env];
+  const found = candidates.find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new Error(
+      `no Chromium for the page tests at ${candidates.join(' or ')}: run \`bash bench/setup\` (it installs Debian's chromium), or set IOMUX_CHROMIUM to a Chromium binary`,
+    );
+  }
+  return found;
+}
+
+/** mulberry32: a small seeded PRNG, so every run draws the same models. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HOSTILE = '?q=</script><b>bold</b>&x="\'';
+
+/** A page's phases from `start`, each several ms long, so at 20 pages each is some px wide. */
+function bar(rand: () => number, url: string, start: number, error: string | null): PageBar {
+  const ms: Record<Phase, [number, number]> = {
+    connect: [4, 8],
+    tls: [5, 10],
+    send: [3, 5],
+    wait: [10, 25],
+    receive: [6, 12],
+  };
+  const phases: PageBar['phases'] = [];
+  let t = start;
+  // A failed fetch stops where it failed: after its connect here.
+  for (const phase of error === null ? PHASES : (['connect'] as const)) {
+    const [lo, hi] = ms[phase];
+    const d = lo + rand() * (hi - lo);
+    phases.push({ phase, start: t, end: t + d });
+    t += d;
+  }
+  return { url, start, end: t, phases, error };
+}
+
+function busyWaterfall(rand: () => number, n: number, failed: number | null): Waterfall {
+  const pages: PageBar[] = [];
+  let t = 0.5;
+  for (let i = 0; i < n; i++) {
+    const p = bar(
+      rand,
+      `http://127.0.0.1:8080/busy/${i}${i % 3 === 0 ? HOSTILE : ''}`,
+      t,
+      i === failed ? 'ECONNREFUSED' : null,
+    );
+    pages.push(p);
+    t = p.end + 0.3;
+  }
+  return {
+    title: 'busy-polling <b>no loop</b>',
+    style: 'busy',
+    backend: 'none',
+    wallMs: t,
+    cpuMs: t * 0.98,
+    pages,
+    loop: { kind: 'spin', waits: [], dropped: 0 },
+  };
+}
+
+function coroutineWaterfall(rand: () => number, n: number, failed: number | null): Waterfall {
+  const pages: PageBar[] = [];
+  for (let i = 0; i < n; i++) {
+    const url = `http://127.0.0.1:8080/coro/${i}${i % 4 === 1 ? HOSTILE : ''}`;
+    pages.push(bar(rand, url, rand() * 2, i === failed ? 'ERR_TIMEOUT' : null));
+  }
+  const end = Math.max(...pages.map((p) => p.end));
+  // Waits of a few ms with a ms or two of callbacks between them.
+  const waits: [number, number, number][] = [];
+  for (let t = 0.4; t < end; ) {
+    const blocked = 3 + rand() * 2;
+    waits.push([t, blocked, 1 + Math.floor(rand() * 4)]);
+    t += blocked + 2 + rand();
+  }
+  return {
+    title: 'coroutine on epoll',
+    style: 'coroutine',
+    backend: 'epoll',
+    wallMs: end,
+    cpuMs: end * 0.2,
+    pages,
+    loop: { kind: 'loop', waits, dropped: 0 },
+  };
+}
+
+function model(waterfalls: Waterfall[]): DemoPage {
+  return {
+    title: 'iomux demo: the same pages </title><b>three ways</b>',
+    intro: ['Fetched from a local server.'],
+    lesson: ['One thread, many sockets: the loop sleeps until one is ready.'],
+    waterfalls,
+  };
+}
+
+/** The browser's globals as the page.evaluate callbacks use them (the project compiles without DOM types). */
+interface InBrowser {
+  document: {
+    readyState: string;
+    body: { dataset: Record<string, string | undefined> };
+    getElementById(id: string): {
+      getBoundingClientRect(): { top: number };
+      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+    };
+  };
+  innerHeight: number;
+  scrollBy(x: number, y: number): void;
+  getComputedStyle(element: unknown): { textAlign: string };
+  __iomuxLayout: PageLayout;
+}
+
+let browser: Browser;
+let dir: string;
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'], timeout: 60_000 });
+  dir = mkdtempSync(join(tmpdir(), 'iomux-page-'));
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Opened {
+  page: Page;
+  errors: string[];
+  /** ms from page.goto to the rendered flag. */
+  loadMs: number;
+}
+
+/** Opens `html` from a file, collecting console errors and uncaught exceptions. */
+async function open(html: string, name: string, deviceScaleFactor = 1): Promise<Opened> {
+  const file = join(dir, `${name}.html`);
+  writeFileSync(file, html);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  // No network: a request for anything but the file itself is a bug.
+  await context.route(/^(?!file:)/, (route) => {
+    errors.push(`network request: ${route.request().url()}`);
+    return route.abort();
+  });
+  const t0 = performance.now();
+  await page.goto(pathToFileURL(file).href);
+  const noScript = !html.includes('<script>');
+  await page.waitForFunction((noScript) => {
+    const { document } = globalThis as unknown as InBrowser;
+    // The sys page has no script: loaded is drawn.
+    return document.body.dataset['renderedMs'] !== undefined || (noScript && document.readyState === 'complete');
+  }, noScript);
+  return { page, errors, loadMs: performance.now() - t0 };
+}
+
+async function layoutOf(page: Page): Promise<PageLayout> {
+  return page.evaluate(() => (globalThis as unknown as InBrowser).__iomuxLayout);
+}
+
+/** Run-length colours (#rrggbb) along device-pixel row `y` of a canvas, from device x0 to x1. */
+async function runsAlong(
+  page: Page,
+  canvasId: string,
+  y: number,
+  x0: number,
+  x1: number,
+): Promise<{ colour: string; x: number; len: number }[]> {
+  return page.evaluate(
+    ({ canvasId, y, x0, x1 }) => {
+      const { document } = globalThis as unknown as InBrowser;
+      const data = document
+        .getElementById(canvasId)
+        .getContext('2d')
+        .getImageData(x0, y, x1 - x0, 1).data;
+      const runs: { colour: string; x: number; len: number }[] = [];
+      for (let i = 0; i < x1 - x0; i++) {
+        const hex = `#${[data[i * 4], data[i * 4 + 1], data[i * 4 + 2]].map((v) => (v ?? 0).toString(16).padStart(2, '0')).join('')}`;
+        const last = runs.at(-1);
+        if (last !== undefined && last.colour === hex) last.len++;
+        else runs.push({ colour: hex, x: x0 + i, len: 1 });
+      }
+      return runs;
+    },
+    { canvasId, y, x0, x1 },
+  );
+}
+
+const PHASE_BY_COLOUR = new Map<string, Phase>(PHASES.map((p) => [PAGE_COLOURS.phases[p], p]));
+const EMPTY = new Set<string>([PAGE_COLOURS.background, PAGE_COLOURS.grid]);
+
+/**
+ * Checks one drawn row along its centre line: background (or grid) from the
+ * plot's start to x0, coloured from x0 to x1, background again past it to the
+ * plot's end; its phase colours in PHASES order, every phase at least 3 px
+ * wide present. Returns the colours seen on the bar.
+ */
+async function checkRow(
+  page: Page,
+  canvasId: string,
+  row: RowLayout,
+  plot: { x0: number; x1: number },
+  dpr: number,
+  what: string,
+): Promise<Set<string>> {
+  const d = (css: number): number => Math.round(css * dpr);
+  const runs = await runsAlong(page, canvasId, Math.floor(row.y * dpr), d(plot.x0), d(plot.x1));
+  const before = runs.filter((r) => r.x < d(row.x0));
+  const onBar = runs.filter((r) => r.x >= d(row.x0) && r.x < d(row.x1));
+  const past = runs.filter((r) => r.x >= d(row.x1));
+  expect(onBar[0]?.x, `${what}: bar starts at x0`).toBe(d(row.x0));
+  const lastOnBar = onBar.at(-1);
+  expect(lastOnBar && lastOnBar.x + lastOnBar.len, `${what}: bar ends at x1`).toBeGreaterThanOrEqual(d(row.x1));
+  for (const r of onBar) expect(EMPTY.has(r.colour), `${what}: hole in the bar at ${r.x}`).toBe(false);
+  for (const r of [...before, ...past]) {
+    expect(EMPTY.has(r.colour), `${what}: ${r.colour} off the bar at ${r.x}`).toBe(true);
+  }
+  const order = onBar.flatMap((r) => {
+    const p = PHASE_BY_COLOUR.get(r.colour);
+    return p === undefined ? [] : [PHASES.indexOf(p)];
+  });
+  for (let i = 1; i < order.length; i++) {
+    expect(order[i], `${what}: phase colours out of PHASES order: ${order.join(',')}`).toBeGreaterThan(
+      order[i - 1] ?? -1,
+    );
+  }
+  const seen = new Set(onBar.map((r) => r.colour));
+  for (const ph of row.phases) {
+    if (ph.x1 - ph.x0 >= 3)
+      expect(seen.has(PAGE_COLOURS.phases[ph.phase]), `${what}: ${ph.phase} not visible`).toBe(true);
+  }
+  return seen;
+}
+
+/** Scrolls so that CSS point (x, y) of a canvas is mid-viewport and moves the mouse there. */
+async function hover(page: Page, canvasId: string, x: number, y: number): Promise<void> {
+  await page.evaluate(
+    ({ canvasId, y }) => {
+      const win = globalThis as unknown as InBrowser;
+      const r = win.document.getElementById(canvasId).getBoundingClientRect();
+      win.scrollBy(0, r.top + y - win.innerHeight / 2);
+    },
+    { canvasId, y },
+  );
+  const box = await page.locator(`#${canvasId}`).boundingBox();
+  if (box === null) throw new Error(`${canvasId} not laid out`);
+  await page.mouse.move(box.x + x, box.y + y);
+}
+
+describe('the demo page (headless Chromium)', () => {
+  const rand = prng(SEED);
+  const busy = busyWaterfall(rand, 20, 7);
+  const coro = coroutineWaterfall(rand, 20, null);
+  const demo = model([busy, coro]);
+
+  for (const dpr of [1, 2]) {
+    it(`draws each page's bar, its phases in order, and the loop lane (device pixel ratio ${dpr})`, async () => {
+      const { page, errors } = await open(demoPageHtml(demo), `demo-${dpr}`, dpr);
+      const seed = `seed ${SEED}`;
+      expect(errors, seed).toEqual([]);
+      // The text is escaped: no <b> from a title or URL became an element.
+      expect(await page.locator('b').count(), seed).toBe(0);
+      expect(await page.locator('h1').textContent()).toBe(demo.title);
+      const figures = page.locator('figure.waterfall');
+      expect(await figures.count()).toBe(2);
+      expect(await figures.nth(0).locator('figcaption .title').textContent()).toBe(busy.title);
+      expect(await figures.nth(1).locator('figcaption .title').textContent()).toBe(coro.title);
+      expect(await figures.nth(0).locator('figcaption').textContent()).toContain('20 pages: 19 ok, 1 failed');
+
+      const layout = await layoutOf(page);
+      expect(layout.devicePixelRatio).toBe(dpr);
+      expect(layout.axis).toBe('shared');
+      expect(layout.waterfalls.map((w) => w.rows.length)).toEqual([20, 20]);
+      for (const [wi, w] of layout.waterfalls.entries()) {
+        const id = w.canvasId as string;
+        for (const [ri, row] of w.rows.entries()) {
+          const what = `${seed}: waterfall ${wi} row ${ri}`;
+          const seen = await checkRow(page, id, row, w.plot, dpr, what);
+          const failed = (wi === 0 ? busy : coro).pages[ri]?.error !== null;
+          expect(seen.has(PAGE_COLOURS.failed), `${what}: red frame iff failed`).toBe(failed);
+        }
+      }
+      // Busy-polling fetches one page after another: a staircase. The
+      // coroutines fetch them all at once: every bar overlaps every other.
+      const [busyRows, coroRows] = layout.waterfalls.map((w) => w.rows) as [RowLayout[], RowLayout[]];
+      for (let i = 1; i < busyRows.length; i++) {
+        expect((busyRows[i]?.x0 ?? 0) >= (busyRows[i - 1]?.x1 ?? 0) - 1, `${seed}: busy row ${i} overlaps`).toBe(true);
+      }
+      expect(Math.max(...coroRows.map((r) => r.x0)), seed).toBeLessThan(Math.min(...coroRows.map((r) => r.x1)));
+
+      // The lanes: spinning all along for busy-polling; asleep and running for the loop.
+      const lanes = layout.waterfalls.map((w) => w.lane);
+      const spin = lanes[0];
+      const loop = lanes[1];
+      if (spin === null || spin === undefined || loop === null || loop === undefined) throw new Error('no lane drawn');
+      expect(spin.kind).toBe('spin');
+      expect(loop.kind).toBe('loop');
+      const d = (css: number): number => Math.round(css * dpr);
+      const spinColours = new Set(
+        (await runsAlong(page, layout.waterfalls[0]?.canvasId as string, d(spin.y), d(spin.x0), d(spin.x1))).map(
+          (r) => r.colour,
+        ),
+      );
+      expect([...spinColours]).toEqual([PAGE_COLOURS.busy]);
+      const loopColours = new Set(
+        (await runsAlong(page, layout.waterfalls[1]?.canvasId as string, d(loop.y), d(loop.x0), d(loop.x1))).map(
+          (r) => r.colour,
+        ),
+      );
+      expect(loopColours.has(PAGE_COLOURS.asleep) && loopColours.has(PAGE_COLOURS.running), seed).toBe(true);
+
+      if (dpr === 1) {
+        mkdirSync(ARTIFACTS, { recursive: true });
+        const png = new URL('demo-page.png', ARTIFACTS);
+        await page.screenshot({ path: png.pathname, fullPage: true });
+        expect(statSync(png).size).toBeGreaterThan(1000);
+      }
+      await page.context().close();
+    });
+  }
+
+  it('shows a tooltip with the URL as text, the phases and the error of a failed page', async () => {
+    const { page, errors } = await open(demoPageHtml(demo), 'demo-tip');
+    const layout = await layoutOf(page);
+    const busyLayout = layout.waterfalls[0];
+    if (busyLayout === undefined) throw new Error('no layout');
+    const id = busyLayout.canvasId as string;
+    const tip = page.locator('#tip');
+    for (const i of [0, 3, 7]) {
+      const row = busyLayout.rows[i];
+      const bar = busy.pages[i];
+      if (row === undefined || bar === undefined) throw new Error(`no row ${i}`);
+      await hover(page, id, (row.x0 + row.x1) / 2, row.y);
+      await expect.poll(() => tip.isVisible(), { timeout: 2000 }).toBe(true);
+      expect(await tip.locator('.tip-url').textContent(), `seed ${SEED}: row ${i}`).toBe(bar.url);
+      const text = (await tip.textContent()) ?? '';
+      for (const ph of bar.phases) expect(text).toContain(`${ph.phase}: `);
+      if (bar.error === null) expect(await tip.locator('.tip-error').count()).toBe(0);
+      else expect(await tip.locator('.tip-error').textContent()).toBe(`failed: ${bar.error}`);
+    }
+    // The loop lane tells what the loop was doing and the events a wait returned.
+    const loopLayout = layout.waterfalls[1];
+    const lane = loopLayout?.lane;
+    const firstWait = coro.loop?.waits[0];
+    if (loopLayout === undefined || lane === null || lane === undefined || firstWait === undefined) {
+      throw new Error('no loop lane or no wait');
+    }
+    // The middle of the first wait, on the plot's time axis.
+    const { plot, axisMs } = loopLayout;
+    const x = plot.x0 + ((firstWait[0] + firstWait[1] / 2) / axisMs) * (plot.x1 - plot.x0);
+    await hover(page, loopLayout.canvasId as string, x, lane.y);
+    await expect.poll(() => tip.textContent(), { timeout: 2000 }).toContain('asleep in the selector');
+    expect(await tip.locator('.tip-events').textContent()).toContain(`woke with ${firstWait[2]} event`);
+    // Off every bar, the tooltip goes.
+    await page.mouse.move(2, 2);
+    await expect.poll(() => tip.isVisible(), { timeout: 2000 }).toBe(false);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('fits each waterfall to its own axis on request, and back', async () => {
+    const { page, errors } = await open(demoPageHtml(demo), 'demo-fit');
+    const shared = await layoutOf(page);
+    await page.locator('#axis-fit').check();
+    const fitted = await layoutOf(page);
+    expect(fitted.axis).toBe('fit');
+    // The coroutines end far sooner than busy-polling: fitted, their bars widen.
+    const coroEnd = (l: PageLayout): number => Math.max(...(l.waterfalls[1]?.rows.map((r) => r.x1) ?? [0]));
+    expect(coroEnd(fitted)).toBeGreaterThan(coroEnd(shared) * 2);
+    expect(fitted.waterfalls[0]?.rows).toEqual(shared.waterfalls[0]?.rows);
+    await page.locator('#axis-shared').check();
+    expect(await layoutOf(page)).toEqual(shared);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('says so when there is nothing to draw', async () => {
+    const none = await open(demoPageHtml(model([])), 'demo-none');
+    expect(none.errors).toEqual([]);
+    expect(await none.page.locator('main').textContent()).toContain('No waterfalls to show');
+    expect((await layoutOf(none.page)).waterfalls).toEqual([]);
+    await none.page.context().close();
+
+    const empty: Waterfall = { ...coroutineWaterfall(prng(SEED), 0, null), title: 'nothing fetched' };
+    const some = await open(demoPageHtml(model([empty, busyWaterfall(prng(SEED), 2, null)])), 'demo-empty');
+    expect(some.errors).toEqual([]);
+    expect(await some.page.locator('figure.waterfall').first().textContent()).toContain('No pages in this waterfall');
+    const layout = await layoutOf(some.page);
+    expect(layout.waterfalls[0]).toMatchObject({ canvasId: null, rows: [], lane: null });
+    expect(layout.waterfalls[1]?.rows).toHaveLength(2);
+    await some.page.context().close();
+  });
+
+  it('draws 1,000 pages x 10 waterfalls (timings printed, not asserted)', async () => {
+    const rand = prng(SEED + 1);
+    const waterfalls = Array.from({ length: 10 }, (_, i) =>
+      i % 2 === 0 ? busyWaterfall(rand, 1000, 500) : coroutineWaterfall(rand, 1000, 500),
+    );
+    const { page, errors, loadMs } = await open(demoPageHtml(model(waterfalls)), 'demo-big');
+    expect(errors, `seed ${SEED + 1}`).toEqual([]);
+    const scriptMs = await page.evaluate(
+      () => (globalThis as unknown as InBrowser).document.body.dataset['renderedMs'],
+    );
+    console.log(`page render 1000x10: script ${scriptMs} ms, load-to-rendered ${loadMs.toFixed(0)} ms`);
+    const layout = await layoutOf(page);
+    expect(layout.waterfalls.map((w) => w.rows.length)).toEqual(Array(10).fill(1000));
+    for (const w of layout.waterfalls) {
+      for (const row of [w.rows[0], w.rows.at(-1)]) {
+        if (row === undefined) throw new Error('no row');
+        const runs = await runsAlong(page, w.canvasId as string, Math.floor(row.y), row.x0, row.x1);
+        expect(runs.length).toBeGreaterThan(0);
+        for (const r of runs) expect(EMPTY.has(r.colour), `seed ${SEED + 1}: hole at ${r.x}`).toBe(false);
+      }
+    }
+    await page.context().close();
+  }, 60_000);
+});
+
+describe('the sys page (headless Chromium)', () => {
+  const cell = (variant: Cell['variant'], n: number, k: number, tsNs: number, floorNs: number): Cell => ({
+    variant,
+    n,
+    k,
+    tsNs,
+    floorNs,
+    floorMtNs: floorNs * 1.1,
+    ratio: tsNs / floorNs,
+    ratioMt: tsNs / (floorNs * 1.1),
+  });
+  const cells: Cell[] = [
+    cell('select', 10, 1, 1500, 970),
+    cell('poll', 10, 1, 1200, 630),
+    cell('epoll', 10, 1, 900, 516),
+    cell('select', 1000, 1, 40_000, 33_489),
+    cell('poll', 1000, 1, 38_000, 32_010),
+    cell('epoll', 1000, 1, 1100, 522),
+  ];
+  const verdictLines = ['few ready (K = 1): epoll beats poll at every N measured <b>61x</b> cheaper.', 'second line'];
+
+  it('shows the chart, the verdicts as a list and the table', async () => {
+    const html = sysPageHtml({
+      title: 'select vs poll vs epoll <b>ns</b>',
+      svg: syscallChartSvg(cells, 'ns per wait'),
+      verdicts: verdictLines,
+      table: formatSyscallTable(cells),
+    });
+    const { page, errors } = await open(html, 'sys');
+    expect(errors).toEqual([]);
+    expect(await page.locator('b').count()).toBe(0);
+    const box = await page.locator('figure.chart svg').boundingBox();
+    expect(box !== null && box.width > 100 && box.height > 100).toBe(true);
+    expect(await page.locator('ul.verdicts li').allTextContents()).toEqual(verdictLines);
+    expect(await page.locator('table thead th').allTextContents()).toEqual([
+      'N fds',
+      'K ready',
+      'variant',
+      'TypeScript ns',
+      'C floor ns',
+      'C floor-mt ns',
+      'TS / floor',
+      'TS / floor-mt',
+    ]);
+    const rows = page.locator('table tbody tr');
+    expect(await rows.count()).toBe(cells.length);
+    expect(await rows.nth(5).locator('td').allTextContents()).toEqual([
+      '1,000',
+      '1',
+      'epoll',
+      '1,100',
+      '522',
+      '574',
+      '2.11x',
+      '1.92x',
+    ]);
+    expect(
+      await page
+        .locator('table td')
+        .first()
+        .evaluate((td) => (globalThis as unknown as InBrowser).getComputedStyle(td).textAlign),
+    ).toBe('right');
+    await page.context().close();
+  });
+
+  it('gives the note instead of verdicts when the C floor did not run', async () => {
+    const html = sysPageHtml({
+      title: 'no floor',
+      svg: syscallChartSvg(cells, 'ns per wait'),
+      verdicts: [],
+      table: formatSyscallTable(cells),
+      note: 'C floor unavailable: no cc',
+    });
+    const { page, errors } = await open(html, 'sys-note');
+    expect(errors).toEqual([]);
+    expect(await page.locator('ul.verdicts').count()).toBe(0);
+    expect(await page.locator('p.note').textContent()).toBe('C floor unavailable: no cc');
+    await page.context().close();
+  });
+});
