@@ -14,7 +14,7 @@
  */
 import { TimeoutError } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
-import { GetAddrInfoError } from '../loop/index.js';
+import { GetAddrInfoError, type LoopTrace } from '../loop/index.js';
 import {
   type BaseSelector,
   createSelector,
@@ -79,6 +79,8 @@ export class Fetcher {
   #resolver: Resolver | null = null;
   readonly #lookups = new Map<number, Exchange>();
   #nextLookup = 1;
+  #trace: LoopTrace | null = null;
+  #lane = 0;
 
   constructor(options: FetcherOptions = {}) {
     const s = options.selector ?? 'epoll';
@@ -112,6 +114,21 @@ export class Fetcher {
     });
   }
 
+  /**
+   * Records each wait of {@link run} -- its timeout, the keys it returned,
+   * the time blocked -- into `trace` on `lane` (one made with
+   * `trace.addLane`), until set to null: the notes' loop seen at work.
+   *
+   * @throws {RangeError} ERR_OUT_OF_RANGE for a lane the trace does not have
+   */
+  setTrace(trace: LoopTrace | null, lane = 0): void {
+    if (trace !== null && (!Number.isInteger(lane) || lane < 0 || lane >= trace.lanes.length)) {
+      throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    this.#trace = trace;
+    this.#lane = lane;
+  }
+
   /** URLs still in flight. */
   get pending(): number {
     return this.#exchanges.size;
@@ -130,7 +147,10 @@ export class Fetcher {
         else wait = Math.min(wait, exchange.deadline - now);
       }
       if (this.#exchanges.size === 0) break;
-      for (const [key, events] of this.selector.select(wait)) {
+      const t0 = this.#trace === null ? 0 : performance.now();
+      const ready = this.selector.select(wait);
+      this.#trace?.wait(this.#lane, t0, performance.now() - t0, Number.isFinite(wait) ? wait : null, ready.length);
+      for (const [key, events] of ready) {
         const callback = key.data;
         callback(key, events);
       }

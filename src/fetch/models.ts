@@ -25,7 +25,7 @@
  */
 import { type Coroutine, TimeoutError } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl } from '../http/index.js';
-import { type BackendName, EventLoop, GetAddrInfoError } from '../loop/index.js';
+import { type BackendName, EventLoop, GetAddrInfoError, type LoopTrace } from '../loop/index.js';
 import {
   type AddrInfo,
   AF_UNSPEC,
@@ -212,6 +212,8 @@ export function fetchBlocking(url: string, options: FetchOptions = {}): FetchRes
 export interface SignalDrivenOptions extends FetchOptions {
   /** The real-time signal the kernel queues (default SIGRTMIN); no other SignalWatch may use it. */
   signal?: SignalLike;
+  /** Where to record each wait in poll(2) (its timeout, the records it brought, the time asleep): a trace and a lane of it. */
+  trace?: { trace: LoopTrace; lane: number };
 }
 
 /** One page in flight under signal-driven I/O. */
@@ -382,8 +384,10 @@ export function fetchSignalDriven(
     while (byFd.size > 0) {
       const left = end - performance.now();
       if (left <= 0) break;
+      const t0 = performance.now();
       waiter.poll(Math.ceil(left)); // one fd: the eventfd the signal handler writes
       const n = watch.read();
+      options.trace?.trace.wait(options.trace.lane, t0, performance.now() - t0, Math.ceil(left), n);
       if (watch.overflow) {
         for (const page of [...byFd.values()]) step(page);
         continue;
@@ -404,11 +408,12 @@ export function fetchSignalDriven(
   }
 }
 
-/** Options of {@link fetchWithModel}. */
-export interface ModelOptions extends FetchOptions {
-  /** signal-driven: the real-time signal (default SIGRTMIN). */
-  signal?: SignalLike;
-}
+/**
+ * Options of {@link fetchWithModel}: `signal` for signal-driven, `trace`
+ * for the models that wait for many pages at once (select, poll, epoll and
+ * io_uring record their loop's whole trace there).
+ */
+export type ModelOptions = SignalDrivenOptions;
 
 /**
  * Fetches every URL under `model`: blocking and non-blocking one page at a
@@ -454,8 +459,9 @@ export async function fetchWithModel(
   }
 }
 
-function onLoop(backend: BackendName, urls: readonly string[], options: FetchOptions): (FetchResult | FetchError)[] {
+function onLoop(backend: BackendName, urls: readonly string[], options: ModelOptions): (FetchResult | FetchError)[] {
   const loop = new EventLoop({ backend });
+  if (options.trace !== undefined) loop.setTrace(options.trace.trace, options.trace.lane);
   try {
     function* settle(url: string): Coroutine<FetchResult | FetchError> {
       try {

@@ -199,19 +199,29 @@ export class EventLoop implements LoopLike, HandleOwner {
   /**
    * Records what the loop does into `trace` -- each wait, each callback or
    * Task step, each socket operation -- until set to null. Several loops
-   * may share a trace: each gets a lane of its own, named `label`.
-   * Tracing times every callback: about 0.1-0.3 us per event (bench echo's
+   * may share a trace, each on a lane (a track) of its own or on one given.
+   * Tracing times every callback: about 0.1 us per event (bench echo's
    * traced row says how much here).
    *
-   * @param label - the lane's name (default 'EventLoop (<backend>)')
+   * @param lane - a name for a new lane (default 'EventLoop (<backend>)'), or
+   *   the number of one made with {@link LoopTrace.addLane}
    * @throws {TypeError} ERR_INVALID_ARG_TYPE when trace is neither a LoopTrace nor null
+   * @throws {RangeError} ERR_OUT_OF_RANGE for a lane number the trace does not have
    */
-  setTrace(trace: LoopTrace | null, label?: string): void {
+  setTrace(trace: LoopTrace | null, lane?: string | number): void {
     if (trace !== null && (typeof trace !== 'object' || typeof trace.addLane !== 'function')) {
       throw Object.assign(new TypeError('trace must be a LoopTrace or null'), { code: 'ERR_INVALID_ARG_TYPE' });
     }
-    if (trace !== null && trace !== this.#trace) {
-      this.#lane = trace.addLane(label ?? `EventLoop (${this.#backend.name})`);
+    if (
+      typeof lane === 'number' &&
+      (trace === null || !Number.isInteger(lane) || lane < 0 || lane >= trace.lanes.length)
+    ) {
+      throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    if (trace !== null) {
+      if (typeof lane === 'number') this.#lane = lane;
+      else if (trace !== this.#trace || lane !== undefined)
+        this.#lane = trace.addLane(lane ?? `EventLoop (${this.#backend.name})`);
     }
     this.#trace = trace;
     this.#timed = this.#debug || trace !== null;
