@@ -15,6 +15,7 @@ import {
 } from '../fetch/index.js';
 import { toFetchError } from '../fetch/types.js';
 import { type BackendName, EventLoop } from '../loop/index.js';
+import { type FetchTrace, tracePage } from './trace-pages.js';
 
 /** The four fetch styles of the notes. */
 export type FetchStyle = 'busy' | 'callback' | 'coroutine' | 'async';
@@ -36,6 +37,11 @@ export interface FetchManyOptions {
   rejectUnauthorized?: boolean;
   /** Called as each URL finishes, in finishing order. */
   onDone?: (index: number, outcome: FetchResult | FetchError) => void;
+  /**
+   * Record into a trace: the loop's (the Fetcher's) waits, callbacks and
+   * socket operations on `loopLane`, each page with its phases on `pagesLane`.
+   */
+  trace?: FetchTrace;
 }
 
 /** Fetches every URL; results in the order given; a failure is a FetchError in its place. */
@@ -44,8 +50,17 @@ export async function fetchMany(
   options: FetchManyOptions,
 ): Promise<(FetchResult | FetchError)[]> {
   const results: (FetchResult | FetchError)[] = new Array(urls.length);
+  const trace = options.trace;
+  // When each URL's fetch was started: a failure's span begins there.
+  const started = new Float64Array(urls.length);
+  const begin = (i: number): void => {
+    started[i] = performance.now();
+  };
   const done = (i: number, outcome: FetchResult | FetchError): void => {
     results[i] = outcome;
+    if (trace !== undefined) {
+      tracePage(trace.trace, trace.pagesLane, urls[i] as string, outcome, started[i] as number, performance.now());
+    }
     options.onDone?.(i, outcome);
   };
   const fetchOptions: FetchOptions = { timeoutMs: options.timeoutMs };
@@ -55,18 +70,21 @@ export async function fetchMany(
     case 'busy':
       for (let i = 0; i < urls.length; i++) {
         const url = urls[i] as string;
+        begin(i);
         done(i, await fetchBusyPoll(url, fetchOptions).catch((e: unknown) => toFetchError(url, e)));
       }
       break;
     case 'callback':
       for (let start = 0; start < urls.length; start += options.concurrency) {
         const fetcher = new Fetcher({ selector: options.backend });
-        const wave = urls.slice(start, start + options.concurrency).map((url, k) =>
-          fetcher.getUrl(url, fetchOptions).then(
+        if (trace !== undefined) fetcher.setTrace(trace.trace, trace.loopLane);
+        const wave = urls.slice(start, start + options.concurrency).map((url, k) => {
+          begin(start + k);
+          return fetcher.getUrl(url, fetchOptions).then(
             (r) => done(start + k, r),
             (e: unknown) => done(start + k, toFetchError(url, e)),
-          ),
-        );
+          );
+        });
         fetcher.run();
         fetcher.close();
         await Promise.all(wave);
@@ -74,12 +92,14 @@ export async function fetchMany(
       break;
     case 'coroutine': {
       const loop = new EventLoop({ backend: options.backend });
+      if (trace !== undefined) loop.setTrace(trace.trace, trace.loopLane);
       const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       function* worker(): Coroutine<void> {
         while (next < urls.length) {
           const i = next++;
           const url = urls[i] as string;
+          begin(i);
           try {
             done(
               i,
@@ -106,6 +126,7 @@ export async function fetchMany(
     }
     case 'async': {
       const loop = new EventLoop({ backend: options.backend });
+      if (trace !== undefined) loop.setTrace(trace.trace, trace.loopLane);
       const pool = options.keepAlive === true ? new HttpPool(loop, { maxPerHost: options.concurrency }) : null;
       let next = 0;
       try {
@@ -114,6 +135,7 @@ export async function fetchMany(
             while (next < urls.length) {
               const i = next++;
               const url = urls[i] as string;
+              begin(i);
               const pending =
                 pool === null ? fetchAsync(loop, url, fetchOptions) : loop.createTask(pool.fetch(url, fetchOptions));
               done(i, await Promise.resolve(pending).catch((e: unknown) => toFetchError(url, e)));

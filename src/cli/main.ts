@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import type { FetchError, FetchResult } from '../fetch/index.js';
-import { type BackendName, EventLoop } from '../loop/index.js';
+import { type BackendName, EventLoop, LoopTrace } from '../loop/index.js';
 import { IoUring } from '../sys/index.js';
 import { runBenchCommand } from './bench.js';
 import { makeDemoCertificates } from './certs.js';
@@ -33,7 +33,7 @@ Run 'iomux <command> --help' for a command's options.
 `;
 
 const DEMO_USAGE = `usage: iomux demo [--models] [--count N] [--concurrency N] [--latency MS] [--json]
-                  [--tls [CERT KEY] [--ca FILE | --insecure]]
+                  [--tls [CERT KEY] [--ca FILE | --insecure]] [--html FILE]
 
 Starts the embedded server (iomux serve) in a child process and fetches /goods/0/ ...
 /goods/N-1/ by busy-polling, then with the callback Fetcher, generator coroutines and
@@ -63,6 +63,11 @@ options:
                     PEM files, and the fetchers trust --ca FILE (else Node's bundled roots)
   --ca FILE         with --tls CERT KEY: the CA certificate(s) to trust (PEM)
   --insecure        with --tls: accept any certificate (no verification)
+  --html FILE       also write one self-contained HTML page (no network; open it in any browser):
+                    a waterfall per style and backend (per model with --models) -- one bar per
+                    page with its connect, tls, send, wait and receive phases on a shared time
+                    axis -- and under it what the thread did (asleep in the selector, running
+                    callbacks, spinning); the fetches are traced for it (LoopTrace)
   --help            this text
 `;
 
@@ -87,12 +92,15 @@ options:
                     and async styles reuse connections per host (keep-alive, TLS ones too)
   --ca FILE         https: trust the CA certificate(s) in FILE (PEM) instead of Node's roots
   --insecure        https: accept any certificate, of any name (no verification: tests only)
+  --trace FILE      write what the loop did (each wait, callback and socket operation) and
+                    each page's phases (connect, tls, send, wait, receive) to FILE as Chrome
+                    trace JSON: open it in https://ui.perfetto.dev or chrome://tracing
   --help            this text
 
 Exits 1 if any URL failed (each failure is one line on stderr).
 `;
 
-const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B] [--latency MS] [--tls CERT KEY]
+const SERVE_USAGE = `usage: iomux serve [--port N] [--backend B] [--latency MS] [--tls CERT KEY] [--trace FILE]
 
 Serves on 127.0.0.1 from the iomux loop (owning mode): /goods/<n>/ (the notes' shop),
 /bytes/<n>, /chunked/<n>, /delay/<ms>. Prints "listening http://127.0.0.1:<port>"
@@ -105,8 +113,34 @@ options:
   --tls CERT KEY   serve over TLS (1.2 and 1.3) with the certificate (chain) in CERT and its
                    private key in KEY, both PEM; a client whose handshake fails is closed,
                    the server goes on
+  --trace FILE     record what the loop does (the newest 262,144 events: waits, callbacks,
+                   socket operations) and write it to FILE as Chrome trace JSON when the
+                   server is stopped by SIGINT or SIGTERM (with its loop.stats() on stderr)
   --help           this text
 `;
+
+/** Events a trace of `fetch --trace` or `serve --trace` keeps (the newest; about 11 MB). */
+const TRACE_CAPACITY = 262_144;
+
+/** Checks that the file of option `name` can be written, before the work whose output goes there (it is truncated). */
+function outputFileOption(file: string | undefined, name: string): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    writeFileSync(file, '');
+  } catch (error) {
+    throw new UsageError(`${name}: cannot write ${file} (${(error as { code?: string }).code ?? String(error)})`);
+  }
+  return file;
+}
+
+/** Writes `trace` to `file` as Chrome trace JSON and says so on stderr. */
+function writeTrace(trace: LoopTrace, file: string): void {
+  writeFileSync(file, JSON.stringify(trace.toChromeTrace()));
+  const dropped = trace.dropped === 0 ? '' : ` (the oldest ${trace.dropped} dropped)`;
+  process.stderr.write(
+    `iomux: trace of ${trace.size} events${dropped} written to ${file}: open it in https://ui.perfetto.dev or chrome://tracing\n`,
+  );
+}
 
 /** A file's content for an option, or a UsageError naming the option. */
 function readOptionFile(path: string, name: string): string {
@@ -162,6 +196,7 @@ async function demo(args: string[]): Promise<number> {
       tls: { type: 'boolean' },
       ca: { type: 'string' },
       insecure: { type: 'boolean' },
+      html: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -197,8 +232,17 @@ async function demo(args: string[]): Promise<number> {
     tls = { certFile: made.certFile, keyFile: made.keyFile, ca: made.ca };
   }
   if (tls !== undefined && values.insecure === true) tls.rejectUnauthorized = false;
+  const html = outputFileOption(values.html, '--html');
   try {
-    const options = { count, concurrency, latencyMs, json, out: process.stdout, ...(tls === undefined ? {} : { tls }) };
+    const options = {
+      count,
+      concurrency,
+      latencyMs,
+      json,
+      out: process.stdout,
+      ...(tls === undefined ? {} : { tls }),
+      ...(html === undefined ? {} : { html }),
+    };
     if (values.models === true) await runModels(options);
     else await runDemo(options);
   } finally {
@@ -220,6 +264,7 @@ async function fetchCommand(args: string[]): Promise<number> {
       close: { type: 'boolean' },
       ca: { type: 'string' },
       insecure: { type: 'boolean' },
+      trace: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -238,7 +283,18 @@ async function fetchCommand(args: string[]): Promise<number> {
   const output = values.output;
   if (output !== undefined) mkdirSync(output, { recursive: true });
   const progress = new Progress(positionals.length);
+  const traceFile = outputFileOption(values.trace, '--trace');
+  const trace = traceFile === undefined ? null : new LoopTrace({ capacity: TRACE_CAPACITY });
   const results = await fetchMany(positionals, {
+    ...(trace === null
+      ? {}
+      : {
+          trace: {
+            trace,
+            loopLane: trace.addLane(style === 'busy' ? 'busy-poll (no loop)' : `${style} on ${backend}`),
+            pagesLane: trace.addLane('pages'),
+          },
+        }),
     style,
     backend,
     concurrency,
@@ -249,6 +305,7 @@ async function fetchCommand(args: string[]): Promise<number> {
     onDone: (_i, outcome) => progress.tick(!('status' in outcome)),
   });
   progress.finish();
+  if (trace !== null) writeTrace(trace, traceFile as string);
   let failed = 0;
   results.forEach((outcome: FetchResult | FetchError, i) => {
     if (!('status' in outcome)) {
@@ -281,6 +338,7 @@ function serve(args: string[]): number {
       backend: { type: 'string' },
       latency: { type: 'string' },
       tls: { type: 'boolean' },
+      trace: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -306,6 +364,18 @@ function serve(args: string[]): number {
     const code = (error as { code?: string }).code ?? '';
     if (tls !== null && code.startsWith('ERR_OSSL')) throw new UsageError(`--tls: ${(error as Error).message}`);
     throw error;
+  }
+  const traceFile = outputFileOption(values.trace, '--trace');
+  if (traceFile !== undefined) {
+    const trace = new LoopTrace({ capacity: TRACE_CAPACITY });
+    loop.setTrace(trace, 'iomux serve');
+    const stop = (): void => {
+      loop.stop();
+      writeTrace(trace, traceFile);
+      process.stderr.write(`iomux serve: loop.stats() ${JSON.stringify(loop.stats())}\n`);
+    };
+    loop.addSignalHandler('SIGINT', stop);
+    loop.addSignalHandler('SIGTERM', stop);
   }
   process.stdout.write(`listening ${tls === null ? 'http' : 'https'}://127.0.0.1:${server.port}\n`);
   loop.runForever();

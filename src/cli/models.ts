@@ -13,8 +13,11 @@ import {
   type IoModel,
   modelFamily,
 } from '../fetch/index.js';
+import { LoopTrace } from '../loop/index.js';
 import { IoUring, syscallCount } from '../sys/index.js';
-import { type DemoTls, demoFetchOptions, startServerProcess } from './demo.js';
+import { type DemoTls, demoFetchOptions, startServerProcess, writeDemoPage } from './demo.js';
+import type { Waterfall } from './html/model.js';
+import { tracePage, waterfallFromTrace } from './trace-pages.js';
 
 export interface ModelsOptions {
   /** Pages to fetch under each model. */
@@ -27,6 +30,8 @@ export interface ModelsOptions {
   json?: boolean;
   /** Serve and fetch over TLS. */
   tls?: DemoTls;
+  /** Also write a page with a waterfall per model here (`--html FILE`), each model's fetches traced. */
+  html?: string;
   /** Where the output goes. */
   out: NodeJS.WritableStream;
 }
@@ -76,6 +81,7 @@ async function measureModel(
   urls: readonly string[],
   concurrency: number,
   fetchOptions: { ca?: string; rejectUnauthorized?: boolean },
+  page: Waterfall[] | null,
 ): Promise<ModelRow> {
   const row: ModelRow = {
     model,
@@ -96,15 +102,29 @@ async function measureModel(
     return row;
   }
   const wave = row.inFlight;
+  const trace = page === null ? null : new LoopTrace({ capacity: 1 << 20 });
+  const lanes = trace === null ? null : { loopLane: trace.addLane(model), pagesLane: trace.addLane('pages') };
+  const traced = trace === null || lanes === null ? {} : { trace: { trace, lane: lanes.loopLane } };
   const usage0 = process.resourceUsage();
   const cpu0 = process.cpuUsage();
   const calls0 = syscallCount();
   const t0 = performance.now();
   const results: (FetchResult | FetchError)[] = [];
   for (let start = 0; start < urls.length; start += wave) {
-    results.push(
-      ...(await fetchWithModel(model, urls.slice(start, start + wave), { timeoutMs: 30_000, ...fetchOptions })),
-    );
+    const waveStart = performance.now();
+    const got = await fetchWithModel(model, urls.slice(start, start + wave), {
+      timeoutMs: 30_000,
+      ...fetchOptions,
+      ...traced,
+    });
+    // A failure has no timings of its own: its bar spans its wave.
+    if (trace !== null && lanes !== null) {
+      const waveEnd = performance.now();
+      got.forEach((r, k) => {
+        tracePage(trace, lanes.pagesLane, urls[start + k] as string, r, waveStart, waveEnd);
+      });
+    }
+    results.push(...got);
   }
   row.wallMs = performance.now() - t0;
   row.syscalls = syscallCount() - calls0;
@@ -114,6 +134,21 @@ async function measureModel(
   row.voluntarySwitches = usage.voluntaryContextSwitches - usage0.voluntaryContextSwitches;
   row.involuntarySwitches = usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches;
   row.syscallsPerPage = row.syscalls / urls.length;
+  if (page !== null && trace !== null && lanes !== null) {
+    page.push(
+      waterfallFromTrace(trace, lanes.loopLane, lanes.pagesLane, {
+        title: row.family === model ? model : `${model} (${row.family})`,
+        style: model,
+        backend: row.family,
+        wallMs: row.wallMs,
+        cpuMs: row.cpuMs,
+        // Blocking sleeps inside each call, nothing to trace; non-blocking spins.
+        kind: model === 'non-blocking' ? 'spin' : 'loop',
+        t0,
+      }),
+    );
+    if (model === 'blocking') (page.at(-1) as Waterfall).loop = null;
+  }
   for (const r of results) {
     if ('status' in r && r.status === 200) row.pages++;
     else row.failed++;
@@ -190,7 +225,22 @@ export async function runModels(options: ModelsOptions, cli?: string): Promise<M
     }
     const rows: ModelRow[] = [];
     const fetchOptions = demoFetchOptions(options.tls);
-    for (const model of IO_MODELS) rows.push(await measureModel(model, urls, concurrency, fetchOptions));
+    const waterfalls: Waterfall[] | null = options.html === undefined ? null : [];
+    for (const model of IO_MODELS) rows.push(await measureModel(model, urls, concurrency, fetchOptions, waterfalls));
+    if (options.html !== undefined && waterfalls !== null) {
+      writeDemoPage(options.html, {
+        title: `iomux demo --models: ${count} pages under the five I/O models`,
+        intro: [
+          `Fetched from ${scheme}://127.0.0.1:${server.port}/goods/<n>/ under each of the notes' five I/O models (11.2.2), ` +
+            'one waterfall each: blocking and non-blocking one page at a time, the others every page in flight.',
+          'Under each waterfall, what the thread did: for select, poll, epoll and io_uring the loop\u2019s waits, ' +
+            'for signal-driven its waits in poll(2) on the SignalWatch eventfd; non-blocking spins; blocking sleeps inside each call.',
+        ],
+        lesson: IO_MODELS.map((m) => `${m}: ${MODEL_NOTES[m]}`),
+        waterfalls,
+      });
+      if (options.json !== true) out.write(`wrote the page of waterfalls to ${options.html}\n\n`);
+    }
     if (options.json === true) {
       out.write(`${JSON.stringify({ count, concurrency, latencyMs, rows }, null, 2)}\n`);
       return rows;
