@@ -84,6 +84,9 @@ export function waterfallFromTrace(
   for (const e of trace.events()) {
     if (e.kind === 'wait' && e.lane === loopLane && info.kind === 'loop') {
       waits.push([rel(e.ts), e.dur, e.events]);
+    } else if (e.kind === 'idle' && e.lane === loopLane && info.kind === 'loop') {
+      // Cooperative mode sleeps in Node's event loop, not in its selector: asleep all the same.
+      waits.push([rel(e.ts), e.dur, 0]);
     } else if (e.kind === 'span' && e.lane === pagesLane) {
       if (!pages.has(e.group)) {
         const failed = e.category.startsWith(FAILED);

@@ -53,6 +53,8 @@ export interface DriverLoop {
   epollFd(): number | null;
   /** About to sleep in libuv: what an owning loop does before it blocks (its signal handlers re-asserted). */
   beforeIdle(): void;
+  /** The loop slept in Node's event loop from `since` (its clock) until now, waiting for its fds or timers. */
+  idled(since: number): void;
 }
 
 /** The longest delay a Node timer takes (2^31 - 1 ms). */
@@ -67,6 +69,8 @@ export class CooperativeDriver {
   #immediate: NodeJS.Immediate | null = null;
   #referenced = true;
   #stopped = false;
+  // When the loop went idle (armIdle), until a tick or a wake: NaN while not idle.
+  #idleSince = Number.NaN;
   readonly #tickBound = (): void => this.#tick();
 
   /**
@@ -88,6 +92,9 @@ export class CooperativeDriver {
 
   /** Makes the loop tick soon (work arrived from outside a tick). Cheap when already scheduled. */
   wake(): void {
+    // Woken by work from outside (a promise continuation that ran after the
+    // last tick): the time since armIdle was spent running it, not asleep.
+    this.#idleSince = Number.NaN;
     if (this.#stopped || this.#immediate !== null) return;
     this.#immediate = setImmediate(this.#tickBound);
     if (!this.#referenced) this.#immediate.unref();
@@ -139,6 +146,10 @@ export class CooperativeDriver {
 
   #tick(): void {
     if (this.#stopped) return;
+    if (!Number.isNaN(this.#idleSince)) {
+      this.#loop.idled(this.#idleSince);
+      this.#idleSince = Number.NaN;
+    }
     this.#clearTimers();
     this.#thread?.disarm();
     const failure = this.#runSlice();
@@ -178,6 +189,7 @@ export class CooperativeDriver {
   #armIdle(): void {
     if (this.#stopped || this.#immediate !== null) return;
     this.#loop.beforeIdle();
+    this.#idleSince = this.#loop.time();
     const delay = this.#loop.nextTimerDelay();
     if (this.#timer !== null) {
       clearTimeout(this.#timer);

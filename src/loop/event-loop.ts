@@ -502,6 +502,11 @@ export class EventLoop implements LoopLike, HandleOwner {
       watchedCount: () => this.#backend.watchedCount(),
       epollFd: () => this.#backend.idleFd(),
       beforeIdle: () => this.#signals.verify(),
+      idled: (since) => {
+        const now = this.time();
+        this.#meter.idleMs += now - since;
+        this.#trace?.idle(this.#lane, since, now - since);
+      },
     };
   }
 

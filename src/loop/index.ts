@@ -24,6 +24,7 @@ export {
   type SpanOptions,
   type TraceCall,
   type TraceEvent,
+  type TraceIdle,
   type TraceOp,
   type TraceOperation,
   type TraceOutcome,

@@ -15,6 +15,12 @@ export interface LoopStats {
   waitMs: number;
   /** Milliseconds spent after the waits: queueing due timers and running callbacks and Task steps. */
   runMs: number;
+  /**
+   * Cooperative mode (`loop.run`): milliseconds the loop slept in Node's
+   * event loop (libuv) waiting for its fds or timers -- where an owning
+   * loop blocks in its selector instead. 0 in owning mode.
+   */
+  idleMs: number;
   /** Callbacks, Task steps and done-callback batches run. */
   callbacks: number;
   /** Ready fds the waits returned, in all (on io_uring: its readiness polls; completed socket operations are not counted). */
@@ -56,6 +62,7 @@ export class LoopMeter {
   iterations = 0;
   waitMs = 0;
   runMs = 0;
+  idleMs = 0;
   callbacks = 0;
   events = 0;
   maxEvents = 0;
@@ -91,6 +98,7 @@ export class LoopMeter {
       iterations: this.iterations,
       waitMs: this.waitMs,
       runMs: this.runMs,
+      idleMs: this.idleMs,
       callbacks: this.callbacks,
       events: this.events,
       eventsPerWait: this.iterations === 0 ? 0 : this.events / this.iterations,
@@ -110,6 +118,7 @@ export class LoopMeter {
     this.iterations = 0;
     this.waitMs = 0;
     this.runMs = 0;
+    this.idleMs = 0;
     this.callbacks = 0;
     this.events = 0;
     this.maxEvents = 0;

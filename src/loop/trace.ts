@@ -18,6 +18,7 @@ const CALL = 2;
 const OP_BEGIN = 3;
 const OP_END = 4;
 const SPAN = 5;
+const IDLE = 6;
 
 /** Socket operations, as the ring stores them (their index). */
 export const TRACE_OPS = ['recv', 'recvInto', 'sendAll', 'accept', 'connect', 'startTls'] as const;
@@ -64,6 +65,14 @@ export interface TraceCall {
   name: string;
 }
 
+/** Cooperative mode: the loop asleep in Node's event loop (libuv), waiting for its fds or timers. */
+export interface TraceIdle {
+  kind: 'idle';
+  lane: number;
+  ts: number;
+  dur: number;
+}
+
 /** A socket operation, from issue to completion (`dur` null while it has not completed). */
 export interface TraceOperation {
   kind: 'op';
@@ -91,7 +100,7 @@ export interface TraceSpan {
 }
 
 /** An event of a trace, decoded. Times are ms on the loop's clock (performance.now()). */
-export type TraceEvent = TraceWait | TraceCall | TraceOperation | TraceSpan;
+export type TraceEvent = TraceWait | TraceIdle | TraceCall | TraceOperation | TraceSpan;
 
 /** One event of the Chrome trace event format. */
 export interface ChromeTraceEvent {
@@ -254,6 +263,12 @@ export class LoopTrace {
     this.#b[i] = events;
   }
 
+  /** @internal Cooperative mode: the loop on `lane` slept in Node's event loop from `ts`, `dur` ms. */
+  idle(lane: number, ts: number, dur: number): void {
+    const i = this.#slot(IDLE, lane, ts);
+    this.#dur[i] = dur;
+  }
+
   /** @internal A callback or Task step (`what`: CALL_*) labelled `label` that ran `dur` ms from `ts`. */
   call(lane: number, ts: number, dur: number, what: number, label: string): void {
     const i = this.#slot(CALL, lane, ts);
@@ -295,6 +310,9 @@ export class LoopTrace {
       switch (this.#kind[i]) {
         case WAIT:
           out.push({ kind: 'wait', lane, ts, dur, timeoutMs: a < 0 ? null : a, events: b });
+          break;
+        case IDLE:
+          out.push({ kind: 'idle', lane, ts, dur });
           break;
         case CALL:
           out.push({ kind: 'call', lane, ts, dur, name: `${CALL_PREFIX[b] ?? ''}${this.#names[a] as string}` });
@@ -369,6 +387,17 @@ export class LoopTrace {
             pid,
             tid,
             args: { timeoutMs: e.timeoutMs, events: e.events },
+          });
+          break;
+        case 'idle':
+          traceEvents.push({
+            name: "idle in Node's event loop",
+            cat: 'loop',
+            ph: 'X',
+            ts: us(e.ts),
+            dur: us(e.dur),
+            pid,
+            tid,
           });
           break;
         case 'call':

@@ -23,6 +23,7 @@ describe.each(BACKENDS)('loop.stats() on %s', (backend) => {
       iterations: 0,
       waitMs: 0,
       runMs: 0,
+      idleMs: 0,
       callbacks: 0,
       events: 0,
       eventsPerWait: 0,
@@ -144,6 +145,8 @@ describe.each(BACKENDS)('loop.stats() on %s', (backend) => {
     const s = loop.stats();
     expect(s.iterations).toBeGreaterThan(0);
     expect(s.callbacks).toBeGreaterThan(0);
+    // The 5 ms sleep was spent asleep in Node's event loop, not in the selector.
+    expect(s.idleMs).toBeGreaterThanOrEqual(3);
   });
 
   it('returns a snapshot: a later iteration does not change it', () => {

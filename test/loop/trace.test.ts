@@ -256,6 +256,25 @@ describe.each(BACKENDS)('a traced loop on %s', (backend) => {
     expect(slow?.dur).toBeGreaterThanOrEqual(15);
   });
 
+  it("records a cooperative loop asleep in Node's event loop as idle", async () => {
+    const loop = testLoop(backend);
+    const trace = new LoopTrace();
+    loop.setTrace(trace);
+    await loop.run(async () => {
+      await loop.createTask(sleepy());
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      await loop.createTask(
+        (function* (): Coroutine<void> {
+          yield* sleep(15);
+        })(),
+      );
+    });
+    const idle = trace.events().filter((e) => e.kind === 'idle');
+    expect(idle.some((e) => e.dur >= 10)).toBe(true);
+    expect(trace.toChromeTrace().traceEvents.some((e) => e.name === "idle in Node's event loop")).toBe(true);
+    expect(loop.stats().idleMs).toBeGreaterThanOrEqual(10);
+  });
+
   it('does not change what the program gets: a cancelled traced receive is still cancelled', () => {
     const loop = testLoop(backend);
     loop.setTrace(new LoopTrace());
