@@ -374,34 +374,27 @@ export class LoopTrace {
       args: { name: label },
     }));
     const us = (ms: number): number => Math.round(ms * 1000 * 1000) / 1000;
+    // A complete event ('X'): from ts, dur long.
+    const complete = (name: string, cat: string, e: { lane: number; ts: number; dur: number }): ChromeTraceEvent => ({
+      name,
+      cat,
+      ph: 'X',
+      ts: us(e.ts),
+      dur: us(e.dur),
+      pid,
+      tid: e.lane,
+    });
     for (const e of this.events()) {
       const tid = e.lane;
       switch (e.kind) {
         case 'wait':
-          traceEvents.push({
-            name: 'wait',
-            cat: 'loop',
-            ph: 'X',
-            ts: us(e.ts),
-            dur: us(e.dur),
-            pid,
-            tid,
-            args: { timeoutMs: e.timeoutMs, events: e.events },
-          });
+          traceEvents.push({ ...complete('wait', 'loop', e), args: { timeoutMs: e.timeoutMs, events: e.events } });
           break;
         case 'idle':
-          traceEvents.push({
-            name: "idle in Node's event loop",
-            cat: 'loop',
-            ph: 'X',
-            ts: us(e.ts),
-            dur: us(e.dur),
-            pid,
-            tid,
-          });
+          traceEvents.push(complete("idle in Node's event loop", 'loop', e));
           break;
         case 'call':
-          traceEvents.push({ name: e.name, cat: 'callback', ph: 'X', ts: us(e.ts), dur: us(e.dur), pid, tid });
+          traceEvents.push(complete(e.name, 'callback', e));
           break;
         case 'op': {
           const id = `op${traceEvents.length}`;

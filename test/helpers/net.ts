@@ -17,6 +17,15 @@ export function listenLoopback(backlog = 1024): { sock: Socket; port: number } {
   return { sock, port };
 }
 
+/** A port nothing listens on: bound, then closed. */
+export function closedPort(): number {
+  const s = new Socket(AF_INET, SOCK_STREAM);
+  s.bind(['127.0.0.1', 0]);
+  const [, port] = s.getsockname() as [string, number];
+  s.close();
+  return port;
+}
+
 /** A non-blocking TCP socket, closed at the end of the test. */
 export function tcpSocket(): Socket {
   const sock = new Socket(AF_INET, SOCK_STREAM);

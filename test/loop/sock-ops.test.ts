@@ -3,18 +3,10 @@ import { describe, expect, it } from 'vitest';
 
 import { CancelledError, type Coroutine, gather, sleep } from '../../src/coro/index.js';
 import { GetAddrInfoError } from '../../src/loop/index.js';
-import { AF_INET, AF_INET6, AI_NUMERICHOST, SHUT_WR, SO_LINGER, SOL_SOCKET, Socket } from '../../src/sys/index.js';
+import { AF_INET, AF_INET6, AI_NUMERICHOST, SHUT_WR, SO_LINGER, SOL_SOCKET, type Socket } from '../../src/sys/index.js';
 import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
-import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
-
-function closedPort(): number {
-  const s = new Socket(AF_INET, 1);
-  s.bind(['127.0.0.1', 0]);
-  const [, port] = s.getsockname() as [string, number];
-  s.close();
-  return port;
-}
+import { closedPort, echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
 
 describe.each(BACKENDS)('socket operations on %s', (backend) => {
   it('accept, connect, send and receive: an echo over loopback', () => {

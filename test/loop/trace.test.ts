@@ -2,18 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { CancelledError, type Coroutine, sleep } from '../../src/coro/index.js';
 import { type ChromeTraceEvent, LoopTrace, type TraceOperation } from '../../src/loop/index.js';
-import { AF_INET, SOCK_STREAM, Socket } from '../../src/sys/index.js';
+import type { Socket } from '../../src/sys/index.js';
 import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
-import { listenLoopback, tcpSocket } from '../helpers/net.js';
-
-function closedPort(): number {
-  const s = new Socket(AF_INET, SOCK_STREAM);
-  s.bind(['127.0.0.1', 0]);
-  const [, port] = s.getsockname() as [string, number];
-  s.close();
-  return port;
-}
+import { closedPort, listenLoopback, tcpSocket } from '../helpers/net.js';
 
 function ops(trace: LoopTrace): TraceOperation[] {
   return trace.events().filter((e): e is TraceOperation => e.kind === 'op');
@@ -127,13 +119,19 @@ describe.each(BACKENDS)('a traced loop on %s', (backend) => {
     expect(loop.stats().slowCallbacks).toBe(0);
   });
 
-  it('records socket operations: issued, completed, bytes, outcome', () => {
+  /** A traced loop and a non-blocking socketpair. */
+  function tracedPair(): { loop: ReturnType<typeof testLoop>; trace: LoopTrace; a: Socket; b: Socket } {
     const loop = testLoop(backend);
     const trace = new LoopTrace();
     loop.setTrace(trace);
     const [a, b] = testSocketpair();
     a.setBlocking(false);
     b.setBlocking(false);
+    return { loop, trace, a, b };
+  }
+
+  it('records socket operations: issued, completed, bytes, outcome', () => {
+    const { loop, trace, a, b } = tracedPair();
     const { sock: server, port } = listenLoopback();
     function* main(): Coroutine<void> {
       const received = loop.sockRecv(b, 100);
@@ -214,12 +212,7 @@ describe.each(BACKENDS)('a traced loop on %s', (backend) => {
   });
 
   it('exports a Chrome trace: complete events in microseconds, each operation begun and ended', () => {
-    const loop = testLoop(backend);
-    const trace = new LoopTrace();
-    loop.setTrace(trace);
-    const [a, b] = testSocketpair();
-    a.setBlocking(false);
-    b.setBlocking(false);
+    const { loop, trace, a, b } = tracedPair();
     function* main(): Coroutine<void> {
       for (let i = 0; i < 5; i++) {
         yield* loop.sockSendAll(a, 'ping');

@@ -31,6 +31,7 @@ import {
   TCP_NODELAY,
 } from '../../src/sys/index.js';
 import { FDINFO_CLOEXEC, fdFlags, isOpen, testSocketpair, track, trackClosable } from '../helpers/fds.js';
+import { closedPort } from '../helpers/net.js';
 
 function sock(family: number, type: number): Socket {
   return trackClosable(new Socket(family, type));
@@ -52,15 +53,6 @@ function tcpPair(family = AF_INET): [Socket, Socket] {
   client.connect(server.getsockname());
   const [conn] = server.accept();
   return [client, trackClosable(conn)];
-}
-
-/** A port nothing listens on: bound, then closed. */
-function closedPort(): number {
-  const s = new Socket(AF_INET, SOCK_STREAM);
-  s.bind(['127.0.0.1', 0]);
-  const [, port] = s.getsockname() as [string, number];
-  s.close();
-  return port;
 }
 
 describe('Socket over TCP', () => {
