@@ -55,7 +55,6 @@ import { LoopMeter, type LoopStats } from './stats.js';
 import { TimerHeap } from './timer-heap.js';
 import { type StartTlsOptions, startTls, tlsRecv, tlsRecvInto, tlsSendAll } from './tls-ops.js';
 import type { LoopTrace } from './trace.js';
-import { traceCall, traceOp } from './trace-ops.js';
 
 export type { SelectorName } from '../selectors/index.js';
 export type { BackendName, EventLoopOptions, LoopSelector, RunTarget } from './options.js';
@@ -91,14 +90,8 @@ export class EventLoop implements LoopLike, HandleOwner {
   readonly #ready = new RingQueue<Runnable>();
   readonly #timers = new TimerHeap();
   #timerSeq = 0;
+  // Counters, always; the trace when one is attached (stats.ts).
   readonly #meter: LoopMeter;
-  // The trace attached (setTrace) and this loop's lane in it.
-  #trace: LoopTrace | null = null;
-  #lane = 0;
-  // Callbacks are timed one by one: in debug mode, or while traced.
-  #timed: boolean;
-  // While a timed callback runs: when it began (else NaN).
-  #clock = Number.NaN;
   // The fd registrations (io.ts): what the selector watches, and for whom.
   readonly #io: IoRegistry;
   // The registry's tables by fd, read on the per-message path (sockOp and
@@ -127,7 +120,6 @@ export class EventLoop implements LoopLike, HandleOwner {
   #inTick = false;
   #referenced = true;
   readonly #debug: boolean;
-  readonly #slowCallbackMs: number;
 
   /**
    * @throws {TypeError} for an unknown selector option
@@ -155,9 +147,9 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#resolvedVoid = new Future<void>(this);
     this.#resolvedVoid.setResult(undefined);
     this.#debug = options.debug ?? false;
-    this.#timed = this.#debug;
-    this.#slowCallbackMs = options.slowCallbackMs ?? 100;
-    this.#meter = new LoopMeter(this.#slowCallbackMs);
+    this.#meter = new LoopMeter(options.slowCallbackMs ?? 100, this.#debug, (item, took) =>
+      this.#exceptions.logSlow(item, took),
+    );
     this.#exceptions = new ExceptionReporter(options.logger ?? ((message) => process.stderr.write(`${message}\n`)));
   }
 
@@ -187,7 +179,6 @@ export class EventLoop implements LoopLike, HandleOwner {
       timers: this.#timers.size - this.#timers.cancelledCount,
       ready: this.#ready.length,
       fds: this.#closed ? 0 : this.#selector.size,
-      timedOneByOne: this.#timed,
     });
   }
 
@@ -209,27 +200,12 @@ export class EventLoop implements LoopLike, HandleOwner {
    * @throws {RangeError} ERR_OUT_OF_RANGE for a lane number the trace does not have
    */
   setTrace(trace: LoopTrace | null, lane?: string | number): void {
-    if (trace !== null && (typeof trace !== 'object' || typeof trace.addLane !== 'function')) {
-      throw Object.assign(new TypeError('trace must be a LoopTrace or null'), { code: 'ERR_INVALID_ARG_TYPE' });
-    }
-    if (
-      typeof lane === 'number' &&
-      (trace === null || !Number.isInteger(lane) || lane < 0 || lane >= trace.lanes.length)
-    ) {
-      throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
-    }
-    if (trace !== null) {
-      if (typeof lane === 'number') this.#lane = lane;
-      else if (trace !== this.#trace || lane !== undefined)
-        this.#lane = trace.addLane(lane ?? `EventLoop (${this.#backend.name})`);
-    }
-    this.#trace = trace;
-    this.#timed = this.#debug || trace !== null;
+    this.#meter.setTrace(trace, lane, `EventLoop (${this.#backend.name})`);
   }
 
   /** The trace attached with {@link setTrace}, or null. */
   get trace(): LoopTrace | null {
-    return this.#trace;
+    return this.#meter.trace;
   }
 
   /** The loop's clock: monotonic milliseconds (fractional). */
@@ -502,11 +478,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       watchedCount: () => this.#backend.watchedCount(),
       epollFd: () => this.#backend.idleFd(),
       beforeIdle: () => this.#signals.verify(),
-      idled: (since) => {
-        const now = this.time();
-        this.#meter.idleMs += now - since;
-        this.#trace?.idle(this.#lane, since, now - since);
-      },
+      idled: (since) => this.#meter.idled(since, this.time()),
     };
   }
 
@@ -587,7 +559,7 @@ export class EventLoop implements LoopLike, HandleOwner {
         : this.#proactor !== null
           ? this.#proactor.recv(sock, nbytes)
           : sockRecv(this, sock, nbytes);
-    return this.#trace === null ? future : traceOp(this.#trace, this.#lane, this, 'recv', sock, future);
+    return this.#meter.trace === null ? future : this.#meter.op('recv', sock, future);
   }
 
   /**
@@ -602,7 +574,7 @@ export class EventLoop implements LoopLike, HandleOwner {
         : this.#proactor !== null
           ? this.#proactor.recvInto(sock, buffer, offset, length)
           : sockRecvInto(this, sock, buffer, offset, length);
-    return this.#trace === null ? future : traceOp(this.#trace, this.#lane, this, 'recvInto', sock, future);
+    return this.#meter.trace === null ? future : this.#meter.op('recvInto', sock, future);
   }
 
   /**
@@ -621,15 +593,15 @@ export class EventLoop implements LoopLike, HandleOwner {
         : this.#proactor !== null
           ? this.#proactor.sendAll(sock, data, offset, length)
           : sockSendAll(this, sock, data, offset, length);
-    if (this.#trace === null) return future;
+    if (this.#meter.trace === null) return future;
     const size = length ?? (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength - (offset ?? 0));
-    return traceOp(this.#trace, this.#lane, this, 'sendAll', sock, future, size);
+    return this.#meter.op('sendAll', sock, future, size);
   }
 
   /** Accepts a connection: a non-blocking Socket and the peer's address. */
   sockAccept(sock: Socket): Future<[Socket, SocketAddress]> {
     const future = this.#proactor !== null ? this.#proactor.accept(sock) : sockAccept(this, sock);
-    return this.#trace === null ? future : traceOp(this.#trace, this.#lane, this, 'accept', sock, future);
+    return this.#meter.trace === null ? future : this.#meter.op('accept', sock, future);
   }
 
   /**
@@ -644,7 +616,7 @@ export class EventLoop implements LoopLike, HandleOwner {
         : this.#proactor !== null
           ? this.#proactor.connect(sock, address)
           : sockConnect(this, sock, address);
-    return this.#trace === null ? future : traceOp(this.#trace, this.#lane, this, 'connect', sock, future);
+    return this.#meter.trace === null ? future : this.#meter.op('connect', sock, future);
   }
 
   /**
@@ -667,7 +639,7 @@ export class EventLoop implements LoopLike, HandleOwner {
       return future;
     }
     const future = startTls(this, sock, options);
-    return this.#trace === null ? future : traceOp(this.#trace, this.#lane, this, 'startTls', sock, future);
+    return this.#meter.trace === null ? future : this.#meter.op('startTls', sock, future);
   }
 
   /**
@@ -751,8 +723,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     const t0 = this.time();
     const events = this.#selector.forEachReady(timeoutMs, this.#onReady);
     const now = this.time();
-    this.#meter.waited(t0, now, events);
-    if (this.#trace !== null) this.#trace.wait(this.#lane, t0, now - t0, timeoutMs, events);
+    this.#meter.waited(t0, now, events, timeoutMs);
     for (;;) {
       const first = timers.peek();
       if (first === undefined || first.when > now) break;
@@ -761,8 +732,8 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     const ntodo = ready.length;
     let end: number;
-    if (this.#timed) {
-      end = this.#runTimed(ntodo, now);
+    if (this.#meter.timed) {
+      end = this.#meter.runTimed(ready, ntodo, now);
     } else {
       for (let i = 0; i < ntodo; i++) {
         const item = ready.shift() as Runnable;
@@ -775,38 +746,6 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     this.#meter.ran(now, end, ntodo);
     return ntodo;
-  }
-
-  // Debug mode or traced: the callbacks timed one by one, one clock read
-  // each (a callback ends when the next begins). Returns when the last ended.
-  #runTimed(ntodo: number, start: number): number {
-    const ready = this.#ready;
-    let t0 = start;
-    for (let i = 0; i < ntodo; i++) {
-      const item = ready.shift() as Runnable;
-      this.#clock = t0;
-      item[RUN]();
-      const t1 = this.time();
-      const took = t1 - t0;
-      if (this.#trace !== null) traceCall(this.#trace, this.#lane, t0, took, item);
-      if (took >= this.#slowCallbackMs) {
-        this.#meter.slowCallbacks++;
-        if (this.#debug) this.#exceptions.logSlow(item, took);
-      }
-      t0 = t1;
-    }
-    this.#clock = Number.NaN;
-    return t0;
-  }
-
-  /**
-   * @internal A traced operation's time: the start of the callback that runs
-   * now (one clock read fewer per event; ops and completions happen inside
-   * callbacks), or the clock outside the loop's callbacks.
-   */
-  traceTime(): number {
-    const clock = this.#clock;
-    return Number.isNaN(clock) ? this.time() : clock;
   }
 
   #addHandle(fileobj: FileLike, event: number, callback: Callback, args: readonly unknown[]): Handle {

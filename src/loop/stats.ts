@@ -1,11 +1,18 @@
 /**
- * A loop's counters, always on: two clock reads an iteration (before its
- * wait, after its callbacks) beside the one it takes anyway after the wait,
- * and a few additions. What one callback costs is measured only when the
- * callbacks are timed one by one (debug mode, or a trace attached).
+ * What a loop knows of itself: its counters, always on -- two clock reads
+ * an iteration (before its wait, after its callbacks) beside the one it
+ * takes anyway after the wait, and a few additions -- and, once a trace is
+ * attached, the record of every wait, callback and socket operation. What
+ * one callback costs is measured only when the callbacks are timed one by
+ * one (debug mode, or a trace attached).
  *
  * @module
  */
+import type { Future } from '../coro/index.js';
+import { RUN, type Runnable } from '../coro/types.js';
+import type { RingQueue } from './ready-queue.js';
+import type { LoopTrace, TraceOp } from './trace.js';
+import { traceCall, traceOp } from './trace-ops.js';
 
 /** What {@link EventLoop.stats} returns: the loop's counters since it was made (or reset). */
 export interface LoopStats {
@@ -54,10 +61,9 @@ export interface LoopGauges {
   timers: number;
   ready: number;
   fds: number;
-  timedOneByOne: boolean;
 }
 
-/** The loop's counters. */
+/** The loop's counters, and its trace when one is attached. */
 export class LoopMeter {
   iterations = 0;
   waitMs = 0;
@@ -70,17 +76,112 @@ export class LoopMeter {
   longestRunMs = 0;
   slowCallbacks = 0;
   readonly slowMs: number;
+  /** The trace attached (setTrace), and the loop's lane in it. */
+  trace: LoopTrace | null = null;
+  lane = 0;
+  /** Callbacks are timed one by one: in debug mode, or while traced. */
+  timed: boolean;
+  readonly #debug: boolean;
+  readonly #logSlow: (item: Runnable, took: number) => void;
+  // While a timed callback runs: when it began (else NaN).
+  #clock = Number.NaN;
 
-  constructor(slowMs: number) {
+  /**
+   * @param slowMs - a callback (an iteration's callbacks) this long or longer is slow
+   * @param debug - time every callback and log the slow ones with `logSlow`
+   */
+  constructor(slowMs: number, debug: boolean, logSlow: (item: Runnable, took: number) => void) {
     this.slowMs = slowMs;
+    this.#debug = debug;
+    this.timed = debug;
+    this.#logSlow = logSlow;
   }
 
-  /** One wait: begun at `t0`, ended at `t1`, `n` events. */
-  waited(t0: number, t1: number, n: number): void {
+  /**
+   * Attaches `trace` (or detaches, with null): `lane` names a new lane, or
+   * is the number of one of the trace's; a new lane is named `label` when
+   * none is given and the trace is new to this loop.
+   *
+   * @throws {TypeError} ERR_INVALID_ARG_TYPE when trace is neither a LoopTrace nor null
+   * @throws {RangeError} ERR_OUT_OF_RANGE for a lane number the trace does not have
+   */
+  setTrace(trace: LoopTrace | null, lane: string | number | undefined, label: string): void {
+    if (trace !== null && (typeof trace !== 'object' || typeof trace.addLane !== 'function')) {
+      throw Object.assign(new TypeError('trace must be a LoopTrace or null'), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    if (
+      typeof lane === 'number' &&
+      (trace === null || !Number.isInteger(lane) || lane < 0 || lane >= trace.lanes.length)
+    ) {
+      throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    if (trace !== null) {
+      if (typeof lane === 'number') this.lane = lane;
+      else if (trace !== this.trace || lane !== undefined) this.lane = trace.addLane(lane ?? label);
+    }
+    this.trace = trace;
+    this.timed = this.#debug || trace !== null;
+  }
+
+  /** One wait, given `timeoutMs`: begun at `t0`, ended at `t1`, `n` events. */
+  waited(t0: number, t1: number, n: number, timeoutMs: number | null): void {
     this.iterations++;
     this.waitMs += t1 - t0;
     this.events += n;
     if (n > this.maxEvents) this.maxEvents = n;
+    if (this.trace !== null) this.trace.wait(this.lane, t0, t1 - t0, timeoutMs, n);
+  }
+
+  /** Cooperative mode: the loop slept in Node's event loop from `since` until `now`. */
+  idled(since: number, now: number): void {
+    this.idleMs += now - since;
+    this.trace?.idle(this.lane, since, now - since);
+  }
+
+  /**
+   * Runs the `ntodo` callbacks at the head of `ready`, timed one by one with
+   * one clock read each (a callback ends when the next begins), the first
+   * from `start`: traced, counted when slow, logged too in debug mode.
+   *
+   * @returns when the last one ended
+   */
+  runTimed(ready: RingQueue<Runnable>, ntodo: number, start: number): number {
+    let t0 = start;
+    for (let i = 0; i < ntodo; i++) {
+      const item = ready.shift() as Runnable;
+      this.#clock = t0;
+      item[RUN]();
+      const t1 = performance.now();
+      const took = t1 - t0;
+      if (this.trace !== null) traceCall(this.trace, this.lane, t0, took, item);
+      if (took >= this.slowMs) {
+        this.slowCallbacks++;
+        if (this.#debug) this.#logSlow(item, took);
+      }
+      t0 = t1;
+    }
+    this.#clock = Number.NaN;
+    return t0;
+  }
+
+  /**
+   * Records a socket operation in the trace (there must be one) and returns
+   * its Future unchanged.
+   *
+   * @param sent - for a send, the bytes it sends
+   */
+  op<T>(op: TraceOp, sock: { fileno(): number }, future: Future<T>, sent = 0): Future<T> {
+    return traceOp(this.trace as LoopTrace, this.lane, this, op, sock, future, sent);
+  }
+
+  /**
+   * A traced operation's time: the start of the callback that runs now (one
+   * clock read fewer per event; operations and completions happen inside
+   * callbacks), or the clock outside the loop's callbacks.
+   */
+  traceTime(): number {
+    const clock = this.#clock;
+    return Number.isNaN(clock) ? performance.now() : clock;
   }
 
   /** The callbacks after a wait: `ran` of them, from `t1` to `t2`. */
@@ -108,7 +209,7 @@ export class LoopMeter {
       fds: gauges.fds,
       slowIterations: this.slowIterations,
       longestRunMs: this.longestRunMs,
-      slowCallbacks: gauges.timedOneByOne ? this.slowCallbacks : null,
+      slowCallbacks: this.timed ? this.slowCallbacks : null,
       slowCallbackMs: this.slowMs,
     };
   }
