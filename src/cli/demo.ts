@@ -94,8 +94,14 @@ export async function startServerProcess(
   return { port: Number(m[1]), stop: () => child.kill() };
 }
 
-/** Events the demo page's trace keeps: ample for 10 rows of 1,000 pages (about 45 MB). */
-const PAGE_TRACE_CAPACITY = 1 << 20;
+/**
+ * Events a row's trace keeps for the demo page: about 20 per page are
+ * recorded (its spans, socket operations, Task steps, waits); 64 leave
+ * room, within [65,536, 4,194,304] (43 bytes an event).
+ */
+export function pageTraceCapacity(pages: number): number {
+  return Math.min(1 << 22, Math.max(1 << 16, pages * 64));
+}
 
 async function measure(
   style: FetchStyle,
@@ -106,7 +112,7 @@ async function measure(
   page: Waterfall[] | null,
 ): Promise<Row> {
   const title = style === 'busy' ? 'busy-polling (no loop)' : `${style} on ${backend}`;
-  const trace = page === null ? null : new LoopTrace({ capacity: PAGE_TRACE_CAPACITY });
+  const trace = page === null ? null : new LoopTrace({ capacity: pageTraceCapacity(urls.length) });
   const lanes = trace === null ? null : { loopLane: trace.addLane(title), pagesLane: trace.addLane('pages') };
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

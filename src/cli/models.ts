@@ -15,7 +15,7 @@ import {
 } from '../fetch/index.js';
 import { LoopTrace } from '../loop/index.js';
 import { IoUring, syscallCount } from '../sys/index.js';
-import { type DemoTls, demoFetchOptions, startServerProcess, writeDemoPage } from './demo.js';
+import { type DemoTls, demoFetchOptions, pageTraceCapacity, startServerProcess, writeDemoPage } from './demo.js';
 import type { Waterfall } from './html/model.js';
 import { tracePage, waterfallFromTrace } from './trace-pages.js';
 
@@ -102,7 +102,7 @@ async function measureModel(
     return row;
   }
   const wave = row.inFlight;
-  const trace = page === null ? null : new LoopTrace({ capacity: 1 << 20 });
+  const trace = page === null ? null : new LoopTrace({ capacity: pageTraceCapacity(urls.length) });
   const lanes = trace === null ? null : { loopLane: trace.addLane(model), pagesLane: trace.addLane('pages') };
   const traced = trace === null || lanes === null ? {} : { trace: { trace, lane: lanes.loopLane } };
   const usage0 = process.resourceUsage();
