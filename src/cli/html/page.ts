@@ -120,7 +120,7 @@ ${figures}
 </main>
 ${paragraphs(page.lesson)}
 <div id="${SETUP.tipId}" role="tooltip" hidden></div>
-<script type="application/json" id="${SETUP.dataId}">${jsonForScript(page)}</script>
+<script type="application/json" id="${SETUP.dataId}">${jsonForScript(page, 3)}</script>
 <script>(${renderDemoPage.toString()})(window, ${jsonForScript(SETUP)});</script>`;
   return htmlDocument({ title: page.title, css: CSS, body });
 }
