@@ -533,7 +533,7 @@ describe('the demo page (headless Chromium)', () => {
     await page.context().close();
   }, 60_000);
 
-  it('draws a waterfall far down the page as soon as the reader scrolls to it', async () => {
+  it('draws a waterfall far down the page as soon as the reader scrolls to it, and all anew after the toggle or a resize', async () => {
     const rand = prng(SEED + 2);
     const waterfalls = Array.from({ length: 10 }, (_, i) =>
       i % 2 === 0 ? busyWaterfall(rand, 1000, null) : coroutineWaterfall(rand, 1000, null),
@@ -561,6 +561,38 @@ describe('the demo page (headless Chromium)', () => {
     if (w === undefined || row === undefined) throw new Error('no row');
     const runs = await runsAlong(page, w.canvasId as string, Math.floor(row.y), row.x0, row.x1);
     for (const r of runs) expect(EMPTY.has(r.colour), `seed ${SEED + 2}: hole at ${r.x}`).toBe(false);
+
+    // Fitted, every waterfall is drawn anew on its own axis, the far ones too.
+    await page.locator('#axis-fit').check();
+    const fitted = await completeLayout(page, 'fit');
+    expect(fitted.waterfalls.map((f) => f.drawn)).toEqual(Array(10).fill(true));
+    for (const [i, f] of fitted.waterfalls.entries()) {
+      // Each axis ends at its own waterfall's last page (or last wait), at most one tick later.
+      const ends = waterfalls[i]?.pages.map((p) => p.end) ?? [];
+      expect(f.axisMs, `waterfall ${i}`).toBeGreaterThanOrEqual(Math.max(...ends) - 0.01);
+      const fRow = f.rows.at(-1);
+      if (fRow === undefined) throw new Error('no row');
+      const fRuns = await runsAlong(page, f.canvasId as string, Math.floor(fRow.y), fRow.x0, fRow.x1);
+      for (const r of fRuns) expect(EMPTY.has(r.colour), `fit, waterfall ${i}: hole at ${r.x}`).toBe(false);
+    }
+    // The coroutines' waterfalls end far sooner than busy-polling's: fitted, they are drawn wider.
+    const widest = (l: PageLayout, i: number): number => Math.max(...(l.waterfalls[i]?.rows.map((r) => r.x1) ?? [0]));
+    expect(widest(fitted, 1)).toBeGreaterThan(widest(atLoad, 1) * 2);
+
+    // Narrower, the page draws them all again at its new width.
+    await page.setViewportSize({ width: 900, height: 800 });
+    await page.waitForFunction(
+      (x1) => {
+        const layout = (globalThis as unknown as InBrowser).__iomuxLayout;
+        return layout.complete && (layout.waterfalls[0]?.plot.x1 ?? x1) < x1;
+      },
+      fitted.waterfalls[0]?.plot.x1 ?? 0,
+      { polling: 10, timeout: 30_000 },
+    );
+    const narrow = await layoutOf(page);
+    expect(narrow.axis).toBe('fit');
+    expect(narrow.waterfalls.map((f) => f.drawn)).toEqual(Array(10).fill(true));
+    for (const f of narrow.waterfalls) expect(f.plot.x1).toBe(narrow.waterfalls[0]?.plot.x1);
     await page.context().close();
   }, 60_000);
 });
