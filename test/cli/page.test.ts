@@ -128,13 +128,21 @@ function model(waterfalls: Waterfall[]): DemoPage {
 interface InBrowser {
   document: {
     readyState: string;
-    body: { dataset: Record<string, string | undefined> };
+    body: { dataset: Record<string, string | undefined>; scrollHeight: number } | null;
     getElementById(id: string): {
       getBoundingClientRect(): { top: number };
+      scrollIntoView(): void;
       getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
     };
   };
   innerHeight: number;
+  scrollY: number;
+  performance: { now(): number };
+  MutationObserver: new (
+    callback: () => void,
+  ) => { observe(target: unknown, options: { attributes: boolean; subtree: boolean }): void };
+  /** When each flag of the body appeared, ms from the navigation's start (set by open). */
+  __marks: Record<string, number | undefined>;
   scrollBy(x: number, y: number): void;
   getComputedStyle(element: unknown): { textAlign: string };
   __iomuxLayout: PageLayout;
@@ -156,12 +164,17 @@ afterAll(async () => {
 interface Opened {
   page: Page;
   errors: string[];
-  /** ms from page.goto to the rendered flag. */
+  /** ms from page.goto to the flag waited for: renderedMs, or allDrawnMs with `all`. */
   loadMs: number;
 }
 
-/** Opens `html` from a file, collecting console errors and uncaught exceptions. */
-async function open(html: string, name: string, deviceScaleFactor = 1): Promise<Opened> {
+/**
+ * Opens `html` from a file, collecting console errors and uncaught
+ * exceptions, and waits until every waterfall is drawn -- or with `all`
+ * false only those near the viewport at load (the page draws the others
+ * after them).
+ */
+async function open(html: string, name: string, deviceScaleFactor = 1, all = true): Promise<Opened> {
   const file = join(dir, `${name}.html`);
   writeFileSync(file, html);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor });
@@ -176,19 +189,52 @@ async function open(html: string, name: string, deviceScaleFactor = 1): Promise<
     errors.push(`network request: ${route.request().url()}`);
     return route.abort();
   });
+  // When each flag appears, in ms from the navigation's start: read by the
+  // page's own clock, as the test's polling may wait for the drawing that
+  // follows the flag.
+  await page.addInitScript(() => {
+    const win = globalThis as unknown as InBrowser;
+    const marks: Record<string, number> = {};
+    win.__marks = marks;
+    new win.MutationObserver(() => {
+      for (const flag of ['renderedMs', 'allDrawnMs']) {
+        if (marks[flag] === undefined && win.document.body?.dataset[flag] !== undefined) {
+          marks[flag] = win.performance.now();
+        }
+      }
+    }).observe(win.document, { attributes: true, subtree: true });
+  });
   const t0 = performance.now();
-  await page.goto(pathToFileURL(file).href);
+  // Not waiting for the load event: the flag may come first.
+  await page.goto(pathToFileURL(file).href, { waitUntil: 'commit' });
   const noScript = !html.includes('<script>');
-  await page.waitForFunction((noScript) => {
-    const { document } = globalThis as unknown as InBrowser;
-    // The sys page has no script: loaded is drawn.
-    return document.body.dataset['renderedMs'] !== undefined || (noScript && document.readyState === 'complete');
-  }, noScript);
+  await page.waitForFunction(
+    ({ noScript, flag }) => {
+      const { document } = globalThis as unknown as InBrowser;
+      // The sys page has no script: loaded is drawn.
+      return document.body?.dataset[flag] !== undefined || (noScript && document.readyState === 'complete');
+    },
+    { noScript, flag: all ? 'allDrawnMs' : 'renderedMs' },
+    { polling: 10, timeout: 30_000 },
+  );
   return { page, errors, loadMs: performance.now() - t0 };
 }
 
 async function layoutOf(page: Page): Promise<PageLayout> {
   return page.evaluate(() => (globalThis as unknown as InBrowser).__iomuxLayout);
+}
+
+/** The layout once every waterfall is drawn on `axis` (after the toggle, drawn anew). */
+async function completeLayout(page: Page, axis: PageLayout['axis']): Promise<PageLayout> {
+  await page.waitForFunction(
+    (axis) => {
+      const layout = (globalThis as unknown as InBrowser).__iomuxLayout;
+      return layout.axis === axis && layout.complete;
+    },
+    axis,
+    { polling: 10 },
+  );
+  return layoutOf(page);
 }
 
 /** Run-length colours (#rrggbb) along device-pixel row `y` of a canvas, from device x0 to x1. */
@@ -394,15 +440,16 @@ describe('the demo page (headless Chromium)', () => {
   it('fits each waterfall to its own axis on request, and back', async () => {
     const { page, errors } = await open(demoPageHtml(demo), 'demo-fit');
     const shared = await layoutOf(page);
+    expect(shared.complete).toBe(true);
     await page.locator('#axis-fit').check();
-    const fitted = await layoutOf(page);
+    const fitted = await completeLayout(page, 'fit');
     expect(fitted.axis).toBe('fit');
     // The coroutines end far sooner than busy-polling: fitted, their bars widen.
     const coroEnd = (l: PageLayout): number => Math.max(...(l.waterfalls[1]?.rows.map((r) => r.x1) ?? [0]));
     expect(coroEnd(fitted)).toBeGreaterThan(coroEnd(shared) * 2);
     expect(fitted.waterfalls[0]?.rows).toEqual(shared.waterfalls[0]?.rows);
     await page.locator('#axis-shared').check();
-    expect(await layoutOf(page)).toEqual(shared);
+    expect(await completeLayout(page, 'shared')).toEqual(shared);
     expect(errors).toEqual([]);
     await page.context().close();
   });
@@ -424,27 +471,128 @@ describe('the demo page (headless Chromium)', () => {
     await some.page.context().close();
   });
 
-  it('draws 1,000 pages x 10 waterfalls (timings printed, not asserted)', async () => {
+  it('draws 1,000 pages x 10 waterfalls: those in view first, the rest after (timings printed, not asserted)', async () => {
     const rand = prng(SEED + 1);
     const waterfalls = Array.from({ length: 10 }, (_, i) =>
       i % 2 === 0 ? busyWaterfall(rand, 1000, 500) : coroutineWaterfall(rand, 1000, 500),
     );
-    const { page, errors, loadMs } = await open(demoPageHtml(model(waterfalls)), 'demo-big');
+    const t0 = performance.now();
+    const { page, errors, loadMs } = await open(demoPageHtml(model(waterfalls)), 'demo-big', 1, false);
     expect(errors, `seed ${SEED + 1}`).toEqual([]);
-    const scriptMs = await page.evaluate(
-      () => (globalThis as unknown as InBrowser).document.body.dataset['renderedMs'],
+    const first = await page.evaluate(() => {
+      const { document, __iomuxLayout, __marks } = globalThis as unknown as InBrowser;
+      return {
+        navMs: __marks['renderedMs'],
+        renderedMs: document.body?.dataset['renderedMs'],
+        height: document.body?.scrollHeight,
+        drawn: __iomuxLayout.waterfalls.filter((w) => w.drawn).length,
+      };
+    });
+    // The waterfalls in view at load are drawn; the page has its full height already.
+    expect(first.drawn).toBeGreaterThan(0);
+    const layoutAtLoad = await layoutOf(page);
+    expect(layoutAtLoad.waterfalls[0]?.drawn).toBe(true);
+    // The rest come without scrolling.
+    await page.waitForFunction(
+      () => (globalThis as unknown as InBrowser).document.body?.dataset['allDrawnMs'] !== undefined,
+      null,
+      { polling: 10, timeout: 30_000 },
     );
-    console.log(`page render 1000x10: script ${scriptMs} ms, load-to-rendered ${loadMs.toFixed(0)} ms`);
+    const allWallMs = performance.now() - t0;
+    const last = await page.evaluate(() => {
+      const { document, __marks } = globalThis as unknown as InBrowser;
+      return {
+        navMs: __marks['allDrawnMs'],
+        allDrawnMs: document.body?.dataset['allDrawnMs'],
+        height: document.body?.scrollHeight,
+      };
+    });
+    const ms = (v: number | undefined): string => (v === undefined ? '?' : v.toFixed(0));
+    console.log(
+      `page render 1000x10: first screen at ${ms(first.navMs)} ms from navigation (script ${first.renderedMs} ms; goto to flag seen ${loadMs.toFixed(0)} ms, ${first.drawn} of 10 drawn by then); ` +
+        `all 10 drawn at ${ms(last.navMs)} ms (script ${last.allDrawnMs} ms; goto to flag seen ${allWallMs.toFixed(0)} ms)`,
+    );
+    expect(last.height, 'the page height never changes while drawing').toBe(first.height);
     const layout = await layoutOf(page);
+    expect(layout.complete).toBe(true);
+    expect(layout.waterfalls.map((w) => w.drawn)).toEqual(Array(10).fill(true));
     expect(layout.waterfalls.map((w) => w.rows.length)).toEqual(Array(10).fill(1000));
     for (const w of layout.waterfalls) {
+      const id = w.canvasId as string;
+      await page.evaluate(
+        (id) => (globalThis as unknown as InBrowser).document.getElementById(id).scrollIntoView(),
+        id,
+      );
       for (const row of [w.rows[0], w.rows.at(-1)]) {
         if (row === undefined) throw new Error('no row');
-        const runs = await runsAlong(page, w.canvasId as string, Math.floor(row.y), row.x0, row.x1);
+        const runs = await runsAlong(page, id, Math.floor(row.y), row.x0, row.x1);
         expect(runs.length).toBeGreaterThan(0);
         for (const r of runs) expect(EMPTY.has(r.colour), `seed ${SEED + 1}: hole at ${r.x}`).toBe(false);
       }
     }
+    await page.context().close();
+  }, 60_000);
+
+  it('draws a waterfall far down the page as soon as the reader scrolls to it, and all anew after the toggle or a resize', async () => {
+    const rand = prng(SEED + 2);
+    const waterfalls = Array.from({ length: 10 }, (_, i) =>
+      i % 2 === 0 ? busyWaterfall(rand, 1000, null) : coroutineWaterfall(rand, 1000, null),
+    );
+    const { page, errors } = await open(demoPageHtml(model(waterfalls)), 'demo-scroll', 1, false);
+    expect(errors).toEqual([]);
+    const atLoad = await layoutOf(page);
+    expect(atLoad.waterfalls[9]?.drawn, 'the last waterfall waits its turn').toBe(false);
+    const y = await page.evaluate(() => {
+      const win = globalThis as unknown as InBrowser;
+      win.document.getElementById('wf-canvas-9').scrollIntoView();
+      return win.scrollY;
+    });
+    await page.waitForFunction(
+      () => (globalThis as unknown as InBrowser).__iomuxLayout.waterfalls[9]?.drawn === true,
+      null,
+      {
+        polling: 10,
+      },
+    );
+    // Drawing it did not move the page under the reader.
+    expect(await page.evaluate(() => (globalThis as unknown as InBrowser).scrollY)).toBe(y);
+    const w = (await layoutOf(page)).waterfalls[9];
+    const row = w?.rows[0];
+    if (w === undefined || row === undefined) throw new Error('no row');
+    const runs = await runsAlong(page, w.canvasId as string, Math.floor(row.y), row.x0, row.x1);
+    for (const r of runs) expect(EMPTY.has(r.colour), `seed ${SEED + 2}: hole at ${r.x}`).toBe(false);
+
+    // Fitted, every waterfall is drawn anew on its own axis, the far ones too.
+    await page.locator('#axis-fit').check();
+    const fitted = await completeLayout(page, 'fit');
+    expect(fitted.waterfalls.map((f) => f.drawn)).toEqual(Array(10).fill(true));
+    for (const [i, f] of fitted.waterfalls.entries()) {
+      // Each axis ends at its own waterfall's last page (or last wait), at most one tick later.
+      const ends = waterfalls[i]?.pages.map((p) => p.end) ?? [];
+      expect(f.axisMs, `waterfall ${i}`).toBeGreaterThanOrEqual(Math.max(...ends) - 0.01);
+      const fRow = f.rows.at(-1);
+      if (fRow === undefined) throw new Error('no row');
+      const fRuns = await runsAlong(page, f.canvasId as string, Math.floor(fRow.y), fRow.x0, fRow.x1);
+      for (const r of fRuns) expect(EMPTY.has(r.colour), `fit, waterfall ${i}: hole at ${r.x}`).toBe(false);
+    }
+    // The coroutines' waterfalls end far sooner than busy-polling's: fitted, they are drawn wider.
+    const widest = (l: PageLayout, i: number): number => Math.max(...(l.waterfalls[i]?.rows.map((r) => r.x1) ?? [0]));
+    expect(widest(fitted, 1)).toBeGreaterThan(widest(atLoad, 1) * 2);
+
+    // Narrower, the page draws them all again at its new width.
+    await page.setViewportSize({ width: 900, height: 800 });
+    await page.waitForFunction(
+      (x1) => {
+        const layout = (globalThis as unknown as InBrowser).__iomuxLayout;
+        return layout.complete && (layout.waterfalls[0]?.plot.x1 ?? x1) < x1;
+      },
+      fitted.waterfalls[0]?.plot.x1 ?? 0,
+      { polling: 10, timeout: 30_000 },
+    );
+    const narrow = await layoutOf(page);
+    expect(narrow.axis).toBe('fit');
+    expect(narrow.waterfalls.map((f) => f.drawn)).toEqual(Array(10).fill(true));
+    for (const f of narrow.waterfalls) expect(f.plot.x1).toBe(narrow.waterfalls[0]?.plot.x1);
     await page.context().close();
   }, 60_000);
 });

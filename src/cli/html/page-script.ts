@@ -59,9 +59,15 @@ export interface LaneLayout {
   x1: number;
 }
 
-/** Where one waterfall was drawn; `canvasId` is null for a waterfall with no pages (nothing drawn). */
+/**
+ * Where one waterfall was drawn; `canvasId` is null for a waterfall with no
+ * pages (nothing to draw). A waterfall not drawn yet at the current axis and
+ * width (far from the viewport: see renderDemoPage) has `drawn` false, no
+ * rows and no lane.
+ */
 export interface WaterfallLayout {
   canvasId: string | null;
+  drawn: boolean;
   /** The time at the right end of the axis, ms. */
   axisMs: number;
   /** The plot's columns, CSS px: time 0 at x0, axisMs at x1. */
@@ -77,6 +83,8 @@ export interface PageLayout {
   devicePixelRatio: number;
   /** One per waterfall of the model, in its order. */
   waterfalls: WaterfallLayout[];
+  /** Every waterfall is drawn at this axis and width. */
+  complete: boolean;
 }
 
 /** What page.ts hands the script besides the data. */
@@ -94,6 +102,14 @@ export interface ScriptSetup {
 interface Box {
   left: number;
   top: number;
+  bottom: number;
+}
+interface Intersection {
+  target: Element;
+  isIntersecting: boolean;
+}
+interface Observer {
+  observe(element: Element): void;
 }
 interface Listenable {
   addEventListener(type: string, listener: (event: PointerLike) => void): void;
@@ -152,16 +168,23 @@ export interface PageWindow extends Listenable {
   performance: { now(): number };
   requestAnimationFrame(callback: () => void): number;
   setTimeout(callback: () => void, ms: number): number;
+  /** Absent from some browsers (Safari): setTimeout stands in. */
+  requestIdleCallback?: (callback: () => void, options: { timeout: number }) => number;
+  IntersectionObserver?: new (callback: (entries: Intersection[]) => void, options: { rootMargin: string }) => Observer;
   Path2D: new () => Path2DLike;
   __iomuxLayout?: PageLayout;
 }
 
 /**
- * Draws every waterfall of the page's model on its canvas (in slices of
- * about 30 ms when there are many pages), wires the axis toggle and the
- * tooltips, and once the last waterfall is drawn sets
- * `document.body.dataset.renderedMs` (ms from the script's start) and
- * `window.__iomuxLayout`. Runs in the browser only (see the module's note).
+ * Draws every waterfall of the page's model on its canvas, wires the axis
+ * toggle and the tooltips. Every canvas gets its size at once, so the page
+ * never changes height; the waterfalls within a viewport of the visible
+ * part are drawn first, and once they are it sets
+ * `document.body.dataset.renderedMs` (ms from the script's start). The
+ * others are drawn as the reader scrolls near them, or when the browser is
+ * idle, one at a time; once all are it sets `document.body.dataset.allDrawnMs`.
+ * `window.__iomuxLayout` says where each drawn waterfall was drawn (and
+ * which are not yet). Runs in the browser only (see the module's note).
  */
 export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
   const started = win.performance.now();
@@ -214,17 +237,10 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
   // The waterfalls drawn so far, by index, for the tooltips.
   const drawn = new Map<number, Drawn>();
 
-  /** Draws waterfall `index` on its canvas and says where; canvasId is null when there was nothing to draw. */
-  const drawWaterfall = (
-    w: DemoPage['waterfalls'][number],
-    index: number,
-    fit: boolean,
-    dpr: number,
-  ): WaterfallLayout => {
+  /** A waterfall's canvas and its size in CSS px, null when it has no pages (no canvas). */
+  const geometry = (w: DemoPage['waterfalls'][number], index: number) => {
     const canvas = doc.getElementById(`wf-canvas-${index}`) as Canvas | null;
-    if (canvas === null || w.pages.length === 0) {
-      return { canvasId: null, axisMs: 0, plot: { x0: 0, x1: 0 }, rows: [], lane: null };
-    }
+    if (canvas === null || w.pages.length === 0) return null;
     const n = w.pages.length;
     // 14 px rows for a few pages, down to 2 px so 1,000 fit in about 2,000 px.
     const rowH = Math.max(2, Math.min(14, Math.floor(600 / n)));
@@ -233,6 +249,43 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
     const rowTop = AXIS_H;
     const laneTop = rowTop + n * rowH + LANE_GAP;
     const cssH = laneTop + (w.loop === null ? 0 : LANE_H) + AXIS_H;
+    return { canvas, n, rowH, barH, cssW, cssH, rowTop, laneTop };
+  };
+
+  /**
+   * Gives every canvas its CSS size before anything is drawn on it, so
+   * the page has its final height at once: drawing a waterfall later never
+   * moves what the reader is looking at.
+   */
+  const sizeAll = (): void => {
+    model.waterfalls.forEach((w, index) => {
+      const g = geometry(w, index);
+      if (g === null) return;
+      g.canvas.style.width = `${g.cssW}px`;
+      g.canvas.style.height = `${g.cssH}px`;
+    });
+  };
+
+  /** A waterfall's layout before it is drawn (or with nothing to draw: no canvas). */
+  const undrawn = (index: number, hasCanvas: boolean): WaterfallLayout => ({
+    canvasId: hasCanvas ? `wf-canvas-${index}` : null,
+    drawn: !hasCanvas,
+    axisMs: 0,
+    plot: { x0: 0, x1: 0 },
+    rows: [],
+    lane: null,
+  });
+
+  /** Draws waterfall `index` on its canvas and says where; canvasId is null when there was nothing to draw. */
+  const drawWaterfall = (
+    w: DemoPage['waterfalls'][number],
+    index: number,
+    fit: boolean,
+    dpr: number,
+  ): WaterfallLayout => {
+    const g = geometry(w, index);
+    if (g === null) return undrawn(index, false);
+    const { canvas, rowH, barH, cssW, cssH, rowTop, laneTop } = g;
     canvas.width = Math.round(cssW * dpr);
     canvas.height = Math.round(cssH * dpr);
     canvas.style.width = `${cssW}px`;
@@ -343,6 +396,7 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
     }
     const layout: WaterfallLayout = {
       canvasId: `wf-canvas-${index}`,
+      drawn: true,
       axisMs,
       plot: { x0: PAD_L, x1: PAD_L + plotW },
       rows,
@@ -352,36 +406,138 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
     return layout;
   };
 
-  let generation = 0;
-  /**
-   * Draws every waterfall, then publishes the layout and calls `done`. It
-   * yields to the browser between two waterfalls once it has drawn for
-   * 30 ms, so with many pages the first figures show, and the page scrolls,
-   * while the rest are drawn; a newer drawing (the toggle, a resize)
-   * abandons an older one at its next waterfall.
-   */
-  const draw = (done?: () => void): void => {
-    generation += 1;
-    const mine = generation;
-    const fit = fitInput?.checked === true;
-    const dpr = win.devicePixelRatio || 1;
-    const layouts: WaterfallLayout[] = [];
-    const slice = (): void => {
-      if (mine !== generation) return;
-      const sliceStart = win.performance.now();
-      do {
-        const w = model.waterfalls[layouts.length];
-        if (w === undefined) break;
-        layouts.push(drawWaterfall(w, layouts.length, fit, dpr));
-      } while (win.performance.now() - sliceStart < 30);
-      if (layouts.length < model.waterfalls.length) {
-        win.setTimeout(slice, 0);
-        return;
-      }
-      win.__iomuxLayout = { axis: fit ? 'fit' : 'shared', devicePixelRatio: dpr, waterfalls: layouts };
-      done?.();
+  // Which waterfalls are within about a viewport of the visible part of
+  // the page, kept by an IntersectionObserver as the reader scrolls.
+  const near = new Set<number>();
+  const isNear = (index: number): boolean => {
+    const canvas = doc.getElementById(`wf-canvas-${index}`);
+    if (canvas === null) return false;
+    const box = canvas.getBoundingClientRect();
+    return box.bottom >= -win.innerHeight && box.top <= 2 * win.innerHeight;
+  };
+
+  /** The drawing under way: the axis and ratio it draws at, and what it has drawn. */
+  interface Drawing {
+    fit: boolean;
+    dpr: number;
+    layouts: (WaterfallLayout | null)[];
+    left: number;
+    /** The waterfalls near the viewport when it began, not drawn yet. */
+    firstScreen: Set<number>;
+    /** Called once those are drawn, then once every waterfall is. */
+    onScreen: (() => void) | undefined;
+    onAll: (() => void) | undefined;
+  }
+  let current: Drawing | null = null;
+  // A pump waiting for the next task, or for the browser to be idle.
+  let soon = false;
+  let idle = false;
+
+  const publish = (d: Drawing): void => {
+    win.__iomuxLayout = {
+      axis: d.fit ? 'fit' : 'shared',
+      devicePixelRatio: d.dpr,
+      waterfalls: d.layouts.map((l, index) => l ?? undrawn(index, true)),
+      complete: d.left === 0,
     };
-    slice();
+  };
+
+  /** The next waterfall to draw: one near the viewport first, else (idle) the first not drawn yet. */
+  const next = (d: Drawing, nearOnly: boolean): number => {
+    for (const index of [...near].sort((a, b) => a - b)) if (d.layouts[index] === null) return index;
+    if (nearOnly) return -1;
+    return d.layouts.indexOf(null);
+  };
+
+  /**
+   * Draws waterfalls of the current drawing for about 30 ms: those near the
+   * viewport first, at once; the others one at a time when the browser is
+   * idle, so that a reader who never scrolls still gets them all, and one
+   * who scrolls gets the waterfall coming into view before the rest.
+   */
+  const pump = (): void => {
+    soon = false;
+    idle = false;
+    const d = current;
+    if (d === null) return;
+    const sliceStart = win.performance.now();
+    let index = next(d, false);
+    while (index >= 0) {
+      const w = model.waterfalls[index];
+      if (w === undefined) break;
+      d.layouts[index] = drawWaterfall(w, index, d.fit, d.dpr);
+      d.left -= 1;
+      d.firstScreen.delete(index);
+      if (d.firstScreen.size === 0 && d.onScreen !== undefined) {
+        publish(d);
+        d.onScreen();
+        d.onScreen = undefined;
+      }
+      if (win.performance.now() - sliceStart >= 30) break;
+      index = next(d, true);
+    }
+    publish(d);
+    if (d.left === 0) {
+      current = null;
+      d.onAll?.();
+      return;
+    }
+    schedule(next(d, true) >= 0);
+  };
+
+  /**
+   * Runs pump at the next task when a waterfall near the viewport waits,
+   * else when the browser is idle (a pump more than needed draws nothing).
+   */
+  const schedule = (urgent: boolean): void => {
+    if (urgent || win.requestIdleCallback === undefined) {
+      if (soon) return;
+      soon = true;
+      win.setTimeout(pump, 0);
+    } else {
+      if (idle || soon) return;
+      idle = true;
+      win.requestIdleCallback(pump, { timeout: 500 });
+    }
+  };
+
+  /**
+   * Starts drawing every waterfall again (at load, after the toggle or a
+   * resize): those near the viewport at once, the rest after them. A newer
+   * drawing replaces an older one at its next waterfall; a waterfall not
+   * redrawn yet keeps its older picture (and its older tooltips) until it is.
+   */
+  const draw = (onScreen?: () => void, onAll?: () => void): void => {
+    sizeAll();
+    near.clear();
+    const firstScreen = new Set<number>();
+    model.waterfalls.forEach((w, index) => {
+      if (w.pages.length > 0 && isNear(index)) {
+        near.add(index);
+        firstScreen.add(index);
+      }
+    });
+    const layouts = model.waterfalls.map((w, index) => (w.pages.length === 0 ? undrawn(index, false) : null));
+    const d: Drawing = {
+      fit: fitInput?.checked === true,
+      dpr: win.devicePixelRatio || 1,
+      layouts,
+      left: layouts.filter((l) => l === null).length,
+      firstScreen,
+      onScreen: firstScreen.size === 0 ? undefined : onScreen,
+      onAll,
+    };
+    current = d;
+    if (firstScreen.size === 0) {
+      publish(d);
+      onScreen?.();
+    }
+    if (d.left === 0) {
+      current = null;
+      onAll?.();
+      return;
+    }
+    pump();
   };
 
   /** The tooltip's lines for a point of a canvas, or null when nothing is there. */
@@ -498,7 +654,33 @@ export function renderDemoPage(win: PageWindow, setup: ScriptSetup): void {
       draw();
     });
   });
-  draw(() => {
-    doc.body.dataset['renderedMs'] = (win.performance.now() - started).toFixed(1);
-  });
+  const Observer = win.IntersectionObserver;
+  if (Observer !== undefined) {
+    const observer = new Observer(
+      (entries) => {
+        for (const entry of entries) {
+          const index = Number(entry.target.dataset['index']);
+          if (entry.isIntersecting) near.add(index);
+          else near.delete(index);
+        }
+        if (current !== null && next(current, true) >= 0) schedule(true);
+      },
+      { rootMargin: '100% 0px' },
+    );
+    model.waterfalls.forEach((_, index) => {
+      const canvas = doc.getElementById(`wf-canvas-${index}`);
+      if (canvas === null) return;
+      canvas.dataset['index'] = String(index);
+      observer.observe(canvas);
+    });
+  }
+  const since = (): string => (win.performance.now() - started).toFixed(1);
+  draw(
+    () => {
+      doc.body.dataset['renderedMs'] = since();
+    },
+    () => {
+      doc.body.dataset['allDrawnMs'] = since();
+    },
+  );
 }

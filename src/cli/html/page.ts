@@ -92,9 +92,12 @@ ${body}
  * durations (ms) and error. Every string of the model is escaped; a model
  * with no waterfalls, or a waterfall with no pages, gives a page saying so.
  *
- * When drawn, the page sets `document.body.dataset.renderedMs` (ms from the
- * script's start) and `window.__iomuxLayout` (a {@link PageLayout}: where each
- * bar was drawn, in CSS px).
+ * It draws the waterfalls in view first, then sets
+ * `document.body.dataset.renderedMs` (ms from the script's start); the
+ * others as the reader scrolls to them or the browser idles, then sets
+ * `document.body.dataset.allDrawnMs`. `window.__iomuxLayout` (a
+ * {@link PageLayout}) says where each bar of a drawn waterfall was drawn, in
+ * CSS px, and which waterfalls are drawn.
  *
  * @example
  * writeFileSync('demo.html', demoPageHtml(page));
@@ -117,7 +120,7 @@ ${figures}
 </main>
 ${paragraphs(page.lesson)}
 <div id="${SETUP.tipId}" role="tooltip" hidden></div>
-<script type="application/json" id="${SETUP.dataId}">${jsonForScript(page)}</script>
+<script type="application/json" id="${SETUP.dataId}">${jsonForScript(page, 3)}</script>
 <script>(${renderDemoPage.toString()})(window, ${jsonForScript(SETUP)});</script>`;
   return htmlDocument({ title: page.title, css: CSS, body });
 }

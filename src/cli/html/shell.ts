@@ -27,10 +27,15 @@ export function escapeHtml(text: string): string {
  * `value` as JSON that is safe inside a `<script>` element: every `<` becomes
  * `\u003c` (so neither `</script>` nor `<!--` in a string can end or bend the
  * element) and U+2028/U+2029 are escaped too. `JSON.parse` of the element's
- * text gives the value back unchanged.
+ * text gives the value back unchanged -- but for its numbers when `decimals`
+ * is given: each is rounded to that many decimals (a page of 10,000 fetches
+ * is a quarter smaller with times in whole microseconds, and loads sooner).
  */
-export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value)
+export function jsonForScript(value: unknown, decimals?: number): string {
+  const scale = decimals === undefined ? 0 : 10 ** decimals;
+  const round = (_key: string, v: unknown): unknown =>
+    typeof v === 'number' && Number.isFinite(v) ? Math.round(v * scale) / scale : v;
+  return JSON.stringify(value, decimals === undefined ? undefined : round)
     .replace(/</g, '\\u003c')
     .replace(/\u2028/g, '\\u2028')
     .replace(/\u2029/g, '\\u2029');
