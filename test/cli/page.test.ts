@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -674,6 +675,87 @@ describe('the sys page (headless Chromium)', () => {
     expect(errors).toEqual([]);
     expect(await page.locator('ul.verdicts').count()).toBe(0);
     expect(await page.locator('p.note').textContent()).toBe('C floor unavailable: no cc');
+    await page.context().close();
+  });
+});
+
+describe('the page `iomux demo --html` writes from a real run (headless Chromium)', () => {
+  const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+  /** Runs the command in a child process, as a user does; returns the page it wrote. */
+  function demoHtml(name: string, ...args: string[]): string {
+    const file = join(dir, `${name}.html`);
+    const r = spawnSync(process.execPath, [CLI, 'demo', ...args, '--html', file], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return readFileSync(file, 'utf8');
+  }
+
+  it('draws a bar per fetched page with its phases in order, in each style, and the thread under them', async () => {
+    const { page, errors } = await open(demoHtml('demo-run', '--count', '8', '--latency', '20'), 'demo-run-page');
+    expect(errors).toEqual([]);
+    const layout = await completeLayout(page, 'shared');
+    expect(layout.waterfalls).toHaveLength(10);
+    const titles = await page.locator('figure.waterfall .title').allTextContents();
+    expect(titles).toEqual([
+      'busy-polling (no loop)',
+      ...['callback', 'coroutine', 'async'].flatMap((s) => ['select', 'poll', 'epoll'].map((b) => `${s} on ${b}`)),
+    ]);
+    for (const [k, w] of layout.waterfalls.entries()) {
+      const what = titles[k] ?? String(k);
+      expect(w.canvasId, what).not.toBeNull();
+      // One bar per page fetched: 8 in every waterfall.
+      expect(w.rows, what).toHaveLength(8);
+      for (const [i, row] of w.rows.entries()) {
+        await checkRow(page, w.canvasId as string, row, w.plot, 1, `${what}, page ${i + 1}`);
+      }
+      expect(w.lane?.kind, what).toBe(k === 0 ? 'spin' : 'loop');
+      if (k === 0) {
+        // Busy-polling: one page after another, the staircase.
+        for (let i = 1; i < w.rows.length; i++) {
+          expect(w.rows[i]?.x0, `${what}: page ${i + 1} starts after page ${i} ends`).toBeGreaterThanOrEqual(
+            (w.rows[i - 1]?.x1 ?? 0) - 1,
+          );
+        }
+      } else {
+        // Every page in flight at once: each began before the first one ended.
+        const firstEnd = Math.min(...w.rows.map((r) => r.x1));
+        for (const r of w.rows) expect(r.x0, what).toBeLessThan(firstEnd);
+      }
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const png = new URL('demo-run.png', ARTIFACTS);
+    await page.screenshot({ path: png.pathname, fullPage: true });
+    expect(statSync(png).size).toBeGreaterThan(10_000);
+    await page.context().close();
+  });
+
+  it('with --models: a waterfall per I/O model', async () => {
+    const { page, errors } = await open(
+      demoHtml('models-run', '--models', '--count', '4', '--latency', '10'),
+      'models-run-page',
+    );
+    expect(errors).toEqual([]);
+    const layout = await completeLayout(page, 'shared');
+    const titles = await page.locator('figure.waterfall .title').allTextContents();
+    expect(titles.slice(0, 6)).toEqual([
+      'blocking',
+      'non-blocking',
+      'select (I/O multiplexing)',
+      'poll (I/O multiplexing)',
+      'epoll (I/O multiplexing)',
+      'signal-driven',
+    ]);
+    for (const [k, w] of layout.waterfalls.entries()) {
+      expect(w.rows).toHaveLength(4);
+      for (const [i, row] of w.rows.entries()) {
+        await checkRow(page, w.canvasId as string, row, w.plot, 1, `${titles[k]}, page ${i + 1}`);
+      }
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: new URL('models-run.png', ARTIFACTS).pathname, fullPage: true });
     await page.context().close();
   });
 });
