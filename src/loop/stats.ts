@@ -63,7 +63,7 @@ export interface LoopGauges {
   fds: number;
 }
 
-/** The loop's counters, and its trace when one is attached. */
+/** @internal The loop's counters, and its trace when one is attached. */
 export class LoopMeter {
   iterations = 0;
   waitMs = 0;

@@ -25,7 +25,7 @@ interface Clock {
 }
 
 /**
- * Records a callback the loop ran: a handle by its function's name, a Task's
+ * @internal Records a callback the loop ran: a handle by its function's name, a Task's
  * step by the Task's name, a done Future's callbacks, or the kind of the
  * loop's own watcher (a socket operation retried on readiness).
  */
@@ -48,7 +48,7 @@ function moved(value: unknown, sent: number): number {
 }
 
 /**
- * Records `future`'s operation in `trace` and returns it unchanged.
+ * @internal Records `future`'s operation in `trace` and returns it unchanged.
  *
  * @param sent - for a send, the bytes it sends
  */
