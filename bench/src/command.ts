@@ -217,14 +217,15 @@ const ECHO_USAGE = `usage: npm run bench -- echo [--quick] [--runs N] [--conns N
 A C load generator (its own process) keeps <conns> connections in ping-pong with
 an echo server, each in its own process: the C epoll floor; the C io_uring floor
 (multishot accept and recv, provided buffers; when the kernel allows io_uring);
-the iomux loop with coroutines (owning and cooperative mode) and with callbacks
-(addReader + try*); the notes' selectors program on iomux/selectors and on
-CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
+the iomux loop with coroutines (owning, owning with a LoopTrace attached -- the
+report then says what one traced event costs -- and cooperative mode) and with
+callbacks (addReader + try*); the notes' selectors program on iomux/selectors
+and on CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
 python3 has them; bench/setup installs uvloop); node:net. Over TLS (when the
 openssl command, a C compiler and libssl-dev are there), driven by a C OpenSSL
 load generator: a C epoll + OpenSSL floor and node:tls. 64 B messages at each
-connection count, 16 KiB at the first; the cooperative and sock_* rows at the
-first point only, the TLS rows at the first count only. Prints round trips per
+connection count, 16 KiB at the first; the traced, cooperative and sock_* rows
+at the first point only, the TLS rows at the first count only. Prints round trips per
 second (median of the runs) with ratios (a TLS row's to the C OpenSSL floor and
 node:tls).
 
