@@ -97,7 +97,7 @@ export async function startServerProcess(
 /**
  * Events a row's trace keeps for the demo page: about 20 per page are
  * recorded (its spans, socket operations, Task steps, waits); 64 leave
- * room, within [65,536, 4,194,304] (43 bytes an event).
+ * room, within [65,536, 4,194,304] (48 bytes an event).
  */
 export function pageTraceCapacity(pages: number): number {
   return Math.min(1 << 22, Math.max(1 << 16, pages * 64));

@@ -119,7 +119,7 @@ options:
   --help           this text
 `;
 
-/** Events a trace of `fetch --trace` or `serve --trace` keeps (the newest; about 11 MB). */
+/** Events a trace of `fetch --trace` or `serve --trace` keeps (the newest; 12 MB). */
 const TRACE_CAPACITY = 262_144;
 
 /** Checks that the file of option `name` can be written, before the work whose output goes there (it is truncated). */

@@ -153,7 +153,15 @@ let browser: Browser;
 let dir: string;
 
 beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'], timeout: 60_000 });
+  // The browser is not under test: under the sanitizers (.ci/sanitize) it
+  // must not inherit their preloaded runtime.
+  const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, UBSAN_OPTIONS: _ubsan, ...env } = process.env;
+  browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--no-sandbox'],
+    timeout: 60_000,
+    env: env as Record<string, string>,
+  });
   dir = mkdtempSync(join(tmpdir(), 'iomux-page-'));
 }, 60_000);
 
