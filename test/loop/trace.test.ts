@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { CancelledError, type Coroutine, sleep } from '../../src/coro/index.js';
+import { makeCertificates } from '../../bench/src/tls-certs.js';
+import { CancelledError, type Coroutine, gather, sleep } from '../../src/coro/index.js';
 import { type ChromeTraceEvent, LoopTrace, type TraceOperation } from '../../src/loop/index.js';
-import type { Socket } from '../../src/sys/index.js';
+import { type Socket, TlsContext, type TlsSocket } from '../../src/sys/index.js';
 import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { closedPort, listenLoopback, tcpSocket } from '../helpers/net.js';
@@ -266,6 +267,30 @@ describe.each(BACKENDS)('a traced loop on %s', (backend) => {
     expect(idle.some((e) => e.dur >= 10)).toBe(true);
     expect(trace.toChromeTrace().traceEvents.some((e) => e.name === "idle in Node's event loop")).toBe(true);
     expect(loop.stats().idleMs).toBeGreaterThanOrEqual(10);
+  });
+
+  it('records startTls and the operations on the TLS sockets it gives, with their plaintext bytes', () => {
+    const { loop, trace, a, b } = tracedPair();
+    const certs = makeCertificates();
+    const serverContext = new TlsContext({ server: true, cert: certs.server.cert, key: certs.server.key });
+    const clientContext = new TlsContext({ ca: certs.ca.cert });
+    function* main(): Coroutine<string> {
+      const [client, srv] = (yield* gather(
+        loop.startTls(a, { context: clientContext, serverName: 'localhost' }),
+        loop.startTls(b, { serverSide: true, context: serverContext }),
+      )) as [TlsSocket, TlsSocket];
+      const got = loop.sockRecv(srv, 100);
+      yield* loop.sockSendAll(client, 'secret');
+      const text = (yield* got).toString();
+      client.close();
+      srv.close();
+      return text;
+    }
+    expect(loop.runUntilComplete(main())).toBe('secret');
+    const got = ops(trace).map((o) => [o.op, o.bytes, o.outcome]);
+    expect(got.filter((o) => o[0] === 'startTls' && o[2] === 'ok')).toHaveLength(2);
+    expect(got).toContainEqual(['sendAll', 6, 'ok']);
+    expect(got).toContainEqual(['recv', 6, 'ok']);
   });
 
   it('does not change what the program gets: a cancelled traced receive is still cancelled', () => {
