@@ -88,27 +88,25 @@ export function waterfallFromTrace(
       // Cooperative mode sleeps in Node's event loop, not in its selector: asleep all the same.
       waits.push([rel(e.ts), e.dur, 0]);
     } else if (e.kind === 'span' && e.lane === pagesLane) {
-      if (!pages.has(e.group)) {
-        const failed = e.category.startsWith(FAILED);
-        if (!failed && e.category !== FETCH) continue;
-        // A page's own span comes before its phases (tracePage records it first).
-        pages.set(e.group, {
-          url: e.name,
-          start: rel(e.ts),
-          end: rel(e.ts + e.dur),
-          phases: [],
-          error: failed ? e.category.slice(FAILED.length) : null,
-        });
-      } else {
+      const failed = e.category.startsWith(FAILED);
+      if (!failed && e.category !== FETCH) continue;
+      // A phase is named by its phase, a page by its URL (never a bare word).
+      if (!failed && (PHASES as readonly string[]).includes(e.name)) {
         phases.push(e);
+        continue;
       }
+      pages.set(e.group, {
+        url: e.name,
+        start: rel(e.ts),
+        end: rel(e.ts + e.dur),
+        phases: [],
+        error: failed ? e.category.slice(FAILED.length) : null,
+      });
     }
   }
+  // A phase whose page the ring dropped goes with it.
   for (const p of phases) {
-    const page = pages.get(p.group);
-    if (page !== undefined && (PHASES as readonly string[]).includes(p.name)) {
-      page.phases.push({ phase: p.name as Phase, start: rel(p.ts), end: rel(p.ts + p.dur) });
-    }
+    pages.get(p.group)?.phases.push({ phase: p.name as Phase, start: rel(p.ts), end: rel(p.ts + p.dur) });
   }
   const bars = [...pages.values()].sort((a, b) => a.start - b.start);
   const lane: LoopLane = { kind: info.kind, waits, dropped: trace.dropped };

@@ -47,8 +47,8 @@ export const CALL_FUTURE_DONE = 3;
 export const CALL_OTHER = 4;
 const CALL_PREFIX = ['', 'Task ', 'done callbacks of Task ', 'done callbacks of a Future', ''];
 
-/** Distinct callback, span and category names kept; the rest are recorded as '<other>'. */
-const MAX_NAMES = 4096;
+/** Distinct callback, span and category names kept at least; a trace keeps as many as its capacity, the rest are recorded as '<other>'. */
+const MIN_NAMES = 4096;
 
 /** Default capacity: 65,536 events (48 bytes each: 3 MB). */
 export const DEFAULT_TRACE_CAPACITY = 65_536;
@@ -234,15 +234,20 @@ export class LoopTrace {
    *
    * @returns its group (pass it to the spans nested in it)
    * @throws {TypeError} for times that are not finite numbers, or end before start
+   * @throws {RangeError} ERR_OUT_OF_RANGE for a lane the trace does not have
    */
   span(name: string, startMs: number, endMs: number, options: SpanOptions = {}): number {
+    const lane = options.lane ?? 0;
+    if (!Number.isInteger(lane) || lane < 0 || lane >= this.#lanes.length) {
+      throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
+    }
     if (!Number.isFinite(startMs) || !Number.isFinite(endMs) || endMs < startMs) {
       throw Object.assign(new TypeError(`a span needs finite times with end >= start, got ${startMs}..${endMs}`), {
         code: 'ERR_INVALID_ARG_VALUE',
       });
     }
     const group = options.group ?? this.newGroup();
-    const i = this.#slot(SPAN, options.lane ?? 0, startMs);
+    const i = this.#slot(SPAN, lane, startMs);
     this.#rec[i + DUR] = endMs - startMs;
     this.#rec[i + A] = this.#nameId(String(name));
     this.#rec[i + B] = this.#nameId(options.category ?? 'span');
@@ -387,8 +392,34 @@ export class LoopTrace {
       pid,
       tid: e.lane,
     });
-    for (const e of this.events()) {
-      const tid = e.lane;
+    // Nestable async events: a begin and an end each, with the span's length
+    // for ordering them (below).
+    const spans: { event: ChromeTraceEvent; at: number; dur: number; seq: number }[] = [];
+    const asyncPair = (
+      name: string,
+      cat: string,
+      id: string,
+      lane: number,
+      ts: number,
+      dur: number,
+      args: [Record<string, unknown> | undefined, Record<string, unknown> | undefined],
+    ): void => {
+      const [bArgs, eArgs] = args;
+      const base = { name, cat, pid, tid: lane, id };
+      const seq = spans.length;
+      spans.push({ event: { ...base, ph: 'b', ts: us(ts), ...(bArgs ? { args: bArgs } : {}) }, at: ts, dur, seq });
+      spans.push({
+        event: { ...base, ph: 'e', ts: us(ts + dur), ...(eArgs ? { args: eArgs } : {}) },
+        at: ts + dur,
+        dur,
+        seq,
+      });
+    };
+    const events = this.events();
+    // An operation still in flight ends, in the export, with the last event.
+    const last = events.reduce((end, e) => Math.max(end, e.ts + (e.dur ?? 0)), 0);
+    let ops = 0;
+    for (const e of events) {
       switch (e.kind) {
         case 'wait':
           traceEvents.push({ ...complete('wait', 'loop', e), args: { timeoutMs: e.timeoutMs, events: e.events } });
@@ -400,31 +431,33 @@ export class LoopTrace {
           traceEvents.push(complete(e.name, 'callback', e));
           break;
         case 'op': {
-          const id = `op${traceEvents.length}`;
-          const name = `${e.op} fd ${e.fd}`;
-          traceEvents.push({ name, cat: 'socket', ph: 'b', ts: us(e.ts), pid, tid, id, args: { fd: e.fd } });
-          if (e.dur !== null) {
-            traceEvents.push({
-              name,
-              cat: 'socket',
-              ph: 'e',
-              ts: us(e.ts + e.dur),
-              pid,
-              tid,
-              id,
-              args: { bytes: e.bytes, outcome: e.outcome },
-            });
-          }
+          const pending = e.dur === null;
+          asyncPair(`${e.op} fd ${e.fd}`, 'socket', `op${ops++}`, e.lane, e.ts, pending ? last - e.ts : (e.dur ?? 0), [
+            { fd: e.fd },
+            pending ? { outcome: 'pending' } : { bytes: e.bytes, outcome: e.outcome },
+          ]);
           break;
         }
-        case 'span': {
-          const id = `g${e.group}`;
-          traceEvents.push({ name: e.name, cat: e.category, ph: 'b', ts: us(e.ts), pid, tid, id });
-          traceEvents.push({ name: e.name, cat: e.category, ph: 'e', ts: us(e.ts + e.dur), pid, tid, id });
+        case 'span':
+          asyncPair(e.name, e.category, `g${e.group}`, e.lane, e.ts, e.dur, [undefined, undefined]);
           break;
-        }
       }
     }
+    // In time order, so that viewers nest a group's spans (a page and its
+    // phases). At one instant: first the ends of spans begun before it
+    // (inner, shorter ones first), then the begins (outer, longer ones
+    // first), then the ends of the spans of no length just begun (last
+    // begun, first ended).
+    const rank = (s: (typeof spans)[number]): number => (s.event.ph === 'b' ? 1 : s.dur > 0 ? 0 : 2);
+    spans.sort((x, y) => {
+      if (x.at !== y.at) return x.at - y.at;
+      const r = rank(x) - rank(y);
+      if (r !== 0) return r;
+      if (rank(x) === 0) return x.dur - y.dur;
+      if (rank(x) === 1) return y.dur - x.dur || x.seq - y.seq;
+      return y.seq - x.seq;
+    });
+    for (const s of spans) traceEvents.push(s.event);
     return {
       traceEvents,
       displayTimeUnit: 'ms',
@@ -451,7 +484,7 @@ export class LoopTrace {
   #nameId(name: string): number {
     const id = this.#nameIds.get(name);
     if (id !== undefined) return id;
-    if (this.#names.length >= MAX_NAMES) return 0;
+    if (this.#names.length >= Math.max(MIN_NAMES, this.capacity)) return 0;
     this.#names.push(name);
     this.#nameIds.set(name, this.#names.length - 1);
     return this.#names.length - 1;

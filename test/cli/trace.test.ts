@@ -16,7 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startServerProcess } from '../../src/cli/demo.js';
 import { type DemoPage, PHASES } from '../../src/cli/html/model.js';
-import type { ChromeTrace, ChromeTraceEvent } from '../../src/loop/index.js';
+import { tracePage, waterfallFromTrace } from '../../src/cli/trace-pages.js';
+import type { FetchResult } from '../../src/fetch/index.js';
+import { type ChromeTrace, type ChromeTraceEvent, LoopTrace } from '../../src/loop/index.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 let dir = '';
@@ -245,5 +247,38 @@ describe('iomux demo --html FILE', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(`iomux: --html: cannot write ${file} (ENOENT)\n`);
     expect(r.stdout).toBe('');
+  });
+});
+
+describe('a waterfall read back from a trace (trace-pages)', () => {
+  const INFO = { title: 't', style: 's', backend: 'epoll', wallMs: 1, cpuMs: 1, kind: 'loop' as const, t0: 0 };
+  function result(url: string, t0: number): FetchResult {
+    return {
+      url,
+      status: 200,
+      headers: {},
+      body: Buffer.alloc(0),
+      timings: { start: t0, connected: t0 + 1, secured: null, sent: t0 + 2, firstByte: t0 + 3, end: t0 + 4 },
+    };
+  }
+
+  it('drops the surviving phases of a page the ring overwrote, rather than making them pages', () => {
+    const trace = new LoopTrace({ capacity: 16 });
+    for (let i = 0; i < 4; i++) tracePage(trace, 0, `http://h/p${i}/`, result(`http://h/p${i}/`, i * 10), 0, 0);
+    expect(trace.dropped).toBeGreaterThan(0);
+    const pages = waterfallFromTrace(trace, 1, 0, INFO).pages;
+    expect(pages.length).toBeGreaterThan(0);
+    for (const p of pages) {
+      expect(p.url.startsWith('http://h/p')).toBe(true);
+      expect(p.phases.map((ph) => ph.phase)).toEqual(['connect', 'send', 'wait', 'receive']);
+    }
+  });
+
+  it('keeps every URL of a 5,000-page run (a trace keeps as many names as its capacity)', () => {
+    const trace = new LoopTrace({ capacity: 65_536 });
+    for (let i = 0; i < 5000; i++) tracePage(trace, 0, `http://h/goods/${i}/`, result(`http://h/goods/${i}/`, i), 0, 0);
+    const pages = waterfallFromTrace(trace, 1, 0, INFO).pages;
+    expect(pages).toHaveLength(5000);
+    expect(pages.filter((p) => p.url === '<other>')).toHaveLength(0);
   });
 });
