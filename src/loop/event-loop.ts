@@ -610,12 +610,10 @@ export class EventLoop implements LoopLike, HandleOwner {
    */
   sockConnect(sock: Socket, address: SocketAddress): Future<void> {
     this.#checkClosed();
-    const future =
-      typeof address !== 'string' && isIP(address[0]) === 0
-        ? connectByName(this, sock, address[0], address[1])
-        : this.#proactor !== null
-          ? this.#proactor.connect(sock, address)
-          : sockConnect(this, sock, address);
+    // A host name is resolved, then connected through this method again
+    // with each address: that numeric connect is the one traced.
+    if (typeof address !== 'string' && isIP(address[0]) === 0) return connectByName(this, sock, address[0], address[1]);
+    const future = this.#proactor !== null ? this.#proactor.connect(sock, address) : sockConnect(this, sock, address);
     return this.#meter.trace === null ? future : this.#meter.op('connect', sock, future);
   }
 

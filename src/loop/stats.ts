@@ -85,6 +85,8 @@ export class LoopMeter {
   readonly #logSlow: (item: Runnable, took: number) => void;
   // While a timed callback runs: when it began (else NaN).
   #clock = Number.NaN;
+  // The lane this loop had in each trace it was attached to: attached again, it goes back to it.
+  readonly #lanes = new WeakMap<LoopTrace, number>();
 
   /**
    * @param slowMs - a callback (an iteration's callbacks) this long or longer is slow
@@ -116,8 +118,11 @@ export class LoopMeter {
       throw Object.assign(new RangeError(`lane ${lane} is not one of the trace's`), { code: 'ERR_OUT_OF_RANGE' });
     }
     if (trace !== null) {
+      const before = this.#lanes.get(trace);
       if (typeof lane === 'number') this.lane = lane;
-      else if (trace !== this.trace || lane !== undefined) this.lane = trace.addLane(lane ?? label);
+      else if (lane !== undefined || before === undefined) this.lane = trace.addLane(lane ?? label);
+      else this.lane = before;
+      this.#lanes.set(trace, this.lane);
     }
     this.trace = trace;
     this.timed = this.#debug || trace !== null;
@@ -171,7 +176,7 @@ export class LoopMeter {
    * @param sent - for a send, the bytes it sends
    */
   op<T>(op: TraceOp, sock: { fileno(): number }, future: Future<T>, sent = 0): Future<T> {
-    return traceOp(this.trace as LoopTrace, this.lane, this, op, sock, future, sent);
+    return traceOp(this, op, sock, future, sent);
   }
 
   /**

@@ -20,7 +20,10 @@ import {
   type TraceOp,
 } from './trace.js';
 
-interface Clock {
+/** Where a traced operation is recorded: the loop's trace and lane while it stays attached, and its clock. */
+interface Recorder {
+  readonly trace: LoopTrace | null;
+  readonly lane: number;
   traceTime(): number;
 }
 
@@ -53,25 +56,31 @@ function moved(value: unknown, sent: number): number {
  * @param sent - for a send, the bytes it sends
  */
 export function traceOp<T>(
-  trace: LoopTrace,
-  lane: number,
-  clock: Clock,
+  recorder: Recorder,
   op: TraceOp,
   sock: { fileno(): number },
   future: Future<T>,
   sent = 0,
 ): Future<T> {
+  const { trace, lane } = recorder;
+  if (trace === null) return future;
   let fd = -1;
   try {
     fd = sock.fileno();
   } catch {
     // A closed socket: the operation fails; the trace says fd -1.
   }
-  const ts = clock.traceTime();
+  const ts = recorder.traceTime();
   const id = trace.opBegin(lane, ts, TRACE_OPS.indexOf(op), fd);
   // Done at once (a send the socket's buffer took): ended as it began.
   if (future.done()) ended(trace, lane, ts, id, future, sent);
-  else future.addDoneCallback((done) => ended(trace, lane, clock.traceTime(), id, done, sent));
+  else {
+    future.addDoneCallback((done) => {
+      // Tracing stopped (or moved to another trace or lane) meanwhile: the
+      // export shows the operation as still pending then.
+      if (recorder.trace === trace && recorder.lane === lane) ended(trace, lane, recorder.traceTime(), id, done, sent);
+    });
+  }
   return future;
 }
 
