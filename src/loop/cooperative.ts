@@ -92,9 +92,9 @@ export class CooperativeDriver {
 
   /** Makes the loop tick soon (work arrived from outside a tick). Cheap when already scheduled. */
   wake(): void {
-    // Woken by work from outside (a promise continuation that ran after the
-    // last tick): the time since armIdle was spent running it, not asleep.
-    this.#idleSince = Number.NaN;
+    // Woken by work from outside (a Node timer, I/O or promise continuation
+    // that runs after the loop went idle): it slept until now.
+    this.#endIdle();
     if (this.#stopped || this.#immediate !== null) return;
     this.#immediate = setImmediate(this.#tickBound);
     if (!this.#referenced) this.#immediate.unref();
@@ -146,10 +146,7 @@ export class CooperativeDriver {
 
   #tick(): void {
     if (this.#stopped) return;
-    if (!Number.isNaN(this.#idleSince)) {
-      this.#loop.idled(this.#idleSince);
-      this.#idleSince = Number.NaN;
-    }
+    this.#endIdle();
     this.#clearTimers();
     this.#thread?.disarm();
     const failure = this.#runSlice();
@@ -185,11 +182,19 @@ export class CooperativeDriver {
     }
   }
 
+  // The loop's sleep (since armIdle) ends now: it is counted.
+  #endIdle(): void {
+    if (Number.isNaN(this.#idleSince)) return;
+    this.#loop.idled(this.#idleSince);
+    this.#idleSince = Number.NaN;
+  }
+
   // Sleep until an fd is ready or the earliest timer is due.
   #armIdle(): void {
     if (this.#stopped || this.#immediate !== null) return;
     this.#loop.beforeIdle();
-    this.#idleSince = this.#loop.time();
+    // Armed again while idle (unref, ref): the sleep goes on from when it began.
+    if (Number.isNaN(this.#idleSince)) this.#idleSince = this.#loop.time();
     const delay = this.#loop.nextTimerDelay();
     if (this.#timer !== null) {
       clearTimeout(this.#timer);

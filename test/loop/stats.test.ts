@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { type Coroutine, sleep } from '../../src/coro/index.js';
+import { LoopTrace } from '../../src/loop/index.js';
 import { write } from '../../src/sys/index.js';
 import { testEventfd, testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
@@ -156,4 +157,17 @@ describe.each(BACKENDS)('loop.stats() on %s', (backend) => {
     expect(before.iterations).toBe(0);
     expect(loop.stats().iterations).toBeGreaterThan(0);
   });
+});
+
+it('cooperative: the time asleep in Node waiting for an awaited Node timer is idle (and traced)', async () => {
+  const loop = testLoop('epoll');
+  const trace = new LoopTrace({ capacity: 1024 });
+  loop.setTrace(trace);
+  const t0 = performance.now();
+  await loop.run(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  });
+  expect(performance.now() - t0).toBeGreaterThanOrEqual(95);
+  expect(loop.stats().idleMs).toBeGreaterThanOrEqual(80);
+  expect(trace.events().some((e) => e.kind === 'idle' && e.dur >= 80)).toBe(true);
 });
