@@ -178,6 +178,7 @@ export class HttpPool {
         // The request's own receive takes over the registration in this
         // same iteration: no epoll_ctl.
         this.#loop.removeReader(idle.sock);
+        marks.began();
         marks.connected();
         return { sock: idle.sock, reused: true };
       }
@@ -189,6 +190,7 @@ export class HttpPool {
       yield* turn;
     }
     host.open++;
+    marks.began();
     try {
       return { sock: yield* this.#connect(target, options, marks), reused: false };
     } catch (error) {

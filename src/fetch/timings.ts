@@ -13,7 +13,10 @@ import { ResponseParser, type ResponseParserOptions } from '../http/index.js';
  * one before it.
  */
 export interface FetchTimings {
-  /** The fetch began (name resolution, if any, from here). */
+  /**
+   * The fetch began (name resolution, if any, from here); for an
+   * `HttpPool` fetch that waited for a connection, when its turn came.
+   */
   start: number;
   /** The TCP connection was up (a kept-alive connection reused: = start). */
   connected: number;
@@ -29,11 +32,21 @@ export interface FetchTimings {
 
 /** A fetch's marks as it goes: each set once, the first time its step ends. */
 export class TimingMarks {
-  readonly start = performance.now();
+  #start = performance.now();
   #connected = Number.NaN;
   #secured = Number.NaN;
   #sent = Number.NaN;
   #firstByte = Number.NaN;
+
+  /** When the fetch began: its construction, or the last {@link began}. */
+  get start(): number {
+    return this.#start;
+  }
+
+  /** The fetch's turn begins now (a pool's fetch that waited for a connection): start moves here. */
+  began(): void {
+    this.#start = performance.now();
+  }
 
   connected(): void {
     if (Number.isNaN(this.#connected)) this.#connected = performance.now();
@@ -54,11 +67,11 @@ export class TimingMarks {
   /** The timings, ended now; a step never marked takes the time of the one before it. */
   finish(): FetchTimings {
     const end = performance.now();
-    const connected = Number.isNaN(this.#connected) ? this.start : this.#connected;
+    const connected = Number.isNaN(this.#connected) ? this.#start : this.#connected;
     const secured = Number.isNaN(this.#secured) ? null : this.#secured;
     const sent = Number.isNaN(this.#sent) ? (secured ?? connected) : this.#sent;
     const firstByte = Number.isNaN(this.#firstByte) ? end : this.#firstByte;
-    return { start: this.start, connected, secured, sent, firstByte, end };
+    return { start: this.#start, connected, secured, sent, firstByte, end };
   }
 }
 

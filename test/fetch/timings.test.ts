@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs.js';
 import { startServerProcess } from '../../src/cli/demo.js';
 import { type FetchStyle, fetchMany, STYLES } from '../../src/cli/fetch-many.js';
+import { gather } from '../../src/coro/index.js';
 import {
   type FetchResult,
   type FetchTimings,
@@ -124,5 +125,26 @@ describe('TimingMarks', () => {
     expect(t.secured).toBeNull();
     expect(t.firstByte).toBe(t.end);
     expect(t.start).toBeLessThanOrEqual(t.sent);
+  });
+});
+
+describe('HttpPool timings', () => {
+  it('a page that waited for the pool, then reused a kept-alive connection, has no connect phase', () => {
+    const loop = new EventLoop({ backend: 'epoll' });
+    const pool = new HttpPool(loop, { maxPerHost: 1 });
+    try {
+      const url = (i: number): string => `http://127.0.0.1:${plain.port}/goods/${i}/`;
+      const [first, second] = loop.runUntilComplete(
+        (function* () {
+          return yield* gather(pool.fetch(url(1)), pool.fetch(url(2)));
+        })(),
+      ) as [FetchResult, FetchResult];
+      // Its fetch began when its turn came: after the first one ended.
+      expect(second.timings.start).toBeGreaterThanOrEqual(first.timings.end);
+      expect(second.timings.connected - second.timings.start).toBeLessThan(HOLD_MS / 2);
+    } finally {
+      pool.close();
+      loop.close();
+    }
   });
 });
