@@ -26,7 +26,7 @@ import {
 } from './bench/syscalls.js';
 import { sysPageHtml } from './html/sys-page.js';
 import { Progress } from './progress.js';
-import { UsageError } from './usage.js';
+import { UsageError, writableFile } from './usage.js';
 
 /** What one suite measured: a title, its markdown (tables, verdicts) and its figures. */
 export interface BenchOutput {
@@ -173,8 +173,9 @@ function runSys(args: string[]): number {
     grid,
     samples: intOption(opts.get('samples'), '--samples', opts.quick ? 3 : 7),
     sampleMs: intOption(opts.get('sample-ms'), '--sample-ms', opts.quick ? 20 : 100),
-    svg: opts.get('svg'),
-    html: opts.get('html'),
+    // Checked before the run, which takes a while: its output would be lost.
+    svg: writableFile(opts.get('svg'), '--svg'),
+    html: writableFile(opts.get('html'), '--html'),
   });
   printOutput(out, opts.json);
   return 0;

@@ -17,7 +17,7 @@ import { type FetchStyle, fetchMany, STYLES } from './fetch-many.js';
 import { runModels } from './models.js';
 import { Progress } from './progress.js';
 import { startServer } from './server.js';
-import { UsageError } from './usage.js';
+import { UsageError, writableFile } from './usage.js';
 
 const USAGE = `usage: iomux <command> [options]
 
@@ -122,17 +122,6 @@ options:
 /** Events a trace of `fetch --trace` or `serve --trace` keeps (the newest; 12 MB). */
 const TRACE_CAPACITY = 262_144;
 
-/** Checks that the file of option `name` can be written, before the work whose output goes there (it is truncated). */
-function outputFileOption(file: string | undefined, name: string): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    writeFileSync(file, '');
-  } catch (error) {
-    throw new UsageError(`${name}: cannot write ${file} (${(error as { code?: string }).code ?? String(error)})`);
-  }
-  return file;
-}
-
 /** Writes `trace` to `file` as Chrome trace JSON and says so on stderr. */
 function writeTrace(trace: LoopTrace, file: string): void {
   writeFileSync(file, JSON.stringify(trace.toChromeTrace()));
@@ -232,7 +221,7 @@ async function demo(args: string[]): Promise<number> {
     tls = { certFile: made.certFile, keyFile: made.keyFile, ca: made.ca };
   }
   if (tls !== undefined && values.insecure === true) tls.rejectUnauthorized = false;
-  const html = outputFileOption(values.html, '--html');
+  const html = writableFile(values.html, '--html');
   try {
     const options = {
       count,
@@ -283,7 +272,7 @@ async function fetchCommand(args: string[]): Promise<number> {
   const output = values.output;
   if (output !== undefined) mkdirSync(output, { recursive: true });
   const progress = new Progress(positionals.length);
-  const traceFile = outputFileOption(values.trace, '--trace');
+  const traceFile = writableFile(values.trace, '--trace');
   const trace = traceFile === undefined ? null : new LoopTrace({ capacity: TRACE_CAPACITY });
   const results = await fetchMany(positionals, {
     ...(trace === null
@@ -355,6 +344,7 @@ function serve(args: string[]): number {
   const latencyMs = intOption(values.latency, '--latency', 0, 0, 60_000);
   const tls =
     files === null ? null : { cert: readOptionFile(files[0], '--tls'), key: readOptionFile(files[1], '--tls') };
+  const traceFile = writableFile(values.trace, '--trace');
   const loop = new EventLoop({ backend: backendOption(values.backend) });
   let server: ReturnType<typeof startServer>;
   try {
@@ -365,7 +355,6 @@ function serve(args: string[]): number {
     if (tls !== null && code.startsWith('ERR_OSSL')) throw new UsageError(`--tls: ${(error as Error).message}`);
     throw error;
   }
-  const traceFile = outputFileOption(values.trace, '--trace');
   if (traceFile !== undefined) {
     const trace = new LoopTrace({ capacity: TRACE_CAPACITY });
     loop.setTrace(trace, 'iomux serve');
