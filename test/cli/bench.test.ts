@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -186,5 +187,18 @@ describe('benchmark plumbing (no timing assertions)', () => {
     }
     expect(results[3]).toMatchObject({ perSecond: null, note: expect.stringContaining('FD_SETSIZE') });
     expect(formatC10kTable(results)).toContain('| select | 1,000 | 10 | FD_SETSIZE');
+  });
+});
+
+describe('iomux bench sys: output files', () => {
+  const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+  it.each(['--html', '--svg'])('refuses a %s file it cannot write before measuring anything', (option) => {
+    const file = '/nonexistent-dir/iomux-sys.out';
+    const r = spawnSync(process.execPath, [CLI, 'bench', 'sys', '--quick', option, file], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`iomux: ${option}: cannot write ${file} (ENOENT)\n`);
+    // Refused before the suite ran: no table.
+    expect(r.stdout).toBe('');
   });
 });
