@@ -12,7 +12,7 @@ import type { Future } from '../coro/index.js';
 import { RUN, type Runnable } from '../coro/types.js';
 import type { RingQueue } from './ready-queue.js';
 import type { LoopTrace, TraceOp } from './trace.js';
-import { traceCall, traceOp } from './trace-ops.js';
+import { callKind, traceCall, traceOp } from './trace-ops.js';
 
 /** What {@link EventLoop.stats} returns: the loop's counters since it was made (or reset). */
 export interface LoopStats {
@@ -155,10 +155,13 @@ export class LoopMeter {
     for (let i = 0; i < ntodo; i++) {
       const item = ready.shift() as Runnable;
       this.#clock = t0;
+      // Asked before it runs; recorded if the same trace is still attached after.
+      const trace = this.trace;
+      const what = trace === null ? 0 : callKind(item);
       item[RUN]();
       const t1 = performance.now();
       const took = t1 - t0;
-      if (this.trace !== null) traceCall(this.trace, this.lane, t0, took, item);
+      if (trace !== null && trace === this.trace) traceCall(trace, this.lane, t0, took, item, what);
       if (took >= this.slowMs) {
         this.slowCallbacks++;
         if (this.#debug) this.#logSlow(item, took);

@@ -28,15 +28,32 @@ interface Recorder {
 }
 
 /**
- * @internal Records a callback the loop ran: a handle by its function's name, a Task's
- * step by the Task's name, a done Future's callbacks, or the kind of the
- * loop's own watcher (a socket operation retried on readiness).
+ * @internal What running `item` will do, asked before it runs (a Task's last
+ * step leaves it done): a handle's callback, a Task's step, a done Task's or
+ * Future's callbacks, or the loop's own watcher (a socket operation retried
+ * on readiness).
  */
-export function traceCall(trace: LoopTrace, lane: number, ts: number, dur: number, item: Runnable): void {
-  if (item instanceof Handle) trace.call(lane, ts, dur, CALL_HANDLE, item.describe());
-  else if (item instanceof Task) trace.call(lane, ts, dur, item.done() ? CALL_TASK_DONE : CALL_TASK, item.name);
-  else if (item instanceof Future) trace.call(lane, ts, dur, CALL_FUTURE_DONE, '');
-  else trace.call(lane, ts, dur, CALL_OTHER, item.constructor.name);
+export function callKind(item: Runnable): number {
+  if (item instanceof Handle) return CALL_HANDLE;
+  if (item instanceof Task) return item.done() ? CALL_TASK_DONE : CALL_TASK;
+  if (item instanceof Future) return CALL_FUTURE_DONE;
+  return CALL_OTHER;
+}
+
+/**
+ * @internal Records a callback the loop ran, of kind `what` ({@link callKind}):
+ * a handle by its function's name, a Task by its name, a watcher by its class.
+ */
+export function traceCall(trace: LoopTrace, lane: number, ts: number, dur: number, item: Runnable, what: number): void {
+  const label =
+    what === CALL_HANDLE
+      ? (item as Handle).describe()
+      : what === CALL_TASK || what === CALL_TASK_DONE
+        ? (item as Task<unknown>).name
+        : what === CALL_FUTURE_DONE
+          ? ''
+          : item.constructor.name;
+  trace.call(lane, ts, dur, what, label);
 }
 
 /** What a completed operation moved: bytes received or sent; for accept the new socket's fd. */

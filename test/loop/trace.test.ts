@@ -350,6 +350,31 @@ describe('a trace, as a review attacked it', () => {
     expect(ends.map((e) => e.args)).toEqual([{ outcome: 'pending' }]);
   });
 
+  it("names a Task's step and its done callbacks, and survives tracing switched on or off inside a callback", () => {
+    const loop = testLoop('epoll');
+    const trace = new LoopTrace({ capacity: 256 });
+    loop.setTrace(trace);
+    function* finishes(): Coroutine<number> {
+      yield* sleep(1);
+      return 1;
+    }
+    expect(loop.runUntilComplete(loop.createTask(finishes(), 'finisher'))).toBe(1);
+    const names = trace.events().flatMap((e) => (e.kind === 'call' ? [e.name] : []));
+    // Its first step ran as its own callback; later ones inside the done callbacks of what it awaited.
+    expect(names[0]).toBe('Task finisher');
+    expect(names.at(-1)).toBe('done callbacks of Task finisher');
+    loop.setTrace(null);
+    function* toggles(): Coroutine<void> {
+      loop.setTrace(trace);
+      yield* sleep(0);
+      loop.setTrace(null);
+      yield* sleep(0);
+      loop.setTrace(trace);
+    }
+    loop.runUntilComplete(toggles());
+    expect(loop.trace).toBe(trace);
+  });
+
   it('records one sockConnect(sock, [hostname, port]) as one connect', () => {
     const loop = testLoop('epoll');
     const trace = new LoopTrace({ capacity: 256 });
