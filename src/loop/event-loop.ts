@@ -191,7 +191,7 @@ export class EventLoop implements LoopLike, HandleOwner {
    * Records what the loop does into `trace` -- each wait, each callback or
    * Task step, each socket operation -- until set to null. Several loops
    * may share a trace, each on a lane (a track) of its own or on one given.
-   * Tracing times every callback: about 0.1 us per event (bench echo's
+   * Tracing times every callback: about 0.2 us per event (bench echo's
    * traced row says how much here).
    *
    * @param lane - a name for a new lane (default 'EventLoop (<backend>)'), or
