@@ -147,8 +147,11 @@ export class EventLoop implements LoopLike, HandleOwner {
     this.#resolvedVoid = new Future<void>(this);
     this.#resolvedVoid.setResult(undefined);
     this.#debug = options.debug ?? false;
-    this.#meter = new LoopMeter(options.slowCallbackMs ?? 100, this.#debug, (item, took) =>
-      this.#exceptions.logSlow(item, took),
+    this.#meter = new LoopMeter(
+      options.slowCallbackMs ?? 100,
+      this.#debug,
+      (item, took) => this.#exceptions.logSlow(item, took),
+      () => this.time(),
     );
     this.#exceptions = new ExceptionReporter(options.logger ?? ((message) => process.stderr.write(`${message}\n`)));
   }

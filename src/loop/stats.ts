@@ -88,15 +88,19 @@ export class LoopMeter {
   // The lane this loop had in each trace it was attached to: attached again, it goes back to it.
   readonly #lanes = new WeakMap<LoopTrace, number>();
 
+  readonly #time: () => number;
+
   /**
    * @param slowMs - a callback (an iteration's callbacks) this long or longer is slow
    * @param debug - time every callback and log the slow ones with `logSlow`
+   * @param time - the loop's clock (its time(), which a test may replace), in ms
    */
-  constructor(slowMs: number, debug: boolean, logSlow: (item: Runnable, took: number) => void) {
+  constructor(slowMs: number, debug: boolean, logSlow: (item: Runnable, took: number) => void, time: () => number) {
     this.slowMs = slowMs;
     this.#debug = debug;
     this.timed = debug;
     this.#logSlow = logSlow;
+    this.#time = time;
   }
 
   /**
@@ -159,7 +163,7 @@ export class LoopMeter {
       const trace = this.trace;
       const what = trace === null ? 0 : callKind(item);
       item[RUN]();
-      const t1 = performance.now();
+      const t1 = this.#time();
       const took = t1 - t0;
       if (trace !== null && trace === this.trace) traceCall(trace, this.lane, t0, took, item, what);
       if (took >= this.slowMs) {
@@ -189,7 +193,7 @@ export class LoopMeter {
    */
   traceTime(): number {
     const clock = this.#clock;
-    return Number.isNaN(clock) ? performance.now() : clock;
+    return Number.isNaN(clock) ? this.#time() : clock;
   }
 
   /** The callbacks after a wait: `ran` of them, from `t1` to `t2`. */

