@@ -14,6 +14,17 @@ export {
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
 export type { LoopStats } from './stats.js';
+export {
+  ConcurrentReadError,
+  DEFAULT_LIMIT,
+  IncompleteReadError,
+  LimitOverrunError,
+  LineTooLongError,
+  type ReadingControl,
+  type Separator,
+  StreamReader,
+  type StreamReaderOptions,
+} from './stream-reader.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
   type ChromeTrace,

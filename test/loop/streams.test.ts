@@ -1,0 +1,468 @@
+/**
+ * asyncio's streams on iomux, modelled on CPython's test_asyncio/test_streams.py:
+ * the StreamReader fed by hand, then StreamReader / StreamWriter over real
+ * loopback TCP and Unix sockets on every backend.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { CancelledError, type Coroutine, type Future, InvalidStateError } from '../../src/coro/index.js';
+import {
+  ConcurrentReadError,
+  type EventLoop,
+  IncompleteReadError,
+  LimitOverrunError,
+  LineTooLongError,
+  StreamReader,
+} from '../../src/loop/index.js';
+import { BACKENDS, testLoop } from '../helpers/loops.js';
+
+const DATA = Buffer.from('line1\nline2\nline3\n');
+
+function readerLoop(): EventLoop {
+  return testLoop(BACKENDS[0] ?? 'epoll');
+}
+
+// What a read's Future failed with, once the loop has run it.
+function failure(loop: EventLoop, future: Future<unknown>): unknown {
+  try {
+    loop.runUntilComplete(future);
+  } catch (e) {
+    return e;
+  }
+  throw new Error('the read did not fail');
+}
+
+// Feeds each chunk in a later loop iteration, then EOF if asked.
+function feedLater(loop: EventLoop, reader: StreamReader, chunks: (string | Buffer)[], eof = false): void {
+  loop.callSoon(() => {
+    for (const chunk of chunks) reader.feedData(Buffer.from(chunk));
+    if (eof) reader.feedEof();
+  });
+}
+
+// A transport's read side that records the reader's flow control.
+function flowRecorder(): { calls: string[]; pauseReading(): void; resumeReading(): void } {
+  const calls: string[] = [];
+  return {
+    calls,
+    pauseReading: () => calls.push('pause'),
+    resumeReading: () => calls.push('resume'),
+  };
+}
+
+describe('StreamReader fed by hand', () => {
+  it('feeds: empty data changes nothing, bytes are kept in order', () => {
+    const reader = new StreamReader();
+    reader.feedData(Buffer.alloc(0));
+    expect(reader.bufferSize).toBe(0);
+    reader.feedData(DATA);
+    reader.feedData(new Uint8Array([0x61]));
+    expect(reader.bufferSize).toBe(DATA.length + 1);
+  });
+
+  it('read(0) is empty at once, read(n) waits for bytes and returns at most n', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(DATA);
+    expect(loop.runUntilComplete(reader.read(0))).toEqual(Buffer.alloc(0));
+    expect(reader.bufferSize).toBe(DATA.length);
+    const empty = new StreamReader({ loop });
+    const pending = empty.read(30);
+    feedLater(loop, empty, [DATA]);
+    expect(loop.runUntilComplete(pending)).toEqual(DATA);
+    expect(empty.bufferSize).toBe(0);
+    reader.feedData(Buffer.from('more'));
+    expect(loop.runUntilComplete(reader.read(5)).toString()).toBe('line1');
+    expect(loop.runUntilComplete(reader.read(1000)).toString()).toBe('\nline2\nline3\nmore');
+  });
+
+  it('read(n) returns what arrived, not waiting for n: line breaks in separate chunks', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('line1'));
+    reader.feedData(Buffer.from('line2'));
+    expect(loop.runUntilComplete(reader.read(5)).toString()).toBe('line1');
+    expect(reader.bufferSize).toBe(5);
+  });
+
+  it('read(n) at EOF returns empty, and so does every later read', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const pending = reader.read(1024);
+    loop.callSoon(() => reader.feedEof());
+    expect(loop.runUntilComplete(pending).length).toBe(0);
+    expect(reader.atEof()).toBe(true);
+    expect(loop.runUntilComplete(reader.read(1024)).length).toBe(0);
+  });
+
+  it('read() and read(-1) read until EOF', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const pending = reader.read();
+    feedLater(loop, reader, ['chunk1\n', 'chunk2'], true);
+    expect(loop.runUntilComplete(pending).toString()).toBe('chunk1\nchunk2');
+    const other = new StreamReader({ loop });
+    other.feedData(DATA);
+    other.feedEof();
+    expect(loop.runUntilComplete(other.read(-1))).toEqual(DATA);
+    expect(other.atEof()).toBe(true);
+  });
+
+  it('read() until EOF of more than twice the limit keeps reading (no pause while it waits)', () => {
+    const loop = readerLoop();
+    const transport = flowRecorder();
+    const reader = new StreamReader({ loop, limit: 3 });
+    reader.setTransport(transport);
+    const pending = reader.read();
+    feedLater(loop, reader, ['chunk1', 'chunk2', 'chunk3'], true);
+    expect(loop.runUntilComplete(pending).toString()).toBe('chunk1chunk2chunk3');
+    expect(transport.calls).toEqual([]);
+  });
+
+  it('a read fails with the exception set, before or while it waits; bytes stay', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(DATA);
+    const boom = new Error('boom');
+    reader.setException(boom);
+    expect(reader.exception()).toBe(boom);
+    expect(failure(loop, reader.read(2))).toBe(boom);
+    expect(failure(loop, reader.readLine())).toBe(boom);
+    expect(reader.bufferSize).toBe(DATA.length);
+
+    const waiting = new StreamReader({ loop });
+    const pending = waiting.readExactly(10);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    loop.callSoon(() => waiting.setException(reset));
+    expect(failure(loop, pending)).toBe(reset);
+  });
+
+  it('readExactly(n) waits for exactly n bytes across chunks; 0 is empty', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    expect(loop.runUntilComplete(reader.readExactly(0)).length).toBe(0);
+    const pending = reader.readExactly(2 * DATA.length);
+    feedLater(loop, reader, [DATA, DATA, DATA]);
+    expect(loop.runUntilComplete(pending)).toEqual(Buffer.concat([DATA, DATA]));
+    expect(reader.bufferSize).toBe(DATA.length);
+  });
+
+  it('readExactly may read more than the limit', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop, limit: 3 });
+    reader.setTransport(flowRecorder());
+    const pending = reader.readExactly(2 * DATA.length);
+    feedLater(loop, reader, [DATA, DATA, DATA]);
+    expect(loop.runUntilComplete(pending)).toEqual(Buffer.concat([DATA, DATA]));
+  });
+
+  it('readExactly fails at EOF with IncompleteReadError holding partial and expected; the buffer is emptied', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const pending = reader.readExactly(2 * DATA.length);
+    feedLater(loop, reader, [DATA], true);
+    const error = failure(loop, pending) as IncompleteReadError;
+    expect(error).toBeInstanceOf(IncompleteReadError);
+    expect(error.code).toBe('ERR_INCOMPLETE_READ');
+    expect(error.partial).toEqual(DATA);
+    expect(error.expected).toBe(2 * DATA.length);
+    expect(error.message).toBe(`18 bytes read on a total of 36 expected bytes`);
+    expect(reader.bufferSize).toBe(0);
+  });
+
+  it('readLine waits for a line across chunks and leaves the rest', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('chunk1 '));
+    const pending = reader.readLine();
+    feedLater(loop, reader, ['chunk2 ', 'chunk3 ', '\n chunk4']);
+    expect(loop.runUntilComplete(pending).toString()).toBe('chunk1 chunk2 chunk3 \n');
+    expect(reader.bufferSize).toBe(' chunk4'.length);
+  });
+
+  it('readLine of a line longer than the limit drops it and fails with LineTooLongError', () => {
+    const loop = readerLoop();
+    // All in one feed: the newline is found past the limit; the bytes through it go.
+    const reader = new StreamReader({ loop, limit: 7 });
+    reader.feedData(Buffer.from('chunk1chunk2\nchunk3\n'));
+    const error = failure(loop, reader.readLine()) as LineTooLongError;
+    expect(error).toBeInstanceOf(LineTooLongError);
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.code).toBe('ERR_LINE_TOO_LONG');
+    expect(error.cause).toBeInstanceOf(LimitOverrunError);
+    expect(error.message).toBe('Separator is found, but chunk is longer than limit');
+    expect(loop.runUntilComplete(reader.readLine()).toString()).toBe('chunk3\n');
+
+    // Fed while it waits: the buffer passes the limit with no newline; all of it goes.
+    const waiting = new StreamReader({ loop, limit: 7 });
+    const pending = waiting.readLine();
+    feedLater(loop, waiting, ['chunk1', 'chunk2']);
+    const notFound = failure(loop, pending) as LineTooLongError;
+    expect(notFound.message).toBe('Separator is not found, and chunk exceed the limit');
+    expect(waiting.bufferSize).toBe(0);
+  });
+
+  it('readLine: the limit is strict (a line of limit bytes plus the newline passes, one more does not)', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop, limit: 7 });
+    reader.feedData(Buffer.from('1234567\n'));
+    expect(loop.runUntilComplete(reader.readLine()).toString()).toBe('1234567\n');
+    expect(reader.bufferSize).toBe(0);
+    reader.feedData(Buffer.from('12345678\n'));
+    expect(failure(loop, reader.readLine())).toBeInstanceOf(LineTooLongError);
+    expect(reader.bufferSize).toBe(0);
+    reader.feedData(Buffer.from('12345678'));
+    expect(failure(loop, reader.readLine())).toBeInstanceOf(LineTooLongError);
+    expect(reader.bufferSize).toBe(0);
+  });
+
+  it('readLine keeps data already in the buffer beyond the line when the limit is hit', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop, limit: 3 });
+    reader.feedData(Buffer.from('li'));
+    reader.feedData(Buffer.from('ne1\nline2\n'));
+    expect(failure(loop, reader.readLine())).toBeInstanceOf(LineTooLongError);
+    expect(loop.runUntilComplete(reader.read(100)).toString()).toBe('line2\n');
+  });
+
+  it('readLine at EOF returns the partial line, then empty lines', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('some data'));
+    reader.feedEof();
+    expect(loop.runUntilComplete(reader.readLine()).toString()).toBe('some data');
+    expect(loop.runUntilComplete(reader.readLine()).length).toBe(0);
+    expect(reader.atEof()).toBe(true);
+  });
+
+  it('readLine then read(n) count bytes from where the line ended', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(DATA);
+    loop.runUntilComplete(reader.readLine());
+    expect(loop.runUntilComplete(reader.read(7)).toString()).toBe('line2\nl');
+    expect(reader.bufferSize).toBe(DATA.length - 13);
+  });
+
+  it('readUntil: multi-byte separators split across chunks', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const cases: [string[], string][] = [
+      [['QWEaa', 'XYaa', 'a'], 'QWEaaXYaaa'],
+      [['QWEaa', 'XYa', 'aa'], 'QWEaaXYaaa'],
+      [['aaa'], 'aaa'],
+      [['Xaaa'], 'Xaaa'],
+      [['XXX', 'a', 'a', 'a'], 'XXXaaa'],
+    ];
+    for (const [chunks, expected] of cases) {
+      // Fed before the read, and fed while it waits: the same line.
+      for (const chunk of chunks) reader.feedData(Buffer.from(chunk));
+      expect(loop.runUntilComplete(reader.readUntil('aaa')).toString()).toBe(expected);
+      expect(reader.bufferSize).toBe(0);
+      const pending = reader.readUntil(Buffer.from('aaa'));
+      feedLater(loop, reader, chunks);
+      expect(loop.runUntilComplete(pending).toString()).toBe(expected);
+      expect(reader.bufferSize).toBe(0);
+    }
+  });
+
+  it('readUntil with several separators ends at the one that ends first', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('a\r\nb\nc'));
+    expect(loop.runUntilComplete(reader.readUntil(['\n', '\r\n'])).toString()).toBe('a\r\n');
+    expect(loop.runUntilComplete(reader.readUntil(['\r\n', '\n'])).toString()).toBe('b\n');
+    const pending = reader.readUntil(['XYZ', 'Z']);
+    feedLater(loop, reader, ['X', 'YZ']);
+    expect(loop.runUntilComplete(pending).toString()).toBe('cXYZ');
+  });
+
+  it('readUntil fails at EOF with IncompleteReadError (expected null) and empties the buffer', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('some dataAA'));
+    reader.feedEof();
+    const error = failure(loop, reader.readUntil('AAA')) as IncompleteReadError;
+    expect(error).toBeInstanceOf(IncompleteReadError);
+    expect(error.partial.toString()).toBe('some dataAA');
+    expect(error.expected).toBeNull();
+    expect(error.message).toBe('11 bytes read on a total of undefined expected bytes');
+    expect(reader.bufferSize).toBe(0);
+  });
+
+  it('readUntil past the limit: LimitOverrunError with consumed, and the bytes stay', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop, limit: 3 });
+    reader.feedData(Buffer.from('some dataAA'));
+    const notFound = failure(loop, reader.readUntil('AAA')) as LimitOverrunError;
+    expect(notFound).toBeInstanceOf(LimitOverrunError);
+    expect(notFound.code).toBe('ERR_LIMIT_OVERRUN');
+    expect(notFound.message).toMatch(/not found/);
+    expect(notFound.consumed).toBe(9);
+    expect(reader.bufferSize).toBe(11);
+    reader.feedData(Buffer.from('A'));
+    const found = failure(loop, reader.readUntil('AAA')) as LimitOverrunError;
+    expect(found.message).toMatch(/is found/);
+    expect(found.consumed).toBe(9);
+    // The caller decides: here it reads past the overrun.
+    expect(loop.runUntilComplete(reader.read(found.consumed)).toString()).toBe('some data');
+    expect(loop.runUntilComplete(reader.readUntil('AAA')).toString()).toBe('AAA');
+  });
+
+  it('a second read while one waits fails with ConcurrentReadError; the first is unharmed', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const first = reader.readLine();
+    const second = reader.read(10);
+    const error = failure(loop, second) as ConcurrentReadError;
+    expect(error).toBeInstanceOf(ConcurrentReadError);
+    expect(error.code).toBe('ERR_CONCURRENT_READ');
+    expect(error.message).toBe('read() called while another read is already waiting for incoming data');
+    feedLater(loop, reader, ['ok\n']);
+    expect(loop.runUntilComplete(first).toString()).toBe('ok\n');
+  });
+
+  it('cancelling a waiting read loses no bytes, and the next read may start', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('12345'));
+    const exact = reader.readExactly(10);
+    expect(exact.cancel()).toBe(true);
+    const until = reader.readUntil('!');
+    reader.feedData(Buffer.from('678'));
+    until.cancel();
+    function* main(): Coroutine<string> {
+      const line = reader.readLine();
+      loop.callSoon(() => line.cancel());
+      try {
+        yield* line;
+      } catch (e) {
+        expect(e).toBeInstanceOf(CancelledError);
+      }
+      return (yield* reader.read(100)).toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('12345678');
+  });
+
+  it('a read in a coroutine uses the running loop when none was given', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader();
+    function* main(): Coroutine<string> {
+      const pending = reader.readLine();
+      expect(pending.loop).toBe(loop);
+      feedLater(loop, reader, ['hello\n']);
+      return (yield* pending).toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('hello\n');
+  });
+
+  it('async iteration gives the lines until EOF (cooperative run)', async () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    reader.feedData(Buffer.from('line1\nline2\n'));
+    const lines = await loop.run(async () => {
+      feedLater(loop, reader, ['line3\nlast'], true);
+      const got: string[] = [];
+      for await (const line of reader) got.push(line.toString());
+      return got;
+    });
+    expect(lines).toEqual(['line1\n', 'line2\n', 'line3\n', 'last']);
+  });
+
+  it('flow control: pauses past twice the limit when no read waits, resumes at the limit', () => {
+    const loop = readerLoop();
+    const transport = flowRecorder();
+    const reader = new StreamReader({ loop, limit: 4 });
+    reader.setTransport(transport);
+    reader.feedData(Buffer.from('12345678'));
+    expect(transport.calls).toEqual([]);
+    reader.feedData(Buffer.from('9'));
+    expect(transport.calls).toEqual(['pause']);
+    expect(reader.paused).toBe(true);
+    reader.feedData(Buffer.from('abc'));
+    expect(transport.calls).toEqual(['pause']);
+    expect(loop.runUntilComplete(reader.read(7)).toString()).toBe('1234567');
+    expect(transport.calls).toEqual(['pause']);
+    expect(loop.runUntilComplete(reader.read(1)).toString()).toBe('8');
+    expect(transport.calls).toEqual(['pause', 'resume']);
+    expect(reader.paused).toBe(false);
+  });
+
+  it('flow control: a read that must wait for more resumes a paused transport', () => {
+    const loop = readerLoop();
+    const transport = flowRecorder();
+    const reader = new StreamReader({ loop, limit: 2 });
+    reader.setTransport(transport);
+    reader.feedData(Buffer.from('12345'));
+    expect(transport.calls).toEqual(['pause']);
+    const pending = reader.readExactly(8);
+    expect(transport.calls).toEqual(['pause', 'resume']);
+    feedLater(loop, reader, ['678']);
+    expect(loop.runUntilComplete(pending).toString()).toBe('12345678');
+    expect(transport.calls).toEqual(['pause', 'resume']);
+  });
+
+  it('feedData after feedEof, and a second transport, are state errors', () => {
+    const reader = new StreamReader();
+    reader.setTransport(flowRecorder());
+    expect(() => reader.setTransport(flowRecorder())).toThrow(InvalidStateError);
+    reader.feedEof();
+    expect(() => reader.feedData(Buffer.from('x'))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_STATE', message: 'feedData after feedEof' }),
+    );
+  });
+
+  it('bad arguments are refused at once with a code', () => {
+    for (const limit of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new StreamReader({ limit })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    }
+    expect(() => new StreamReader({ limit: '10' as unknown as number })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    const reader = new StreamReader({ loop: readerLoop() });
+    expect(() => reader.readExactly(-1)).toThrow(RangeError);
+    expect(() => reader.readExactly(-1)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_OUT_OF_RANGE',
+        message: 'The "n" argument must be >= 0. Received -1',
+      }),
+    );
+    expect(() => reader.read(1.5)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => reader.readUntil('')).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: 'The "separator" argument must be at least one byte long',
+      }),
+    );
+    expect(() => reader.readUntil([])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => reader.readUntil(['ab', Buffer.alloc(0)])).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(() => reader.readUntil(7 as unknown as string)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    expect(() => reader.feedData('text' as unknown as Buffer)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    // Nothing of that started a read.
+    reader.feedData(Buffer.from('x'));
+    expect(String(reader)).toBe('StreamReader <1 bytes>');
+  });
+
+  it('a large stream passes through in order (the buffer grows, slides and hands out its memory)', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const all = Buffer.alloc(300_000);
+    for (let i = 0; i < all.length; i++) all[i] = (i * 7) % 251;
+    const got: Buffer[] = [];
+    for (let off = 0; off < all.length; ) {
+      const n = Math.min(1 + ((off * 13) % 40_000), all.length - off);
+      reader.feedData(all.subarray(off, off + n));
+      off += n;
+      if (reader.bufferSize > 50_000) got.push(loop.runUntilComplete(reader.read(30_000 + (off % 7))));
+    }
+    reader.feedEof();
+    got.push(loop.runUntilComplete(reader.read()));
+    expect(Buffer.concat(got).equals(all)).toBe(true);
+  });
+});
