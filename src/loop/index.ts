@@ -25,6 +25,7 @@ export {
   StreamReader,
   type StreamReaderOptions,
 } from './stream-reader.js';
+export { type ClientConnected, StreamReaderProtocol, StreamWriter } from './streams.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
   type ChromeTrace,

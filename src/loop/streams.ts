@@ -1,0 +1,340 @@
+/**
+ * asyncio's streams, camelCased: a {@link StreamReader} and a
+ * {@link StreamWriter} over a transport, bridged by a
+ * {@link StreamReaderProtocol}.
+ *
+ * The protocol feeds the reader what the transport receives, and keeps
+ * asyncio's write flow control (FlowControlMixin): while the transport's
+ * write buffer is above its high-water mark (pauseWriting), `drain()`
+ * waits; resumeWriting or the connection's end wakes it.
+ *
+ * @module
+ */
+
+import { constants as osConstants } from 'node:os';
+import { isThenable } from '../coro/future.js';
+import { Future, isCoroutine } from '../coro/index.js';
+import { OSError, type SendData } from '../sys/index.js';
+import type { EventLoop } from './event-loop.js';
+import type { Protocol, Transport } from './protocols.js';
+import type { StreamReader } from './stream-reader.js';
+
+/**
+ * A server's callback for each new connection. It may return nothing, a
+ * generator coroutine or a promise (run as a Task), or a Future (anything
+ * else is ignored). When what
+ * it returns fails, or it throws, the exception goes to the loop's
+ * exception handler and the connection is closed (asyncio 3.12).
+ */
+export type ClientConnected = (reader: StreamReader, writer: StreamWriter) => unknown;
+
+// A Future already failed with `exception`.
+function failed<T>(loop: EventLoop, exception: unknown): Future<T> {
+  const future = loop.createFuture<T>();
+  future.setException(exception);
+  return future;
+}
+
+// Settles `target` as `source` was, once it is (unless `target` is done by then).
+function pipe<T>(source: Future<T>, target: Future<T>): void {
+  source.addDoneCallback((done) => {
+    if (target.done()) {
+      if (!done.cancelled()) done.exception();
+      return;
+    }
+    if (done.cancelled()) target.cancel();
+    else if (done.exception() !== null) target.setException(done.exception());
+    else target.setResult(done.result());
+  });
+}
+
+/**
+ * The Protocol between a stream transport and a {@link StreamReader}
+ * (asyncio's StreamReaderProtocol). For a server, it also makes the
+ * {@link StreamWriter} and calls the client-connected callback.
+ *
+ * @example
+ * ```ts
+ * const reader = new StreamReader({ loop });
+ * const [transport] = yield* loop.createConnection(() => new StreamReaderProtocol(reader, null, loop), host, port);
+ * ```
+ */
+export class StreamReaderProtocol implements Protocol {
+  readonly #loop: EventLoop;
+  #reader: StreamReader | null;
+  #clientConnected: ClientConnected | null;
+  #transport: Transport | null = null;
+  #task: Future<unknown> | null = null;
+  #overTls = false;
+  readonly #closed: Future<void>;
+  // Write flow control (asyncio's FlowControlMixin).
+  #paused = false;
+  #drainWaiters: Future<void>[] = [];
+  #connectionLost = false;
+
+  /**
+   * @param reader - where the received bytes go (null: nowhere)
+   * @param clientConnected - called in connectionMade with the reader and a new writer (servers)
+   * @param loop - the loop of the Futures it makes
+   */
+  constructor(reader: StreamReader | null, clientConnected: ClientConnected | null, loop: EventLoop) {
+    this.#loop = loop;
+    this.#reader = reader;
+    this.#clientConnected = clientConnected;
+    this.#closed = loop.createFuture<void>();
+  }
+
+  /** The transport, once connected (null before connectionMade and after connectionLost). */
+  get transport(): Transport | null {
+    return this.#transport;
+  }
+
+  /** The Task (or Future) the client-connected callback returned, until the connection is lost. */
+  get task(): Future<unknown> | null {
+    return this.#task;
+  }
+
+  /**
+   * Hands the transport to the reader (for its flow control) and, for a
+   * server, calls the client-connected callback.
+   */
+  connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    const reader = this.#reader;
+    reader?.setTransport(transport);
+    this.#overTls = transport.getExtraInfo('sslObject') != null;
+    const clientConnected = this.#clientConnected;
+    if (clientConnected === null || reader === null) return;
+    this.#clientConnected = null;
+    const writer = new StreamWriter(transport, this, reader, this.#loop);
+    let result: unknown;
+    try {
+      result = clientConnected(reader, writer);
+    } catch (exception) {
+      this.#unhandled(exception, transport, null);
+      return;
+    }
+    let task: Future<unknown>;
+    if (result instanceof Future) task = result;
+    else if (isCoroutine(result) || isThenable(result)) task = this.#loop.createTask(result);
+    else return;
+    this.#task = task;
+    task.addDoneCallback((done) => {
+      if (done.cancelled()) {
+        transport.close();
+        return;
+      }
+      const exception = done.exception();
+      if (exception !== null) this.#unhandled(exception, transport, done);
+    });
+  }
+
+  /** Feeds the reader. */
+  dataReceived(data: Buffer): void {
+    this.#reader?.feedData(data);
+  }
+
+  /**
+   * Feeds the reader EOF. Keeps the transport open for writing (half-close)
+   * except over TLS, which cannot half-close (as asyncio).
+   */
+  eofReceived(): boolean {
+    this.#reader?.feedEof();
+    return !this.#overTls;
+  }
+
+  /**
+   * Ends the reader (EOF, or `exc` as its exception), settles what
+   * waitClosed returns, and wakes drain() waiters (failing them with `exc`).
+   */
+  connectionLost(exc: Error | null): void {
+    const reader = this.#reader;
+    if (reader !== null) {
+      if (exc === null) reader.feedEof();
+      else reader.setException(exc);
+    }
+    if (!this.#closed.done()) {
+      if (exc === null) {
+        this.#closed.setResult(undefined);
+      } else {
+        this.#closed.setException(exc);
+        // Nobody need ask for it (asyncio's __del__ retrieves it): the
+        // reader and drain() report the error to who reads or writes.
+        this.#closed.markRetrieved();
+      }
+    }
+    this.#connectionLost = true;
+    if (this.#paused) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const waiter of waiters) {
+        if (waiter.done()) continue;
+        if (exc === null) waiter.setResult(undefined);
+        else waiter.setException(exc);
+      }
+    }
+    this.#reader = null;
+    this.#task = null;
+    this.#transport = null;
+  }
+
+  /** The transport's write buffer passed its high-water mark: drain() waits from now. */
+  pauseWriting(): void {
+    this.#paused = true;
+  }
+
+  /** The write buffer drained to its low-water mark: wakes drain() waiters. */
+  resumeWriting(): void {
+    this.#paused = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) if (!waiter.done()) waiter.setResult(undefined);
+  }
+
+  /**
+   * @internal drain()'s wait (asyncio's _drain_helper): done at once unless
+   * writing is paused.
+   */
+  drainHelper(): Future<void> {
+    const loop = this.#loop;
+    if (this.#connectionLost) return failed(loop, connectionLostError());
+    if (!this.#paused) return loop.resolvedVoid();
+    // Waiters cancelled while writing stays paused would pile up: drop them.
+    if (this.#drainWaiters.length >= 16) this.#drainWaiters = this.#drainWaiters.filter((w) => !w.done());
+    const waiter = loop.createFuture<void>();
+    this.#drainWaiters.push(waiter);
+    return waiter;
+  }
+
+  /** @internal What waitClosed() follows: settled by connectionLost. */
+  closeWaiter(): Future<void> {
+    return this.#closed;
+  }
+
+  // A failed client-connected callback: asyncio 3.12 reports it and closes.
+  #unhandled(exception: unknown, transport: Transport, future: Future<unknown> | null): void {
+    this.#loop.callExceptionHandler({
+      message: 'Unhandled exception in clientConnected',
+      exception,
+      ...(future === null ? {} : { future }),
+    });
+    transport.close();
+  }
+}
+
+// asyncio's ConnectionResetError('Connection lost'), the Node way.
+function connectionLostError(): OSError {
+  return new OSError(osConstants.errno.ECONNRESET, 'drain', '(connection lost)');
+}
+
+/**
+ * The write side of a stream (asyncio's StreamWriter): writes go straight
+ * to the transport, which buffers what the socket does not take at once;
+ * `drain()` is where a writer waits for that buffer to go down.
+ *
+ * @example
+ * ```ts
+ * function* send(writer: StreamWriter, lines: string[]): Coroutine<void> {
+ *   for (const line of lines) {
+ *     writer.write(`${line}\n`);
+ *     yield* writer.drain(); // waits only while the transport's buffer is above its high-water mark
+ *   }
+ *   writer.close();
+ *   yield* writer.waitClosed();
+ * }
+ * ```
+ */
+export class StreamWriter {
+  readonly #transport: Transport;
+  readonly #protocol: StreamReaderProtocol;
+  readonly #reader: StreamReader | null;
+  readonly #loop: EventLoop;
+
+  constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | null, loop: EventLoop) {
+    this.#transport = transport;
+    this.#protocol = protocol;
+    this.#reader = reader;
+    this.#loop = loop;
+  }
+
+  /** The transport written to. */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /**
+   * Writes `data` (see {@link Transport.write}): never blocks; follow with
+   * `drain()` to respect flow control.
+   *
+   * @throws {TypeError} for data that is not a string or ArrayBufferView
+   * @throws {InvalidStateError} after writeEof()
+   */
+  write(data: SendData): void {
+    this.#transport.write(data);
+  }
+
+  /** Writes several chunks, gathered into one sendmsg(2) when the transport's buffer is empty. @throws as {@link write} */
+  writelines(chunks: readonly SendData[]): void {
+    this.#transport.writev(chunks);
+  }
+
+  /** Whether writeEof() is supported (false for TLS). */
+  canWriteEof(): boolean {
+    return this.#transport.canWriteEof();
+  }
+
+  /** Shuts the write side down (SHUT_WR) once the buffered data is sent; reading goes on. */
+  writeEof(): void {
+    this.#transport.writeEof();
+  }
+
+  /**
+   * Waits until the transport's write buffer is below its high-water mark:
+   * done at once when writing is not paused.
+   *
+   * @throws (through the Future) the reader's exception (the connection's error) if it has one;
+   *   {OSError} ECONNRESET once the connection is lost
+   */
+  drain(): Future<void> {
+    const exception = this.#reader?.exception() ?? null;
+    if (exception !== null) return failed(this.#loop, exception);
+    if (!this.#transport.isClosing()) return this.#protocol.drainHelper();
+    // Closing: connectionLost comes in a later iteration. As asyncio (its
+    // sleep(0)), give it one, so that a lost connection is reported.
+    const future = this.#loop.createFuture<void>();
+    this.#loop.callSoon(() => {
+      if (!future.done()) pipe(this.#protocol.drainHelper(), future);
+    });
+    return future;
+  }
+
+  /** Closes the transport once its buffered data is sent. Idempotent. */
+  close(): void {
+    this.#transport.close();
+  }
+
+  /** True once closing (close(), abort(), or the connection is lost). */
+  isClosing(): boolean {
+    return this.#transport.isClosing();
+  }
+
+  /**
+   * Resolves once the connection is closed (the protocol's connectionLost),
+   * or fails with the error that ended it. Cancelling it cancels only this wait.
+   */
+  waitClosed(): Future<void> {
+    const future = this.#loop.createFuture<void>();
+    pipe(this.#protocol.closeWaiter(), future);
+    return future;
+  }
+
+  /** The transport's extra information ('peername', 'sockname', 'socket', TLS details), or `defaultValue`. */
+  getExtraInfo<T = unknown>(name: string, defaultValue?: T): unknown {
+    return this.#transport.getExtraInfo(name, defaultValue);
+  }
+
+  /** "StreamWriter <transport=... reader=...>": for messages. */
+  toString(): string {
+    return `StreamWriter <transport=${String(this.#transport)}${this.#reader === null ? '' : ` reader=${String(this.#reader)}`}>`;
+  }
+}
