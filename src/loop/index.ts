@@ -46,7 +46,20 @@ export {
   StreamReader,
   type StreamReaderOptions,
 } from './stream-reader.js';
-export { type ClientConnected, StreamReaderProtocol, StreamWriter } from './streams.js';
+export {
+  type ClientConnected,
+  type OpenConnectionOptions,
+  type OpenUnixConnectionOptions,
+  openConnection,
+  openUnixConnection,
+  type StartServerOptions,
+  type StartUnixServerOptions,
+  type StreamOptions,
+  StreamReaderProtocol,
+  StreamWriter,
+  startServer,
+  startUnixServer,
+} from './streams.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
   type ChromeTrace,

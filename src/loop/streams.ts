@@ -8,16 +8,22 @@
  * write buffer is above its high-water mark (pauseWriting), `drain()`
  * waits; resumeWriting or the connection's end wakes it.
  *
+ * openConnection / startServer (and their Unix forms) make the pair, or a
+ * server handing a pair to a callback per connection, on the running loop.
+ *
  * @module
  */
 
 import { constants as osConstants } from 'node:os';
 import { isThenable } from '../coro/future.js';
-import { Future, isCoroutine } from '../coro/index.js';
+import { Future, getRunningLoop, isCoroutine } from '../coro/index.js';
+import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData } from '../sys/index.js';
+import type { CreateConnectionOptions, CreateUnixConnectionOptions } from './connections.js';
 import type { EventLoop } from './event-loop.js';
 import type { Protocol, Transport } from './protocols.js';
-import type { StreamReader } from './stream-reader.js';
+import type { CreateServerOptions, CreateUnixServerOptions, Server } from './server.js';
+import { StreamReader } from './stream-reader.js';
 
 /**
  * A server's callback for each new connection. It may return nothing, a
@@ -337,4 +343,178 @@ export class StreamWriter {
   toString(): string {
     return `StreamWriter <transport=${String(this.#transport)}${this.#reader === null ? '' : ` reader=${String(this.#reader)}`}>`;
   }
+}
+
+/** What the stream functions add to the loop's options. */
+export interface StreamOptions {
+  /** The readers' limit in bytes (see {@link StreamReaderOptions}). Default 64 KiB. */
+  limit?: number;
+  /** The loop (default: the running loop). */
+  loop?: EventLoop;
+}
+
+/** Options of {@link openConnection}: the reader's, and createConnection's. */
+export type OpenConnectionOptions = StreamOptions & CreateConnectionOptions;
+/** Options of {@link openUnixConnection}. */
+export type OpenUnixConnectionOptions = StreamOptions & CreateUnixConnectionOptions;
+/** Options of {@link startServer}: the readers', and createServer's. */
+export type StartServerOptions = StreamOptions & CreateServerOptions;
+/** Options of {@link startUnixServer}. */
+export type StartUnixServerOptions = StreamOptions & CreateUnixServerOptions;
+
+// The loop, and a reader maker that checks the limit now rather than per connection.
+function streamSetup(options: StreamOptions): { loop: EventLoop; makeReader: () => StreamReader } {
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'an object', options);
+  const loop = options.loop ?? getRunningLoop();
+  const readerOptions = options.limit === undefined ? { loop } : { loop, limit: options.limit };
+  new StreamReader(readerOptions);
+  return { loop, makeReader: () => new StreamReader(readerOptions) };
+}
+
+// The loop's own options: all but ours.
+function loopOptions<O extends StreamOptions>(options: O): Omit<O, 'limit' | 'loop'> {
+  const { limit: _limit, loop: _loop, ...rest } = options;
+  return rest;
+}
+
+// The pair, once `connecting` is: cancelling it cancels the connect (or
+// closes the connection, if that was made already).
+function pairOnceConnected(
+  loop: EventLoop,
+  connecting: Future<[Transport, StreamReaderProtocol]>,
+  reader: StreamReader,
+): Future<[StreamReader, StreamWriter]> {
+  const future = loop.createFuture<[StreamReader, StreamWriter]>();
+  connecting.addDoneCallback((done) => {
+    if (done.cancelled()) {
+      future.cancel();
+      return;
+    }
+    const exception = done.exception();
+    if (future.done()) {
+      if (exception === null) done.result()[0].close();
+      return;
+    }
+    if (exception !== null) {
+      future.setException(exception);
+      return;
+    }
+    const [transport, protocol] = done.result();
+    future.setResult([reader, new StreamWriter(transport, protocol, reader, loop)]);
+  });
+  future.addDoneCallback((done) => {
+    if (done.cancelled()) connecting.cancel();
+  });
+  return future;
+}
+
+/**
+ * asyncio's open_connection: connects to `host`:`port` (as
+ * {@link EventLoop.createConnection}, TLS included) and resolves with a
+ * reader and a writer.
+ *
+ * @throws {TypeError} / {RangeError} for bad arguments (at once)
+ * @throws {LoopStateError} ERR_NO_RUNNING_LOOP without a `loop` option outside a running loop
+ * @throws (through the Future) what createConnection's Future fails with (ECONNREFUSED...)
+ *
+ * @example
+ * ```ts
+ * function* hello(): Coroutine<string> {
+ *   const [reader, writer] = yield* openConnection('127.0.0.1', 8888);
+ *   writer.write('hello\n');
+ *   const reply = yield* reader.readLine();
+ *   writer.close();
+ *   yield* writer.waitClosed();
+ *   return reply.toString();
+ * }
+ * ```
+ */
+export function openConnection(
+  host: string,
+  port: number,
+  options: OpenConnectionOptions = {},
+): Future<[StreamReader, StreamWriter]> {
+  const { loop, makeReader } = streamSetup(options);
+  const reader = makeReader();
+  const protocol = new StreamReaderProtocol(reader, null, loop);
+  return pairOnceConnected(
+    loop,
+    loop.createConnection(() => protocol, host, port, loopOptions(options)),
+    reader,
+  );
+}
+
+/** As {@link openConnection}, to a Unix stream socket at `path`. */
+export function openUnixConnection(
+  path: string,
+  options: OpenUnixConnectionOptions = {},
+): Future<[StreamReader, StreamWriter]> {
+  const { loop, makeReader } = streamSetup(options);
+  const reader = makeReader();
+  const protocol = new StreamReaderProtocol(reader, null, loop);
+  return pairOnceConnected(
+    loop,
+    loop.createUnixConnection(() => protocol, path, loopOptions(options)),
+    reader,
+  );
+}
+
+function checkClientConnected(clientConnected: unknown): void {
+  if (typeof clientConnected !== 'function') throw invalidArgType('clientConnected', 'a function', clientConnected);
+}
+
+/**
+ * asyncio's start_server: a {@link Server} (as {@link EventLoop.createServer})
+ * that calls `clientConnected(reader, writer)` for each connection. What it
+ * returns -- a generator coroutine or a promise -- runs as a Task; when
+ * that fails (or the callback throws), the loop's exception handler hears
+ * of it and the connection is closed.
+ *
+ * @throws {TypeError} / {RangeError} for bad arguments (at once)
+ * @throws (through the Future) what createServer's Future fails with (EADDRINUSE...)
+ *
+ * @example
+ * ```ts
+ * function* echo(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+ *   for (;;) {
+ *     const line = yield* reader.readLine();
+ *     if (line.length === 0) break;
+ *     writer.write(line);
+ *     yield* writer.drain();
+ *   }
+ *   writer.close();
+ * }
+ * const server = yield* startServer(echo, '127.0.0.1', 8888);
+ * yield* server.serveForever();
+ * ```
+ */
+export function startServer(
+  clientConnected: ClientConnected,
+  host: string | readonly string[] | null | undefined,
+  port?: number,
+  options: StartServerOptions = {},
+): Future<Server> {
+  checkClientConnected(clientConnected);
+  const { loop, makeReader } = streamSetup(options);
+  return loop.createServer(
+    () => new StreamReaderProtocol(makeReader(), clientConnected, loop),
+    host,
+    port,
+    loopOptions(options),
+  );
+}
+
+/** As {@link startServer}, on a Unix stream socket at `path`. */
+export function startUnixServer(
+  clientConnected: ClientConnected,
+  path: string,
+  options: StartUnixServerOptions = {},
+): Future<Server> {
+  checkClientConnected(clientConnected);
+  const { loop, makeReader } = streamSetup(options);
+  return loop.createUnixServer(
+    () => new StreamReaderProtocol(makeReader(), clientConnected, loop),
+    path,
+    loopOptions(options),
+  );
 }

@@ -3,18 +3,36 @@
  * the StreamReader fed by hand, then StreamReader / StreamWriter over real
  * loopback TCP and Unix sockets on every backend.
  */
-import { describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
-import { CancelledError, type Coroutine, type Future, InvalidStateError } from '../../src/coro/index.js';
+import {
+  CancelledError,
+  type Coroutine,
+  type ExceptionContext,
+  type Future,
+  InvalidStateError,
+} from '../../src/coro/index.js';
 import {
   ConcurrentReadError,
   type EventLoop,
   IncompleteReadError,
   LimitOverrunError,
   LineTooLongError,
+  openConnection,
+  openUnixConnection,
+  type Server,
   StreamReader,
+  type StreamWriter,
+  startServer,
+  startUnixServer,
 } from '../../src/loop/index.js';
+import type { Socket } from '../../src/sys/index.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { closedPort } from '../helpers/net.js';
+import { watchdog } from '../helpers/watchdog.js';
 
 const DATA = Buffer.from('line1\nline2\nline3\n');
 
@@ -464,5 +482,373 @@ describe('StreamReader fed by hand', () => {
     reader.feedEof();
     got.push(loop.runUntilComplete(reader.read()));
     expect(Buffer.concat(got).equals(all)).toBe(true);
+  });
+});
+
+// Runs `main` to its end; a test that would hang is cancelled by a watchdog
+// (another thread) after 15 s instead, and fails.
+function runBounded<T>(loop: EventLoop, main: Coroutine<T>): T {
+  const task = loop.createTask(main);
+  const dog = watchdog(15_000);
+  loop.addReader(dog, () => {
+    loop.removeReader(dog);
+    task.cancel('watchdog: the test hung');
+  });
+  try {
+    return loop.runUntilComplete(task);
+  } finally {
+    loop.removeReader(dog);
+  }
+}
+
+function portOf(server: Server): number {
+  const [, port] = (server.sockets[0] as Socket).getsockname() as [string, number];
+  return port;
+}
+
+let socketCount = 0;
+function socketPath(): string {
+  const path = join(tmpdir(), `iomux-streams-${process.pid}-${++socketCount}.sock`);
+  onTestFinished(() => rmSync(path, { force: true }));
+  return path;
+}
+
+// The echo of CPython's tests: each line back until EOF, then close.
+function* echoLines(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+  for (;;) {
+    const line = yield* reader.readLine();
+    if (line.length === 0) break;
+    writer.write(line);
+    yield* writer.drain();
+  }
+  writer.close();
+  yield* writer.waitClosed();
+}
+
+function* talk(reader: StreamReader, writer: StreamWriter): Coroutine<string[]> {
+  const got: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    writer.write(`line ${i}\n`);
+    yield* writer.drain();
+    got.push((yield* reader.readLine()).toString());
+  }
+  writer.writelines(['gathered ', Buffer.from('in one\n'), new Uint8Array([0x21, 0x0a])]);
+  got.push((yield* reader.readLine()).toString(), (yield* reader.readLine()).toString());
+  writer.close();
+  yield* writer.waitClosed();
+  return got;
+}
+
+const TALK = [...Array.from({ length: 50 }, (_, i) => `line ${i}\n`), 'gathered in one\n', '!\n'];
+
+describe.each(BACKENDS)('streams over loopback on %s', (backend) => {
+  it('echo over TCP: startServer + openConnection, generator coroutines', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<[string[], unknown]> {
+      const server = yield* startServer(echoLines, '127.0.0.1', 0);
+      const port = portOf(server);
+      const [reader, writer] = yield* openConnection('127.0.0.1', port);
+      const peer = writer.getExtraInfo('peername');
+      const got = yield* talk(reader, writer);
+      server.close();
+      yield* server.waitClosed();
+      return [got, peer];
+    }
+    const [got, peer] = runBounded(loop, main());
+    expect(got).toEqual(TALK);
+    expect(peer).toEqual(['127.0.0.1', expect.any(Number)]);
+  });
+
+  it('echo over TCP in cooperative mode: async functions, for await over the lines', async () => {
+    const loop = testLoop(backend);
+    const got = await loop.run(async () => {
+      const server = await startServer(
+        async (reader, writer) => {
+          for await (const line of reader) {
+            writer.write(line.toString().toUpperCase());
+            await writer.drain();
+          }
+          writer.close();
+          await writer.waitClosed();
+        },
+        '127.0.0.1',
+        0,
+      );
+      const [reader, writer] = await openConnection('127.0.0.1', portOf(server), { loop });
+      const lines: string[] = [];
+      for (const word of ['one', 'two', 'three']) {
+        writer.write(`${word}\n`);
+        await writer.drain();
+        lines.push((await reader.readLine()).toString());
+      }
+      writer.writeEof();
+      lines.push(`eof: ${(await reader.read()).length}`);
+      writer.close();
+      await writer.waitClosed();
+      server.close();
+      await server.waitClosed();
+      return lines;
+    });
+    expect(got).toEqual(['ONE\n', 'TWO\n', 'THREE\n', 'eof: 0']);
+  });
+
+  it('echo over a Unix socket: startUnixServer + openUnixConnection', () => {
+    const loop = testLoop(backend);
+    const path = socketPath();
+    function* main(): Coroutine<string[]> {
+      const server = yield* startUnixServer(echoLines, path, { limit: 1024 });
+      const [reader, writer] = yield* openUnixConnection(path, { limit: 1024 });
+      const got = yield* talk(reader, writer);
+      server.close();
+      yield* server.waitClosed();
+      return got;
+    }
+    expect(runBounded(loop, main())).toEqual(TALK);
+  });
+
+  it('writeEof half-closes: the server reads to EOF, then still answers', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<[boolean, string, boolean]> {
+      const server = yield* startServer(
+        function* (reader, writer): Coroutine<void> {
+          const all = yield* reader.read();
+          writer.write(`got ${all.length} bytes: ${all.toString()}`);
+          yield* writer.drain();
+          writer.close();
+        },
+        '127.0.0.1',
+        0,
+      );
+      const [reader, writer] = yield* openConnection('127.0.0.1', portOf(server));
+      const canWriteEof = writer.canWriteEof();
+      writer.write('hello ');
+      writer.write('world');
+      writer.writeEof();
+      const reply = (yield* reader.read()).toString();
+      const atEof = reader.atEof();
+      writer.close();
+      yield* writer.waitClosed();
+      server.close();
+      yield* server.waitClosed();
+      return [canWriteEof, reply, atEof];
+    }
+    expect(runBounded(loop, main())).toEqual([true, 'got 11 bytes: hello world', true]);
+  });
+
+  it('drain waits while a slow peer does not read, and the slow reader pauses its transport past 2 * limit', () => {
+    const loop = testLoop(backend);
+    const LIMIT = 4096;
+    const chunk = Buffer.alloc(65536);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = i % 253;
+    function* main(): Coroutine<Record<string, unknown>> {
+      const accepted = loop.createFuture<[StreamReader, StreamWriter]>();
+      const server = yield* startServer((r, w) => accepted.setResult([r, w]), '127.0.0.1', 0, { limit: LIMIT });
+      const [, writer] = yield* openConnection('127.0.0.1', portOf(server));
+      const [slowReader, slowWriter] = yield* accepted;
+      // Write until drain has to wait: the server reads nothing, so the
+      // kernel's buffers fill, then the transport's (past its high-water mark).
+      let written = 0;
+      let drain = writer.drain();
+      while (drain.done() && written < 256 * 1024 * 1024) {
+        writer.write(chunk);
+        written += chunk.length;
+        drain = writer.drain();
+        if (drain.done()) yield* drain;
+      }
+      // Let the server's transport take what it will.
+      for (let i = 0; i < 5; i++) yield;
+      const blocked = {
+        drainWaiting: !drain.done(),
+        writeBuffer: writer.transport.getWriteBufferSize() > 0,
+        readerPaused: slowReader.paused,
+        transportReading: slowWriter.transport.isReading(),
+        buffered: slowReader.bufferSize > 2 * LIMIT,
+      };
+      // Now the slow peer reads it all; the writer's drain returns.
+      let received = 0;
+      let intact = true;
+      while (received < written) {
+        const data = yield* slowReader.read(100_000);
+        for (let i = 0; i < data.length; i += 997) if (data[i] !== ((received + i) % 65536) % 253) intact = false;
+        received += data.length;
+      }
+      yield* drain;
+      writer.close();
+      yield* writer.waitClosed();
+      const eof = (yield* slowReader.read()).length;
+      slowWriter.close();
+      server.close();
+      yield* server.waitClosed();
+      return { ...blocked, received: received === written, intact, eof, resumed: !slowReader.paused };
+    }
+    expect(runBounded(loop, main())).toEqual({
+      drainWaiting: true,
+      writeBuffer: true,
+      readerPaused: true,
+      transportReading: false,
+      buffered: true,
+      received: true,
+      intact: true,
+      eof: 0,
+      resumed: true,
+    });
+  });
+
+  it('waitClosed resolves after connectionLost on both sides; drain after it fails with ECONNRESET', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<[string[], string[]]> {
+      const events: string[] = [];
+      const serverEvents: string[] = [];
+      const serverSide = loop.createFuture<void>();
+      const server = yield* startServer(
+        function* (reader, writer): Coroutine<void> {
+          const waiting = writer.waitClosed();
+          const rest = yield* reader.read();
+          serverEvents.push(`server read ${rest.length} at EOF`);
+          writer.close();
+          yield* waiting;
+          serverEvents.push('server closed');
+          serverSide.setResult(undefined);
+        },
+        '127.0.0.1',
+        0,
+      );
+      const [, writer] = yield* openConnection('127.0.0.1', portOf(server));
+      const closed = writer.waitClosed();
+      writer.write('bye');
+      writer.close();
+      events.push(`closing: ${writer.isClosing()}, closed yet: ${closed.done()}`);
+      yield* closed;
+      events.push('client closed');
+      try {
+        yield* writer.drain();
+      } catch (e) {
+        events.push(`drain: ${(e as { code: string }).code}`);
+      }
+      yield* serverSide;
+      server.close();
+      yield* server.waitClosed();
+      return [events, serverEvents];
+    }
+    expect(runBounded(loop, main())).toEqual([
+      ['closing: true, closed yet: false', 'client closed', 'drain: ECONNRESET'],
+      ['server read 3 at EOF', 'server closed'],
+    ]);
+  });
+
+  it('a clientConnected coroutine that fails reaches the exception handler, and the connection is closed', () => {
+    const loop = testLoop(backend);
+    const reported: ExceptionContext[] = [];
+    loop.setExceptionHandler((_, context) => reported.push(context));
+    const boom = new Error('handler failed');
+    function* main(): Coroutine<string[]> {
+      const server = yield* startServer(
+        function* (reader): Coroutine<void> {
+          yield* reader.readLine();
+          throw boom;
+        },
+        '127.0.0.1',
+        0,
+      );
+      const throwsAtOnce = yield* startServer(
+        () => {
+          throw boom;
+        },
+        '127.0.0.1',
+        0,
+      );
+      const replies: string[] = [];
+      for (const s of [server, throwsAtOnce]) {
+        const [reader, writer] = yield* openConnection('127.0.0.1', portOf(s));
+        writer.write('go\n');
+        replies.push(`eof after ${(yield* reader.read()).length} bytes`);
+        writer.close();
+        s.close();
+        yield* s.waitClosed();
+      }
+      return replies;
+    }
+    expect(runBounded(loop, main())).toEqual(['eof after 0 bytes', 'eof after 0 bytes']);
+    expect(reported).toEqual([
+      expect.objectContaining({ message: 'Unhandled exception in clientConnected', exception: boom }),
+      expect.objectContaining({ message: 'Unhandled exception in clientConnected', exception: boom }),
+    ]);
+  });
+
+  it('an async clientConnected that rejects reaches the exception handler (cooperative mode)', async () => {
+    const loop = testLoop(backend);
+    const reported: ExceptionContext[] = [];
+    loop.setExceptionHandler((_, context) => reported.push(context));
+    const reply = await loop.run(async () => {
+      const server = await startServer(
+        async (reader) => {
+          await reader.readLine();
+          throw new Error('async handler failed');
+        },
+        '127.0.0.1',
+        0,
+      );
+      const [reader, writer] = await openConnection('127.0.0.1', portOf(server));
+      writer.write('go\n');
+      const rest = await reader.read();
+      writer.close();
+      server.close();
+      await server.waitClosed();
+      return rest.length;
+    });
+    expect(reply).toBe(0);
+    expect(reported).toEqual([
+      expect.objectContaining({
+        message: 'Unhandled exception in clientConnected',
+        exception: expect.objectContaining({ message: 'async handler failed' }),
+      }),
+    ]);
+  });
+
+  it("a refused openConnection fails with ECONNREFUSED; drain raises the reader's exception", () => {
+    const loop = testLoop(backend);
+    const port = closedPort();
+    function* main(): Coroutine<string[]> {
+      const out: string[] = [];
+      try {
+        yield* openConnection('127.0.0.1', port);
+      } catch (e) {
+        out.push((e as { code: string }).code);
+      }
+      const server = yield* startServer(echoLines, '127.0.0.1', 0);
+      const [reader, writer] = yield* openConnection('127.0.0.1', portOf(server));
+      const broken = new Error('the reader broke');
+      reader.setException(broken);
+      try {
+        yield* writer.drain();
+      } catch (e) {
+        out.push((e as Error).message);
+      }
+      writer.close();
+      server.close();
+      yield* server.waitClosed();
+      return out;
+    }
+    expect(runBounded(loop, main())).toEqual(['ECONNREFUSED', 'the reader broke']);
+  });
+});
+
+describe('stream functions refuse bad arguments at once', () => {
+  it('with codes, before any socket is made', () => {
+    const loop = readerLoop();
+    expect(() => startServer('no' as unknown as () => void, '127.0.0.1', 0, { loop })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    expect(() => startServer(() => undefined, '127.0.0.1', 0, { loop, limit: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
+    );
+    expect(() => openConnection('127.0.0.1', 1, { loop, limit: -5 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
+    );
+    expect(() => openUnixConnection('/nonexistent', null as unknown as object)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+    );
+    // Without a loop option, outside a running loop.
+    expect(() => openConnection('127.0.0.1', 1)).toThrow(expect.objectContaining({ code: 'ERR_NO_RUNNING_LOOP' }));
   });
 });
