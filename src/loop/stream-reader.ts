@@ -119,6 +119,9 @@ const EMPTY = Buffer.alloc(0);
 // the buffer hands the buffer's own memory out instead of a copy.
 const MIN_CAPACITY = 4096;
 const HANDOFF = 16384;
+// A buffer that grew past this (a long readExactly, read() until EOF) is
+// let go once emptied, rather than kept for the life of the connection.
+const KEEP_AT_MOST = 1 << 20;
 
 /**
  * A buffer of incoming bytes with asyncio's read methods.
@@ -285,7 +288,7 @@ export class StreamReader {
    * @throws {IncompleteReadError} (through the Future) at EOF without a separator: `partial` has the rest
    */
   readUntil(separator: Separator | readonly Separator[] = '\n'): Future<Buffer> {
-    const search = new SeparatorSearch(separator, this.#limit);
+    const search = new SeparatorSearch(separatorList(separator), this.#limit);
     let found: number | LimitOverrunError = WAIT;
     return this.#start_(
       'readUntil',
@@ -308,7 +311,7 @@ export class StreamReader {
    * @throws {LineTooLongError} (through the Future) for a line longer than the limit: its bytes are dropped
    */
   readLine(): Future<Buffer> {
-    const search = new SeparatorSearch('\n', this.#limit);
+    const search = new SeparatorSearch(NEWLINE, this.#limit);
     let found: number | LimitOverrunError = WAIT;
     return this.#start_(
       'readLine',
@@ -458,6 +461,7 @@ export class StreamReader {
     if (this.#start === this.#end) {
       this.#start = 0;
       this.#end = 0;
+      if (this.#buf.length > KEEP_AT_MOST && this.#buf.length > 4 * this.#limit) this.#buf = EMPTY;
     }
     this.#resumeIfDrained();
   }
@@ -479,23 +483,12 @@ const WAIT = -1;
  * ending separator. The separators are sorted shortest first.
  */
 class SeparatorSearch {
-  readonly #separators: Buffer[];
+  readonly #separators: readonly Buffer[];
   readonly #limit: number;
   #offset = 0;
 
-  constructor(separator: Separator | readonly Separator[], limit: number) {
-    const list = Array.isArray(separator) ? (separator as readonly Separator[]) : [separator as Separator];
-    if (list.length === 0) throw invalidArgValue('The "separator" list must hold at least one separator');
-    this.#separators = list
-      .map((sep) => {
-        if (typeof sep === 'string') return Buffer.from(sep);
-        if (sep instanceof Uint8Array) return Buffer.from(sep.buffer, sep.byteOffset, sep.byteLength);
-        throw invalidArgType('separator', 'a string, a Buffer or a Uint8Array', sep);
-      })
-      .sort((a, b) => a.length - b.length);
-    if ((this.#separators[0] as Buffer).length === 0) {
-      throw invalidArgValue('The "separator" argument must be at least one byte long');
-    }
+  constructor(separators: readonly Buffer[], limit: number) {
+    this.#separators = separators;
     this.#limit = limit;
   }
 
@@ -528,6 +521,27 @@ class SeparatorSearch {
     if (this.#offset <= this.#limit) return WAIT;
     return new LimitOverrunError('Separator is not found, and chunk exceed the limit', this.#offset);
   }
+}
+
+// readLine's separator, and readUntil's default.
+const NEWLINE: readonly Buffer[] = [Buffer.from('\n')];
+
+// readUntil's separators as bytes (copies: a caller's array may change
+// while the read waits), shortest first.
+function separatorList(separator: Separator | readonly Separator[]): readonly Buffer[] {
+  if (separator === '\n') return NEWLINE;
+  const list = Array.isArray(separator) ? (separator as readonly Separator[]) : [separator as Separator];
+  if (list.length === 0) throw invalidArgValue('The "separator" list must hold at least one separator');
+  const separators = list
+    .map((sep) => {
+      if (typeof sep === 'string' || sep instanceof Uint8Array) return Buffer.from(sep);
+      throw invalidArgType('separator', 'a string, a Buffer or a Uint8Array', sep);
+    })
+    .sort((a, b) => a.length - b.length);
+  if ((separators[0] as Buffer).length === 0) {
+    throw invalidArgValue('The "separator" argument must be at least one byte long');
+  }
+  return separators;
 }
 
 // A read's count: an integer >= min.

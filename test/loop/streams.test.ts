@@ -14,6 +14,8 @@ import {
   type ExceptionContext,
   type Future,
   InvalidStateError,
+  TimeoutError,
+  waitFor,
 } from '../../src/coro/index.js';
 import {
   ConcurrentReadError,
@@ -360,6 +362,43 @@ describe('StreamReader fed by hand', () => {
       return (yield* reader.read(100)).toString();
     }
     expect(loop.runUntilComplete(main())).toBe('12345678');
+  });
+
+  it('read() until EOF, cancelled, keeps every byte fed while it waited', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop, limit: 2 });
+    const all = reader.read();
+    reader.feedData(Buffer.from('abc'));
+    reader.feedData(Buffer.from('def'));
+    all.cancel();
+    reader.feedEof();
+    expect(loop.runUntilComplete(reader.read()).toString()).toBe('abcdef');
+  });
+
+  it('waitFor on a read times out, and the bytes that came stay for the next read', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    function* main(): Coroutine<string> {
+      reader.feedData(Buffer.from('no newline yet'));
+      try {
+        yield* waitFor(reader.readLine(), 20);
+      } catch (e) {
+        expect(e).toBeInstanceOf(TimeoutError);
+      }
+      reader.feedData(Buffer.from('\n'));
+      return (yield* reader.readLine()).toString();
+    }
+    expect(loop.runUntilComplete(main())).toBe('no newline yet\n');
+  });
+
+  it("readUntil copies its separator: changing the caller's bytes while it waits changes nothing", () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const sep = Buffer.from('##');
+    const pending = reader.readUntil(sep);
+    sep.fill(0x21);
+    feedLater(loop, reader, ['a!!b##c']);
+    expect(loop.runUntilComplete(pending).toString()).toBe('a!!b##');
   });
 
   it('a read in a coroutine uses the running loop when none was given', () => {
