@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-
+import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs.js';
 import {
   CancelledError,
   type Coroutine,
@@ -31,7 +31,7 @@ import {
   startServer,
   startUnixServer,
 } from '../../src/loop/index.js';
-import type { Socket } from '../../src/sys/index.js';
+import { type Socket, TlsContext } from '../../src/sys/index.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { closedPort } from '../helpers/net.js';
 import { watchdog } from '../helpers/watchdog.js';
@@ -869,6 +869,34 @@ describe.each(BACKENDS)('streams over loopback on %s', (backend) => {
       return out;
     }
     expect(runBounded(loop, main())).toEqual(['ECONNREFUSED', 'the reader broke']);
+  });
+});
+
+let certs: CertificateSet | null = null;
+function tlsCerts(): CertificateSet {
+  certs ??= makeCertificates();
+  return certs;
+}
+
+describe.each(BACKENDS)('streams over TLS on %s', (backend) => {
+  it('echo over TLS: the TLS details through getExtraInfo, no half-close (canWriteEof false)', () => {
+    const loop = testLoop(backend);
+    const { ca, server: pair } = tlsCerts();
+    const context = new TlsContext({ server: true, cert: pair.cert, key: pair.key });
+    function* main(): Coroutine<[string[], unknown, boolean]> {
+      const server = yield* startServer(echoLines, '127.0.0.1', 0, { ssl: context });
+      const [reader, writer] = yield* openConnection('127.0.0.1', portOf(server), {
+        ssl: { ca: ca.cert },
+        serverHostname: 'localhost',
+      });
+      const protocol = writer.getExtraInfo('protocol');
+      const canWriteEof = writer.canWriteEof();
+      const got = yield* talk(reader, writer);
+      server.close();
+      yield* server.waitClosed();
+      return [got, protocol, canWriteEof];
+    }
+    expect(runBounded(loop, main())).toEqual([TALK, expect.stringMatching(/^TLSv1\.[23]$/), false]);
   });
 });
 
