@@ -26,11 +26,13 @@ import type { CreateServerOptions, CreateUnixServerOptions, Server } from './ser
 import { StreamReader } from './stream-reader.js';
 
 /**
- * A server's callback for each new connection. It may return nothing, a
- * generator coroutine or a promise (run as a Task), or a Future (anything
- * else is ignored). When what
- * it returns fails, or it throws, the exception goes to the loop's
- * exception handler and the connection is closed (asyncio 3.12).
+ * A server's callback for each new connection. It runs as a Task of its
+ * own (started in the loop's next iteration), which goes on with what it
+ * returns: a generator coroutine, a promise (an async function's), or a
+ * Future; anything else ends the Task. When the callback throws or what it
+ * returns fails, the exception goes to the loop's exception handler and
+ * the connection is closed (asyncio 3.12); when the Task is cancelled, the
+ * connection is closed.
  */
 export type ClientConnected = (reader: StreamReader, writer: StreamWriter) => unknown;
 
@@ -95,7 +97,7 @@ export class StreamReaderProtocol implements Protocol {
     return this.#transport;
   }
 
-  /** The Task (or Future) the client-connected callback returned, until the connection is lost. */
+  /** The Task running the client-connected callback (and what it returns), until the connection is lost. */
   get task(): Future<unknown> | null {
     return this.#task;
   }
@@ -113,17 +115,16 @@ export class StreamReaderProtocol implements Protocol {
     if (clientConnected === null || reader === null) return;
     this.#clientConnected = null;
     const writer = new StreamWriter(transport, this, reader, this.#loop);
-    let result: unknown;
-    try {
-      result = clientConnected(reader, writer);
-    } catch (exception) {
-      this.#unhandled(exception, transport, null);
-      return;
-    }
-    let task: Future<unknown>;
-    if (result instanceof Future) task = result;
-    else if (isCoroutine(result) || isThenable(result)) task = this.#loop.createTask(result);
-    else return;
+    const loop = this.#loop;
+    // Called as a Task's own code, not here (asyncio calls it here): an
+    // async callback's awaits then belong to that Task. Called from this
+    // loop callback, they would belong to whichever Task's async context
+    // the loop happens to run in (the cooperative driver's), and
+    // cancelling that Task would cancel this callback's read instead.
+    const task = loop.createTask(() => {
+      const result = clientConnected(reader, writer);
+      return isCoroutine(result) || isThenable(result) || result instanceof Future ? result : loop.resolvedVoid();
+    });
     this.#task = task;
     task.addDoneCallback((done) => {
       if (done.cancelled()) {
@@ -218,12 +219,8 @@ export class StreamReaderProtocol implements Protocol {
   }
 
   // A failed client-connected callback: asyncio 3.12 reports it and closes.
-  #unhandled(exception: unknown, transport: Transport, future: Future<unknown> | null): void {
-    this.#loop.callExceptionHandler({
-      message: 'Unhandled exception in clientConnected',
-      exception,
-      ...(future === null ? {} : { future }),
-    });
+  #unhandled(exception: unknown, transport: Transport, future: Future<unknown>): void {
+    this.#loop.callExceptionHandler({ message: 'Unhandled exception in clientConnected', exception, future });
     transport.close();
   }
 }
@@ -465,10 +462,9 @@ function checkClientConnected(clientConnected: unknown): void {
 
 /**
  * asyncio's start_server: a {@link Server} (as {@link EventLoop.createServer})
- * that calls `clientConnected(reader, writer)` for each connection. What it
- * returns -- a generator coroutine or a promise -- runs as a Task; when
- * that fails (or the callback throws), the loop's exception handler hears
- * of it and the connection is closed.
+ * that calls `clientConnected(reader, writer)` for each connection, as a
+ * Task of its own (see {@link ClientConnected}); when that fails, the
+ * loop's exception handler hears of it and the connection is closed.
  *
  * @throws {TypeError} / {RangeError} for bad arguments (at once)
  * @throws (through the Future) what createServer's Future fails with (EADDRINUSE...)
