@@ -396,14 +396,9 @@ function* listenTcp(
         sock.bind(info.address);
       } catch (error) {
         if (!isErrnoError(error)) throw error;
-        throw Object.assign(
-          new OSError(
-            error.errno,
-            error.code,
-            `error while attempting to bind on address ${describeBind(info.address)}: ${error.message}`,
-          ),
-          { syscall: 'bind', address: info.address },
-        );
+        // asyncio's message, the code kept.
+        error.message = `error while attempting to bind on address ${describeBind(info.address)}: ${error.message}`;
+        throw error;
       }
       sock.listen(backlog);
       sock.setBlocking(false);

@@ -102,6 +102,7 @@ export class SocketTransport implements Transport, Watcher {
   // Reading: the reader slot while watched; paused by the protocol.
   #readSlots: IoSlots | null = null;
   #paused = false;
+  #atEof = false;
   // TLS: the receive waits for writability, or the send for readability.
   #readWantsWrite = false;
   #writeWantsRead = false;
@@ -304,6 +305,7 @@ export class SocketTransport implements Transport, Watcher {
 
   #readEof(): void {
     this.#unwatchRead();
+    this.#atEof = true; // nothing more to read: isReading() is false, resumeReading() does nothing
     let keepOpen: unknown;
     try {
       keepOpen = (this.#protocol as Protocol).eofReceived?.();
@@ -312,25 +314,22 @@ export class SocketTransport implements Transport, Watcher {
       return;
     }
     // Half-closed: the protocol may still write; else the transport closes.
-    if (keepOpen === true && this.#stream.canWriteEof) {
-      this.#paused = true; // nothing more to read
-      return;
-    }
+    if (keepOpen === true && this.#stream.canWriteEof) return;
     this.close();
   }
 
   isReading(): boolean {
-    return !this.#closing && !this.#paused;
+    return !this.#closing && !this.#paused && !this.#atEof;
   }
 
   pauseReading(): void {
-    if (this.#closing || this.#paused) return;
+    if (this.#closing || this.#paused || this.#atEof) return;
     this.#paused = true;
     if (!this.#writeWantsRead) this.#unwatchRead();
   }
 
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this.#closing || !this.#paused || this.#atEof) return;
     this.#paused = false;
     if (this.#started) this.#watchRead();
     // Bytes OpenSSL decoded while paused: the fd will not say so.
