@@ -4,9 +4,10 @@
  *
  * Reading: the transport is the fd's reader (a Watcher in the loop's slot:
  * no Handle, no Future per message). Each readiness is one receive, into a
- * slab shared by the loop's transports: the protocol gets a view of its own
- * bytes (the slab is never written there again), or for a buffered protocol
- * the bytes land in its getBuffer() memory.
+ * slab shared by the loop's transports: the protocol gets a Buffer it may
+ * keep (a view of the slab, never written there again, or for a small
+ * receive a copy of its own), or for a buffered protocol the bytes land in
+ * its getBuffer() memory.
  *
  * Writing: write() sends at once when nothing waits before it; what the
  * socket does not take is copied and sent when it is writable, gathered
@@ -47,10 +48,36 @@ export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 // At most this much in one receive (Node's net reads 64 KiB too).
 const MAX_READ = 64 * 1024;
-// The slab receives go into; renewed when less than MAX_READ is left.
+// The slab receives go into, renewed when less than MIN_READ is left: a
+// large receive becomes a view of it, a small one (at most COPY_MAX bytes)
+// is copied out into a Buffer of its own (Node's pool serves it) and the
+// slab reused. So a protocol that keeps small pieces (a partial line) pins
+// no slab, and one that keeps a large piece pins at most 256 KiB for it.
 const SLAB_SIZE = 256 * 1024;
+const MIN_READ = 16 * 1024;
+const COPY_MAX = 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabUsed = 0;
+
+// Receives once into the slab: the bytes (a Buffer the caller keeps), or AGAIN, CROSS, 0 at the end.
+function receive(stream: ByteStream): Buffer | number {
+  if (SLAB_SIZE - slabUsed < MIN_READ) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const buffer = slab;
+  const start = slabUsed;
+  const n = stream.recv(buffer, start, Math.min(MAX_READ, SLAB_SIZE - start));
+  if (n <= 0) return n;
+  if (n <= COPY_MAX) {
+    const own = Buffer.allocUnsafe(n);
+    buffer.copy(own, 0, start, start + n);
+    return own;
+  }
+  // The bytes are the protocol's: the slab moves past them (8-aligned).
+  slabUsed = (start + n + 7) & ~7;
+  return buffer.subarray(start, start + n);
+}
 
 // A TLS reader drains OpenSSL's decoded bytes at most this many times a wake.
 const TLS_READS_PER_WAKE = 16;
@@ -198,56 +225,38 @@ export class SocketTransport implements Transport, Watcher {
   }
 
   #readPlain(): void {
-    if (SLAB_SIZE - slabUsed < MAX_READ) {
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabUsed = 0;
-    }
-    const buffer = slab;
-    const start = slabUsed;
-    let n: number;
+    let got: Buffer | number;
     try {
-      n = this.#stream.recv(buffer, start, MAX_READ);
+      got = receive(this.#stream);
     } catch (error) {
       this.#fatalError(error, 'Fatal read error on socket transport', false);
       return;
     }
-    if (n === AGAIN) return;
-    if (n === 0) {
-      this.#readEof();
-      return;
-    }
-    // The bytes are the protocol's: the slab moves past them (8-aligned).
-    slabUsed = (start + n + 7) & ~7;
-    this.#dataReceived(buffer.subarray(start, start + n));
+    if (got === AGAIN) return;
+    if (got === 0) this.#readEof();
+    else this.#dataReceived(got as Buffer);
   }
 
   #readTls(): void {
     for (let i = 0; i < TLS_READS_PER_WAKE && !this.#closing && !this.#paused; i++) {
-      if (SLAB_SIZE - slabUsed < MAX_READ) {
-        slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-        slabUsed = 0;
-      }
-      const buffer = slab;
-      const start = slabUsed;
-      let n: number;
+      let got: Buffer | number;
       try {
-        n = this.#stream.recv(buffer, start, MAX_READ);
+        got = receive(this.#stream);
       } catch (error) {
         this.#fatalError(error, 'Fatal read error on TLS transport', false);
         return;
       }
-      if (n === AGAIN) return;
-      if (n === CROSS) {
+      if (got === AGAIN) return;
+      if (got === CROSS) {
         this.#readWantsWrite = true;
         this.#watchWrite();
         return;
       }
-      if (n === 0) {
+      if (got === 0) {
         this.#readEof();
         return;
       }
-      slabUsed = (start + n + 7) & ~7;
-      this.#dataReceived(buffer.subarray(start, start + n));
+      this.#dataReceived(got as Buffer);
       if (!this.#stream.hasPending()) return;
     }
     // OpenSSL still holds decoded bytes the fd's readiness will not announce.
