@@ -362,14 +362,18 @@ export class SocketTransport implements Transport, Watcher {
     if (this.#size === 0) {
       let n: number;
       try {
-        n = this.#stream.send(bytes, 0, length);
+        // A plain socket takes what it can in one send; TLS one record a
+        // call, so it goes on while the socket takes them.
+        do {
+          n = this.#stream.send(bytes, sent, length - sent);
+          if (n > 0) sent += n;
+        } while (n > 0 && sent < length && this.#stream.tls !== null);
       } catch (error) {
         this.#fatalError(error, 'Fatal write error on socket transport', false);
         return;
       }
-      if (n === length) return;
+      if (sent === length) return;
       if (n === CROSS) this.#writeWantsRead = true;
-      sent = Math.max(n, 0);
       if (this.#writeWantsRead) this.#watchRead();
       else this.#watchWrite();
     }
@@ -453,7 +457,9 @@ export class SocketTransport implements Transport, Watcher {
     const chunks = this.#chunks;
     let n: number;
     try {
-      if (chunks.length === 1 || !this.#stream.gathers) {
+      if (!this.#stream.gathers) {
+        n = this.#sendRecords();
+      } else if (chunks.length === 1) {
         const first = chunks[0] as Buffer;
         n = this.#stream.send(first, this.#head, first.length - this.#head);
       } else {
@@ -463,6 +469,7 @@ export class SocketTransport implements Transport, Watcher {
         if (this.#head !== 0) views[0] = (chunks[0] as Buffer).subarray(this.#head);
         n = this.#stream.sendv(views);
       }
+      if (n > 0 && this.#stream.gathers) this.#consume(n);
     } catch (error) {
       this.#fatalError(error, 'Fatal write error on socket transport', false);
       return;
@@ -474,7 +481,6 @@ export class SocketTransport implements Transport, Watcher {
       this.#watchRead();
       return;
     }
-    this.#consume(n);
     this.#maybeResumeProtocol();
     if (this.#size !== 0) {
       this.#watchWrite();
@@ -483,6 +489,20 @@ export class SocketTransport implements Transport, Watcher {
     this.#unwatchWrite();
     if (this.#closing) this.#scheduleLost(null);
     else if (this.#eof) this.#shutdownWrite();
+  }
+
+  // TLS: sends the buffer record by record while the socket takes them,
+  // consuming what went; the bytes sent, or AGAIN / CROSS when none went.
+  #sendRecords(): number {
+    let total = 0;
+    while (this.#size !== 0) {
+      const first = this.#chunks[0] as Buffer;
+      const n = this.#stream.send(first, this.#head, first.length - this.#head);
+      if (n <= 0) return total === 0 ? n : total;
+      this.#consume(n);
+      total += n;
+    }
+    return total;
   }
 
   #consume(n: number): void {

@@ -737,6 +737,38 @@ describe.each(BACKENDS)('transports on %s', (backend) => {
     expect(echoed).toBe('ok');
   });
 
+  it('TLS: closeClients ends a connection stuck in its handshake, and waitClosed then resolves', () => {
+    const loop = testLoop(backend);
+    const c = certificates();
+    function* main(): Coroutine<[boolean, boolean]> {
+      const made: Recorder[] = [];
+      const server = yield* loop.createServer(
+        () => {
+          const r = new Recorder(loop);
+          made.push(r);
+          return r;
+        },
+        '127.0.0.1',
+        0,
+        { ssl: { cert: c.server.cert, key: c.server.key } },
+      );
+      // A client that connects and never says hello.
+      const mute = new Socket(AF_INET, SOCK_STREAM);
+      yield* loop.sockConnect(mute, ['127.0.0.1', portOf(server)]);
+      yield* sleep(20);
+      server.close();
+      const waited = server.waitClosed();
+      yield* sleep(10);
+      const before = waited.done();
+      server.closeClients();
+      yield* waited;
+      const eof = yield* loop.sockRecv(mute, 10);
+      mute.close();
+      return [before, eof.length === 0 && made.length === 0];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([false, true]);
+  });
+
   it('works in cooperative mode, from async functions', async () => {
     const loop = testLoop(backend);
     const result = await loop.run(async () => {
