@@ -37,14 +37,14 @@ export { type CreateServerOptions, type CreateUnixServerOptions, Server } from '
 export type { LoopStats } from './stats.js';
 export {
   ConcurrentReadError,
-  DEFAULT_LIMIT,
+  DEFAULT_STREAM_LIMIT,
   IncompleteReadError,
   LimitOverrunError,
   LineTooLongError,
   type ReadingControl,
-  type Separator,
   StreamReader,
   type StreamReaderOptions,
+  type StreamSeparator,
 } from './stream-reader.js';
 export {
   type ClientConnected,

@@ -23,7 +23,7 @@ import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
 import type { ReadTransport } from './protocols.js';
 
 /** The default limit of a StreamReader, in bytes (asyncio's _DEFAULT_LIMIT). */
-export const DEFAULT_LIMIT = 65536;
+export const DEFAULT_STREAM_LIMIT = 65536;
 
 /**
  * EOF came before the read was complete (readExactly, readUntil): `partial`
@@ -109,7 +109,7 @@ export interface StreamReaderOptions {
 }
 
 /** What a separator may be: a string (UTF-8) or bytes; readUntil also takes a list of them. */
-export type Separator = string | Uint8Array;
+export type StreamSeparator = string | Uint8Array;
 
 // A waiting read: re-tried on each arrival; true once its Future is settled.
 type Attempt = () => boolean;
@@ -154,7 +154,7 @@ export class StreamReader {
    * @throws {RangeError} ERR_OUT_OF_RANGE when limit is not a positive integer
    */
   constructor(options: StreamReaderOptions = {}) {
-    const limit = options.limit ?? DEFAULT_LIMIT;
+    const limit = options.limit ?? DEFAULT_STREAM_LIMIT;
     if (typeof limit !== 'number') throw invalidArgType('limit', 'of type number', limit);
     if (!Number.isSafeInteger(limit) || limit <= 0) throw outOfRange('limit', 'a positive integer', limit);
     this.#limit = limit;
@@ -287,7 +287,7 @@ export class StreamReader {
    *   separator, or the separator ends beyond it; the bytes stay in the buffer
    * @throws {IncompleteReadError} (through the Future) at EOF without a separator: `partial` has the rest
    */
-  readUntil(separator: Separator | readonly Separator[] = '\n'): Future<Buffer> {
+  readUntil(separator: StreamSeparator | readonly StreamSeparator[] = '\n'): Future<Buffer> {
     const search = new SeparatorSearch(separatorList(separator), this.#limit);
     let found: number | LimitOverrunError = WAIT;
     return this.#start_(
@@ -348,7 +348,7 @@ export class StreamReader {
   toString(): string {
     const info = [`${this.bufferSize} bytes`];
     if (this.#eof) info.push('eof');
-    if (this.#limit !== DEFAULT_LIMIT) info.push(`limit=${this.#limit}`);
+    if (this.#limit !== DEFAULT_STREAM_LIMIT) info.push(`limit=${this.#limit}`);
     if (this.#waiter !== null) info.push('waiting');
     if (this.#exception !== null) info.push(`exception=${String(this.#exception)}`);
     if (this.#paused) info.push('paused');
@@ -528,9 +528,9 @@ const NEWLINE: readonly Buffer[] = [Buffer.from('\n')];
 
 // readUntil's separators as bytes (copies: a caller's array may change
 // while the read waits), shortest first.
-function separatorList(separator: Separator | readonly Separator[]): readonly Buffer[] {
+function separatorList(separator: StreamSeparator | readonly StreamSeparator[]): readonly Buffer[] {
   if (separator === '\n') return NEWLINE;
-  const list = Array.isArray(separator) ? (separator as readonly Separator[]) : [separator as Separator];
+  const list = Array.isArray(separator) ? (separator as readonly StreamSeparator[]) : [separator as StreamSeparator];
   if (list.length === 0) throw invalidArgValue('The "separator" list must hold at least one separator');
   const separators = list
     .map((sep) => {

@@ -21,7 +21,7 @@ import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData } from '../sys/index.js';
 import type { CreateConnectionOptions, CreateUnixConnectionOptions } from './connections.js';
 import type { EventLoop } from './event-loop.js';
-import type { Protocol, Transport } from './protocols.js';
+import type { Protocol, Transport, TransportExtraInfo } from './protocols.js';
 import type { CreateServerOptions, CreateUnixServerOptions, Server } from './server.js';
 import { StreamReader } from './stream-reader.js';
 
@@ -253,6 +253,12 @@ export class StreamWriter {
   readonly #reader: StreamReader | null;
   readonly #loop: EventLoop;
 
+  /**
+   * openConnection and startServer make writers; make one yourself only
+   * over a transport whose protocol is `protocol`.
+   *
+   * @param reader - the read side, whose exception drain() reports (null: none)
+   */
   constructor(transport: Transport, protocol: StreamReaderProtocol, reader: StreamReader | null, loop: EventLoop) {
     this.#transport = transport;
     this.#protocol = protocol;
@@ -332,7 +338,9 @@ export class StreamWriter {
   }
 
   /** The transport's extra information ('peername', 'sockname', 'socket', TLS details), or `defaultValue`. */
-  getExtraInfo<T = unknown>(name: string, defaultValue?: T): unknown {
+  getExtraInfo<K extends keyof TransportExtraInfo>(name: K): TransportExtraInfo[K] | undefined;
+  getExtraInfo<T = unknown>(name: string, defaultValue?: T): unknown;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
     return this.#transport.getExtraInfo(name, defaultValue);
   }
 
