@@ -246,12 +246,12 @@ export class StreamReader {
   read(n = -1): Future<Buffer> {
     checkCount(n, 'n', Number.MIN_SAFE_INTEGER);
     if (n < 0)
-      return this.#start_(
+      return this.#begin(
         'read',
         () => !this.#eof,
         () => this.#take(this.bufferSize),
       );
-    return this.#start_(
+    return this.#begin(
       'read',
       () => n > 0 && !this.#eof && this.#end === this.#start,
       () => this.#take(Math.min(n, this.bufferSize)),
@@ -267,7 +267,7 @@ export class StreamReader {
    */
   readExactly(n: number): Future<Buffer> {
     checkCount(n, 'n', 0);
-    return this.#start_(
+    return this.#begin(
       'readExactly',
       () => n > this.bufferSize && !this.#eof,
       () => {
@@ -290,7 +290,7 @@ export class StreamReader {
   readUntil(separator: StreamSeparator | readonly StreamSeparator[] = '\n'): Future<Buffer> {
     const search = new SeparatorSearch(separatorList(separator), this.#limit);
     let found: number | LimitOverrunError = WAIT;
-    return this.#start_(
+    return this.#begin(
       'readUntil',
       () => {
         found = search.find(this.#buf, this.#start, this.#end);
@@ -313,7 +313,7 @@ export class StreamReader {
   readLine(): Future<Buffer> {
     const search = new SeparatorSearch(NEWLINE, this.#limit);
     let found: number | LimitOverrunError = WAIT;
-    return this.#start_(
+    return this.#begin(
       'readLine',
       () => {
         found = search.find(this.#buf, this.#start, this.#end);
@@ -359,7 +359,7 @@ export class StreamReader {
   // (asked only while no exception is set); `finish()` completes it from the
   // buffer, or throws what fails it. The Future is settled at once when the
   // read need not wait.
-  #start_<T>(name: string, mustWait: () => boolean, finish: () => T): Future<T> {
+  #begin<T>(name: string, mustWait: () => boolean, finish: () => T): Future<T> {
     if (this.#loop === null) this.#loop = getRunningLoop();
     const future = new Future<T>(this.#loop);
     if (this.#waiter !== null) {

@@ -83,9 +83,14 @@ export class StreamReaderProtocol implements Protocol {
   /**
    * @param reader - where the received bytes go (null: nowhere)
    * @param clientConnected - called in connectionMade with the reader and a new writer (servers)
-   * @param loop - the loop of the Futures it makes
+   * @param loop - the loop of the Futures it makes (default: the running loop)
+   * @throws {LoopStateError} ERR_NO_RUNNING_LOOP without a loop and none running
    */
-  constructor(reader: StreamReader | null, clientConnected: ClientConnected | null, loop: EventLoop) {
+  constructor(
+    reader: StreamReader | null,
+    clientConnected: ClientConnected | null = null,
+    loop: EventLoop = getRunningLoop(),
+  ) {
     this.#loop = loop;
     this.#reader = reader;
     this.#clientConnected = clientConnected;

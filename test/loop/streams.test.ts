@@ -28,7 +28,8 @@ import {
   openUnixConnection,
   type Server,
   StreamReader,
-  type StreamWriter,
+  StreamReaderProtocol,
+  StreamWriter,
   startServer,
   startUnixServer,
 } from '../../src/loop/index.js';
@@ -630,6 +631,30 @@ describe.each(BACKENDS)('streams over loopback on %s', (backend) => {
       return lines;
     });
     expect(got).toEqual(['ONE\n', 'TWO\n', 'THREE\n', 'eof: 0']);
+  });
+
+  it('StreamReaderProtocol and StreamWriter over loop.createConnection directly (the running loop by default)', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string> {
+      const server = yield* startServer(echoLines, '127.0.0.1', 0);
+      const reader = new StreamReader({ limit: 1024 });
+      const [transport, protocol] = yield* loop.createConnection(
+        () => new StreamReaderProtocol(reader),
+        '127.0.0.1',
+        portOf(server),
+      );
+      expect(protocol.transport).toBe(transport);
+      const writer = new StreamWriter(transport, protocol, reader, loop);
+      writer.write('by hand\n');
+      const line = (yield* reader.readLine()).toString();
+      writer.close();
+      yield* writer.waitClosed();
+      expect(protocol.transport).toBeNull();
+      server.close();
+      yield* server.waitClosed();
+      return line;
+    }
+    expect(runBounded(loop, main())).toBe('by hand\n');
   });
 
   it('echo over a Unix socket: startUnixServer + openUnixConnection', () => {
