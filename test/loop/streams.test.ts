@@ -14,6 +14,7 @@ import {
   currentTask,
   type ExceptionContext,
   type Future,
+  gather,
   InvalidStateError,
   TimeoutError,
   waitFor,
@@ -669,6 +670,46 @@ describe.each(BACKENDS)('streams over loopback on %s', (backend) => {
       return got;
     }
     expect(runBounded(loop, main())).toEqual(TALK);
+  });
+
+  it('20 clients at once, each 200 KB each way through small limits: every byte back, in order', () => {
+    const loop = testLoop(backend);
+    // Each connection: a length line, then that many bytes; the server answers them reversed in blocks.
+    function* serve(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+      const size = Number((yield* reader.readLine()).toString());
+      const data = yield* reader.readExactly(size);
+      for (let off = 0; off < size; off += 8192) {
+        writer.write(Buffer.from(data.subarray(off, off + 8192)).reverse());
+        yield* writer.drain();
+      }
+      writer.close();
+    }
+    function* client(port: number, i: number): Coroutine<boolean> {
+      const [reader, writer] = yield* openConnection('127.0.0.1', port, { limit: 1024 });
+      const data = Buffer.alloc(200_000 + i);
+      for (let j = 0; j < data.length; j++) data[j] = (j * (i + 3)) % 256;
+      writer.write(`${data.length}\n`);
+      for (let off = 0; off < data.length; off += 30_000) {
+        writer.write(data.subarray(off, off + 30_000));
+        yield* writer.drain();
+      }
+      const back = yield* reader.read();
+      writer.close();
+      const expected = Buffer.concat(
+        Array.from({ length: Math.ceil(data.length / 8192) }, (_, k) =>
+          Buffer.from(data.subarray(k * 8192, (k + 1) * 8192)).reverse(),
+        ),
+      );
+      return back.equals(expected);
+    }
+    function* main(): Coroutine<boolean[]> {
+      const server = yield* startServer(serve, '127.0.0.1', 0, { limit: 2048 });
+      const results = yield* gather(...Array.from({ length: 20 }, (_, i) => client(portOf(server), i)));
+      server.close();
+      yield* server.waitClosed();
+      return results;
+    }
+    expect(runBounded(loop, main())).toEqual(Array(20).fill(true));
   });
 
   it('writeEof half-closes: the server reads to EOF, then still answers', () => {
