@@ -245,12 +245,15 @@ export class StreamReader {
    */
   read(n = -1): Future<Buffer> {
     checkCount(n, 'n', Number.MIN_SAFE_INTEGER);
-    if (n < 0)
+    if (n < 0) {
+      // Until EOF, the bytes wait in the buffer (not paused: the read waits
+      // for them), so a cancelled read(-1) loses none either.
       return this.#begin(
         'read',
         () => !this.#eof,
         () => this.#take(this.bufferSize),
       );
+    }
     return this.#begin(
       'read',
       () => n > 0 && !this.#eof && this.#end === this.#start,
@@ -284,7 +287,7 @@ export class StreamReader {
    * @param separator - a string (UTF-8), bytes, or a list of them; not empty
    * @throws {TypeError} ERR_INVALID_ARG_VALUE for an empty separator or list
    * @throws {LimitOverrunError} (through the Future) when the buffer passes the limit without a
-   *   separator, or the separator ends beyond it; the bytes stay in the buffer
+   *   separator, or the separator starts beyond it; the bytes stay in the buffer
    * @throws {IncompleteReadError} (through the Future) at EOF without a separator: `partial` has the rest
    */
   readUntil(separator: StreamSeparator | readonly StreamSeparator[] = '\n'): Future<Buffer> {

@@ -16,7 +16,7 @@
 
 import { constants as osConstants } from 'node:os';
 import { isThenable } from '../coro/future.js';
-import { Future, getRunningLoop, isCoroutine } from '../coro/index.js';
+import { Future, getRunningLoop, isCoroutine, type Task } from '../coro/index.js';
 import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData } from '../sys/index.js';
 import type { CreateConnectionOptions, CreateUnixConnectionOptions } from './connections.js';
@@ -64,7 +64,8 @@ function pipe<T>(source: Future<T>, target: Future<T>): void {
  * @example
  * ```ts
  * const reader = new StreamReader({ loop });
- * const [transport] = yield* loop.createConnection(() => new StreamReaderProtocol(reader, null, loop), host, port);
+ * const [transport, protocol] = yield* loop.createConnection(() => new StreamReaderProtocol(reader), host, port);
+ * const writer = new StreamWriter(transport, protocol, reader, loop);
  * ```
  */
 export class StreamReaderProtocol implements Protocol {
@@ -72,7 +73,7 @@ export class StreamReaderProtocol implements Protocol {
   #reader: StreamReader | null;
   #clientConnected: ClientConnected | null;
   #transport: Transport | null = null;
-  #task: Future<unknown> | null = null;
+  #task: Task<unknown> | null = null;
   #overTls = false;
   readonly #closed: Future<void>;
   // Write flow control (asyncio's FlowControlMixin).
@@ -82,7 +83,7 @@ export class StreamReaderProtocol implements Protocol {
 
   /**
    * @param reader - where the received bytes go (null: nowhere)
-   * @param clientConnected - called in connectionMade with the reader and a new writer (servers)
+   * @param clientConnected - for a server: run as a Task (from connectionMade) with the reader and a new writer
    * @param loop - the loop of the Futures it makes (default: the running loop)
    * @throws {LoopStateError} ERR_NO_RUNNING_LOOP without a loop and none running
    */
@@ -103,7 +104,7 @@ export class StreamReaderProtocol implements Protocol {
   }
 
   /** The Task running the client-connected callback (and what it returns), until the connection is lost. */
-  get task(): Future<unknown> | null {
+  get task(): Task<unknown> | null {
     return this.#task;
   }
 
