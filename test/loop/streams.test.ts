@@ -16,6 +16,7 @@ import {
   type Future,
   gather,
   InvalidStateError,
+  type Task,
   TimeoutError,
   waitFor,
 } from '../../src/coro/index.js';
@@ -839,6 +840,47 @@ describe.each(BACKENDS)('streams over loopback on %s', (backend) => {
     expect(runBounded(loop, main())).toEqual([
       ['closing: true, closed yet: false', 'client closed', 'drain: ECONNRESET'],
       ['server read 3 at EOF', 'server closed'],
+    ]);
+  });
+
+  it('abortClients ends the handlers at EOF; a handler Task cancelled closes its connection', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string[]> {
+      const log: string[] = [];
+      const handlers: Task<unknown>[] = [];
+      const server = yield* startServer(
+        function* (reader): Coroutine<void> {
+          handlers.push(currentTask() as Task<unknown>);
+          try {
+            log.push(`handler read ${(yield* reader.readLine()).length} bytes`);
+          } catch (e) {
+            log.push(`handler: ${(e as Error).name}`);
+            throw e;
+          }
+        },
+        '127.0.0.1',
+        0,
+      );
+      const [firstReader, first] = yield* openConnection('127.0.0.1', portOf(server));
+      const [secondReader, second] = yield* openConnection('127.0.0.1', portOf(server));
+      while (handlers.length < 2) yield;
+      // The first handler's Task is cancelled: its connection closes.
+      handlers[0]?.cancel();
+      log.push(`first client read ${(yield* firstReader.read()).length} bytes`);
+      // Then the server goes, taking its clients: the second handler sees EOF.
+      server.close();
+      server.abortClients();
+      yield* server.waitClosed();
+      log.push(`second client read ${(yield* secondReader.read()).length} bytes`);
+      first.close();
+      second.close();
+      return log;
+    }
+    expect(runBounded(loop, main())).toEqual([
+      'handler: CancelledError',
+      'first client read 0 bytes',
+      'handler read 0 bytes',
+      'second client read 0 bytes',
     ]);
   });
 
