@@ -35,6 +35,7 @@ import {
 import { LoopBackend } from './backend.js';
 import { connectByName } from './connect.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
+import { sockRecvfrom, sockRecvfromInto, sockSendto } from './datagram-ops.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
@@ -605,6 +606,52 @@ export class EventLoop implements LoopLike, HandleOwner {
   sockAccept(sock: Socket): Future<[Socket, SocketAddress]> {
     const future = this.#proactor !== null ? this.#proactor.accept(sock) : sockAccept(this, sock);
     return this.#meter.trace === null ? future : this.#meter.op('accept', sock, future);
+  }
+
+  /**
+   * asyncio's sock_recvfrom: receives one datagram of at most `nbytes` (the
+   * rest of a longer one is discarded) as `[data, senderAddress]`; the
+   * address is null for a sender without one (an unbound Unix socket).
+   * Waits for readiness on every backend; cancelling stops the waiting.
+   *
+   * @throws {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
+   * @throws {OSError} (through the Future) ECONNREFUSED after an ICMP port
+   *   unreachable on a connected UDP socket, EBADF...
+   */
+  sockRecvfrom(sock: Socket, nbytes: number): Future<[Buffer, SocketAddress | null]> {
+    this.#checkClosed();
+    const future = sockRecvfrom(this, sock, nbytes);
+    return this.#meter.trace === null ? future : this.#meter.op('recvfrom', sock, future);
+  }
+
+  /**
+   * asyncio's sock_recvfrom_into: receives one datagram into `buffer` (at
+   * most `nbytes` bytes; 0: the whole buffer) as `[bytes, senderAddress]`.
+   *
+   * @throws {TypeError} when buffer is not a Buffer, TypedArray or DataView
+   * @throws {RangeError} when nbytes is negative or more than the buffer holds
+   */
+  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress | null]> {
+    this.#checkClosed();
+    const future = sockRecvfromInto(this, sock, buffer, nbytes);
+    return this.#meter.trace === null ? future : this.#meter.op('recvfromInto', sock, future);
+  }
+
+  /**
+   * asyncio's sock_sendto: sends `data` as one datagram to the numeric
+   * `address` (resolve names with getaddrinfo first); resolves with the
+   * bytes sent, waiting for room when the socket's buffer is full. The
+   * bytes must not change until the Future is done.
+   *
+   * @throws {TypeError} for data that is not a string or ArrayBufferView, or
+   *   an address that is not one of the socket's family
+   * @throws {RangeError} for a port outside [0, 65535]
+   * @throws {OSError} (through the Future) EMSGSIZE, ECONNREFUSED, EISCONN...
+   */
+  sockSendto(sock: Socket, data: SendData, address: SocketAddress): Future<number> {
+    this.#checkClosed();
+    const future = sockSendto(this, sock, data, address);
+    return this.#meter.trace === null ? future : this.#meter.op('sendto', sock, future);
   }
 
   /**
