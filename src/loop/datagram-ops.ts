@@ -25,7 +25,7 @@ import { OSError, type SendData, type Socket, type SocketAddress } from '../sys/
 import type { IoSlots, Watcher } from './handle.js';
 import { byteSize, MAX_IO } from './sock-args.js';
 
-/** What the datagram operations need of the loop. */
+/** @internal What the datagram operations need of the loop. */
 export interface DatagramLoop extends LoopLike {
   /** Makes `watcher` the socket's reader (or writer). @throws what addReader throws */
   watchFd(sock: Socket, write: boolean, watcher: Watcher): IoSlots;

@@ -36,6 +36,7 @@ import { LoopBackend } from './backend.js';
 import { connectByName } from './connect.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
 import { sockRecvfrom, sockRecvfromInto, sockSendto } from './datagram-ops.js';
+import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagram-transport.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
@@ -49,6 +50,7 @@ import {
   type RunTarget,
 } from './options.js';
 import type { Proactor } from './proactor.js';
+import type { DatagramProtocol, DatagramTransport } from './protocols.js';
 import { RingQueue } from './ready-queue.js';
 import { LoopSignals } from './signals.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
@@ -700,6 +702,38 @@ export class EventLoop implements LoopLike, HandleOwner {
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]> {
     this.#checkClosed();
     return this.#resolver.lookup(host, port, options);
+  }
+
+  /**
+   * asyncio's create_datagram_endpoint: a UDP (IPv4, IPv6) or Unix datagram
+   * endpoint. Makes the socket the options ask for -- bound to `localAddr`,
+   * connected to `remoteAddr` (host names resolved with getaddrinfo; a
+   * string is a Unix socket path), SO_REUSEPORT / SO_BROADCAST when asked --
+   * or takes `sock`; then calls `protocolFactory()` and resolves with the
+   * transport and that protocol once `connectionMade` has run. The
+   * transport receives into `datagramReceived`, queues what the socket
+   * cannot take yet (flow control through pauseWriting/resumeWriting) and
+   * reports send and receive errors to `errorReceived`. Works on every backend.
+   *
+   * @throws {TypeError} / {RangeError} for bad options: a sock with other
+   *   options, no address and no family, a path with an IP family...
+   * @throws {GetAddrInfoError} / {OSError} (through the Future) when a name does
+   *   not resolve, or bind or connect fails (EADDRINUSE...)
+   *
+   * @example
+   * ```ts
+   * const [transport] = await loop.createDatagramEndpoint(
+   *   () => ({ datagramReceived: (data, addr) => transport.sendto(data, addr) }),
+   *   { localAddr: ['127.0.0.1', 9999] },
+   * );
+   * ```
+   */
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]> {
+    this.#checkClosed();
+    return createDatagramEndpoint(this, protocolFactory, options);
   }
 
   /** Sets (or, with null, resets) the handler of unhandled exceptions. */

@@ -3,6 +3,7 @@
  *
  * @module
  */
+export type { DatagramEndpointOptions, EndpointHostPort } from './datagram-transport.js';
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
   type BackendName,
@@ -13,6 +14,19 @@ export {
   type SelectorName,
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
+export type {
+  BaseProtocol,
+  BaseTransport,
+  BufferedProtocol,
+  DatagramProtocol,
+  DatagramTransport,
+  Protocol,
+  ProtocolFactory,
+  ReadTransport,
+  Transport,
+  TransportExtraInfo,
+  WriteTransport,
+} from './protocols.js';
 export type { LoopStats } from './stats.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
