@@ -3,6 +3,13 @@
  *
  * @module
  */
+
+export type {
+  AcceptedSocketOptions,
+  CreateConnectionOptions,
+  CreateUnixConnectionOptions,
+  SslOption,
+} from './connections.js';
 export type { DatagramEndpointOptions, EndpointHostPort } from './datagram-transport.js';
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
@@ -27,6 +34,7 @@ export type {
   TransportExtraInfo,
   WriteTransport,
 } from './protocols.js';
+export { type CreateServerOptions, type CreateUnixServerOptions, Server } from './server.js';
 export type { LoopStats } from './stats.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
