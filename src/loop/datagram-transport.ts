@@ -25,6 +25,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 import type { Coroutine, Future, LoopLike } from '../coro/index.js';
+import type { Cancellable } from '../coro/types.js';
 import { RUN } from '../coro/types.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
 import {
@@ -92,6 +93,9 @@ export const READS_PER_WAKE = 32;
 /** asyncio's default water marks: pauseWriting above 64 KiB queued, resumeWriting at 16 KiB. */
 const DEFAULT_HIGH = 64 * 1024;
 
+/** The longest wait before an unconnected Unix datagram socket tries a full receiver again (see #backOff). */
+const MAX_BACKOFF_MS = 8;
+
 // The largest datagram received whole (asyncio's max_size): more than any
 // UDP datagram (65,535 bytes) and than a Unix one under the default
 // SO_SNDBUF. One per thread: a datagram is copied out before any protocol
@@ -145,6 +149,11 @@ export class LoopDatagramTransport implements DatagramTransport {
   #closing = false;
   // connectionLost is scheduled (once: close(), abort() or a fatal error).
   #lost = false;
+  // An unconnected Unix datagram socket, whose writability says nothing of
+  // the receiver's room (see #backOff), its current delay and timer.
+  readonly #blindPoll: boolean;
+  #backoffMs = 0;
+  #retry: Cancellable | null = null;
 
   constructor(
     loop: EndpointLoop,
@@ -161,6 +170,7 @@ export class LoopDatagramTransport implements DatagramTransport {
     this.#peer = peer;
     this.#sockname = nameOf(sock, false);
     this.#peername = peer === null ? undefined : nameOf(sock, true);
+    this.#blindPoll = this.#family === AF_UNIX && peer === null;
     // asyncio's order: connectionMade, then reading starts, then the waiter
     // (createDatagramEndpoint's result) is resolved: each in a callback of its own.
     loop.callSoon(connectionMade, this);
@@ -318,6 +328,7 @@ export class LoopDatagramTransport implements DatagramTransport {
 
   /** @internal Writable: send the queued datagrams in order until the socket is full again. */
   writeReady(): void {
+    let progressed = false;
     while (this.#head < this.#queue.length) {
       const head = this.#head;
       const bytes = this.#queue[head] as Buffer;
@@ -335,13 +346,40 @@ export class LoopDatagramTransport implements DatagramTransport {
         return;
       }
       if (sent === null) break;
+      progressed = true;
       this.#dequeue();
     }
     this.#maybeResume();
     if (this.#head === this.#queue.length) {
+      this.#backoffMs = 0;
       this.#unwatch(this.#writer);
       if (this.#closing && !this.#lost) this.#scheduleLost(null);
+    } else if (this.#blindPoll) {
+      this.#backOff(progressed);
     }
+  }
+
+  // An unconnected Unix datagram socket is reported writable while the
+  // receiver's queue is full (Linux's unix_dgram_poll looks at the peer's
+  // queue only for a connected socket), so the writer would fire every
+  // iteration and each send say EAGAIN: the loop would spin until the
+  // receiver reads. Instead, when a writable event sent nothing, the
+  // writer is dropped and re-watched after a delay that doubles up to
+  // MAX_BACKOFF_MS; any progress resets it.
+  #backOff(progressed: boolean): void {
+    if (progressed) {
+      this.#backoffMs = 0;
+      return;
+    }
+    this.#backoffMs = Math.min(this.#backoffMs === 0 ? 1 : this.#backoffMs * 2, MAX_BACKOFF_MS);
+    this.#unwatch(this.#writer);
+    this.#retry = this.#loop.callLater(this.#backoffMs, rewatchWriter, this);
+  }
+
+  /** @internal The back-off delay ended: watch for writability again. */
+  rewatchWriter(): void {
+    this.#retry = null;
+    if (!this.#lost && this.#head < this.#queue.length) this.#watch(this.#writer);
   }
 
   /** @internal Called by startReading once connectionMade has run. */
@@ -359,6 +397,8 @@ export class LoopDatagramTransport implements DatagramTransport {
     try {
       this.#protocol.connectionLost?.(exc);
     } finally {
+      this.#retry?.cancel();
+      this.#retry = null;
       this.#unwatch(this.#reader);
       this.#unwatch(this.#writer);
       this.#sock.close();
@@ -441,6 +481,8 @@ export class LoopDatagramTransport implements DatagramTransport {
 
   #forceClose(exc: Error | null): void {
     if (this.#lost) return;
+    this.#retry?.cancel();
+    this.#retry = null;
     if (this.#head < this.#queue.length) {
       this.#queue = [];
       this.#addresses = [];
@@ -476,6 +518,9 @@ function resolveWaiter(waiter: Future<void>): void {
 }
 function connectionLost(transport: LoopDatagramTransport, exc: Error | null): void {
   transport.connectionLost(exc);
+}
+function rewatchWriter(transport: LoopDatagramTransport): void {
+  transport.rewatchWriter();
 }
 
 // The address recvfrom found: the host (or path, or null) it returned and

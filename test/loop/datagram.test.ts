@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { CancelledError, type Coroutine, type Future, sleep } from '../../src/coro/index.js';
-import type { DatagramEndpointOptions, DatagramProtocol, DatagramTransport, EventLoop } from '../../src/loop/index.js';
+import {
+  type DatagramEndpointOptions,
+  type DatagramProtocol,
+  type DatagramTransport,
+  type EventLoop,
+  LoopTrace,
+  type TraceOperation,
+} from '../../src/loop/index.js';
 import {
   AF_INET,
   AF_INET6,
@@ -272,6 +279,32 @@ describe.each(CASES)('sockRecvfrom / sockRecvfromInto / sockSendto on %s (%s)', 
     expect(got.received).toBe(got.sent + 1);
   });
 
+  it('a trace records recvfrom, recvfromInto and sendto with the bytes they moved', async () => {
+    const loop = testLoop(backend);
+    const trace = new LoopTrace();
+    loop.setTrace(trace);
+    const a = dgram(AF_INET, ['127.0.0.1', 0]);
+    const b = dgram(AF_INET, ['127.0.0.1', 0]);
+    await runIn(loop, mode, function* () {
+      const pending = loop.sockRecvfrom(b, 100);
+      yield* loop.sockSendto(a, 'hello', b.getsockname());
+      yield* pending;
+      yield* loop.sockSendto(a, 'abc', b.getsockname());
+      yield* loop.sockRecvfromInto(b, Buffer.alloc(10));
+    });
+    loop.setTrace(null);
+    const got = trace
+      .events()
+      .filter((e): e is TraceOperation => e.kind === 'op')
+      .map((o) => [o.op, o.bytes, o.outcome]);
+    expect(got).toEqual([
+      ['recvfrom', 5, 'ok'],
+      ['sendto', 5, 'ok'],
+      ['sendto', 3, 'ok'],
+      ['recvfromInto', 3, 'ok'],
+    ]);
+  });
+
   it('many datagrams in both directions over UDP arrive intact (loopback does not drop these)', async () => {
     const loop = testLoop(backend);
     const a = dgram(AF_INET, ['127.0.0.1', 0]);
@@ -509,6 +542,42 @@ describe.each(CASES)('createDatagramEndpoint on %s (%s)', (backend, mode) => {
     expect(out.received).toEqual(Array.from({ length: COUNT }, (_, i) => String(i).padStart(4, '0')));
     expect(out.events).toEqual(['made', 'pause', 'resume', 'lost']);
     expect(receiver.tryRecvfrom(1024)).toBeNull();
+  });
+
+  it('unconnected Unix datagram to a full receiver: queued, sent in order once it reads, without spinning the loop', async () => {
+    const loop = testLoop(backend);
+    const dir = tmpDir();
+    const receiver = dgram(AF_UNIX, join(dir, 'r'));
+    const COUNT = 200;
+    const out = await runIn(loop, mode, function* () {
+      const [t, p] = yield* loop.createDatagramEndpoint(() => new Recorder(), {
+        family: AF_UNIX,
+        localAddr: join(dir, 's'),
+      });
+      t.setWriteBufferLimits(1024);
+      for (let i = 0; i < COUNT; i++) t.sendto(`${String(i).padStart(4, '0')}${'y'.repeat(60)}`, join(dir, 'r'));
+      const queued = t.getWriteBufferSize();
+      // Linux reports this socket writable while the receiver is full: the
+      // transport backs off rather than try a send every iteration.
+      const before = loop.iterations;
+      yield* sleep(50);
+      const iterations = loop.iterations - before;
+      const received: string[] = [];
+      const senders = new Set<SocketAddress | null>();
+      while (received.length < COUNT) {
+        const [data, from] = yield* loop.sockRecvfrom(receiver, 1024);
+        received.push(data.toString().slice(0, 4));
+        senders.add(from);
+      }
+      yield* until(() => t.getWriteBufferSize() === 0, 'the queue to drain');
+      yield* closed(t, p);
+      return { queued, iterations, received, senders: [...senders], events: p.events };
+    });
+    expect(out.queued).toBeGreaterThan(1024);
+    expect(out.iterations).toBeLessThan(200);
+    expect(out.received).toEqual(Array.from({ length: COUNT }, (_, i) => String(i).padStart(4, '0')));
+    expect(out.senders).toEqual([join(dir, 's')]);
+    expect(out.events).toEqual(['made', 'pause', 'resume', 'lost']);
   });
 
   it('close() with queued datagrams sends them all, then calls connectionLost once, last', async () => {
