@@ -19,7 +19,7 @@
  */
 import type { CancelHook } from '../coro/future.js';
 import { Future, type LoopLike } from '../coro/index.js';
-import { RUN } from '../coro/types.js';
+import { type Cancellable, RUN } from '../coro/types.js';
 import { checkInt } from '../sys/args.js';
 import { OSError, type SendData, type Socket, type SocketAddress } from '../sys/index.js';
 import type { IoSlots, Watcher } from './handle.js';
@@ -56,6 +56,8 @@ export class DatagramOp implements Watcher, CancelHook {
   readonly #bytes: ArrayBufferView;
   readonly #nbytes: number;
   readonly #address: SocketAddress | null;
+  #backoffMs = 0;
+  #timer: Cancellable | null = null;
 
   constructor(
     loop: DatagramLoop,
@@ -93,9 +95,36 @@ export class DatagramOp implements Watcher, CancelHook {
       future.setException(error);
       return;
     }
-    if (result === null) return;
+    if (result === null) {
+      if (this.#kind === SENDTO) this.#backOff();
+      return;
+    }
     this.#finish();
     future.resolveFromLoop(result as never);
+  }
+
+  // Writable, yet the send said EAGAIN: an unconnected Unix datagram socket
+  // whose receiver's queue is full (Linux's unix_dgram_poll looks at the
+  // peer's queue only for a connected socket, so it reports writable all
+  // along). Watching on would wake every iteration for nothing: stop, and
+  // watch again after a delay that doubles up to MAX_BACKOFF_MS.
+  #backOff(): void {
+    this.#backoffMs = Math.min(this.#backoffMs === 0 ? 1 : this.#backoffMs * 2, MAX_BACKOFF_MS);
+    this.#unwatchFd();
+    this.#timer = this.#loop.callLater(this.#backoffMs, rewatch, this);
+  }
+
+  /** @internal The back-off delay ended: watch again (a failure fails the Future). */
+  rewatch(): void {
+    this.#timer = null;
+    const future = this.#future;
+    if (future === null) return;
+    try {
+      this.#slots = this.#loop.watchFd(this.#sock, true, this);
+    } catch (error) {
+      this.#future = null;
+      future.setException(error);
+    }
   }
 
   /** @internal Another reader or writer replaced it, or the fd's watch ended: its Future stays pending. */
@@ -111,11 +140,24 @@ export class DatagramOp implements Watcher, CancelHook {
 
   #finish(): void {
     this.#future = null;
+    this.#timer?.cancel();
+    this.#timer = null;
+    this.#unwatchFd();
+  }
+
+  #unwatchFd(): void {
     const slots = this.#slots;
     this.#slots = null;
     if (slots !== null) this.#loop.unwatch(slots, this.#kind === SENDTO, this);
   }
 }
+
+function rewatch(op: DatagramOp): void {
+  op.rewatch();
+}
+
+/** The longest wait before a send that found a Unix receiver full tries again (see DatagramOp's back-off). */
+const MAX_BACKOFF_MS = 8;
 
 // The syscall: its result, or null when it would block.
 function attempt(
