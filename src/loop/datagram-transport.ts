@@ -128,7 +128,7 @@ class Side implements Watcher {
  */
 export class LoopDatagramTransport implements DatagramTransport {
   readonly #loop: EndpointLoop;
-  #sock: Socket;
+  readonly #sock: Socket;
   readonly #fd: number;
   readonly #family: number;
   #protocol: DatagramProtocol;
@@ -149,9 +149,7 @@ export class LoopDatagramTransport implements DatagramTransport {
   #closing = false;
   // connectionLost is scheduled (once: close(), abort() or a fatal error).
   #lost = false;
-  // An unconnected Unix datagram socket, whose writability says nothing of
-  // the receiver's room (see #backOff), its current delay and timer.
-  readonly #blindPoll: boolean;
+  // The back-off of a writer that woke and could send nothing (see #backOff).
   #backoffMs = 0;
   #retry: Cancellable | null = null;
 
@@ -170,7 +168,6 @@ export class LoopDatagramTransport implements DatagramTransport {
     this.#peer = peer;
     this.#sockname = nameOf(sock, false);
     this.#peername = peer === null ? undefined : nameOf(sock, true);
-    this.#blindPoll = this.#family === AF_UNIX && peer === null;
     // asyncio's order: connectionMade, then reading starts, then the waiter
     // (createDatagramEndpoint's result) is resolved: each in a callback of its own.
     loop.callSoon(connectionMade, this);
@@ -218,9 +215,9 @@ export class LoopDatagramTransport implements DatagramTransport {
     let l = low;
     if (h === undefined) h = l === undefined ? DEFAULT_HIGH : 4 * l;
     if (l === undefined) l = Math.floor(h / 4);
-    if (typeof h !== 'number' || typeof l !== 'number' || !(h >= l && l >= 0)) {
-      throw outOfRange('high', `>= low >= 0 (low ${String(low)})`, high);
-    }
+    if (typeof h !== 'number') throw invalidArgType('high', 'of type number', high);
+    if (typeof l !== 'number') throw invalidArgType('low', 'of type number', low);
+    if (!(h >= l && l >= 0)) throw outOfRange('high', `>= low >= 0 (low ${String(l)})`, h);
     this.#high = h;
     this.#low = l;
     this.#maybePause();
@@ -277,7 +274,8 @@ export class LoopDatagramTransport implements DatagramTransport {
     const copy = Buffer.allocUnsafe(bytes.byteLength);
     copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     this.#queue.push(copy);
-    this.#addresses.push(to);
+    // A copy of the address too: the caller may reuse its array.
+    this.#addresses.push(to === null || typeof to === 'string' ? to : ([...to] as SocketAddress));
     this.#bufferSize += copy.length;
     this.#maybePause();
   }
@@ -354,18 +352,19 @@ export class LoopDatagramTransport implements DatagramTransport {
       this.#backoffMs = 0;
       this.#unwatch(this.#writer);
       if (this.#closing && !this.#lost) this.#scheduleLost(null);
-    } else if (this.#blindPoll) {
+    } else {
       this.#backOff(progressed);
     }
   }
 
-  // An unconnected Unix datagram socket is reported writable while the
-  // receiver's queue is full (Linux's unix_dgram_poll looks at the peer's
-  // queue only for a connected socket), so the writer would fire every
-  // iteration and each send say EAGAIN: the loop would spin until the
-  // receiver reads. Instead, when a writable event sent nothing, the
-  // writer is dropped and re-watched after a delay that doubles up to
-  // MAX_BACKOFF_MS; any progress resets it.
+  // Writable, yet nothing went out: an unconnected Unix datagram socket
+  // whose receiver's queue is full (Linux's unix_dgram_poll looks at the
+  // peer's queue only for a connected socket, so it reports writable all
+  // along). The writer would fire every iteration and each send say EAGAIN:
+  // the loop would spin until the receiver reads. Instead the writer is
+  // dropped and watched again after a delay that doubles up to
+  // MAX_BACKOFF_MS; any progress resets it. (Elsewhere writability is
+  // exact, and a wake that sends nothing is rare.)
   #backOff(progressed: boolean): void {
     if (progressed) {
       this.#backoffMs = 0;
@@ -610,16 +609,16 @@ function checkOptions(protocolFactory: unknown, options: DatagramEndpointOptions
     if (!(sock instanceof Socket)) throw invalidArgType('sock', 'a Socket', sock);
     if (sock.type !== SOCK_DGRAM)
       throw invalidArgValue(`A datagram socket was expected, got a socket of type ${sock.type}`);
-    const others = ['localAddr', 'remoteAddr', 'family', 'reusePort', 'allowBroadcast'].filter(
-      (k) =>
-        options[k as keyof DatagramEndpointOptions] !== undefined &&
-        options[k as keyof DatagramEndpointOptions] !== false &&
-        !(k === 'family' && family === 0),
-    );
+    // asyncio's rule: with sock, no option that would shape a socket (a
+    // false flag or family 0 shapes nothing).
+    const others: string[] = [];
+    if (localAddr !== undefined) others.push('localAddr');
+    if (remoteAddr !== undefined) others.push('remoteAddr');
+    if (family !== undefined && family !== 0) others.push('family');
+    if (reusePort === true) others.push('reusePort');
+    if (allowBroadcast === true) others.push('allowBroadcast');
     if (others.length > 0) {
-      throw invalidArgValue(
-        `socket modifier keyword arguments can not be used when sock is specified. (${others.join(', ')})`,
-      );
+      throw invalidArgValue(`Options that make a socket cannot be given with sock: ${others.join(', ')}`);
     }
     return;
   }

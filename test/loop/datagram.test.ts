@@ -788,6 +788,7 @@ describe.each(CASES)('createDatagramEndpoint on %s (%s)', (backend, mode) => {
       expect(() => t.sendto('x', ['127.0.0.1', 70000])).toThrow(RangeError);
       expect(() => t.setWriteBufferLimits(1, 2)).toThrow(RangeError);
       expect(() => t.setWriteBufferLimits(-1)).toThrow(RangeError);
+      expect(() => t.setWriteBufferLimits('big' as unknown as number)).toThrow(TypeError);
       expect(t.getWriteBufferLimits()).toEqual([16 * 1024, 64 * 1024]);
       expect(t.getWriteBufferSize()).toBe(0);
       expect(t.isClosing()).toBe(false);
