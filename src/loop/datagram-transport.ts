@@ -43,6 +43,7 @@ import {
   type SocketAddress,
 } from '../sys/index.js';
 import { native } from '../sys/native.js';
+import { addressResult } from '../sys/socket.js';
 import type { GetAddrInfoOptions } from './dns.js';
 import type { IoSlots, Watcher } from './handle.js';
 import type { BaseProtocol, DatagramProtocol, DatagramTransport, TransportExtraInfo } from './protocols.js';
@@ -314,7 +315,7 @@ export class LoopDatagramTransport implements DatagramTransport {
       const n = native.results[0] as number;
       const data = Buffer.allocUnsafe(n);
       buf.copy(data, 0, 0, n);
-      const from = addressOf(host);
+      const from = addressResult(host);
       try {
         this.#protocol.datagramReceived?.(data, from);
       } catch (exception) {
@@ -520,17 +521,6 @@ function connectionLost(transport: LoopDatagramTransport, exc: Error | null): vo
 }
 function rewatchWriter(transport: LoopDatagramTransport): void {
   transport.rewatchWriter();
-}
-
-// The address recvfrom found: the host (or path, or null) it returned and
-// the rest from the addon's results array.
-function addressOf(host: string | null): SocketAddress | null {
-  if (host === null) return null;
-  const r = native.results;
-  const family = r[1];
-  if (family === AF_INET) return [host, r[2] as number];
-  if (family === AF_INET6) return [host, r[2] as number, (r[3] as number) >>> 0, (r[4] as number) >>> 0];
-  return host;
 }
 
 function nameOf(sock: Socket, peer: boolean): SocketAddress | undefined {

@@ -62,7 +62,11 @@ function scratchFor(bufsize: number): Buffer {
 // of what they found in this array of the addon's (native/socket.cc).
 const results = native.results;
 
-function addressResult(host: string | null): SocketAddress | null {
+/**
+ * @internal The address accept or recvfrom found: the host (or path, or
+ * null) the addon returned, and the rest from its results array.
+ */
+export function addressResult(host: string | null): SocketAddress | null {
   if (host === null) return null;
   const family = results[1];
   if (family === AF_INET) return [host, results[2] as number];
