@@ -331,6 +331,27 @@ describe.each(CASES)('sockRecvfrom / sockRecvfromInto / sockSendto on %s (%s)', 
     expect(out).toEqual({ fds: 0, timers: 0, received: out.sent, sent: out.sent, cancelled: true });
   });
 
+  it('a blocking socket never blocks the loop (MSG_DONTWAIT): a timer runs while its receive waits', async () => {
+    const loop = testLoop(backend);
+    const sock = trackClosable(new Socket(AF_INET, SOCK_DGRAM));
+    sock.bind(['127.0.0.1', 0]);
+    expect(sock.getBlocking()).toBe(true);
+    const peer = dgram(AF_INET);
+    const order = await runIn(loop, mode, function* () {
+      const log: string[] = [];
+      const pending = loop.sockRecvfrom(sock, 10);
+      pending.addDoneCallback(() => log.push('received'));
+      loop.callLater(5, () => {
+        log.push('timer');
+        peer.sendto('late', sock.getsockname());
+      });
+      const [data] = yield* pending;
+      log.push(data.toString());
+      return log;
+    });
+    expect(order).toEqual(['timer', 'received', 'late']);
+  });
+
   it('many datagrams in both directions over UDP arrive intact (loopback does not drop these)', async () => {
     const loop = testLoop(backend);
     const a = dgram(AF_INET, ['127.0.0.1', 0]);
