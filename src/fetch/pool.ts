@@ -10,10 +10,10 @@
  *
  * @module
  */
-import { type Coroutine, type Future, waitFor } from '../coro/index.js';
+import { type Coroutine, waitFor } from '../coro/index.js';
 import { formatRequest, type HttpTarget, parseHttpUrl, type ResponseParser } from '../http/index.js';
-import type { EventLoop, Protocol, Transport } from '../loop/index.js';
-import { TLS_WANT_READ, TLS_WANT_WRITE, type TlsSocket } from '../sys/index.js';
+import type { EventLoop } from '../loop/index.js';
+import { type Socket, TLS_WANT_READ, TLS_WANT_WRITE, TlsSocket } from '../sys/index.js';
 import { connectAny, readResponse, startTlsOptions } from './coroutine.js';
 import { TimedParser, TimingMarks } from './timings.js';
 import { poolKey } from './tls.js';
@@ -31,196 +31,11 @@ export interface PoolOptions {
   maxPerHost?: number;
 }
 
-/** A pooled connection, whichever way it does its I/O. */
 interface Connection {
+  /** The TLS socket for https (closing it closes the socket beneath). */
+  sock: Socket | TlsSocket;
   /** Reused at least once: a failure before any byte may be a stale keep-alive. */
   reused: boolean;
-  /** Sends `request` and reads the response into `parser`. */
-  exchange(loop: EventLoop, request: Buffer, parser: TimedParser): Future<void> | Coroutine<void>;
-  /** The exchange is over (done, failed or cancelled). */
-  release(): void;
-  /** Whether it can carry another request. */
-  usable(): boolean;
-  /** It waits in the pool / it leaves the pool for a request. */
-  park(): void;
-  unpark(): void;
-  /** Closes at once. */
-  abort(): void;
-}
-
-// A byte's room: an idle connection has nothing to say, so a record it
-// does decrypt is a stray byte that makes it unusable anyway.
-const PROBE = Buffer.alloc(1);
-
-/**
- * An https connection, on the loop's sock_* operations over its TlsSocket.
- * It stays off the transports because a TLS transport takes a peer's FIN
- * without close_notify for a clean end (src/loop/byte-streams.ts), where
- * the fetchers report ERR_SSL_UNEXPECTED_EOF_WHILE_READING: a
- * close-delimited body cut short must not pass for a whole one.
- */
-class TlsConnection implements Connection {
-  reused = false;
-  #closed = false;
-  readonly #loop: EventLoop;
-  readonly #sock: TlsSocket;
-  readonly #onIdleGone: (conn: Connection) => void;
-
-  constructor(loop: EventLoop, sock: TlsSocket, onIdleGone: (conn: Connection) => void) {
-    this.#loop = loop;
-    this.#sock = sock;
-    this.#onIdleGone = onIdleGone;
-  }
-
-  *exchange(loop: EventLoop, request: Buffer, parser: TimedParser): Coroutine<void> {
-    yield* loop.sockSendAll(this.#sock, request);
-    parser.marks.sent();
-    yield* readResponse(loop, this.#sock, parser);
-  }
-
-  release(): void {}
-
-  usable(): boolean {
-    return !this.#closed;
-  }
-
-  // Watches the idle connection: a server that closes it (or sends stray
-  // bytes) makes it unusable, and it is dropped at once rather than fail
-  // the next request. The registration stays while idle, so reusing the
-  // connection costs no epoll_ctl ADD/DEL pair (the request's own receive
-  // takes it over in the same iteration).
-  park(): void {
-    this.#loop.addReader(this.#sock, this.#idleReadable);
-  }
-
-  unpark(): void {
-    this.#loop.removeReader(this.#sock);
-  }
-
-  abort(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#loop.removeReader(this.#sock);
-    this.#sock.close();
-  }
-
-  // A TLS 1.3 session ticket is a record that is no data: a read consumes
-  // it and answers with a want, and the connection stays.
-  readonly #idleReadable = (): void => {
-    try {
-      const n = this.#sock.tryRecvInto(PROBE);
-      if (n === TLS_WANT_READ || n === TLS_WANT_WRITE) return;
-    } catch {
-      // Reset: gone.
-    }
-    this.#onIdleGone(this);
-  };
-}
-
-/**
- * An http connection: the Protocol its transport calls. A request's
- * response is fed to its parser as it arrives (dataReceived), and the
- * request's Future settles when the parser is done, the peer closes, or the
- * connection fails. While idle it has no parser: bytes or an EOF then mean
- * the connection is unusable, and it leaves the pool at once.
- */
-class PoolConnection implements Protocol, Connection {
-  transport: Transport | null = null;
-  /** Reused at least once: a failure before any byte may be a stale keep-alive. */
-  reused = false;
-  lost = false;
-  #parser: TimedParser | null = null;
-  #waiter: Future<void> | null = null;
-  readonly #onIdleGone: (conn: Connection) => void;
-
-  constructor(onIdleGone: (conn: Connection) => void) {
-    this.#onIdleGone = onIdleGone;
-  }
-
-  connectionMade(transport: Transport): void {
-    this.transport = transport;
-  }
-
-  /** Sends `request`; the Future settles once `parser` has the whole response (or the connection failed). */
-  exchange(loop: EventLoop, request: Buffer, parser: TimedParser): Future<void> {
-    const waiter = loop.createFuture<void>();
-    if (this.lost || this.transport === null) {
-      waiter.setException(Object.assign(new Error('the connection was closed'), { code: 'ECONNRESET' }));
-      return waiter;
-    }
-    this.#parser = parser;
-    this.#waiter = waiter;
-    this.transport.write(request);
-    parser.marks.sent();
-    return waiter;
-  }
-
-  /** The exchange is over (done, failed or cancelled): no parser until the next. */
-  release(): void {
-    this.#parser = null;
-    this.#waiter = null;
-  }
-
-  usable(): boolean {
-    return !this.lost && this.transport?.isClosing() === false;
-  }
-
-  // Its transport always reads: what comes while idle reaches dataReceived or eofReceived.
-  park(): void {}
-  unpark(): void {}
-
-  abort(): void {
-    this.transport?.abort();
-  }
-
-  dataReceived(data: Buffer): void {
-    const parser = this.#parser;
-    if (parser === null || parser.done) {
-      // Bytes no request asked for: the connection is unusable.
-      this.transport?.abort();
-      if (parser === null) this.#onIdleGone(this);
-      return;
-    }
-    try {
-      parser.feed(data);
-    } catch (error) {
-      this.#settle(error);
-      return;
-    }
-    if (parser.done) this.#settle(null);
-  }
-
-  eofReceived(): undefined {
-    const parser = this.#parser;
-    if (parser === null) {
-      this.#onIdleGone(this);
-      return undefined;
-    }
-    if (parser.done) return undefined;
-    try {
-      parser.end();
-      this.#settle(null);
-    } catch (error) {
-      this.#settle(error);
-    }
-    return undefined;
-  }
-
-  connectionLost(exc: Error | null): void {
-    this.lost = true;
-    if (this.#parser === null) this.#onIdleGone(this);
-    else if (!this.#parser.done) {
-      this.#settle(exc ?? Object.assign(new Error('the connection was closed'), { code: 'ECONNRESET' }));
-    }
-  }
-
-  #settle(error: unknown): void {
-    const waiter = this.#waiter;
-    this.#waiter = null;
-    if (waiter === null || waiter.done()) return;
-    if (error === null) waiter.setResult(undefined);
-    else waiter.setException(error);
-  }
 }
 
 interface Host {
@@ -247,6 +62,26 @@ function keepsAlive(parser: ResponseParser, options: FetchOptions): boolean {
     head.status === 304 ||
     options.method === 'HEAD'
   );
+}
+
+// A byte's room: an idle connection has nothing to say, so a record it
+// does decrypt is a stray byte that makes it unusable anyway.
+const PROBE = Buffer.alloc(1);
+
+/**
+ * Whether an idle connection that turned readable is gone. A plain socket
+ * is (the server closed it, or sent what no request asked for). A TLS
+ * socket may have received a record that is no data -- a TLS 1.3 session
+ * ticket -- which a read consumes and answers with a want: it stays.
+ */
+function idleTlsIsGone(sock: Socket | TlsSocket): boolean {
+  if (!(sock instanceof TlsSocket)) return true;
+  try {
+    const n = sock.tryRecvInto(PROBE);
+    return n !== TLS_WANT_READ && n !== TLS_WANT_WRITE;
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -295,7 +130,10 @@ export class HttpPool {
   close(): void {
     this.#closed = true;
     for (const host of this.#hosts.values()) {
-      for (const conn of host.idle) conn.abort();
+      for (const conn of host.idle) {
+        this.#loop.removeReader(conn.sock);
+        conn.sock.close();
+      }
       host.idle = [];
     }
   }
@@ -311,7 +149,9 @@ export class HttpPool {
       let reusable = false;
       const parser = new TimedParser(options, marks);
       try {
-        yield* conn.exchange(this.#loop, request, parser);
+        yield* this.#loop.sockSendAll(conn.sock, request);
+        marks.sent();
+        yield* readResponse(this.#loop, conn.sock, parser);
         const result = toResult(url, parser);
         reusable = keepsAlive(parser, options);
         return result;
@@ -321,7 +161,6 @@ export class HttpPool {
         if (conn.reused && parser.received === 0 && attempt === 0) continue;
         throw error;
       } finally {
-        conn.release();
         this.#release(key, conn, reusable);
       }
     }
@@ -336,11 +175,12 @@ export class HttpPool {
     for (;;) {
       const idle = host.idle.pop();
       if (idle !== undefined) {
-        idle.reused = true;
-        idle.unpark();
+        // The request's own receive takes over the registration in this
+        // same iteration: no epoll_ctl.
+        this.#loop.removeReader(idle.sock);
         marks.began();
         marks.connected();
-        return idle;
+        return { sock: idle.sock, reused: true };
       }
       if (host.open < this.#maxPerHost) break;
       const turn = this.#loop.createFuture<void>();
@@ -352,7 +192,7 @@ export class HttpPool {
     host.open++;
     marks.began();
     try {
-      return yield* this.#connect(host, target, options, marks);
+      return { sock: yield* this.#connect(target, options, marks), reused: false };
     } catch (error) {
       host.open--;
       host.waiters.shift()?.();
@@ -360,45 +200,45 @@ export class HttpPool {
     }
   }
 
-  *#connect(host: Host, target: HttpTarget, options: FetchOptions, marks: TimingMarks): Coroutine<Connection> {
-    // An idle connection that the server closes (or that receives stray
-    // bytes) leaves the pool at once rather than fail the next request.
-    const onIdleGone = (gone: Connection): void => {
-      const at = host.idle.indexOf(gone);
-      if (at === -1) return;
-      host.idle.splice(at, 1);
-      gone.abort();
-      host.open--;
-      host.waiters.shift()?.();
-    };
+  *#connect(target: HttpTarget, options: FetchOptions, marks: TimingMarks): Coroutine<Socket | TlsSocket> {
     const sock = yield* connectAny(this.#loop, target);
     marks.connected();
-    if (target.tls) {
-      try {
-        const tls = yield* this.#loop.startTls(sock, startTlsOptions(target, options));
-        marks.secured();
-        return new TlsConnection(this.#loop, tls, onIdleGone);
-      } catch (error) {
-        sock.close();
-        throw error;
-      }
+    if (!target.tls) return sock;
+    try {
+      const tls = yield* this.#loop.startTls(sock, startTlsOptions(target, options));
+      marks.secured();
+      return tls;
+    } catch (error) {
+      sock.close();
+      throw error;
     }
-    const conn = new PoolConnection(onIdleGone);
-    // (On failure connectAcceptedSocket closes the socket.)
-    yield* this.#loop.connectAcceptedSocket(() => conn, sock);
-    return conn;
   }
 
   #release(key: string, conn: Connection, reusable: boolean): void {
     const host = this.#hosts.get(key);
     if (host === undefined) return;
-    if (reusable && !this.#closed && conn.usable()) {
+    if (reusable && !this.#closed) {
       host.idle.push(conn);
-      conn.park();
+      // Watch the idle connection: a server that closes it (or sends stray
+      // bytes) makes it unusable, and it is dropped at once rather than
+      // failing the next request. The registration also stays in place, so
+      // reusing the connection costs no epoll_ctl ADD/DEL pair.
+      this.#loop.addReader(conn.sock, this.#onIdleReadable, host, conn);
     } else {
-      conn.abort();
+      conn.sock.close();
       host.open--;
     }
     host.waiters.shift()?.();
   }
+
+  readonly #onIdleReadable = (host: Host, conn: Connection): void => {
+    const at = host.idle.indexOf(conn);
+    if (at === -1) return;
+    if (!idleTlsIsGone(conn.sock)) return;
+    host.idle.splice(at, 1);
+    this.#loop.removeReader(conn.sock);
+    conn.sock.close();
+    host.open--;
+    host.waiters.shift()?.();
+  };
 }
