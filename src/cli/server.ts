@@ -32,7 +32,7 @@
  * the header timeout) before the protocol starts. A handshake that fails
  * closes that connection only.
  */
-import type { EventLoop, Protocol, TimerHandle, Transport } from '../loop/index.js';
+import type { EventLoop, LoopTrace, Protocol, TimerHandle, Transport } from '../loop/index.js';
 import { AF_INET, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TlsContext } from '../sys/index.js';
 
 const MAX_HEAD = 16 * 1024;
@@ -58,6 +58,12 @@ export interface ServerOptions {
   latencyMs?: number;
   /** Serve over TLS with this certificate (chain) and its key, PEM. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Record each request in `trace` on `lane`, as a span (category
+   * 'request', named by method and path) from its head parsed to its
+   * response handed to the transport.
+   */
+  trace?: { trace: LoopTrace; lane: number };
 }
 
 /** A listening server on the loop. */
@@ -79,6 +85,7 @@ interface Limits {
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   latencyMs: number;
+  trace: { trace: LoopTrace; lane: number } | null;
 }
 
 function goodsPage(n: string): Buffer {
@@ -155,6 +162,8 @@ class HttpServerProtocol implements Protocol {
   // A large body being written as the transport drains.
   #streaming: { request: Request; total: number; left: number; chunked: boolean } | null = null;
   #writePaused = false;
+  // Traced: when the request under way was parsed.
+  #began = 0;
 
   constructor(loop: EventLoop, limits: Limits) {
     this.#loop = loop;
@@ -265,6 +274,7 @@ class HttpServerProtocol implements Protocol {
 
   #start(request: Request): void {
     this.#busy = true;
+    if (this.#limits.trace !== null) this.#began = this.#loop.time();
     this.#cancelTimer();
     if (this.#limits.latencyMs > 0) this.#arm(this.#limits.latencyMs, () => this.#respond(request));
     else this.#respond(request);
@@ -347,6 +357,11 @@ class HttpServerProtocol implements Protocol {
   // The response is out (or buffered in the transport): on to the next request, or the end.
   #done(request: Request): void {
     this.#busy = false;
+    const traced = this.#limits.trace;
+    if (traced !== null) {
+      const options = { lane: traced.lane, category: 'request' };
+      traced.trace.span(`${request.method} ${request.path}`, this.#began, this.#loop.time(), options);
+    }
     const transport = this.#transport;
     if (transport === null || this.#lost) return;
     if (!request.keepAlive) {
@@ -400,6 +415,7 @@ export function startServer(loop: EventLoop, port = 0, options: ServerOptions = 
     headerTimeoutMs: options.headerTimeoutMs ?? 60_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
     latencyMs: options.latencyMs ?? 0,
+    trace: options.trace ?? null,
   };
   // One context for every connection: it holds the parsed key and certificate.
   const context =
