@@ -331,6 +331,9 @@ class HttpServerProtocol implements Protocol {
       return;
     }
     this.#streaming = { request, total: bytes, left: bytes, chunked };
+    // Pause at the first byte the socket does not take, resume once all is
+    // out: what the transport copies is one chunk's rest, not 64 KiB of chunks.
+    this.#transport?.setWriteBufferLimits(0, 0);
     this.#produce();
   }
 
@@ -349,6 +352,7 @@ class HttpServerProtocol implements Protocol {
     }
     if (streaming.left > 0) return;
     this.#streaming = null;
+    transport.setWriteBufferLimits();
     const request = streaming.request;
     if (streaming.chunked) this.#write(Buffer.from(`0\r\nX-Bytes: ${streaming.total}\r\n\r\n`, 'latin1'));
     this.#done(request);
