@@ -114,7 +114,7 @@ options:
                    private key in KEY, both PEM; a client whose handshake fails is closed,
                    the server goes on
   --trace FILE     record what the loop does (the newest 262,144 events: waits, callbacks,
-                   socket operations) and write it to FILE as Chrome trace JSON when the
+                   each request as a span) and write it to FILE as Chrome trace JSON when the
                    server is stopped by SIGINT or SIGTERM (with its loop.stats() on stderr)
   --help           this text
 `;
@@ -346,18 +346,24 @@ function serve(args: string[]): number {
     files === null ? null : { cert: readOptionFile(files[0], '--tls'), key: readOptionFile(files[1], '--tls') };
   const traceFile = writableFile(values.trace, '--trace');
   const loop = new EventLoop({ backend: backendOption(values.backend) });
+  // Traced: the loop's waits and callbacks, and each request as a span, on one lane.
+  const trace = traceFile === undefined ? null : new LoopTrace({ capacity: TRACE_CAPACITY });
+  const lane = trace === null ? 0 : trace.addLane('iomux serve');
   let server: ReturnType<typeof startServer>;
   try {
-    server = startServer(loop, port, { latencyMs, ...(tls === null ? {} : { tls }) });
+    server = startServer(loop, port, {
+      latencyMs,
+      ...(tls === null ? {} : { tls }),
+      ...(trace === null ? {} : { trace: { trace, lane } }),
+    });
   } catch (error) {
     // A certificate or key that does not parse, or do not belong together: the user's files, not a crash.
     const code = (error as { code?: string }).code ?? '';
     if (tls !== null && code.startsWith('ERR_OSSL')) throw new UsageError(`--tls: ${(error as Error).message}`);
     throw error;
   }
-  if (traceFile !== undefined) {
-    const trace = new LoopTrace({ capacity: TRACE_CAPACITY });
-    loop.setTrace(trace, 'iomux serve');
+  if (trace !== null && traceFile !== undefined) {
+    loop.setTrace(trace, lane);
     const stop = (): void => {
       loop.stop();
       writeTrace(trace, traceFile);

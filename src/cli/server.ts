@@ -1,6 +1,7 @@
 /**
- * The embedded test server, written on the iomux loop (owning mode,
- * coroutines): the notes' shop and a few endpoints for tests and benchmarks.
+ * The embedded test server, written on the iomux loop's transports and
+ * protocols (loop.createServer): the notes' shop and a few endpoints for
+ * tests and benchmarks.
  *
  *   /goods/<n>/    an HTML page, like the notes' shop (shop.projectsedu.com/goods/<n>/)
  *   /bytes/<n>     n bytes, Content-Length (n <= 1 GiB)
@@ -10,40 +11,38 @@
  * With a latency (ServerOptions.latencyMs, `iomux serve --latency MS`)
  * every response is held that long first, as a distant server's would be.
  *
- * HTTP/1.1 keep-alive (HTTP/1.0: close), HEAD, and 400/404/405/431 answers.
- * A request body (Content-Length) is read and dropped, never taken for the
- * next request; a chunked request body is refused (400, and the connection
- * closes), as is a Content-Length that is not one plain number. A client
- * that sends no complete head within the header timeout, or stays silent
- * between requests past the idle timeout, is closed. Running out of fds
- * (EMFILE) pauses accepting, never ends it.
+ * HTTP/1.1 keep-alive (HTTP/1.0: close), pipelining, HEAD, and
+ * 400/404/405/431 answers. A request body (Content-Length) is read and
+ * dropped, never taken for the next request; a chunked request body is
+ * refused (400, and the connection closes), as is a Content-Length that is
+ * not one plain number. A client that sends no complete head within the
+ * header timeout, or stays silent between requests past the idle timeout,
+ * is closed. Running out of fds (EMFILE) pauses accepting, never ends it
+ * (the loop's Server reports it to the exception handler and rests a second).
+ *
+ * Each connection is one {@link HttpServerProtocol}: heads are parsed from
+ * what dataReceived brings, a response is one writev (head and body in one
+ * sendmsg), the timeouts are one loop timer re-armed as the connection
+ * changes state, and a large body is written in chunks as the transport
+ * drains (pauseWriting / resumeWriting), never held in memory.
  *
  * With a certificate and key (ServerOptions.tls, `iomux serve --tls CERT
  * KEY`) it serves the same over TLS: one server TlsContext made at start,
- * and each accepted connection's handshake (`loop.startTls`, within the
- * header timeout) before the same HTTP handling on the TLS socket. A
- * handshake that fails closes that connection only.
+ * each accepted connection's handshake done by the loop's Server (within
+ * the header timeout) before the protocol starts. A handshake that fails
+ * closes that connection only.
  */
-import type { Coroutine } from '../coro/index.js';
-import { sleep, withTimeout } from '../coro/index.js';
-import type { EventLoop } from '../loop/index.js';
-import {
-  AF_INET,
-  IPPROTO_TCP,
-  isErrnoError,
-  SO_REUSEADDR,
-  SOCK_STREAM,
-  SOL_SOCKET,
-  Socket,
-  TCP_NODELAY,
-  TlsContext,
-  type TlsSocket,
-} from '../sys/index.js';
+import type { EventLoop, LoopTrace, Protocol, TimerHandle, Transport } from '../loop/index.js';
+import { AF_INET, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, Socket, TlsContext } from '../sys/index.js';
 
 const MAX_HEAD = 16 * 1024;
 const MAX_BYTES = 1 << 30;
 const CHUNK = 16 * 1024;
 const FILL = Buffer.alloc(CHUNK, 'iomux ');
+const CRLF = Buffer.from('\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+// What a connection may buffer of pipelined requests while a response is under way, before it stops reading.
+const MAX_PENDING = 4 * MAX_HEAD;
 
 /** Limits of the embedded server, in milliseconds. */
 export interface ServerOptions {
@@ -59,15 +58,13 @@ export interface ServerOptions {
   latencyMs?: number;
   /** Serve over TLS with this certificate (chain) and its key, PEM. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Record each request in `trace` on `lane`, as a span (category
+   * 'request', named by method and path) from its head parsed to its
+   * response handed to the transport.
+   */
+  trace?: { trace: LoopTrace; lane: number };
 }
-
-/** What a connection is served over: the socket, or its TLS socket. */
-type Stream = Socket | TlsSocket;
-
-// accept(2) failing for want of resources (fds, memory) or for a connection
-// that died in the queue: try again later, never stop accepting.
-const ACCEPT_RETRY_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'ECONNABORTED', 'EPROTO', 'EPERM']);
-const ACCEPT_BACKOFF_MS = 100;
 
 /** A listening server on the loop. */
 export interface EmbeddedServer {
@@ -82,6 +79,13 @@ interface Request {
   keepAlive: boolean;
   /** Bytes of body that follow the head (Content-Length; 0 when none). */
   bodyBytes: number;
+}
+
+interface Limits {
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  latencyMs: number;
+  trace: { trace: LoopTrace; lane: number } | null;
 }
 
 function goodsPage(n: string): Buffer {
@@ -130,131 +134,276 @@ function parseRequest(text: string): Request | null {
   };
 }
 
-function* respond(loop: EventLoop, conn: Stream, req: Request): Coroutine<void> {
-  const send = (data: Buffer): ReturnType<EventLoop['sockSendAll']> => loop.sockSendAll(conn, data);
-  const withBody = req.method !== 'HEAD';
-  const simple = function* (status: string, body: Buffer, type = 'text/plain'): Coroutine<void> {
-    yield* send(head(status, { 'Content-Type': type, 'Content-Length': body.length }, req.keepAlive));
-    if (withBody) yield* send(body);
-  };
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    yield* simple('405 Method Not Allowed', Buffer.from('only GET and HEAD\n'));
-    return;
-  }
-  let m = /^\/goods\/(\d{1,9})\/$/.exec(req.path);
-  if (m !== null) {
-    yield* simple('200 OK', goodsPage(m[1] as string), 'text/html; charset=utf-8');
-    return;
-  }
-  m = /^\/bytes\/(\d{1,10})$/.exec(req.path);
-  if (m !== null && Number(m[1]) <= MAX_BYTES) {
-    const n = Number(m[1]);
-    yield* send(head('200 OK', { 'Content-Type': 'application/octet-stream', 'Content-Length': n }, req.keepAlive));
-    for (let left = n; withBody && left > 0; left -= CHUNK) yield* send(FILL.subarray(0, Math.min(CHUNK, left)));
-    return;
-  }
-  m = /^\/chunked\/(\d{1,10})$/.exec(req.path);
-  if (m !== null && Number(m[1]) <= MAX_BYTES) {
-    const n = Number(m[1]);
-    yield* send(
-      head(
-        '200 OK',
-        { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked', Trailer: 'X-Bytes' },
-        req.keepAlive,
-      ),
-    );
-    if (!withBody) return;
-    for (let left = n; left > 0; left -= CHUNK) {
-      const size = Math.min(CHUNK, left);
-      yield* send(Buffer.from(`${size.toString(16)}\r\n`, 'latin1'));
-      yield* send(FILL.subarray(0, size));
-      yield* send(Buffer.from('\r\n', 'latin1'));
-    }
-    yield* send(Buffer.from(`0\r\nX-Bytes: ${n}\r\n\r\n`, 'latin1'));
-    return;
-  }
-  m = /^\/delay\/(\d{1,5})$/.exec(req.path);
-  if (m !== null && Number(m[1]) <= 60_000) {
-    yield* sleep(Number(m[1]));
-    yield* simple('200 OK', Buffer.from(`delayed ${m[1]} ms\n`));
-    return;
-  }
-  yield* simple('404 Not Found', Buffer.from('not found\n'));
-}
+/**
+ * One HTTP/1.1 connection. Requests are served one at a time, in order:
+ * while one is answered (held by the latency, a /delay, or a large body
+ * waiting for the socket) what arrives is kept for later, and reading
+ * pauses once that passes MAX_PENDING.
+ */
+class HttpServerProtocol implements Protocol {
+  readonly #loop: EventLoop;
+  readonly #limits: Limits;
+  #transport: Transport | null = null;
+  // Bytes received and not yet used: the start of the next head, or of a body to drop.
+  #pending: Buffer = EMPTY;
+  // When the head under way began (its first byte, or the end of the last response).
+  #headStart = 0;
+  // A request whose head is parsed and whose body is being dropped before it is answered.
+  #request: Request | null = null;
+  #bodyLeft = 0;
+  // A response is under way: nothing else is parsed until it is done.
+  #busy = false;
+  #pumping = false;
+  #readPaused = false;
+  #eof = false;
+  #lost = false;
+  // The one timer: the idle or header timeout, the latency, or a /delay.
+  #timer: TimerHandle | null = null;
+  // A large body being written as the transport drains.
+  #streaming: { request: Request; total: number; left: number; chunked: boolean } | null = null;
+  #writePaused = false;
+  // Traced: when the request under way was parsed.
+  #began = 0;
 
-interface Limits {
-  headerTimeoutMs: number;
-  idleTimeoutMs: number;
-  latencyMs: number;
-}
+  constructor(loop: EventLoop, limits: Limits) {
+    this.#loop = loop;
+    this.#limits = limits;
+  }
 
-function* serveConnection(loop: EventLoop, sock: Socket, limits: Limits, context: TlsContext | null): Coroutine<void> {
-  sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-  // The TLS socket once the handshake is done: it is what is closed then (close_notify first).
-  let conn: Stream = sock;
-  const buffer = Buffer.allocUnsafe(MAX_HEAD);
-  let filled = 0;
-  // When the head under way began (its first byte), for the header timeout.
-  let headStart = 0;
-  // Receives more of the head, within the time the client has left: the idle
-  // timeout between requests, the header timeout once a head has begun.
-  const receive = (): Coroutine<number> => {
-    const timeoutMs =
-      filled === 0 ? limits.idleTimeoutMs : Math.max(1, headStart + limits.headerTimeoutMs - loop.time());
-    return withTimeout(loop.sockRecvInto(conn, buffer, filled), timeoutMs);
-  };
-  try {
-    if (context !== null) {
-      // A client that never finishes its handshake is held no longer than one that never finishes its head.
-      conn = yield* withTimeout(loop.startTls(sock, { serverSide: true, context }), limits.headerTimeoutMs);
+  connectionMade(transport: Transport): void {
+    this.#transport = transport;
+    this.#arm(this.#limits.idleTimeoutMs, this.#timedOut);
+    // Workaround: a TLS 1.3 client's first request often comes with its
+    // Finished, and OpenSSL took it during the handshake; the transport
+    // starts by watching the fd only, which will not say so (src/loop's
+    // SocketTransport start does not check hasPending). resumeReading does.
+    if (transport.getExtraInfo('sslObject') !== undefined) {
+      transport.pauseReading();
+      transport.resumeReading();
     }
-    for (;;) {
-      const end = buffer.subarray(0, filled).indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (filled === buffer.length) {
-          yield* loop.sockSendAll(conn, head('431 Request Header Fields Too Large', { 'Content-Length': 0 }, false));
+  }
+
+  dataReceived(data: Buffer): void {
+    if (this.#pending.length === 0) {
+      this.#pending = data;
+      if (!this.#busy && this.#request === null) this.#headStart = this.#loop.time();
+    } else {
+      this.#pending = Buffer.concat([this.#pending, data]);
+    }
+    if (this.#busy) {
+      if (this.#pending.length > MAX_PENDING && !this.#readPaused) {
+        this.#readPaused = true;
+        this.#transport?.pauseReading();
+      }
+      return;
+    }
+    this.#pump();
+  }
+
+  eofReceived(): boolean | undefined {
+    this.#eof = true;
+    // A response under way still goes out (half-close); else the transport closes.
+    return this.#busy || undefined;
+  }
+
+  connectionLost(): void {
+    this.#lost = true;
+    this.#streaming = null;
+    this.#cancelTimer();
+  }
+
+  pauseWriting(): void {
+    this.#writePaused = true;
+  }
+
+  resumeWriting(): void {
+    this.#writePaused = false;
+    if (this.#streaming !== null) this.#produce();
+  }
+
+  // Parses and answers what is in hand, until a response must wait or more bytes are needed.
+  #pump(): void {
+    const transport = this.#transport;
+    if (this.#pumping || transport === null) return;
+    this.#pumping = true;
+    try {
+      while (!this.#busy && !this.#lost && !transport.isClosing()) {
+        if (this.#request !== null) {
+          // The body is this request's, never the next one's: drop it.
+          const take = Math.min(this.#bodyLeft, this.#pending.length);
+          this.#bodyLeft -= take;
+          this.#pending = this.#pending.subarray(take);
+          if (this.#bodyLeft > 0) {
+            if (this.#eof) transport.close();
+            else this.#arm(this.#limits.headerTimeoutMs, this.#timedOut);
+            return;
+          }
+          const request = this.#request;
+          this.#request = null;
+          this.#start(request);
+          continue;
+        }
+        const pending = this.#pending;
+        const end = (pending.length > MAX_HEAD ? pending.subarray(0, MAX_HEAD) : pending).indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (pending.length >= MAX_HEAD) {
+            this.#refuse('431 Request Header Fields Too Large');
+          } else if (this.#eof) {
+            transport.close();
+          } else if (pending.length === 0) {
+            this.#arm(this.#limits.idleTimeoutMs, this.#timedOut);
+          } else {
+            const left = this.#headStart + this.#limits.headerTimeoutMs - this.#loop.time();
+            this.#arm(Math.max(1, left), this.#timedOut);
+          }
           return;
         }
-        const n = yield* receive();
-        if (n === 0) return;
-        if (filled === 0) headStart = loop.time();
-        filled += n;
-        continue;
+        const request = parseRequest(pending.toString('latin1', 0, end));
+        if (request === null) {
+          this.#refuse('400 Bad Request');
+          return;
+        }
+        this.#pending = pending.subarray(end + 4);
+        this.#request = request;
+        this.#bodyLeft = request.bodyBytes;
       }
-      const req = parseRequest(buffer.toString('latin1', 0, end));
-      if (req === null) {
-        yield* loop.sockSendAll(conn, head('400 Bad Request', { 'Content-Length': 0 }, false));
-        return;
-      }
-      // The body is this request's, never the next one's: drop it, from
-      // what came with the head and then from the socket.
-      let rest = end + 4;
-      let body = req.bodyBytes;
-      const inHand = Math.min(body, filled - rest);
-      rest += inHand;
-      body -= inHand;
-      while (body > 0) {
-        const n = yield* withTimeout(
-          loop.sockRecvInto(conn, buffer, 0, Math.min(body, buffer.length)),
-          limits.headerTimeoutMs,
-        );
-        if (n === 0) return;
-        body -= n;
-        rest = filled = 0;
-      }
-      if (limits.latencyMs > 0) yield* sleep(limits.latencyMs);
-      yield* respond(loop, conn, req);
-      if (!req.keepAlive) return;
-      // Keep what came after this request: the next one, pipelined.
-      buffer.copy(buffer, 0, rest, filled);
-      filled -= rest;
-      headStart = loop.time();
+    } finally {
+      this.#pumping = false;
     }
-  } catch {
-    // The client reset, vanished, ran out of time or failed its TLS
-    // handshake: nothing to answer, and nothing for the other connections.
-  } finally {
-    conn.close();
+  }
+
+  #start(request: Request): void {
+    this.#busy = true;
+    if (this.#limits.trace !== null) this.#began = this.#loop.time();
+    this.#cancelTimer();
+    if (this.#limits.latencyMs > 0) this.#arm(this.#limits.latencyMs, () => this.#respond(request));
+    else this.#respond(request);
+  }
+
+  #respond(request: Request): void {
+    this.#timer = null;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      this.#simple(request, '405 Method Not Allowed', Buffer.from('only GET and HEAD\n'));
+      return;
+    }
+    const path = request.path;
+    let m = /^\/goods\/(\d{1,9})\/$/.exec(path);
+    if (m !== null) {
+      this.#simple(request, '200 OK', goodsPage(m[1] as string), 'text/html; charset=utf-8');
+      return;
+    }
+    m = /^\/bytes\/(\d{1,10})$/.exec(path);
+    if (m !== null && Number(m[1]) <= MAX_BYTES) {
+      const n = Number(m[1]);
+      this.#write(
+        head('200 OK', { 'Content-Type': 'application/octet-stream', 'Content-Length': n }, request.keepAlive),
+      );
+      this.#stream(request, n, false);
+      return;
+    }
+    m = /^\/chunked\/(\d{1,10})$/.exec(path);
+    if (m !== null && Number(m[1]) <= MAX_BYTES) {
+      const fields = { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked', Trailer: 'X-Bytes' };
+      this.#write(head('200 OK', fields, request.keepAlive));
+      this.#stream(request, Number(m[1]), true);
+      return;
+    }
+    m = /^\/delay\/(\d{1,5})$/.exec(path);
+    if (m !== null && Number(m[1]) <= 60_000) {
+      const ms = m[1] as string;
+      this.#arm(Number(ms), () => this.#simple(request, '200 OK', Buffer.from(`delayed ${ms} ms\n`)));
+      return;
+    }
+    this.#simple(request, '404 Not Found', Buffer.from('not found\n'));
+  }
+
+  #simple(request: Request, status: string, body: Buffer, type = 'text/plain'): void {
+    this.#timer = null;
+    const bytes = head(status, { 'Content-Type': type, 'Content-Length': body.length }, request.keepAlive);
+    if (request.method === 'HEAD') this.#write(bytes);
+    else if (!this.#lost) this.#transport?.writev([bytes, body]);
+    this.#done(request);
+  }
+
+  #stream(request: Request, bytes: number, chunked: boolean): void {
+    if (request.method === 'HEAD') {
+      this.#done(request);
+      return;
+    }
+    this.#streaming = { request, total: bytes, left: bytes, chunked };
+    // Pause at the first byte the socket does not take, resume once all is
+    // out: what the transport copies is one chunk's rest, not 64 KiB of chunks.
+    this.#transport?.setWriteBufferLimits(0, 0);
+    this.#produce();
+  }
+
+  // Writes the body under way until the transport asks for a pause, or it is all out.
+  #produce(): void {
+    const transport = this.#transport;
+    const streaming = this.#streaming;
+    if (transport === null || streaming === null) return;
+    while (streaming.left > 0 && !this.#writePaused) {
+      if (this.#lost || transport.isClosing()) return;
+      const size = Math.min(CHUNK, streaming.left);
+      streaming.left -= size;
+      if (streaming.chunked)
+        transport.writev([Buffer.from(`${size.toString(16)}\r\n`, 'latin1'), FILL.subarray(0, size), CRLF]);
+      else transport.write(FILL.subarray(0, size));
+    }
+    if (streaming.left > 0) return;
+    this.#streaming = null;
+    transport.setWriteBufferLimits();
+    const request = streaming.request;
+    if (streaming.chunked) this.#write(Buffer.from(`0\r\nX-Bytes: ${streaming.total}\r\n\r\n`, 'latin1'));
+    this.#done(request);
+  }
+
+  // The response is out (or buffered in the transport): on to the next request, or the end.
+  #done(request: Request): void {
+    this.#busy = false;
+    const traced = this.#limits.trace;
+    if (traced !== null) {
+      const options = { lane: traced.lane, category: 'request' };
+      traced.trace.span(`${request.method} ${request.path}`, this.#began, this.#loop.time(), options);
+    }
+    const transport = this.#transport;
+    if (transport === null || this.#lost) return;
+    if (!request.keepAlive) {
+      transport.close();
+      return;
+    }
+    this.#headStart = this.#loop.time();
+    if (this.#readPaused) {
+      this.#readPaused = false;
+      transport.resumeReading();
+    }
+    this.#pump();
+  }
+
+  #refuse(status: string): void {
+    this.#busy = true;
+    this.#write(head(status, { 'Content-Length': 0 }, false));
+    this.#transport?.close();
+  }
+
+  #write(bytes: Buffer): void {
+    if (!this.#lost) this.#transport?.write(bytes);
+  }
+
+  // The client ran out of time: close it (nothing is buffered while a head is awaited).
+  readonly #timedOut = (): void => {
+    this.#timer = null;
+    this.#transport?.close();
+  };
+
+  #arm(ms: number, callback: () => void): void {
+    this.#timer?.cancel();
+    this.#timer = this.#loop.callLater(ms, callback);
+  }
+
+  #cancelTimer(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
   }
 }
 
@@ -270,42 +419,29 @@ export function startServer(loop: EventLoop, port = 0, options: ServerOptions = 
     headerTimeoutMs: options.headerTimeoutMs ?? 60_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
     latencyMs: options.latencyMs ?? 0,
+    trace: options.trace ?? null,
   };
   // One context for every connection: it holds the parsed key and certificate.
   const context =
     options.tls === undefined
       ? null
       : new TlsContext({ server: true, cert: options.tls.cert, key: options.tls.key, alpn: ['http/1.1'] });
-  const server = new Socket(AF_INET, SOCK_STREAM);
-  server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-  server.bind(['127.0.0.1', port]);
-  server.listen(4096);
-  server.setBlocking(false);
-  const accepting = loop.createTask(
-    (function* (): Coroutine<void> {
-      for (;;) {
-        let conn: Socket;
-        try {
-          [conn] = yield* loop.sockAccept(server);
-        } catch (error) {
-          if (!ACCEPT_RETRY_CODES.has((error as { code?: string }).code ?? '') || !isErrnoError(error)) throw error;
-          // Out of fds (EMFILE) or memory: the connection waits in the queue; try again shortly.
-          yield* sleep(ACCEPT_BACKOFF_MS);
-          continue;
-        }
-        loop.createTask(serveConnection(loop, conn, limits, context));
-      }
-    })(),
-  );
-  accepting.addDoneCallback((t) => {
-    if (!t.cancelled()) t.exception();
-  });
-  const [, bound] = server.getsockname() as [string, number];
-  return {
-    port: bound,
-    close: () => {
-      accepting.cancel();
-      server.close();
-    },
-  };
+  const sock = new Socket(AF_INET, SOCK_STREAM);
+  try {
+    sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    sock.bind(['127.0.0.1', port]);
+    sock.listen(4096);
+  } catch (error) {
+    sock.close();
+    throw error;
+  }
+  const [, bound] = sock.getsockname() as [string, number];
+  // Given a listening socket, createServer is done at once: its Future already holds the Server.
+  const server = loop
+    .createServer(() => new HttpServerProtocol(loop, limits), null, undefined, {
+      sock,
+      ...(context === null ? {} : { ssl: context, sslHandshakeTimeoutMs: limits.headerTimeoutMs }),
+    })
+    .result();
+  return { port: bound, close: () => server.close() };
 }

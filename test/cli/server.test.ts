@@ -8,7 +8,7 @@ import { connect, type Socket as NetSocket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { type EmbeddedServer, type ServerOptions, startServer } from '../../src/cli/server.js';
-import type { EventLoop } from '../../src/loop/index.js';
+import type { EventLoop, Protocol } from '../../src/loop/index.js';
 import { close, eventfd } from '../../src/sys/index.js';
 import { testLoop } from '../helpers/loops.js';
 
@@ -37,39 +37,44 @@ function serve(options: ServerOptions = {}): { server: EmbeddedServer; loop: Eve
 interface Observed {
   /** Settles once an accept failed with EMFILE. */
   outOfFds: Promise<void>;
-  /** Settles once `n` receives returned bytes, counting from the start. */
+  /** Settles once `n` receives brought bytes (dataReceived calls), counting from the start. */
   received(n: number): Promise<void>;
 }
 
-/** Wraps the loop's accept and receive (the server's only ways in) to observe them. */
+/**
+ * Wraps the loop's createServer (the server's only way in) to observe each
+ * connection's protocol, and listens to the exception handler, where the
+ * loop's Server reports an accept that failed for want of fds.
+ */
 function observe(loop: EventLoop): Observed {
   let outOfFds: () => void = () => {};
   const emfile = new Promise<void>((resolve) => {
     outOfFds = resolve;
   });
+  loop.setExceptionHandler((l, context) => {
+    if ((context.exception as { code?: string } | undefined)?.code === 'EMFILE') outOfFds();
+    else l.defaultExceptionHandler(context);
+  });
   let reads = 0;
   const waiters: { n: number; resolve: () => void }[] = [];
-  const accept = loop.sockAccept.bind(loop);
-  loop.sockAccept = (sock) => {
-    const f = accept(sock);
-    f.addDoneCallback(() => {
-      if (!f.cancelled() && (f.exception() as { code?: string } | null)?.code === 'EMFILE') outOfFds();
-    });
-    return f;
-  };
-  const recvInto = loop.sockRecvInto.bind(loop);
-  loop.sockRecvInto = (...args) => {
-    const f = recvInto(...args);
-    f.addDoneCallback(() => {
-      if (f.cancelled() || f.exception() !== null || f.result() === 0) return;
-      reads++;
-      for (const w of waiters.filter((w) => reads >= w.n)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-    });
-    return f;
-  };
+  const createServer = loop.createServer.bind(loop);
+  loop.createServer = (factory, ...rest) =>
+    createServer(
+      () => {
+        const protocol = factory() as Protocol;
+        const dataReceived = protocol.dataReceived?.bind(protocol);
+        protocol.dataReceived = (data) => {
+          dataReceived?.(data);
+          reads++;
+          for (const w of waiters.filter((w) => reads >= w.n)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        };
+        return protocol;
+      },
+      ...rest,
+    );
   return {
     outOfFds: emfile,
     received: (n) => (reads >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
