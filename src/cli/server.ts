@@ -173,14 +173,6 @@ class HttpServerProtocol implements Protocol {
   connectionMade(transport: Transport): void {
     this.#transport = transport;
     this.#arm(this.#limits.idleTimeoutMs, this.#timedOut);
-    // Workaround: a TLS 1.3 client's first request often comes with its
-    // Finished, and OpenSSL took it during the handshake; the transport
-    // starts by watching the fd only, which will not say so (src/loop's
-    // SocketTransport start does not check hasPending). resumeReading does.
-    if (transport.getExtraInfo('sslObject') !== undefined) {
-      transport.pauseReading();
-      transport.resumeReading();
-    }
   }
 
   dataReceived(data: Buffer): void {

@@ -181,7 +181,13 @@ export class SocketTransport implements Transport, Watcher {
       onStarted?.(failure);
       return;
     }
-    if (!this.#closing && !this.#paused) this.#watchRead();
+    if (!this.#closing && !this.#paused) {
+      this.#watchRead();
+      // Bytes that came with the end of the TLS handshake (a TLS 1.3
+      // client's first request rides with its Finished): OpenSSL holds
+      // them already, and the fd will not say so.
+      if (this.#stream.hasPending()) this.#loop.schedule(this);
+    }
     onStarted?.(null);
   }
 

@@ -9,6 +9,7 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 
 import { type CertificateSet, makeCertificates } from '../../bench/src/tls-certs.js';
@@ -702,6 +703,51 @@ describe.each(BACKENDS)('transports on %s', (backend) => {
       return [client.received().equals(data), protocol, canEof, eofError];
     }
     expect(loop.runUntilComplete(main())).toEqual([true, 'TLSv1.3', false, 'ERR_METHOD_NOT_IMPLEMENTED']);
+  });
+
+  it("TLS 1.3: a request that came with the client's Finished (OpenSSL holds it at the handshake's end) is read at once", async () => {
+    const loop = testLoop(backend);
+    const c = certificates();
+    const server = await loop.run(() =>
+      loop.createServer(
+        () => {
+          let t: Transport | null = null;
+          return {
+            connectionMade: (transport: Transport) => {
+              t = transport;
+            },
+            dataReceived: (data: Buffer) => t?.write(data),
+          };
+        },
+        '127.0.0.1',
+        0,
+        { ssl: { cert: c.server.cert, key: c.server.key } },
+      ),
+    );
+    const echoes: string[] = [];
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const echoed = new Promise<string>((resolve) => {
+        // node:tls writes on secureConnect: with TLS 1.3 the bytes follow its Finished at once.
+        const s = tlsConnect(
+          { host: '127.0.0.1', port: portOf(server), servername: 'localhost', ca: c.ca.cert, maxVersion },
+          () => s.write(`hello ${maxVersion}`),
+        );
+        const timer = setTimeout(() => {
+          s.destroy();
+          resolve('no echo within 5 s');
+        }, 5000);
+        s.on('data', (d: Buffer) => {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(d.toString());
+        });
+        s.on('error', (e) => resolve(e.message));
+      });
+      echoes.push(await loop.run(echoed));
+    }
+    server.close();
+    server.abortClients();
+    expect(echoes).toEqual(['hello TLSv1.2', 'hello TLSv1.3']);
   });
 
   it('TLS: a certificate that does not verify fails createConnection; the server carries on', () => {
