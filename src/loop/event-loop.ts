@@ -34,6 +34,14 @@ import {
 } from '../sys/index.js';
 import { LoopBackend } from './backend.js';
 import { connectByName } from './connect.js';
+import {
+  type AcceptedSocketOptions,
+  type CreateConnectionOptions,
+  type CreateUnixConnectionOptions,
+  connectAcceptedSocket,
+  createConnection,
+  createUnixConnection,
+} from './connections.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
@@ -48,7 +56,15 @@ import {
   type RunTarget,
 } from './options.js';
 import type { Proactor } from './proactor.js';
+import type { BufferedProtocol, Protocol, ProtocolFactory, Transport } from './protocols.js';
 import { RingQueue } from './ready-queue.js';
+import {
+  type CreateServerOptions,
+  type CreateUnixServerOptions,
+  createServer,
+  createUnixServer,
+  type Server,
+} from './server.js';
 import { LoopSignals } from './signals.js';
 import { SockOp, sockAccept, sockConnect, sockRecv, sockRecvInto, sockSendAll } from './sock-ops.js';
 import { LoopMeter, type LoopStats } from './stats.js';
@@ -641,6 +657,75 @@ export class EventLoop implements LoopLike, HandleOwner {
     }
     const future = startTls(this, sock, options);
     return this.#meter.trace === null ? future : this.#meter.op('startTls', sock, future);
+  }
+
+  /**
+   * asyncio's create_connection: resolves `host`, connects to its addresses
+   * in turn until one answers, adds TLS if `options.ssl` says so, and
+   * starts a transport with the protocol `protocolFactory()` makes.
+   * Resolves once its connectionMade has run. TCP_NODELAY is set.
+   *
+   * @throws {TypeError} / {RangeError} for bad arguments
+   * @throws (through the Future) the connect's OSError (ECONNREFUSED...; an Error with `errors` when every
+   *   address failed differently), GetAddrInfoError, TlsError
+   */
+  createConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host: string,
+    port: number,
+    options: CreateConnectionOptions = {},
+  ): Future<[Transport, P]> {
+    this.#checkClosed();
+    return createConnection(this, protocolFactory, host, port, options);
+  }
+
+  /** As {@link createConnection}, to a Unix stream socket at `path`. */
+  createUnixConnection<P extends Protocol | BufferedProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    path: string,
+    options: CreateUnixConnectionOptions = {},
+  ): Future<[Transport, P]> {
+    this.#checkClosed();
+    return createUnixConnection(this, protocolFactory, path, options);
+  }
+
+  /** asyncio's connect_accepted_socket: a transport over a socket accepted elsewhere (TLS: the server side). */
+  connectAcceptedSocket<P extends Protocol | BufferedProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    sock: Socket,
+    options: AcceptedSocketOptions = {},
+  ): Future<[Transport, P]> {
+    this.#checkClosed();
+    return connectAcceptedSocket(this, protocolFactory, sock, options);
+  }
+
+  /**
+   * asyncio's create_server: listens on every address of `host` (a name,
+   * several, or null for all interfaces, IPv4 and IPv6) at `port` (0: one
+   * the kernel picks, per socket), and gives each connection a transport
+   * and a protocol from `protocolFactory`.
+   *
+   * @throws {TypeError} / {RangeError} for bad arguments
+   * @throws (through the Future) OSError from bind (EADDRINUSE...), GetAddrInfoError
+   */
+  createServer(
+    protocolFactory: ProtocolFactory<Protocol | BufferedProtocol>,
+    host: string | readonly string[] | null | undefined,
+    port?: number,
+    options: CreateServerOptions = {},
+  ): Future<Server> {
+    this.#checkClosed();
+    return createServer(this, protocolFactory, host, port, options);
+  }
+
+  /** As {@link createServer}, on a Unix stream socket at `path` (a stale socket file there is replaced). */
+  createUnixServer(
+    protocolFactory: ProtocolFactory<Protocol | BufferedProtocol>,
+    path: string,
+    options: CreateUnixServerOptions = {},
+  ): Future<Server> {
+    this.#checkClosed();
+    return createUnixServer(this, protocolFactory, path, options);
   }
 
   /**

@@ -3,6 +3,13 @@
  *
  * @module
  */
+
+export type {
+  AcceptedSocketOptions,
+  CreateConnectionOptions,
+  CreateUnixConnectionOptions,
+  SslOption,
+} from './connections.js';
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
   type BackendName,
@@ -13,6 +20,20 @@ export {
   type SelectorName,
 } from './event-loop.js';
 export { Handle, TimerHandle } from './handle.js';
+export type {
+  BaseProtocol,
+  BaseTransport,
+  BufferedProtocol,
+  DatagramProtocol,
+  DatagramTransport,
+  Protocol,
+  ProtocolFactory,
+  ReadTransport,
+  Transport,
+  TransportExtraInfo,
+  WriteTransport,
+} from './protocols.js';
+export { type CreateServerOptions, type CreateUnixServerOptions, Server } from './server.js';
 export type { LoopStats } from './stats.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {

@@ -1,0 +1,681 @@
+/**
+ * asyncio's selector socket transport (selector_events.py's
+ * _SelectorSocketTransport), for TCP, Unix stream and TLS sockets.
+ *
+ * Reading: the transport is the fd's reader (a Watcher in the loop's slot:
+ * no Handle, no Future per message). Each readiness is one receive, into a
+ * slab shared by the loop's transports: the protocol gets a view of its own
+ * bytes (the slab is never written there again), or for a buffered protocol
+ * the bytes land in its getBuffer() memory.
+ *
+ * Writing: write() sends at once when nothing waits before it; what the
+ * socket does not take is copied and sent when it is writable, gathered
+ * into one sendmsg(2). Above the high-water mark the protocol is told to
+ * pauseWriting, and resumeWriting once the buffer is down to the low one.
+ *
+ * The end: close() sends what is buffered, then closes; abort() and a
+ * connection error close at once. Either way connectionLost runs exactly
+ * once, in a later iteration, after connectionMade; then the socket closes.
+ *
+ * @module
+ */
+import { InvalidStateError, type LoopLike } from '../coro/index.js';
+import { RUN } from '../coro/types.js';
+import { invalidArgType, outOfRange } from '../sys/args.js';
+import { OSError, type SendData, type Socket, type SocketAddress, TlsError } from '../sys/index.js';
+import { AGAIN, type ByteStream, CROSS, IOV_MAX } from './byte-streams.js';
+import type { IoSlots, Watcher } from './handle.js';
+import type { BaseProtocol, BufferedProtocol, Protocol, Transport, TransportExtraInfo } from './protocols.js';
+
+/** @internal What a transport needs of its loop. */
+export interface TransportLoop extends LoopLike {
+  /** Makes `watcher` the fd's reader (or writer). @throws what addReader throws */
+  watchFd(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
+  /** Stops `watcher`'s watching, unless another replaced it since. */
+  unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
+  readonly debug: boolean;
+}
+
+/** @internal Who hears of a transport's start and end (a Server counts its connections). */
+export interface TransportOwner {
+  attach(transport: SocketTransport): void;
+  detach(transport: SocketTransport): void;
+}
+
+/** asyncio's defaults: pause writing above 64 KiB buffered, resume at a quarter of it. */
+export const DEFAULT_HIGH_WATER = 64 * 1024;
+
+// At most this much in one receive (Node's net reads 64 KiB too).
+const MAX_READ = 64 * 1024;
+// The slab receives go into; renewed when less than MAX_READ is left.
+const SLAB_SIZE = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabUsed = 0;
+
+// A TLS reader drains OpenSSL's decoded bytes at most this many times a wake.
+const TLS_READS_PER_WAKE = 16;
+
+// The writer's slot: writability goes to the transport.
+class WriteSide implements Watcher {
+  slots: IoSlots | null = null;
+  constructor(readonly transport: SocketTransport) {}
+
+  [RUN](): void {
+    this.transport.writeReady();
+  }
+
+  disarm(): void {
+    this.slots = null;
+  }
+}
+
+/** Copies [offset, offset + length) of `bytes` into a Buffer of its own. */
+function copyOf(bytes: ArrayBufferView, offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  out.set(new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length));
+  return out;
+}
+
+function toBytes(data: SendData, name: string): ArrayBufferView {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (ArrayBuffer.isView(data)) return data;
+  throw invalidArgType(name, 'a string, Buffer, TypedArray or DataView', data);
+}
+
+/** Whether `error` ends a connection rather than shows a bug: not reported to the exception handler (asyncio). */
+function isConnectionError(error: unknown): boolean {
+  return error instanceof OSError || error instanceof TlsError;
+}
+
+/**
+ * @internal A stream transport over a connected socket (plain or TLS). Made
+ * by the loop's createConnection, createServer and connectAcceptedSocket;
+ * users see it as a {@link Transport}.
+ */
+export class SocketTransport implements Transport, Watcher {
+  readonly #loop: TransportLoop;
+  readonly #stream: ByteStream;
+  #protocol: BaseProtocol;
+  #buffered: boolean;
+  #owner: TransportOwner | null;
+  #extra: Partial<TransportExtraInfo> = {};
+  // Reading: the reader slot while watched; paused by the protocol.
+  #readSlots: IoSlots | null = null;
+  #paused = false;
+  // TLS: the receive waits for writability, or the send for readability.
+  #readWantsWrite = false;
+  #writeWantsRead = false;
+  // The end: closing (no more reads); connectionLost scheduled or done.
+  #started = false;
+  #closing = false;
+  #lost = false;
+  #eof = false;
+  // The write buffer: chunks of their own, the first from #head on.
+  readonly #writer = new WriteSide(this);
+  #chunks: Buffer[] = [];
+  #head = 0;
+  #size = 0;
+  #high = DEFAULT_HIGH_WATER;
+  #low = DEFAULT_HIGH_WATER / 4;
+  #writingPaused = false;
+
+  /**
+   * Starts the transport: connectionMade in the next iteration, then reading.
+   * `onStarted` runs right after connectionMade (a createConnection's Future).
+   */
+  constructor(
+    loop: TransportLoop,
+    stream: ByteStream,
+    protocol: Protocol | BufferedProtocol,
+    owner: TransportOwner | null,
+    onStarted?: (error: unknown) => void,
+  ) {
+    this.#loop = loop;
+    this.#stream = stream;
+    this.#protocol = protocol;
+    this.#buffered = typeof (protocol as BufferedProtocol).getBuffer === 'function';
+    this.#owner = owner;
+    owner?.attach(this);
+    loop.callSoon(() => this.#start(onStarted));
+  }
+
+  #start(onStarted: ((error: unknown) => void) | undefined): void {
+    this.#started = true;
+    let failure: unknown = null;
+    try {
+      (this.#protocol as Protocol).connectionMade?.(this);
+    } catch (error) {
+      failure = error;
+    }
+    if (failure !== null) {
+      // asyncio fails the waiter and closes: the protocol never got going.
+      this.#fatalError(failure, 'Exception in protocol.connectionMade()', onStarted === undefined);
+      onStarted?.(failure);
+      return;
+    }
+    if (!this.#closing && !this.#paused) this.#watchRead();
+    onStarted?.(null);
+  }
+
+  // ---- reading ----
+
+  #watchRead(): void {
+    if (this.#readSlots !== null) return;
+    try {
+      this.#readSlots = this.#loop.watchFd(this.#stream.sock, false, this);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: could not watch the socket for reading', true);
+    }
+  }
+
+  #unwatchRead(): void {
+    const slots = this.#readSlots;
+    if (slots === null) return;
+    this.#readSlots = null;
+    this.#loop.unwatch(slots, false, this);
+  }
+
+  /** @internal The reader slot was given to another reader, or the fd's watch ended. */
+  disarm(): void {
+    this.#readSlots = null;
+  }
+
+  /** @internal The socket is readable. */
+  [RUN](): void {
+    if (this.#writeWantsRead) {
+      this.#writeWantsRead = false;
+      this.writeReady();
+      if (this.#lost) return;
+      if (this.#paused || this.#closing) {
+        this.#unwatchRead();
+        return;
+      }
+    }
+    if (this.#buffered) this.#readBuffered();
+    else if (this.#stream.tls === null) this.#readPlain();
+    else this.#readTls();
+  }
+
+  #readPlain(): void {
+    if (SLAB_SIZE - slabUsed < MAX_READ) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    const buffer = slab;
+    const start = slabUsed;
+    let n: number;
+    try {
+      n = this.#stream.recv(buffer, start, MAX_READ);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal read error on socket transport', false);
+      return;
+    }
+    if (n === AGAIN) return;
+    if (n === 0) {
+      this.#readEof();
+      return;
+    }
+    // The bytes are the protocol's: the slab moves past them (8-aligned).
+    slabUsed = (start + n + 7) & ~7;
+    this.#dataReceived(buffer.subarray(start, start + n));
+  }
+
+  #readTls(): void {
+    for (let i = 0; i < TLS_READS_PER_WAKE && !this.#closing && !this.#paused; i++) {
+      if (SLAB_SIZE - slabUsed < MAX_READ) {
+        slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+        slabUsed = 0;
+      }
+      const buffer = slab;
+      const start = slabUsed;
+      let n: number;
+      try {
+        n = this.#stream.recv(buffer, start, MAX_READ);
+      } catch (error) {
+        this.#fatalError(error, 'Fatal read error on TLS transport', false);
+        return;
+      }
+      if (n === AGAIN) return;
+      if (n === CROSS) {
+        this.#readWantsWrite = true;
+        this.#watchWrite();
+        return;
+      }
+      if (n === 0) {
+        this.#readEof();
+        return;
+      }
+      slabUsed = (start + n + 7) & ~7;
+      this.#dataReceived(buffer.subarray(start, start + n));
+      if (!this.#stream.hasPending()) return;
+    }
+    // OpenSSL still holds decoded bytes the fd's readiness will not announce.
+    if (!this.#closing && !this.#paused && this.#stream.hasPending()) this.#loop.schedule(this);
+  }
+
+  #readBuffered(): void {
+    const protocol = this.#protocol as BufferedProtocol;
+    let buffer: ArrayBufferView;
+    try {
+      buffer = protocol.getBuffer(-1);
+      if (!ArrayBuffer.isView(buffer) || buffer.byteLength === 0) {
+        throw Object.assign(new RangeError('getBuffer() returned an empty buffer (or no ArrayBufferView)'), {
+          code: 'ERR_INVALID_RETURN_VALUE',
+        });
+      }
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: protocol.getBuffer() call failed.', true);
+      return;
+    }
+    const view = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    let n: number;
+    try {
+      n = this.#stream.recv(view, 0, view.byteLength);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal read error on socket transport', false);
+      return;
+    }
+    if (n === AGAIN) return;
+    if (n === CROSS) {
+      this.#readWantsWrite = true;
+      this.#watchWrite();
+      return;
+    }
+    if (n === 0) {
+      this.#readEof();
+      return;
+    }
+    try {
+      protocol.bufferUpdated(n);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: protocol.bufferUpdated() call failed.', true);
+      return;
+    }
+    if (this.#stream.hasPending() && !this.#closing && !this.#paused) this.#loop.schedule(this);
+  }
+
+  #dataReceived(data: Buffer): void {
+    try {
+      (this.#protocol as Protocol).dataReceived?.(data);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: protocol.dataReceived() call failed.', true);
+    }
+  }
+
+  #readEof(): void {
+    this.#unwatchRead();
+    let keepOpen: unknown;
+    try {
+      keepOpen = (this.#protocol as Protocol).eofReceived?.();
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: protocol.eofReceived() call failed.', true);
+      return;
+    }
+    // Half-closed: the protocol may still write; else the transport closes.
+    if (keepOpen === true && this.#stream.canWriteEof) {
+      this.#paused = true; // nothing more to read
+      return;
+    }
+    this.close();
+  }
+
+  isReading(): boolean {
+    return !this.#closing && !this.#paused;
+  }
+
+  pauseReading(): void {
+    if (this.#closing || this.#paused) return;
+    this.#paused = true;
+    if (!this.#writeWantsRead) this.#unwatchRead();
+  }
+
+  resumeReading(): void {
+    if (this.#closing || !this.#paused) return;
+    this.#paused = false;
+    if (this.#started) this.#watchRead();
+    // Bytes OpenSSL decoded while paused: the fd will not say so.
+    if (this.#stream.hasPending()) this.#loop.schedule(this);
+  }
+
+  // ---- writing ----
+
+  write(data: SendData): void {
+    const bytes = toBytes(data, 'data');
+    if (this.#eof) throw new InvalidStateError('Cannot call write() after writeEof()');
+    const length = bytes.byteLength;
+    if (length === 0) return;
+    this.#writeBytes(bytes, length);
+  }
+
+  #writeBytes(bytes: ArrayBufferView, length: number): void {
+    // After the end, writes go nowhere (asyncio warns; the protocol heard connectionLost).
+    if (this.#lost) return;
+    let sent = 0;
+    if (this.#size === 0) {
+      let n: number;
+      try {
+        n = this.#stream.send(bytes, 0, length);
+      } catch (error) {
+        this.#fatalError(error, 'Fatal write error on socket transport', false);
+        return;
+      }
+      if (n === length) return;
+      if (n === CROSS) this.#writeWantsRead = true;
+      sent = Math.max(n, 0);
+      if (this.#writeWantsRead) this.#watchRead();
+      else this.#watchWrite();
+    }
+    this.#chunks.push(copyOf(bytes, sent, length - sent));
+    this.#size += length - sent;
+    this.#maybePauseProtocol();
+  }
+
+  writev(chunks: readonly SendData[]): void {
+    if (!Array.isArray(chunks)) throw invalidArgType('chunks', 'an array', chunks);
+    const views = chunks.map((chunk, i) => toBytes(chunk, `chunks[${i}]`));
+    if (this.#eof) throw new InvalidStateError('Cannot call writev() after writeEof()');
+    let total = 0;
+    for (const view of views) total += view.byteLength;
+    if (total === 0) return;
+    if (views.length === 1 || !this.#stream.gathers || this.#size !== 0 || this.#lost || views.length > IOV_MAX) {
+      // Over TLS one record; behind buffered bytes, in order after them.
+      if (views.length === 1) this.#writeBytes(views[0] as ArrayBufferView, total);
+      else {
+        const joined = Buffer.concat(views.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+        this.#writeBytes(joined, total);
+      }
+      return;
+    }
+    let n: number;
+    try {
+      n = this.#stream.sendv(views);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal write error on socket transport', false);
+      return;
+    }
+    if (n === total) return;
+    let skip = Math.max(n, 0);
+    for (const view of views) {
+      const size = view.byteLength;
+      if (skip >= size) {
+        skip -= size;
+        continue;
+      }
+      this.#chunks.push(copyOf(view, skip, size - skip));
+      skip = 0;
+    }
+    this.#size += total - Math.max(n, 0);
+    this.#watchWrite();
+    this.#maybePauseProtocol();
+  }
+
+  writelines(chunks: readonly SendData[]): void {
+    this.writev(chunks);
+  }
+
+  #watchWrite(): void {
+    const writer = this.#writer;
+    if (writer.slots !== null) return;
+    try {
+      writer.slots = this.#loop.watchFd(this.#stream.sock, true, writer);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: could not watch the socket for writing', true);
+    }
+  }
+
+  #unwatchWrite(): void {
+    const writer = this.#writer;
+    const slots = writer.slots;
+    if (slots === null) return;
+    writer.slots = null;
+    this.#loop.unwatch(slots, true, writer);
+  }
+
+  /** @internal The socket is writable (or, over TLS, readable for a send that waited for it). */
+  writeReady(): void {
+    if (this.#readWantsWrite) {
+      this.#readWantsWrite = false;
+      this[RUN]();
+      if (this.#lost) return;
+    }
+    if (this.#size === 0) {
+      this.#unwatchWrite();
+      return;
+    }
+    const chunks = this.#chunks;
+    let n: number;
+    try {
+      if (chunks.length === 1 || !this.#stream.gathers) {
+        const first = chunks[0] as Buffer;
+        n = this.#stream.send(first, this.#head, first.length - this.#head);
+      } else {
+        const count = Math.min(chunks.length, IOV_MAX);
+        const views: Buffer[] = new Array(count);
+        for (let i = 0; i < count; i++) views[i] = chunks[i] as Buffer;
+        if (this.#head !== 0) views[0] = (chunks[0] as Buffer).subarray(this.#head);
+        n = this.#stream.sendv(views);
+      }
+    } catch (error) {
+      this.#fatalError(error, 'Fatal write error on socket transport', false);
+      return;
+    }
+    if (n === AGAIN) return;
+    if (n === CROSS) {
+      this.#writeWantsRead = true;
+      this.#unwatchWrite();
+      this.#watchRead();
+      return;
+    }
+    this.#consume(n);
+    this.#maybeResumeProtocol();
+    if (this.#size !== 0) {
+      this.#watchWrite();
+      return;
+    }
+    this.#unwatchWrite();
+    if (this.#closing) this.#scheduleLost(null);
+    else if (this.#eof) this.#shutdownWrite();
+  }
+
+  #consume(n: number): void {
+    this.#size -= n;
+    const chunks = this.#chunks;
+    let left = n + this.#head;
+    let drop = 0;
+    while (drop < chunks.length && left >= (chunks[drop] as Buffer).length) {
+      left -= (chunks[drop] as Buffer).length;
+      drop++;
+    }
+    if (drop === chunks.length) {
+      this.#chunks = [];
+      this.#head = 0;
+      return;
+    }
+    if (drop > 0) chunks.splice(0, drop);
+    this.#head = left;
+  }
+
+  #maybePauseProtocol(): void {
+    if (this.#writingPaused || this.#size <= this.#high) return;
+    this.#writingPaused = true;
+    try {
+      this.#protocol.pauseWriting?.();
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, future: this });
+    }
+  }
+
+  #maybeResumeProtocol(): void {
+    if (!this.#writingPaused || this.#size > this.#low) return;
+    this.#writingPaused = false;
+    try {
+      this.#protocol.resumeWriting?.();
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, future: this });
+    }
+  }
+
+  canWriteEof(): boolean {
+    return this.#stream.canWriteEof;
+  }
+
+  writeEof(): void {
+    if (!this.#stream.canWriteEof) this.#stream.shutdownWrite(); // throws: not over TLS
+    if (this.#closing || this.#eof) return;
+    this.#eof = true;
+    if (this.#size === 0) this.#shutdownWrite();
+  }
+
+  #shutdownWrite(): void {
+    try {
+      this.#stream.shutdownWrite();
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: shutdown(SHUT_WR) failed', false);
+    }
+  }
+
+  getWriteBufferSize(): number {
+    return this.#size;
+  }
+
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#low, this.#high];
+  }
+
+  setWriteBufferLimits(high?: number, low?: number): void {
+    const h = high ?? (low === undefined ? DEFAULT_HIGH_WATER : low * 4);
+    const l = low ?? Math.floor(h / 4);
+    if (!Number.isSafeInteger(h) || !Number.isSafeInteger(l) || l < 0 || h < l) {
+      throw outOfRange('high, low', 'integers with high >= low >= 0', [high, low]);
+    }
+    this.#high = h;
+    this.#low = l;
+    this.#maybePauseProtocol();
+    this.#maybeResumeProtocol();
+  }
+
+  // ---- the end ----
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#unwatchRead();
+    if (this.#size === 0) this.#scheduleLost(null);
+  }
+
+  abort(): void {
+    this.#forceClose(null);
+  }
+
+  #forceClose(error: Error | null): void {
+    if (this.#lost) return;
+    if (this.#size !== 0) {
+      this.#chunks = [];
+      this.#head = 0;
+      this.#size = 0;
+    }
+    this.#unwatchWrite();
+    this.#closing = true;
+    this.#unwatchRead();
+    this.#scheduleLost(error);
+  }
+
+  #scheduleLost(error: Error | null): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#loop.callSoon(() => this.#callConnectionLost(error));
+  }
+
+  #callConnectionLost(error: Error | null): void {
+    try {
+      // After connectionMade only: a transport closed before it started
+      // (its connectionMade still queued) ends after it, in this order.
+      if (this.#started) this.#protocol.connectionLost?.(error);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'Exception in protocol.connectionLost()', exception, future: this });
+    } finally {
+      this.#remember();
+      try {
+        this.#stream.close();
+      } catch {
+        // Closed already (by the program, behind the transport's back).
+      }
+      this.#owner?.detach(this);
+      this.#owner = null;
+    }
+  }
+
+  // The names that need the socket open, kept for getExtraInfo after close.
+  #remember(): void {
+    if (this.#stream.sock.closed) return;
+    this.getExtraInfo('sockname');
+    this.getExtraInfo('peername');
+  }
+
+  /**
+   * A failure that ends the connection. Connection errors (OSError, TLS
+   * errors) are the peer's doing and reach only connectionLost; anything
+   * else (a protocol callback that threw) goes to the exception handler too.
+   */
+  #fatalError(error: unknown, message: string, report: boolean): void {
+    if (report || !isConnectionError(error)) {
+      this.#loop.callExceptionHandler({ message, exception: error, future: this });
+    } else if (this.#loop.debug) {
+      this.#loop.callExceptionHandler({ message: `${message} (debug)`, exception: error, future: this });
+    }
+    this.#forceClose(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  // ---- the rest ----
+
+  getExtraInfo<K extends keyof TransportExtraInfo>(name: K): TransportExtraInfo[K] | undefined;
+  getExtraInfo<T = unknown>(name: string, defaultValue?: T): unknown;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    const extra = this.#extra as Record<string, unknown>;
+    if (name in extra) return extra[name];
+    const value = this.#lookup(name);
+    if (value === undefined) return defaultValue;
+    if (name === 'sockname' || name === 'peername') extra[name] = value;
+    return value;
+  }
+
+  #lookup(name: string): unknown {
+    const { sock, tls } = this.#stream;
+    switch (name) {
+      case 'socket':
+        return sock;
+      case 'sockname':
+      case 'peername':
+        if (sock.closed) return undefined;
+        try {
+          return (name === 'sockname' ? sock.getsockname() : sock.getpeername()) as SocketAddress;
+        } catch {
+          return undefined;
+        }
+      case 'sslObject':
+        return tls ?? undefined;
+      case 'cipher':
+        return tls?.cipher ?? undefined;
+      case 'protocol':
+        return tls?.protocol ?? undefined;
+      case 'peercert':
+        return tls?.getPeerCertificate() ?? undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    if (typeof protocol !== 'object' || protocol === null) throw invalidArgType('protocol', 'an object', protocol);
+    this.#protocol = protocol;
+    this.#buffered = typeof (protocol as BufferedProtocol).getBuffer === 'function';
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+}
