@@ -187,7 +187,6 @@ const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: st
 // The iomux rows on the loop's issue-19 APIs: what each needs, where it is
 // looked up, and what to call it when it is missing.
 const LOOP_APIS: Partial<Record<EchoServerKind, { owner: object; name: string; what: string }>> = {
-  'iomux-protocol': { owner: EventLoop.prototype, name: 'createServer', what: 'loop.createServer' },
   'iomux-streams': { owner: loopModule, name: 'startServer', what: 'startServer' },
   'iomux-udp': { owner: EventLoop.prototype, name: 'createDatagramEndpoint', what: 'loop.createDatagramEndpoint' },
 };
