@@ -10,7 +10,8 @@
 // nobody closed when they are collected (a FinalizationRegistry).
 //
 // Forms: the Python-shaped calls throw (a would-block is BlockingIOError);
-// the try* calls pass MSG_DONTWAIT and return null when they would block.
+// the try* calls pass MSG_DONTWAIT and return null when they would block
+// (tryRecvfrom returns false: null there is a sender without an address).
 // Every send passes MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
 // Every call reads all its JavaScript arguments before it takes a pointer
 // into any buffer: reading an address can run a getter that detaches one.
@@ -123,7 +124,11 @@ napi_value SendAll(napi_env raw, napi_callback_info info) {
 }
 
 // recvfrom(fd, buffer, offset?, length?, flags?) -> host | path | null, the
-// byte count and the rest of the address in the results array.
+// byte count and the rest of the address in the results array; a
+// would-block throws BlockingIOError.
+// tryRecvfrom: the same with MSG_DONTWAIT, and false when it would block
+// (null already means a sender without an address: an unbound Unix socket).
+template <bool kTry>
 napi_value RecvFrom(napi_env raw, napi_callback_info info) {
   RawArgs<5> a;
   if (!a.Read(raw, info)) return nullptr;
@@ -131,6 +136,7 @@ napi_value RecvFrom(napi_env raw, napi_callback_info info) {
   int flags = 0;
   ByteRange range{};
   if (!ReadIo(raw, a, &fd, &range, &flags)) return nullptr;
+  if (kTry) flags |= MSG_DONTWAIT;
   sockaddr_storage addr{};
   socklen_t len = 0;
   ssize_t n = RetryEintr([&] {
@@ -138,14 +144,22 @@ napi_value RecvFrom(napi_env raw, napi_callback_info info) {
     return IOMUX_SYSCALL(::recvfrom(fd, range.data, range.length, flags, reinterpret_cast<sockaddr*>(&addr), &len));
   });
   if (n < 0) {
+    if (kTry && IsWouldBlock(errno)) {
+      napi_value no;
+      napi_get_boolean(raw, false, &no);
+      return no;
+    }
     ThrowErrno(Napi::Env(raw), errno, "recvfrom");
     return nullptr;
   }
   return AddressResult(raw, static_cast<int32_t>(n), addr, len);
 }
 
-// sendto(fd, family, address, buffer, offset?, length?, flags?) -> bytes.
+// sendto(fd, family, address, buffer, offset?, length?, flags?) -> bytes;
+// a would-block throws BlockingIOError.
+// trySendto: the same with MSG_DONTWAIT, and null when it would block.
 // The address is read first: its getters may run JavaScript.
+template <bool kTry>
 napi_value SendTo(napi_env raw, napi_callback_info info) {
   RawArgs<7> a;
   if (!a.Read(raw, info)) return nullptr;
@@ -161,11 +175,13 @@ napi_value SendTo(napi_env raw, napi_callback_info info) {
   if (!ValueIntOr(env, a.argv[6], "flags", 0, INT32_MAX, 0, &flags)) return nullptr;
   if (!ParseSockAddr(env, static_cast<int>(family), Napi::Value(raw, a.At(raw, 2)), &addr, &len)) return nullptr;
   if (!ValueByteRange(env, a.At(raw, 3), a.argv[4], a.argv[5], &range)) return nullptr;
+  const int sendFlags = static_cast<int>(flags) | MSG_NOSIGNAL | (kTry ? MSG_DONTWAIT : 0);
   ssize_t n = RetryEintr([&] {
-    return IOMUX_SYSCALL(::sendto(fd, range.data, range.length, static_cast<int>(flags) | MSG_NOSIGNAL,
-                    reinterpret_cast<sockaddr*>(&addr), len));
+    return IOMUX_SYSCALL(
+        ::sendto(fd, range.data, range.length, sendFlags, reinterpret_cast<sockaddr*>(&addr), len));
   });
   if (n < 0) {
+    if (kTry && IsWouldBlock(errno)) return RawNull(raw);
     ThrowErrno(env, errno, "sendto", DescribeSockAddr(addr, len));
     return nullptr;
   }
@@ -550,8 +566,10 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   SetRawFunction(env, exports, "tryRecv", MoveBytes<Dir::kRecv, true>);
   SetRawFunction(env, exports, "trySend", MoveBytes<Dir::kSend, true>);
   SetRawFunction(env, exports, "sendAll", SendAll);
-  SetRawFunction(env, exports, "recvfrom", RecvFrom);
-  SetRawFunction(env, exports, "sendto", SendTo);
+  SetRawFunction(env, exports, "recvfrom", RecvFrom<false>);
+  SetRawFunction(env, exports, "sendto", SendTo<false>);
+  SetRawFunction(env, exports, "tryRecvfrom", RecvFrom<true>);
+  SetRawFunction(env, exports, "trySendto", SendTo<true>);
   SetRawFunction(env, exports, "accept", Accept);
   SetRawFunction(env, exports, "tryAccept", TryAccept);
   exports.Set("socket", Napi::Function::New(env, NewSocket, "socket"));

@@ -43,6 +43,8 @@ import {
   createUnixConnection,
 } from './connections.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
+import { sockRecvfrom, sockRecvfromInto, sockSendto } from './datagram-ops.js';
+import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagram-transport.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';
@@ -56,7 +58,14 @@ import {
   type RunTarget,
 } from './options.js';
 import type { Proactor } from './proactor.js';
-import type { BufferedProtocol, Protocol, ProtocolFactory, Transport } from './protocols.js';
+import type {
+  BufferedProtocol,
+  DatagramProtocol,
+  DatagramTransport,
+  Protocol,
+  ProtocolFactory,
+  Transport,
+} from './protocols.js';
 import { RingQueue } from './ready-queue.js';
 import {
   type CreateServerOptions,
@@ -624,6 +633,52 @@ export class EventLoop implements LoopLike, HandleOwner {
   }
 
   /**
+   * asyncio's sock_recvfrom: receives one datagram of at most `nbytes` (the
+   * rest of a longer one is discarded) as `[data, senderAddress]`; the
+   * address is null for a sender without one (an unbound Unix socket).
+   * Waits for readiness on every backend; cancelling stops the waiting.
+   *
+   * @throws {RangeError} when nbytes is not an integer in [0, 2^31 - 1]
+   * @throws {OSError} (through the Future) ECONNREFUSED after an ICMP port
+   *   unreachable on a connected UDP socket, EBADF...
+   */
+  sockRecvfrom(sock: Socket, nbytes: number): Future<[Buffer, SocketAddress | null]> {
+    this.#checkClosed();
+    const future = sockRecvfrom(this, sock, nbytes);
+    return this.#meter.trace === null ? future : this.#meter.op('recvfrom', sock, future);
+  }
+
+  /**
+   * asyncio's sock_recvfrom_into: receives one datagram into `buffer` (at
+   * most `nbytes` bytes; 0: the whole buffer) as `[bytes, senderAddress]`.
+   *
+   * @throws {TypeError} when buffer is not a Buffer, TypedArray or DataView
+   * @throws {RangeError} when nbytes is negative or more than the buffer holds
+   */
+  sockRecvfromInto(sock: Socket, buffer: ArrayBufferView, nbytes?: number): Future<[number, SocketAddress | null]> {
+    this.#checkClosed();
+    const future = sockRecvfromInto(this, sock, buffer, nbytes);
+    return this.#meter.trace === null ? future : this.#meter.op('recvfromInto', sock, future);
+  }
+
+  /**
+   * asyncio's sock_sendto: sends `data` as one datagram to the numeric
+   * `address` (resolve names with getaddrinfo first); resolves with the
+   * bytes sent, waiting for room when the socket's buffer is full. The
+   * bytes must not change until the Future is done.
+   *
+   * @throws {TypeError} for data that is not a string or ArrayBufferView, or
+   *   an address that is not one of the socket's family
+   * @throws {RangeError} for a port outside [0, 65535]
+   * @throws {OSError} (through the Future) EMSGSIZE, ECONNREFUSED, EISCONN...
+   */
+  sockSendto(sock: Socket, data: SendData, address: SocketAddress): Future<number> {
+    this.#checkClosed();
+    const future = sockSendto(this, sock, data, address);
+    return this.#meter.trace === null ? future : this.#meter.op('sendto', sock, future);
+  }
+
+  /**
    * Connects `sock`. A host name is resolved first (getaddrinfo on a worker
    * thread); connection errors (ECONNREFUSED...) fail the Future.
    */
@@ -738,6 +793,38 @@ export class EventLoop implements LoopLike, HandleOwner {
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]> {
     this.#checkClosed();
     return this.#resolver.lookup(host, port, options);
+  }
+
+  /**
+   * asyncio's create_datagram_endpoint: a UDP (IPv4, IPv6) or Unix datagram
+   * endpoint. Makes the socket the options ask for -- bound to `localAddr`,
+   * connected to `remoteAddr` (host names resolved with getaddrinfo; a
+   * string is a Unix socket path), SO_REUSEPORT / SO_BROADCAST when asked --
+   * or takes `sock`; then calls `protocolFactory()` and resolves with the
+   * transport and that protocol once `connectionMade` has run. The
+   * transport receives into `datagramReceived`, queues what the socket
+   * cannot take yet (flow control through pauseWriting/resumeWriting) and
+   * reports send and receive errors to `errorReceived`. Works on every backend.
+   *
+   * @throws {TypeError} / {RangeError} for bad options: a sock with other
+   *   options, no address and no family, a path with an IP family...
+   * @throws {GetAddrInfoError} / {OSError} (through the Future) when a name does
+   *   not resolve, or bind or connect fails (EADDRINUSE...)
+   *
+   * @example
+   * ```ts
+   * const [transport] = await loop.createDatagramEndpoint(
+   *   () => ({ datagramReceived: (data, addr) => transport.sendto(data, addr) }),
+   *   { localAddr: ['127.0.0.1', 9999] },
+   * );
+   * ```
+   */
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options: DatagramEndpointOptions,
+  ): Future<[DatagramTransport, P]> {
+    this.#checkClosed();
+    return createDatagramEndpoint(this, protocolFactory, options);
   }
 
   /** Sets (or, with null, resets) the handler of unhandled exceptions. */

@@ -10,6 +10,7 @@ export type {
   CreateUnixConnectionOptions,
   SslOption,
 } from './connections.js';
+export type { DatagramEndpointOptions, EndpointHostPort } from './datagram-transport.js';
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
   type BackendName,

@@ -110,7 +110,7 @@ export class Server {
   #closed = false;
   readonly #transports = new Set<SocketTransport>();
   // Connections accepted and still in their TLS handshake.
-  #handshakes = 0;
+  readonly #handshakes = new Set<Future<unknown>>();
   #waiters: Future<void>[] = [];
   #forever: Future<void> | null = null;
 
@@ -195,20 +195,22 @@ export class Server {
     this.#wakeIfIdle();
   }
 
-  /** Closes every connection after its buffered data is sent. */
+  /** Closes every connection after its buffered data is sent (one still in its TLS handshake: at once). */
   closeClients(): void {
+    for (const handshake of [...this.#handshakes]) handshake.cancel();
     for (const transport of [...this.#transports]) transport.close();
   }
 
   /** Closes every connection at once. */
   abortClients(): void {
+    for (const handshake of [...this.#handshakes]) handshake.cancel();
     for (const transport of [...this.#transports]) transport.abort();
   }
 
   /** Resolves once close() was called and every connection it accepted has ended (asyncio 3.12). */
   waitClosed(): Future<void> {
     const future = this.#loop.createFuture<void>();
-    if (this.#closed && this.#transports.size === 0 && this.#handshakes === 0) future.setResult(undefined);
+    if (this.#closed && this.#transports.size === 0 && this.#handshakes.size === 0) future.setResult(undefined);
     else this.#waiters.push(future);
     return future;
   }
@@ -235,7 +237,7 @@ export class Server {
   }
 
   #wakeIfIdle(): void {
-    if (!this.#closed || this.#transports.size !== 0 || this.#handshakes !== 0) return;
+    if (!this.#closed || this.#transports.size !== 0 || this.#handshakes.size !== 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) if (!waiter.done()) waiter.setResult(undefined);
@@ -302,10 +304,10 @@ export class Server {
       startPlain(this.#loop, conn, protocol, this);
       return;
     }
-    this.#handshakes++;
     const task = this.#loop.createTask(startTransport(this.#loop, conn, this.#factory, this.#tls, this));
+    this.#handshakes.add(task);
     task.addDoneCallback((t) => {
-      this.#handshakes--;
+      this.#handshakes.delete(task);
       if (t.cancelled() || t.exception() !== null) {
         // A failed handshake ends that connection only (asyncio logs it in debug mode).
         if (!conn.closed) conn.close();
@@ -396,14 +398,9 @@ function* listenTcp(
         sock.bind(info.address);
       } catch (error) {
         if (!isErrnoError(error)) throw error;
-        throw Object.assign(
-          new OSError(
-            error.errno,
-            error.code,
-            `error while attempting to bind on address ${describeBind(info.address)}: ${error.message}`,
-          ),
-          { syscall: 'bind', address: info.address },
-        );
+        // asyncio's message, the code kept.
+        error.message = `error while attempting to bind on address ${describeBind(info.address)}: ${error.message}`;
+        throw error;
       }
       sock.listen(backlog);
       sock.setBlocking(false);

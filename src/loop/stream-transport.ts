@@ -4,9 +4,10 @@
  *
  * Reading: the transport is the fd's reader (a Watcher in the loop's slot:
  * no Handle, no Future per message). Each readiness is one receive, into a
- * slab shared by the loop's transports: the protocol gets a view of its own
- * bytes (the slab is never written there again), or for a buffered protocol
- * the bytes land in its getBuffer() memory.
+ * slab shared by the loop's transports: the protocol gets a Buffer it may
+ * keep (a view of the slab, never written there again, or for a small
+ * receive a copy of its own), or for a buffered protocol the bytes land in
+ * its getBuffer() memory.
  *
  * Writing: write() sends at once when nothing waits before it; what the
  * socket does not take is copied and sent when it is writable, gathered
@@ -47,10 +48,36 @@ export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 // At most this much in one receive (Node's net reads 64 KiB too).
 const MAX_READ = 64 * 1024;
-// The slab receives go into; renewed when less than MAX_READ is left.
+// The slab receives go into, renewed when less than MIN_READ is left: a
+// large receive becomes a view of it, a small one (at most COPY_MAX bytes)
+// is copied out into a Buffer of its own (Node's pool serves it) and the
+// slab reused. So a protocol that keeps small pieces (a partial line) pins
+// no slab, and one that keeps a large piece pins at most 256 KiB for it.
 const SLAB_SIZE = 256 * 1024;
+const MIN_READ = 16 * 1024;
+const COPY_MAX = 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabUsed = 0;
+
+// Receives once into the slab: the bytes (a Buffer the caller keeps), or AGAIN, CROSS, 0 at the end.
+function receive(stream: ByteStream): Buffer | number {
+  if (SLAB_SIZE - slabUsed < MIN_READ) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const buffer = slab;
+  const start = slabUsed;
+  const n = stream.recv(buffer, start, Math.min(MAX_READ, SLAB_SIZE - start));
+  if (n <= 0) return n;
+  if (n <= COPY_MAX) {
+    const own = Buffer.allocUnsafe(n);
+    buffer.copy(own, 0, start, start + n);
+    return own;
+  }
+  // The bytes are the protocol's: the slab moves past them (8-aligned).
+  slabUsed = (start + n + 7) & ~7;
+  return buffer.subarray(start, start + n);
+}
 
 // A TLS reader drains OpenSSL's decoded bytes at most this many times a wake.
 const TLS_READS_PER_WAKE = 16;
@@ -102,6 +129,7 @@ export class SocketTransport implements Transport, Watcher {
   // Reading: the reader slot while watched; paused by the protocol.
   #readSlots: IoSlots | null = null;
   #paused = false;
+  #atEof = false;
   // TLS: the receive waits for writability, or the send for readability.
   #readWantsWrite = false;
   #writeWantsRead = false;
@@ -197,56 +225,38 @@ export class SocketTransport implements Transport, Watcher {
   }
 
   #readPlain(): void {
-    if (SLAB_SIZE - slabUsed < MAX_READ) {
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabUsed = 0;
-    }
-    const buffer = slab;
-    const start = slabUsed;
-    let n: number;
+    let got: Buffer | number;
     try {
-      n = this.#stream.recv(buffer, start, MAX_READ);
+      got = receive(this.#stream);
     } catch (error) {
       this.#fatalError(error, 'Fatal read error on socket transport', false);
       return;
     }
-    if (n === AGAIN) return;
-    if (n === 0) {
-      this.#readEof();
-      return;
-    }
-    // The bytes are the protocol's: the slab moves past them (8-aligned).
-    slabUsed = (start + n + 7) & ~7;
-    this.#dataReceived(buffer.subarray(start, start + n));
+    if (got === AGAIN) return;
+    if (got === 0) this.#readEof();
+    else this.#dataReceived(got as Buffer);
   }
 
   #readTls(): void {
     for (let i = 0; i < TLS_READS_PER_WAKE && !this.#closing && !this.#paused; i++) {
-      if (SLAB_SIZE - slabUsed < MAX_READ) {
-        slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-        slabUsed = 0;
-      }
-      const buffer = slab;
-      const start = slabUsed;
-      let n: number;
+      let got: Buffer | number;
       try {
-        n = this.#stream.recv(buffer, start, MAX_READ);
+        got = receive(this.#stream);
       } catch (error) {
         this.#fatalError(error, 'Fatal read error on TLS transport', false);
         return;
       }
-      if (n === AGAIN) return;
-      if (n === CROSS) {
+      if (got === AGAIN) return;
+      if (got === CROSS) {
         this.#readWantsWrite = true;
         this.#watchWrite();
         return;
       }
-      if (n === 0) {
+      if (got === 0) {
         this.#readEof();
         return;
       }
-      slabUsed = (start + n + 7) & ~7;
-      this.#dataReceived(buffer.subarray(start, start + n));
+      this.#dataReceived(got as Buffer);
       if (!this.#stream.hasPending()) return;
     }
     // OpenSSL still holds decoded bytes the fd's readiness will not announce.
@@ -304,6 +314,7 @@ export class SocketTransport implements Transport, Watcher {
 
   #readEof(): void {
     this.#unwatchRead();
+    this.#atEof = true; // nothing more to read: isReading() is false, resumeReading() does nothing
     let keepOpen: unknown;
     try {
       keepOpen = (this.#protocol as Protocol).eofReceived?.();
@@ -312,25 +323,22 @@ export class SocketTransport implements Transport, Watcher {
       return;
     }
     // Half-closed: the protocol may still write; else the transport closes.
-    if (keepOpen === true && this.#stream.canWriteEof) {
-      this.#paused = true; // nothing more to read
-      return;
-    }
+    if (keepOpen === true && this.#stream.canWriteEof) return;
     this.close();
   }
 
   isReading(): boolean {
-    return !this.#closing && !this.#paused;
+    return !this.#closing && !this.#paused && !this.#atEof;
   }
 
   pauseReading(): void {
-    if (this.#closing || this.#paused) return;
+    if (this.#closing || this.#paused || this.#atEof) return;
     this.#paused = true;
     if (!this.#writeWantsRead) this.#unwatchRead();
   }
 
   resumeReading(): void {
-    if (this.#closing || !this.#paused) return;
+    if (this.#closing || !this.#paused || this.#atEof) return;
     this.#paused = false;
     if (this.#started) this.#watchRead();
     // Bytes OpenSSL decoded while paused: the fd will not say so.
@@ -354,14 +362,18 @@ export class SocketTransport implements Transport, Watcher {
     if (this.#size === 0) {
       let n: number;
       try {
-        n = this.#stream.send(bytes, 0, length);
+        // A plain socket takes what it can in one send; TLS one record a
+        // call, so it goes on while the socket takes them.
+        do {
+          n = this.#stream.send(bytes, sent, length - sent);
+          if (n > 0) sent += n;
+        } while (n > 0 && sent < length && this.#stream.tls !== null);
       } catch (error) {
         this.#fatalError(error, 'Fatal write error on socket transport', false);
         return;
       }
-      if (n === length) return;
+      if (sent === length) return;
       if (n === CROSS) this.#writeWantsRead = true;
-      sent = Math.max(n, 0);
       if (this.#writeWantsRead) this.#watchRead();
       else this.#watchWrite();
     }
@@ -445,7 +457,9 @@ export class SocketTransport implements Transport, Watcher {
     const chunks = this.#chunks;
     let n: number;
     try {
-      if (chunks.length === 1 || !this.#stream.gathers) {
+      if (!this.#stream.gathers) {
+        n = this.#sendRecords();
+      } else if (chunks.length === 1) {
         const first = chunks[0] as Buffer;
         n = this.#stream.send(first, this.#head, first.length - this.#head);
       } else {
@@ -455,6 +469,7 @@ export class SocketTransport implements Transport, Watcher {
         if (this.#head !== 0) views[0] = (chunks[0] as Buffer).subarray(this.#head);
         n = this.#stream.sendv(views);
       }
+      if (n > 0 && this.#stream.gathers) this.#consume(n);
     } catch (error) {
       this.#fatalError(error, 'Fatal write error on socket transport', false);
       return;
@@ -466,7 +481,6 @@ export class SocketTransport implements Transport, Watcher {
       this.#watchRead();
       return;
     }
-    this.#consume(n);
     this.#maybeResumeProtocol();
     if (this.#size !== 0) {
       this.#watchWrite();
@@ -475,6 +489,20 @@ export class SocketTransport implements Transport, Watcher {
     this.#unwatchWrite();
     if (this.#closing) this.#scheduleLost(null);
     else if (this.#eof) this.#shutdownWrite();
+  }
+
+  // TLS: sends the buffer record by record while the socket takes them,
+  // consuming what went; the bytes sent, or AGAIN / CROSS when none went.
+  #sendRecords(): number {
+    let total = 0;
+    while (this.#size !== 0) {
+      const first = this.#chunks[0] as Buffer;
+      const n = this.#stream.send(first, this.#head, first.length - this.#head);
+      if (n <= 0) return total === 0 ? n : total;
+      this.#consume(n);
+      total += n;
+    }
+    return total;
   }
 
   #consume(n: number): void {

@@ -61,6 +61,9 @@ function moved(value: unknown, sent: number): number {
   if (typeof value === 'number') return value;
   if (value instanceof Uint8Array) return value.length;
   if (Array.isArray(value)) {
+    // recvfrom's [data, address] and recvfromInto's [count, address].
+    if (value[0] instanceof Uint8Array) return value[0].length;
+    if (typeof value[0] === 'number') return value[0];
     const sock = value[0] as { fileno?: () => number } | undefined;
     return typeof sock?.fileno === 'function' ? sock.fileno() : 0;
   }

@@ -30,7 +30,17 @@ const B = 4;
 const C = 5;
 
 /** Socket operations, as the ring stores them (their index). */
-export const TRACE_OPS = ['recv', 'recvInto', 'sendAll', 'accept', 'connect', 'startTls'] as const;
+export const TRACE_OPS = [
+  'recv',
+  'recvInto',
+  'sendAll',
+  'accept',
+  'connect',
+  'startTls',
+  'recvfrom',
+  'recvfromInto',
+  'sendto',
+] as const;
 
 /** A socket operation's name in a trace. */
 export type TraceOp = (typeof TRACE_OPS)[number];

@@ -271,6 +271,27 @@ export interface NativeBinding {
     length?: number,
     flags?: number,
   ): number;
+  /**
+   * recvfrom(2) with MSG_DONTWAIT: as recvfrom, but `false` when it would
+   * block (null is a sender without an address).
+   */
+  tryRecvfrom(
+    fd: number,
+    buf: ArrayBufferView,
+    offset?: number,
+    length?: number,
+    flags?: number,
+  ): string | null | false;
+  /** sendto(2) with MSG_DONTWAIT | MSG_NOSIGNAL: bytes, or null when it would block. */
+  trySendto(
+    fd: number,
+    family: number,
+    address: unknown,
+    buf: ArrayBufferView,
+    offset?: number,
+    length?: number,
+    flags?: number,
+  ): number | null;
   /** accept4(2): the peer's host (or Unix path); the fd and the rest in {@link results}. EAGAIN throws BlockingIOError. */
   accept(fd: number, nonBlocking: boolean): string;
   /**

@@ -62,7 +62,11 @@ function scratchFor(bufsize: number): Buffer {
 // of what they found in this array of the addon's (native/socket.cc).
 const results = native.results;
 
-function addressResult(host: string | null): SocketAddress | null {
+/**
+ * @internal The address accept or recvfrom found: the host (or path, or
+ * null) the addon returned, and the rest from its results array.
+ */
+export function addressResult(host: string | null): SocketAddress | null {
   if (host === null) return null;
   const family = results[1];
   if (family === AF_INET) return [host, results[2] as number];
@@ -345,6 +349,49 @@ export class Socket implements Disposable {
   }
 
   /**
+   * As {@link recvfrom}, for event loops: never blocks (MSG_DONTWAIT, even on
+   * a blocking socket) and returns `null` instead of throwing EAGAIN.
+   *
+   * @param bufsize - at most this many bytes; the rest of a longer datagram is discarded (as recvfrom(2))
+   * @returns `[data, senderAddress]` (the address is null for an unbound
+   *   Unix sender), or `null` when no datagram is waiting
+   * @throws {RangeError} when bufsize is not an integer in [0, 2^31 - 1]
+   * @throws {OSError} what recvfrom(2) reports, e.g. ECONNREFUSED after an
+   *   ICMP port unreachable on a connected UDP socket
+   *
+   * @example
+   * ```ts
+   * const got = sock.tryRecvfrom(2048);
+   * if (got !== null) console.log(got[0].length, 'bytes from', got[1]);
+   * ```
+   */
+  tryRecvfrom(bufsize: number, flags = 0): [Buffer, SocketAddress | null] | null {
+    const fd = this.#open('recvfrom');
+    checkInt(bufsize, 'bufsize', 0, 0x7fffffff);
+    const buf = scratchFor(bufsize);
+    const host = native.tryRecvfrom(fd, buf, 0, bufsize, flags);
+    if (host === false) return null;
+    const address = addressResult(host);
+    return [copyOut(buf, results[0] as number), address];
+  }
+
+  /**
+   * As {@link recvfromInto}, for event loops: never blocks (MSG_DONTWAIT)
+   * and returns `null` instead of throwing EAGAIN.
+   *
+   * @param nbytes - at most this many bytes (0: the whole buffer)
+   * @returns `[bytes, senderAddress]`, or `null` when no datagram is waiting
+   * @throws {TypeError} when buffer is not a Buffer, TypedArray or DataView
+   * @throws {RangeError} when nbytes is negative or more than the buffer holds
+   */
+  tryRecvfromInto(buffer: ArrayBufferView, nbytes = 0, flags = 0): [number, SocketAddress | null] | null {
+    const fd = this.#open('recvfrom');
+    const host = native.tryRecvfrom(fd, buffer, 0, checkNbytes(buffer, nbytes), flags);
+    if (host === false) return null;
+    return [results[0] as number, addressResult(host)];
+  }
+
+  /**
    * Sends what the kernel takes now. To send part of a buffer, pass a view:
    * `buf.subarray(start, end)`.
    *
@@ -396,6 +443,24 @@ export class Socket implements Disposable {
     const bytes = toBytes(data);
     if (address === undefined) return native.sendto(fd, this.#family, flagsOrAddress, bytes);
     return native.sendto(fd, this.#family, address, bytes, undefined, undefined, flagsOrAddress as number);
+  }
+
+  /**
+   * As {@link sendto}, for event loops: never blocks (MSG_DONTWAIT, even on
+   * a blocking socket) and returns `null` instead of throwing EAGAIN.
+   *
+   * @returns bytes sent, or `null` when the socket's send buffer is full
+   * @throws {TypeError} when data is not bytes or a string, or the address
+   *   does not fit the socket's family
+   * @throws {OSError} what sendto(2) reports (EMSGSIZE, ECONNREFUSED, EISCONN...)
+   */
+  trySendto(data: SendData, address: SocketAddress): number | null;
+  trySendto(data: SendData, flags: number, address: SocketAddress): number | null;
+  trySendto(data: SendData, flagsOrAddress: number | SocketAddress, address?: SocketAddress): number | null {
+    const fd = this.#open('sendto');
+    const bytes = toBytes(data);
+    if (address === undefined) return native.trySendto(fd, this.#family, flagsOrAddress, bytes);
+    return native.trySendto(fd, this.#family, address, bytes, undefined, undefined, flagsOrAddress as number);
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */

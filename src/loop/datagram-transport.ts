@@ -1,0 +1,760 @@
+/**
+ * Datagram endpoints: asyncio's create_datagram_endpoint and its
+ * _SelectorDatagramTransport, camelCased, over UDP (IPv4, IPv6) and Unix
+ * datagram sockets, on every backend.
+ *
+ * The transport watches its fd itself (the loop's watchFd: its reader and
+ * writer are two small watchers, no Handle per event). Each readable event
+ * receives up to {@link READS_PER_WAKE} datagrams into one scratch buffer,
+ * copying each into a Buffer of its own for datagramReceived, until the
+ * socket says it would block. A send goes out at once when nothing waits
+ * before it; when the socket's buffer is full (EAGAIN) the datagram is
+ * copied into a FIFO queue and the writer is watched: queued datagrams go
+ * out in order as the socket becomes writable, and none is ever dropped
+ * silently. The queue's size drives asyncio's flow control (pauseWriting
+ * above the high-water mark, resumeWriting at the low one).
+ *
+ * Errors, as asyncio: an OSError of a send or receive (ECONNREFUSED after
+ * an ICMP port unreachable...) goes to protocol.errorReceived and the
+ * transport stays open; any other exception goes to the loop's exception
+ * handler and closes the transport (connectionLost(exc)).
+ *
+ * @module
+ */
+import { lstatSync, unlinkSync } from 'node:fs';
+import { isIP } from 'node:net';
+
+import type { Coroutine, Future, LoopLike } from '../coro/index.js';
+import type { Cancellable } from '../coro/types.js';
+import { RUN } from '../coro/types.js';
+import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
+import {
+  type AddrInfo,
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  OSError,
+  type SendData,
+  SO_BROADCAST,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+  Socket,
+  type SocketAddress,
+} from '../sys/index.js';
+import { native } from '../sys/native.js';
+import { addressResult } from '../sys/socket.js';
+import type { GetAddrInfoOptions } from './dns.js';
+import type { IoSlots, Watcher } from './handle.js';
+import type { BaseProtocol, DatagramProtocol, DatagramTransport, TransportExtraInfo } from './protocols.js';
+
+/** An IP endpoint address as createDatagramEndpoint takes it: a host (name or numeric) and a port. */
+export type EndpointHostPort = [host: string, port: number];
+
+/** The options of createDatagramEndpoint (asyncio's create_datagram_endpoint). */
+export interface DatagramEndpointOptions {
+  /**
+   * The local address to bind: `[host, port]` (a host name is resolved with
+   * the loop's getaddrinfo; port 0 picks one), or a path for a Unix datagram
+   * socket (a stale socket file there is removed first, as asyncio does).
+   */
+  localAddr?: EndpointHostPort | string;
+  /**
+   * The peer to connect to (connect(2)): `[host, port]` or a Unix socket path.
+   * The endpoint then receives only the peer's datagrams, and sendto takes no
+   * address (or the peer's).
+   */
+  remoteAddr?: EndpointHostPort | string;
+  /** AF_INET, AF_INET6 or AF_UNIX (0 or absent: from the addresses). Required when neither address is given. */
+  family?: number;
+  /** Sets SO_REUSEPORT: several sockets may bind the same address and port. */
+  reusePort?: boolean;
+  /** Sets SO_BROADCAST: datagrams may be sent to a broadcast address. */
+  allowBroadcast?: boolean;
+  /**
+   * An existing SOCK_DGRAM socket to use instead (made non-blocking; the
+   * transport owns it from now on and closes it). No other option may be given with it.
+   */
+  sock?: Socket;
+}
+
+/** @internal What the endpoint and its transport need of the loop. */
+export interface EndpointLoop extends LoopLike {
+  createFuture<T = unknown>(): Future<T>;
+  createTask<T>(coro: Coroutine<T>): Future<T>;
+  watchFd(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
+  unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
+  getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]>;
+  sockConnect(sock: Socket, address: SocketAddress): Future<void>;
+}
+
+/** Datagrams received per readable event at most: the other fds get their turn. */
+export const READS_PER_WAKE = 32;
+
+/** asyncio's default water marks: pauseWriting above 64 KiB queued, resumeWriting at 16 KiB. */
+const DEFAULT_HIGH = 64 * 1024;
+
+/** The longest wait before an unconnected Unix datagram socket tries a full receiver again (see #backOff). */
+const MAX_BACKOFF_MS = 8;
+
+// The largest datagram received whole (asyncio's max_size): more than any
+// UDP datagram (65,535 bytes) and than a Unix one under the default
+// SO_SNDBUF. One per thread: a datagram is copied out before any protocol
+// code runs, so nothing ever holds it.
+const MAX_DATAGRAM = 256 * 1024;
+let scratch: Buffer | null = null;
+
+// The fd's reader or writer slot: readiness goes to the transport.
+class Side implements Watcher {
+  slots: IoSlots | null = null;
+  constructor(
+    readonly transport: LoopDatagramTransport,
+    readonly write: boolean,
+  ) {}
+
+  [RUN](): void {
+    if (this.write) this.transport.writeReady();
+    else this.transport.readReady();
+  }
+
+  disarm(): void {
+    // Another reader or writer took the slot, or the fd's watch ended.
+    this.slots = null;
+  }
+}
+
+/**
+ * @internal The datagram transport of an endpoint (asyncio's
+ * _SelectorDatagramTransport). Made by createDatagramEndpoint.
+ */
+export class LoopDatagramTransport implements DatagramTransport {
+  readonly #loop: EndpointLoop;
+  readonly #sock: Socket;
+  readonly #fd: number;
+  readonly #family: number;
+  #protocol: DatagramProtocol;
+  // The connected peer's address (what sendto's address must equal), or null.
+  readonly #peer: SocketAddress | null;
+  readonly #sockname: SocketAddress | undefined;
+  readonly #peername: SocketAddress | undefined;
+  readonly #reader = new Side(this, false);
+  readonly #writer = new Side(this, true);
+  // Datagrams waiting for room, oldest at #head; their bytes in all.
+  #queue: Buffer[] = [];
+  #addresses: (SocketAddress | null)[] = [];
+  #head = 0;
+  #bufferSize = 0;
+  #high = DEFAULT_HIGH;
+  #low = DEFAULT_HIGH / 4;
+  #writingPaused = false;
+  #closing = false;
+  // connectionLost is scheduled (once: close(), abort() or a fatal error).
+  #lost = false;
+  // The back-off of a writer that woke and could send nothing (see #backOff).
+  #backoffMs = 0;
+  #retry: Cancellable | null = null;
+
+  constructor(
+    loop: EndpointLoop,
+    sock: Socket,
+    protocol: DatagramProtocol,
+    peer: SocketAddress | null,
+    waiter: Future<void> | null,
+  ) {
+    this.#loop = loop;
+    this.#sock = sock;
+    this.#fd = sock.fileno();
+    this.#family = sock.family;
+    this.#protocol = protocol;
+    this.#peer = peer;
+    this.#sockname = nameOf(sock, false);
+    this.#peername = peer === null ? undefined : nameOf(sock, true);
+    // asyncio's order: connectionMade, then reading starts, then the waiter
+    // (createDatagramEndpoint's result) is resolved: each in a callback of its own.
+    loop.callSoon(connectionMade, this);
+    loop.callSoon(startReading, this);
+    if (waiter !== null) loop.callSoon(resolveWaiter, waiter);
+  }
+
+  getExtraInfo<K extends keyof TransportExtraInfo>(name: K): TransportExtraInfo[K] | undefined;
+  getExtraInfo<T = unknown>(name: string, defaultValue?: T): unknown;
+  getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    switch (name) {
+      case 'socket':
+        return this.#sock;
+      case 'sockname':
+        return this.#sockname ?? defaultValue;
+      case 'peername':
+        return this.#peername ?? defaultValue;
+      default:
+        return defaultValue;
+    }
+  }
+
+  isClosing(): boolean {
+    return this.#closing;
+  }
+
+  setProtocol(protocol: BaseProtocol): void {
+    this.#protocol = protocol as DatagramProtocol;
+  }
+
+  getProtocol(): BaseProtocol {
+    return this.#protocol;
+  }
+
+  getWriteBufferSize(): number {
+    return this.#bufferSize;
+  }
+
+  getWriteBufferLimits(): [low: number, high: number] {
+    return [this.#low, this.#high];
+  }
+
+  setWriteBufferLimits(high?: number, low?: number): void {
+    let h = high;
+    let l = low;
+    if (h === undefined) h = l === undefined ? DEFAULT_HIGH : 4 * l;
+    if (l === undefined) l = Math.floor(h / 4);
+    if (typeof h !== 'number') throw invalidArgType('high', 'of type number', high);
+    if (typeof l !== 'number') throw invalidArgType('low', 'of type number', low);
+    if (!(h >= l && l >= 0)) throw outOfRange('high', `>= low >= 0 (low ${String(l)})`, h);
+    this.#high = h;
+    this.#low = l;
+    this.#maybePause();
+  }
+
+  /**
+   * Sends one datagram now if the socket takes it; else (EAGAIN, or
+   * datagrams queued before it) queues a copy, sent in order when the
+   * socket is writable. Never blocks; never drops a datagram silently: an
+   * OSError of its send reaches protocol.errorReceived. After close() the
+   * datagram still goes out before connectionLost; once the transport is
+   * lost (aborted, closed and drained) it is ignored, as asyncio does.
+   *
+   * @throws {TypeError} for data that is not a string or ArrayBufferView; an
+   *   address on a connected endpoint other than its peer's; no address on
+   *   an unconnected one; an address not of the socket's family (or a host
+   *   name: resolve it first)
+   * @throws {RangeError} for a port outside [0, 65535]
+   */
+  sendto(data: SendData, address?: SocketAddress | null): void {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (!ArrayBuffer.isView(bytes)) {
+      throw invalidArgType('data', 'a string, Buffer, TypedArray or DataView', data);
+    }
+    let to: SocketAddress | null = address ?? null;
+    if (this.#peer !== null) {
+      if (to !== null && !sameAddress(to, this.#peer)) {
+        throw invalidArgValue(`Invalid address: must be null or ${describe(this.#peer)}. Received ${describe(to)}`);
+      }
+      to = null;
+    } else if (to === null) {
+      throw invalidArgValue('sendto on an unconnected endpoint needs an address');
+    } else {
+      checkAddress(this.#family, to);
+    }
+    if (this.#lost) return;
+    if (this.#head === this.#queue.length) {
+      let sent: number | null;
+      try {
+        sent = this.#send(bytes, to);
+      } catch (error) {
+        if (error instanceof OSError) {
+          this.#errorReceived(error);
+          return;
+        }
+        // An argument the kernel's parser refused (checkAddress lets a few
+        // through: an address too long for sun_path...): nothing changed.
+        throw error;
+      }
+      if (sent !== null) return;
+      // EAGAIN: queued below, the writer watched.
+      if (!this.#watch(this.#writer)) return;
+    }
+    const copy = Buffer.allocUnsafe(bytes.byteLength);
+    copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.#queue.push(copy);
+    // A copy of the address too: the caller may reuse its array.
+    this.#addresses.push(to === null || typeof to === 'string' ? to : ([...to] as SocketAddress));
+    this.#bufferSize += copy.length;
+    this.#maybePause();
+  }
+
+  /**
+   * Stops receiving; the datagrams queued still go out, then
+   * connectionLost(null) follows in a callback of its own. Idempotent.
+   */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#unwatch(this.#reader);
+    if (this.#head === this.#queue.length) this.#scheduleLost(null);
+  }
+
+  /** Closes at once: queued datagrams are dropped; connectionLost(null) follows. Idempotent. */
+  abort(): void {
+    this.#forceClose(null);
+  }
+
+  /** @internal Readable: receive what is there (at most READS_PER_WAKE datagrams). */
+  readReady(): void {
+    if (scratch === null) scratch = Buffer.allocUnsafeSlow(MAX_DATAGRAM);
+    const buf = scratch;
+    const fd = this.#fd;
+    for (let i = 0; i < READS_PER_WAKE && !this.#closing; i++) {
+      let host: string | null | false;
+      try {
+        host = native.tryRecvfrom(fd, buf, 0, MAX_DATAGRAM);
+      } catch (error) {
+        if (error instanceof OSError) this.#errorReceived(error);
+        else this.#fatalError(error, 'Fatal read error on datagram transport');
+        return;
+      }
+      if (host === false) return;
+      const n = native.results[0] as number;
+      const data = Buffer.allocUnsafe(n);
+      buf.copy(data, 0, 0, n);
+      const from = addressResult(host);
+      try {
+        this.#protocol.datagramReceived?.(data, from);
+      } catch (exception) {
+        this.#loop.callExceptionHandler({ message: 'Exception in datagramReceived', exception });
+        return;
+      }
+    }
+  }
+
+  /** @internal Writable: send the queued datagrams in order until the socket is full again. */
+  writeReady(): void {
+    let progressed = false;
+    while (this.#head < this.#queue.length) {
+      const head = this.#head;
+      const bytes = this.#queue[head] as Buffer;
+      let sent: number | null;
+      try {
+        sent = this.#send(bytes, this.#addresses[head] as SocketAddress | null);
+      } catch (error) {
+        this.#dequeue();
+        if (error instanceof OSError) {
+          this.#errorReceived(error);
+          if (this.#lost) return;
+          continue;
+        }
+        this.#fatalError(error, 'Fatal write error on datagram transport');
+        return;
+      }
+      if (sent === null) break;
+      progressed = true;
+      this.#dequeue();
+    }
+    this.#maybeResume();
+    if (this.#head === this.#queue.length) {
+      this.#backoffMs = 0;
+      this.#unwatch(this.#writer);
+      if (this.#closing && !this.#lost) this.#scheduleLost(null);
+    } else {
+      this.#backOff(progressed);
+    }
+  }
+
+  // Writable, yet nothing went out: an unconnected Unix datagram socket
+  // whose receiver's queue is full (Linux's unix_dgram_poll looks at the
+  // peer's queue only for a connected socket, so it reports writable all
+  // along). The writer would fire every iteration and each send say EAGAIN:
+  // the loop would spin until the receiver reads. Instead the writer is
+  // dropped and watched again after a delay that doubles up to
+  // MAX_BACKOFF_MS; any progress resets it. (Elsewhere writability is
+  // exact, and a wake that sends nothing is rare.)
+  #backOff(progressed: boolean): void {
+    if (progressed) {
+      this.#backoffMs = 0;
+      return;
+    }
+    this.#backoffMs = Math.min(this.#backoffMs === 0 ? 1 : this.#backoffMs * 2, MAX_BACKOFF_MS);
+    this.#unwatch(this.#writer);
+    this.#retry = this.#loop.callLater(this.#backoffMs, rewatchWriter, this);
+  }
+
+  /** @internal The back-off delay ended: watch for writability again. */
+  rewatchWriter(): void {
+    this.#retry = null;
+    if (!this.#lost && this.#head < this.#queue.length) this.#watch(this.#writer);
+  }
+
+  /** @internal Called by startReading once connectionMade has run. */
+  startReading(): void {
+    if (!this.#closing) this.#watch(this.#reader);
+  }
+
+  /** @internal Calls protocol.connectionMade. */
+  connectionMade(): void {
+    this.#protocol.connectionMade?.(this);
+  }
+
+  /** @internal The last callback: connectionLost, then the socket closes. */
+  connectionLost(exc: Error | null): void {
+    try {
+      this.#protocol.connectionLost?.(exc);
+    } finally {
+      this.#retry?.cancel();
+      this.#retry = null;
+      this.#unwatch(this.#reader);
+      this.#unwatch(this.#writer);
+      this.#sock.close();
+    }
+  }
+
+  // One send: bytes sent, or null when the socket's buffer is full.
+  #send(bytes: ArrayBufferView, to: SocketAddress | null): number | null {
+    return to === null ? native.trySend(this.#fd, bytes) : native.trySendto(this.#fd, this.#family, to, bytes);
+  }
+
+  #dequeue(): void {
+    const head = this.#head;
+    this.#bufferSize -= (this.#queue[head] as Buffer).length;
+    this.#queue[head] = EMPTY;
+    this.#addresses[head] = null;
+    this.#head = head + 1;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#addresses = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#addresses = this.#addresses.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  // Watches for `side`; false (after a fatal error) when the loop refused the fd.
+  #watch(side: Side): boolean {
+    if (side.slots !== null) return true;
+    try {
+      side.slots = this.#loop.watchFd(this.#sock, side.write, side);
+      return true;
+    } catch (error) {
+      this.#fatalError(error, 'Fatal error: the loop cannot watch the datagram socket');
+      return false;
+    }
+  }
+
+  #unwatch(side: Side): void {
+    const slots = side.slots;
+    if (slots === null) return;
+    side.slots = null;
+    if (!this.#loop.isClosed()) this.#loop.unwatch(slots, side.write, side);
+  }
+
+  #maybePause(): void {
+    if (this.#writingPaused || this.#bufferSize <= this.#high) return;
+    this.#writingPaused = true;
+    try {
+      this.#protocol.pauseWriting?.();
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception });
+    }
+  }
+
+  #maybeResume(): void {
+    if (!this.#writingPaused || this.#bufferSize > this.#low) return;
+    this.#writingPaused = false;
+    try {
+      this.#protocol.resumeWriting?.();
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception });
+    }
+  }
+
+  #errorReceived(error: Error): void {
+    try {
+      this.#protocol.errorReceived?.(error);
+    } catch (exception) {
+      this.#loop.callExceptionHandler({ message: 'Exception in errorReceived', exception });
+    }
+  }
+
+  #fatalError(exception: unknown, message: string): void {
+    this.#loop.callExceptionHandler({ message, exception });
+    this.#forceClose(exception instanceof Error ? exception : new Error(String(exception)));
+  }
+
+  #forceClose(exc: Error | null): void {
+    if (this.#lost) return;
+    this.#retry?.cancel();
+    this.#retry = null;
+    if (this.#head < this.#queue.length) {
+      this.#queue = [];
+      this.#addresses = [];
+      this.#head = 0;
+      this.#bufferSize = 0;
+      this.#unwatch(this.#writer);
+    }
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#unwatch(this.#reader);
+    }
+    this.#scheduleLost(exc);
+  }
+
+  #scheduleLost(exc: Error | null): void {
+    this.#lost = true;
+    this.#loop.callSoon(connectionLost, this, exc);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// The transport's scheduled steps, as named functions (the trace and debug
+// messages name a callback by its function).
+function connectionMade(transport: LoopDatagramTransport): void {
+  transport.connectionMade();
+}
+function startReading(transport: LoopDatagramTransport): void {
+  transport.startReading();
+}
+function resolveWaiter(waiter: Future<void>): void {
+  if (!waiter.done()) waiter.setResult(undefined);
+}
+function connectionLost(transport: LoopDatagramTransport, exc: Error | null): void {
+  transport.connectionLost(exc);
+}
+function rewatchWriter(transport: LoopDatagramTransport): void {
+  transport.rewatchWriter();
+}
+
+function nameOf(sock: Socket, peer: boolean): SocketAddress | undefined {
+  try {
+    return peer ? sock.getpeername() : sock.getsockname();
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(address: SocketAddress): string {
+  return typeof address === 'string'
+    ? JSON.stringify(address)
+    : `[${address.map((v) => JSON.stringify(v)).join(', ')}]`;
+}
+
+function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+// sendto's address, checked before anything is sent or queued: the shape of
+// the socket's family (the addon checks the rest when it parses it).
+function checkAddress(family: number, address: unknown): void {
+  if (family === AF_UNIX) {
+    if (typeof address !== 'string') throw invalidArgType('address', 'a path string for AF_UNIX', address);
+    return;
+  }
+  const ipFamily = family === AF_INET6 ? 6 : 4;
+  if (!Array.isArray(address) || typeof address[0] !== 'string' || typeof address[1] !== 'number') {
+    throw invalidArgType('address', `a [host, port] array for AF_INET${ipFamily === 6 ? '6' : ''}`, address);
+  }
+  if (isIP(address[0]) !== ipFamily) {
+    throw invalidArgValue(
+      `The address host must be a numeric IPv${ipFamily} address (resolve names with getaddrinfo). Received ${JSON.stringify(address[0])}`,
+    );
+  }
+  const port = address[1];
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw outOfRange('port', '>= 0 and <= 65535', port);
+}
+
+// ---------------------------------------------------------------------------
+// createDatagramEndpoint
+
+const KNOWN_OPTIONS = new Set(['localAddr', 'remoteAddr', 'family', 'reusePort', 'allowBroadcast', 'sock']);
+
+function checkHostPort(name: string, value: unknown): void {
+  if (value === undefined || typeof value === 'string') return;
+  if (
+    !Array.isArray(value) ||
+    value.length !== 2 ||
+    typeof value[0] !== 'string' ||
+    typeof value[1] !== 'number' ||
+    !Number.isInteger(value[1])
+  ) {
+    throw invalidArgType(name, 'a [host, port] array or a Unix socket path', value);
+  }
+  if (value[1] < 0 || value[1] > 65535) throw outOfRange(`${name}[1]`, '>= 0 and <= 65535', value[1]);
+}
+
+/** Checks the options as asyncio does, before anything starts. @throws TypeError / RangeError */
+function checkOptions(protocolFactory: unknown, options: DatagramEndpointOptions): void {
+  if (typeof protocolFactory !== 'function') throw invalidArgType('protocolFactory', 'a function', protocolFactory);
+  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw invalidArgValue(`Unknown createDatagramEndpoint option ${JSON.stringify(key)}`);
+  }
+  const { localAddr, remoteAddr, family, reusePort, allowBroadcast, sock } = options;
+  for (const [name, flag] of [
+    ['reusePort', reusePort],
+    ['allowBroadcast', allowBroadcast],
+  ] as const) {
+    if (flag !== undefined && typeof flag !== 'boolean') throw invalidArgType(name, 'of type boolean', flag);
+  }
+  if (sock !== undefined) {
+    if (!(sock instanceof Socket)) throw invalidArgType('sock', 'a Socket', sock);
+    if (sock.type !== SOCK_DGRAM)
+      throw invalidArgValue(`A datagram socket was expected, got a socket of type ${sock.type}`);
+    // asyncio's rule: with sock, no option that would shape a socket (a
+    // false flag or family 0 shapes nothing).
+    const others: string[] = [];
+    if (localAddr !== undefined) others.push('localAddr');
+    if (remoteAddr !== undefined) others.push('remoteAddr');
+    if (family !== undefined && family !== 0) others.push('family');
+    if (reusePort === true) others.push('reusePort');
+    if (allowBroadcast === true) others.push('allowBroadcast');
+    if (others.length > 0) {
+      throw invalidArgValue(`Options that make a socket cannot be given with sock: ${others.join(', ')}`);
+    }
+    return;
+  }
+  if (family !== undefined && family !== 0 && family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
+    throw outOfRange('family', 'AF_INET, AF_INET6, AF_UNIX or 0', family);
+  }
+  checkHostPort('localAddr', localAddr);
+  checkHostPort('remoteAddr', remoteAddr);
+  const unix = family === AF_UNIX || typeof localAddr === 'string' || typeof remoteAddr === 'string';
+  if (unix) {
+    if (family !== undefined && family !== 0 && family !== AF_UNIX) {
+      throw invalidArgValue(`A Unix socket path needs family AF_UNIX, not ${family}`);
+    }
+    for (const [name, addr] of [
+      ['localAddr', localAddr],
+      ['remoteAddr', remoteAddr],
+    ] as const) {
+      if (addr !== undefined && typeof addr !== 'string') throw invalidArgType(name, 'a path string for AF_UNIX', addr);
+    }
+    return;
+  }
+  if (localAddr === undefined && remoteAddr === undefined && (family === undefined || family === 0)) {
+    throw invalidArgValue('unexpected address family: give localAddr, remoteAddr or family');
+  }
+}
+
+/**
+ * @internal asyncio's create_datagram_endpoint: a datagram socket made (bound,
+ * connected) as the options say, with its transport and the protocol
+ * `protocolFactory` made. Resolves once connectionMade has run.
+ *
+ * @throws {TypeError} / {RangeError} for bad options (at once)
+ */
+export function createDatagramEndpoint<P extends DatagramProtocol>(
+  loop: EndpointLoop,
+  protocolFactory: () => P,
+  options: DatagramEndpointOptions,
+): Future<[DatagramTransport, P]> {
+  checkOptions(protocolFactory, options);
+  return loop.createTask(endpoint(loop, protocolFactory, options));
+}
+
+function* endpoint<P extends DatagramProtocol>(
+  loop: EndpointLoop,
+  protocolFactory: () => P,
+  options: DatagramEndpointOptions,
+): Coroutine<[DatagramTransport, P]> {
+  let sock: Socket;
+  let peer: SocketAddress | null = null;
+  if (options.sock !== undefined) {
+    sock = options.sock;
+    sock.setBlocking(false);
+    peer = nameOf(sock, true) ?? null;
+  } else {
+    [sock, peer] = yield* makeSocket(loop, options);
+  }
+  let transport: LoopDatagramTransport;
+  let protocol: P;
+  const waiter = loop.createFuture<void>();
+  try {
+    protocol = protocolFactory();
+    transport = new LoopDatagramTransport(loop, sock, protocol, peer, waiter);
+  } catch (error) {
+    sock.close();
+    throw error;
+  }
+  try {
+    yield* waiter;
+  } catch (error) {
+    transport.close();
+    throw error;
+  }
+  return [transport, protocol];
+}
+
+// The socket the options ask for, bound and connected: [sock, peer].
+function* makeSocket(loop: EndpointLoop, options: DatagramEndpointOptions): Coroutine<[Socket, SocketAddress | null]> {
+  const { localAddr, remoteAddr, family = 0 } = options;
+  if (family === AF_UNIX || typeof localAddr === 'string' || typeof remoteAddr === 'string') {
+    const local = localAddr as string | undefined;
+    const remote = remoteAddr as string | undefined;
+    if (local !== undefined && local !== '' && local[0] !== '\0') removeStaleSocket(local);
+    const sock = yield* setUp(loop, AF_UNIX, options, local ?? null, remote ?? null);
+    return [sock, remote ?? null];
+  }
+  // IP: resolve both addresses, then try each (family) whose local and
+  // remote both resolved, as asyncio does; the last error if none works.
+  const hints = { family, type: SOCK_DGRAM };
+  const locals = localAddr === undefined ? null : yield* loop.getaddrinfo(localAddr[0], localAddr[1], hints);
+  const remotes = remoteAddr === undefined ? null : yield* loop.getaddrinfo(remoteAddr[0], remoteAddr[1], hints);
+  const candidates: [number, SocketAddress | null, SocketAddress | null][] = [];
+  if (locals === null && remotes === null) candidates.push([family, null, null]);
+  for (const f of [AF_INET, AF_INET6]) {
+    const l = locals?.find((info) => info.family === f);
+    const r = remotes?.find((info) => info.family === f);
+    if ((locals !== null && l === undefined) || (remotes !== null && r === undefined)) continue;
+    if (l === undefined && r === undefined) continue;
+    candidates.push([f, l?.address ?? null, r?.address ?? null]);
+  }
+  if (candidates.length === 0) {
+    throw Object.assign(new Error('getaddrinfo found no local and remote addresses of one family'), {
+      code: 'ENOTFOUND',
+    });
+  }
+  let last: unknown = null;
+  for (const [f, local, remote] of candidates) {
+    try {
+      const sock = yield* setUp(loop, f, options, local, remote);
+      return [sock, remote];
+    } catch (error) {
+      if (!(error instanceof OSError)) throw error;
+      last = error;
+    }
+  }
+  throw last;
+}
+
+// One socket of `family`: options set, bound to `local`, connected to
+// `remote`; closed again if any step fails.
+function* setUp(
+  loop: EndpointLoop,
+  family: number,
+  options: DatagramEndpointOptions,
+  local: SocketAddress | null,
+  remote: SocketAddress | null,
+): Coroutine<Socket> {
+  const sock = new Socket(family, SOCK_DGRAM);
+  try {
+    sock.setBlocking(false);
+    if (options.reusePort === true) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    if (options.allowBroadcast === true) sock.setsockopt(SOL_SOCKET, SO_BROADCAST, 1);
+    if (local !== null) sock.bind(local);
+    if (remote !== null) yield* loop.sockConnect(sock, remote);
+  } catch (error) {
+    sock.close();
+    throw error;
+  }
+  return sock;
+}
+
+// asyncio removes a stale Unix socket file before it binds the path (a
+// previous run's); anything else there is left for bind to refuse (EADDRINUSE).
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Absent, or not ours to remove: bind reports what matters.
+  }
+}
