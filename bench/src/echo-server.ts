@@ -20,8 +20,8 @@
  *
  * The transports, streams and datagram rows use the loop's asyncio-style
  * APIs (issue 19) as their users write them. Until a build has the streams
- * or datagram API, its row says so and exits 3 (the benchmark lists it as
- * missing first: see loopApiMissing in echo.ts).
+ * API, its row says so and exits 3 (the benchmark lists it as missing
+ * first: see loopApiMissing in echo.ts).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -115,8 +115,8 @@ function serveCallbacks(): void {
   loop.runForever();
 }
 
-// The issue-19 APIs, by the names and shapes they land with; looked up at
-// run time so this file builds (and the other rows run) before they have.
+// The streams API, by the names and shapes it lands with; looked up at run
+// time so this file builds (and the other rows run) before it has.
 interface ServerLike {
   sockets: readonly { getsockname(): unknown }[];
 }
@@ -128,12 +128,6 @@ interface StreamWriterLike {
   drain(): Future<void> | Coroutine<void>;
   close(): void;
   getExtraInfo(name: string): unknown;
-}
-interface TransportLoop {
-  createDatagramEndpoint(
-    factory: () => DatagramProtocol,
-    options: { localAddr: [string, number] },
-  ): Future<[DatagramTransport, DatagramProtocol]>;
 }
 type StartServer = (
   clientConnected: (reader: StreamReaderLike, writer: StreamWriterLike) => Coroutine<void>,
@@ -235,13 +229,8 @@ class EchoDatagramProtocol implements DatagramProtocol {
 /** The UDP echo server: loop.createDatagramEndpoint on 127.0.0.1, owning mode, epoll. */
 function serveUdp(): void {
   const loop = new EventLoop({ backend: 'epoll' });
-  const createDatagramEndpoint = api<TransportLoop['createDatagramEndpoint']>(
-    loop,
-    'createDatagramEndpoint',
-    'loop.createDatagramEndpoint',
-  );
   const [transport] = loop.runUntilComplete(
-    createDatagramEndpoint(() => new EchoDatagramProtocol(), { localAddr: ['127.0.0.1', 0] }),
+    loop.createDatagramEndpoint(() => new EchoDatagramProtocol(), { localAddr: ['127.0.0.1', 0] }),
   );
   process.stdout.write(`listening ${(transport.getExtraInfo('sockname') as [string, number])[1]}\n`);
   loop.runForever();

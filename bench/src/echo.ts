@@ -41,7 +41,6 @@ import { fileURLToPath } from 'node:url';
 import { buildC } from '#iomux/cli/bench/floor.js';
 import { formatRange, mainThreadCpuUs, median } from '#iomux/cli/bench/stats.js';
 import * as loopModule from '#iomux/loop/index.js';
-import { EventLoop } from '#iomux/loop/index.js';
 import { IoUring } from '#iomux/sys/index.js';
 import { buildBenchC, buildBenchTlsC, findPython, peerScript } from './peers.js';
 import { type CertificateSet, findOpenssl, makeCertificates } from './tls-certs.js';
@@ -188,7 +187,6 @@ const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: st
 // looked up, and what to call it when it is missing.
 const LOOP_APIS: Partial<Record<EchoServerKind, { owner: object; name: string; what: string }>> = {
   'iomux-streams': { owner: loopModule, name: 'startServer', what: 'startServer' },
-  'iomux-udp': { owner: EventLoop.prototype, name: 'createDatagramEndpoint', what: 'loop.createDatagramEndpoint' },
 };
 
 /**

@@ -278,7 +278,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     }
   });
 
-  it('runs the C UDP floor through the UDP load generator, which says what it resent', {
+  it('runs the C UDP floor (and the iomux UDP endpoint) through the UDP load generator, which says what it resent', {
     timeout: 60_000,
   }, async (ctx) => {
     const why = udpUnavailable();
