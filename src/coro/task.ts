@@ -38,6 +38,19 @@ function asyncEnded(): void {
   if (--runningAsync === 0) asyncTasks?.disable();
 }
 
+/**
+ * @internal Runs `fn` outside any async function's Task: what it starts
+ * belongs to no Task. A cooperative loop ticks through this, for a tick
+ * scheduled from inside a Task's code (setImmediate keeps the async context
+ * it was called in) would else run every callback of that tick as part of
+ * that Task, and an async function a callback starts would be taken for it:
+ * cancelling the Task would cancel what that function awaits.
+ */
+export function outsideTasks(fn: () => void): void {
+  if (asyncTasks === null) fn();
+  else asyncTasks.exit(fn);
+}
+
 function noteAwait(future: Future<unknown>): void {
   asyncTasks?.getStore()?.awaiting(future);
 }

@@ -22,6 +22,7 @@
  */
 import { LoopStateError } from '../coro/errors.js';
 import { ensureFuture, Future, Task, type TaskTarget, WrongLoopError } from '../coro/index.js';
+import { outsideTasks } from '../coro/task.js';
 import type { LoopLike } from '../coro/types.js';
 import { FdWatcher, WaitThread } from '../sys/watch.js';
 import type { RunTarget } from './options.js';
@@ -71,7 +72,10 @@ export class CooperativeDriver {
   #stopped = false;
   // When the loop went idle (armIdle), until a tick or a wake: NaN while not idle.
   #idleSince = Number.NaN;
-  readonly #tickBound = (): void => this.#tick();
+  readonly #tickFn = (): void => this.#tick();
+  // Outside any async Task's context (see outsideTasks): a tick may be
+  // scheduled from inside one.
+  readonly #tickBound = (): void => outsideTasks(this.#tickFn);
 
   /**
    * @param onDone - called once the loop says to stop (main finished, stop(),

@@ -36,6 +36,31 @@ export type {
 } from './protocols.js';
 export { type CreateServerOptions, type CreateUnixServerOptions, Server } from './server.js';
 export type { LoopStats } from './stats.js';
+export {
+  ConcurrentReadError,
+  DEFAULT_STREAM_LIMIT,
+  IncompleteReadError,
+  LimitOverrunError,
+  LineTooLongError,
+  type ReadingControl,
+  StreamReader,
+  type StreamReaderOptions,
+  type StreamSeparator,
+} from './stream-reader.js';
+export {
+  type ClientConnected,
+  type OpenConnectionOptions,
+  type OpenUnixConnectionOptions,
+  openConnection,
+  openUnixConnection,
+  type StartServerOptions,
+  type StartUnixServerOptions,
+  type StreamOptions,
+  StreamReaderProtocol,
+  StreamWriter,
+  startServer,
+  startUnixServer,
+} from './streams.js';
 export type { StartTlsOptions } from './tls-ops.js';
 export {
   type ChromeTrace,

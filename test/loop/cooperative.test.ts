@@ -33,6 +33,38 @@ function threadCount(): number {
 }
 
 describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
+  it('an async function a callback starts belongs to no Task, even when a Task woke the loop: cancelling that Task leaves it alone', async () => {
+    const loop = testLoop(backend);
+    const plainDelay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const result = await loop.run(async () => {
+      const otherFuture = loop.createFuture<string>();
+      let otherOutcome = 'pending';
+      let otherTask: unknown = 'unset';
+      const other = async (): Promise<void> => {
+        otherTask = currentTask();
+        try {
+          otherOutcome = await otherFuture;
+        } catch (e) {
+          otherOutcome = e instanceof CancelledError ? 'cancelled' : String(e);
+        }
+      };
+      const main = loop.createTask(async () => {
+        await plainDelay(1); // now in a promise continuation, outside the loop's tick
+        loop.callSoon(() => void other()); // wakes the loop from main's code
+        await plainDelay(40); // a plain promise: main cannot be interrupted here
+        return 'main ran on';
+      });
+      await plainDelay(20);
+      main.cancel();
+      await plainDelay(5);
+      const afterCancel = otherOutcome;
+      otherFuture.setResult('other finished');
+      await plainDelay(5);
+      return [afterCancel, otherOutcome, otherTask === null, main.cancelled()];
+    });
+    expect(result).toEqual(['pending', 'other finished', true, true]);
+  });
+
   it('run() takes a generator, a Future, a promise or a function, and settles with its outcome', async () => {
     const loop = testLoop(backend);
     function* gen(): Coroutine<string> {
