@@ -19,17 +19,14 @@
  * as in the C floor.
  *
  * The transports, streams and datagram rows use the loop's asyncio-style
- * APIs (issue 19) as their users write them. Until a build has the streams
- * API, its row says so and exits 3 (the benchmark lists it as missing
- * first: see loopApiMissing in echo.ts).
+ * APIs (issue 19) as their users write them.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
-import type { Coroutine, Future } from '#iomux/coro/index.js';
-import * as loopModule from '#iomux/loop/index.js';
+import type { Coroutine } from '#iomux/coro/index.js';
 import {
   type BackendName,
   type DatagramProtocol,
@@ -37,6 +34,10 @@ import {
   EventLoop,
   LoopTrace,
   type Protocol,
+  type Server,
+  type StreamReader,
+  type StreamWriter,
+  startServer,
   type Transport,
 } from '#iomux/loop/index.js';
 import { IPPROTO_TCP, OSError, Socket, type SocketAddress, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
@@ -115,39 +116,8 @@ function serveCallbacks(): void {
   loop.runForever();
 }
 
-// The streams API, by the names and shapes it lands with; looked up at run
-// time so this file builds (and the other rows run) before it has.
-interface ServerLike {
-  sockets: readonly { getsockname(): unknown }[];
-}
-interface StreamReaderLike {
-  read(n: number): Future<Buffer> | Coroutine<Buffer>;
-}
-interface StreamWriterLike {
-  write(data: Buffer): void;
-  drain(): Future<void> | Coroutine<void>;
-  close(): void;
-  getExtraInfo(name: string): unknown;
-}
-type StartServer = (
-  clientConnected: (reader: StreamReaderLike, writer: StreamWriterLike) => Coroutine<void>,
-  host: string,
-  port: number,
-  options: { backlog: number; reuseAddress: boolean },
-) => Future<ServerLike>;
-
-/** The loop method or module function `name`, or exit 3 saying it has not landed. */
-function api<T>(owner: object, name: string, what: string): T {
-  const fn = (owner as Record<string, unknown>)[name];
-  if (typeof fn !== 'function') {
-    process.stderr.write(`echo-server: ${what} is not in this build of iomux\n`);
-    process.exit(3);
-  }
-  return (fn as (...args: unknown[]) => unknown).bind(owner) as T;
-}
-
 /** The port of a listening Server's first socket. */
-function serverPort(server: ServerLike): number {
+function serverPort(server: Server): number {
   const first = server.sockets[0];
   if (first === undefined) throw new Error('the server has no socket');
   return (first.getsockname() as [string, number])[1];
@@ -189,8 +159,7 @@ function serveProtocol(): void {
  */
 function serveStreams(): void {
   const loop = new EventLoop({ backend: 'epoll' });
-  const startServer = api<StartServer>(loopModule, 'startServer', 'startServer (iomux/loop)');
-  function* client(reader: StreamReaderLike, writer: StreamWriterLike): Coroutine<void> {
+  function* client(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
     noDelay(writer.getExtraInfo('socket'));
     try {
       for (;;) {
@@ -205,7 +174,7 @@ function serveStreams(): void {
       writer.close();
     }
   }
-  function* main(): Coroutine<ServerLike> {
+  function* main(): Coroutine<Server> {
     return yield* startServer(client, '127.0.0.1', 0, { backlog: 4096, reuseAddress: true });
   }
   const server = loop.runUntilComplete(main());

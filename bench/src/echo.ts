@@ -40,7 +40,6 @@ import { fileURLToPath } from 'node:url';
 
 import { buildC } from '#iomux/cli/bench/floor.js';
 import { formatRange, mainThreadCpuUs, median } from '#iomux/cli/bench/stats.js';
-import * as loopModule from '#iomux/loop/index.js';
 import { IoUring } from '#iomux/sys/index.js';
 import { buildBenchC, buildBenchTlsC, findPython, peerScript } from './peers.js';
 import { type CertificateSet, findOpenssl, makeCertificates } from './tls-certs.js';
@@ -182,23 +181,6 @@ const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: st
   'uvloop-streams': { uvloop: true, script: 'echo_asyncio.py', args: ['uvloop', 'streams'] },
   'asyncio-streams': { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'streams'] },
 };
-
-// The iomux rows on the loop's issue-19 APIs: what each needs, where it is
-// looked up, and what to call it when it is missing.
-const LOOP_APIS: Partial<Record<EchoServerKind, { owner: object; name: string; what: string }>> = {
-  'iomux-streams': { owner: loopModule, name: 'startServer', what: 'startServer' },
-};
-
-/**
- * Why an iomux row on the loop's transports, streams or datagram endpoints
- * cannot run (this build of iomux has not the API it needs), or null.
- */
-export function loopApiMissing(kind: EchoServerKind): string | null {
-  const need = LOOP_APIS[kind];
-  if (need === undefined) return null;
-  const fn = (need.owner as Record<string, unknown>)[need.name];
-  return typeof fn === 'function' ? null : `${need.what} is not in this build of iomux`;
-}
 
 // The io_uring floor's kinds: the arguments of bench/floor/echo-uring.c after the port.
 const URING_ARGS: Partial<Record<EchoServerKind, readonly string[]>> = {
@@ -416,18 +398,13 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
   if (tls !== null) missing.push(`the TLS echo servers (${tls})`);
   const udp = needs(isUdpKind) ? udpUnavailable() : null;
   if (udp !== null) missing.push(`the UDP echo servers (${udp})`);
-  for (const kind of kinds) {
-    const why = loopApiMissing(kind);
-    if (why !== null) missing.push(`${ECHO_SERVER_NAMES[kind]} (${why})`);
-  }
   const loopUring = !needs((k) => k === 'iomux-uring') || IoUring.available();
   if (!loopUring) missing.push('the iomux io_uring loop (io_uring is unavailable here)');
   const servers = kinds.filter((kind) => {
     const python = PYTHON_PEERS[kind];
     if (URING_ARGS[kind] !== undefined) return uring === null;
     if (isTlsKind(kind)) return tls === null;
-    if (isUdpKind(kind)) return udp === null && loopApiMissing(kind) === null;
-    if (loopApiMissing(kind) !== null) return false;
+    if (isUdpKind(kind)) return udp === null;
     if (kind === 'iomux-uring') return loopUring;
     return python === undefined || echoPython(python.uvloop) !== null;
   });

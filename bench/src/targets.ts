@@ -95,7 +95,7 @@ export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
  * streams server (startServer) >= 1.5x asyncio's streams server on uvloop at
  * 64 B x 100; the UDP datagram endpoint >= 0.85x the C recvfrom/sendto loop
  * at 64 B x 100 clients. Each "not measured" while its iomux row is missing
- * (a build of iomux without the API).
+ * (a run without it).
  */
 export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
   const at = (server: EchoResult['server'], size: number, conns: number): number | undefined =>

@@ -21,7 +21,6 @@ import {
   formatEchoTable,
   isTlsKind,
   isUdpKind,
-  loopApiMissing,
   runEchoBench,
   startEchoServer,
   stopServer,
@@ -244,7 +243,7 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     }
   });
 
-  // The UDP servers this build can run (the iomux one needs loop.createDatagramEndpoint): ten sockets each
+  // The UDP servers (the C one needs a C compiler): ten sockets each
   // send datagrams of several sizes, one at a time, and each gets its own back.
   it.each(
     availableEchoServers(ECHO_UDP_KINDS)
@@ -278,12 +277,12 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     }
   });
 
-  it('runs the C UDP floor (and the iomux UDP endpoint) through the UDP load generator, which says what it resent', {
+  it('runs the C UDP floor and the iomux UDP endpoint through the UDP load generator, which says what it resent', {
     timeout: 60_000,
   }, async (ctx) => {
     const why = udpUnavailable();
     if (why !== null) ctx.skip(why);
-    const servers = loopApiMissing('iomux-udp') === null ? (['c-udp', 'iomux-udp'] as const) : (['c-udp'] as const);
+    const servers = ['c-udp', 'iomux-udp'] as const;
     const results = await runEchoBench({
       points: [{ size: 64, conns: 10, servers }],
       runs: 1,
@@ -303,16 +302,6 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     expect(udpResends(results)).toMatch(
       /^\n\nUDP: datagrams resent after 200 ms .*C recvfrom\/sendto loop, UDP \(floor\) \d+/,
     );
-  });
-
-  it('the rows on the loop\u2019s transports, streams and datagram endpoints say which API they wait for', () => {
-    const kinds = ['iomux-protocol', 'iomux-streams', 'iomux-udp'] as const;
-    const { servers, missing } = availableEchoServers(kinds);
-    for (const kind of kinds) {
-      const why = loopApiMissing(kind);
-      if (why === null) expect(servers).toContain(kind);
-      else expect(missing).toContain(`${ECHO_SERVER_NAMES[kind]} (${why})`);
-    }
   });
 
   it('pipe ping-pong: iomux on each backend and npm epoll, in one process', async (ctx) => {
