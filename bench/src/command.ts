@@ -36,6 +36,7 @@ import {
   formatEchoTable,
   runEchoBench,
   tracingCost,
+  udpResends,
 } from './echo.js';
 import { formatFetchTable, runFetchBench } from './fetch.js';
 import { formatHostTaxTable, runHostTaxBench } from './host-tax.js';
@@ -219,15 +220,20 @@ an echo server, each in its own process: the C epoll floor; the C io_uring floor
 (multishot accept and recv, provided buffers; when the kernel allows io_uring);
 the iomux loop with coroutines (owning, owning with a LoopTrace attached -- the
 report then says what one traced event costs -- and cooperative mode) and with
-callbacks (addReader + try*); the notes' selectors program on iomux/selectors
-and on CPython; uvloop and asyncio with Protocols and with sock_* coroutines (when a
-python3 has them; bench/setup installs uvloop); node:net. Over TLS (when the
-openssl command, a C compiler and libssl-dev are there), driven by a C OpenSSL
-load generator: a C epoll + OpenSSL floor and node:tls. 64 B messages at each
-connection count, 16 KiB at the first; the traced, cooperative and sock_* rows
-at the first point only, the TLS rows at the first count only. Prints round trips per
-second (median of the runs) with ratios (a TLS row's to the C OpenSSL floor and
-node:tls).
+callbacks (addReader + try*); the loop's Protocol server (createServer) and
+streams server (startServer), when this build of iomux has them; the notes'
+selectors program on iomux/selectors and on CPython; uvloop and asyncio with
+Protocols, with sock_* coroutines and with streams (when a python3 has them;
+bench/setup installs uvloop); node:net. Over TLS (when the openssl command, a C
+compiler and libssl-dev are there), driven by a C OpenSSL load generator: a C
+epoll + OpenSSL floor and node:tls. Over UDP, driven by a C UDP load generator
+(a socket per client, one datagram in flight each, resent after 200 ms): a C
+recvfrom/sendto loop and the loop's datagram endpoint. 64 B messages at each
+connection count, 16 KiB at the first; the traced, cooperative, sock_* and
+streams rows at the first point only, the TLS rows at the first count only, the
+UDP rows at 64 B over the first count. Prints round trips per second (median of
+the runs) with ratios (a TLS row's to the C OpenSSL floor and node:tls, a UDP
+row's to the C UDP floor).
 
 options:
   --quick          1 run of 1 s per server and point (a smoke run)
@@ -415,10 +421,11 @@ async function echoSuite(p: {
   const counts = p.conns.map((n) => n.toLocaleString('en-US')).join(' and ');
   return {
     title: `# echo ping-pong, ${counts} connections (median of ${p.runs} x ${p.measureMs} ms)`,
-    body: `${formatEchoTable(results)}${tracingCost(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
+    body: `${formatEchoTable(results)}${tracingCost(results)}${udpResends(results)}${missing.length === 0 ? '' : `\n\nnot measured (missing): ${missing.join(', ')}`}`,
     figures: { conns: p.conns, runs: p.runs, measureMs: p.measureMs, missing, results },
-    // The targets need the suite's servers: a --servers subset would only list them as missing.
-    targets: p.kinds === ECHO_SERVER_KINDS ? echoTargets(results) : [],
+    // The targets need the suite's servers: of a --servers subset, only those it measured.
+    targets:
+      p.kinds === ECHO_SERVER_KINDS ? echoTargets(results) : echoTargets(results).filter((t) => t.measured !== null),
   };
 }
 
@@ -564,8 +571,8 @@ async function runReport(args: string[]): Promise<number> {
     ['syscalls', () => sysSuite({ grid: true, samples: q ? 3 : 7, sampleMs: q ? 20 : 100, svg })],
     ['calls', () => callsSuite({ quick: q, rounds: q ? 7 : 31, batch: 64, instr: true })],
     // Echo swings most from run to run on a shared VM: 5 short runs per server
-    // and point, interleaved, for its medians; 37 server-points in all keep
-    // it near 7 minutes.
+    // and point, interleaved, for its medians; 48 server-points in all keep
+    // it near 9 minutes.
     [
       'echo',
       () =>

@@ -7,6 +7,9 @@
  *   node echo-server.js iomux-uring                 the same coroutines on the io_uring (completion) loop
  *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
+ *   node echo-server.js iomux-protocol              the loop's transports: loop.createServer with an echo Protocol (owning, epoll)
+ *   node echo-server.js iomux-streams               the loop's streams: startServer, a generator coroutine per client (owning, epoll)
+ *   node echo-server.js iomux-udp                   UDP: loop.createDatagramEndpoint with an echo DatagramProtocol (owning, epoll)
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
  *   node echo-server.js net                         node:net
  *   node echo-server.js net-tls <certFile> <keyFile>  node:tls, the certificate and key in PEM files
@@ -14,14 +17,30 @@
  *
  * Prints "listening <port>" and serves until killed. TCP_NODELAY everywhere,
  * as in the C floor.
+ *
+ * The transports, streams and datagram rows use the loop's asyncio-style
+ * APIs (issue 19) as their users write them.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
-import { type BackendName, EventLoop, LoopTrace } from '#iomux/loop/index.js';
-import { IPPROTO_TCP, OSError, type Socket, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
+import type { Coroutine } from '#iomux/coro/index.js';
+import {
+  type BackendName,
+  type DatagramProtocol,
+  type DatagramTransport,
+  EventLoop,
+  LoopTrace,
+  type Protocol,
+  type Server,
+  type StreamReader,
+  type StreamWriter,
+  startServer,
+  type Transport,
+} from '#iomux/loop/index.js';
+import { IPPROTO_TCP, OSError, Socket, type SocketAddress, TCP_NODELAY, TlsContext } from '#iomux/sys/index.js';
 import { serveNotesSelectors } from './echo-selectors.js';
 
 /**
@@ -97,6 +116,95 @@ function serveCallbacks(): void {
   loop.runForever();
 }
 
+/** The port of a listening Server's first socket. */
+function serverPort(server: Server): number {
+  const first = server.sockets[0];
+  if (first === undefined) throw new Error('the server has no socket');
+  return (first.getsockname() as [string, number])[1];
+}
+
+/** TCP_NODELAY on a transport's socket, as the C floor sets it (the loop may set it already). */
+function noDelay(socket: unknown): void {
+  if (socket instanceof Socket) socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+/** asyncio's echo Protocol: what arrives goes straight back through the transport. */
+class EchoProtocol implements Protocol {
+  transport: Transport | null = null;
+
+  connectionMade(transport: Transport): void {
+    this.transport = transport;
+    noDelay(transport.getExtraInfo('socket'));
+  }
+
+  dataReceived(data: Buffer): void {
+    (this.transport as Transport).write(data);
+  }
+}
+
+/** The Protocol echo server: loop.createServer, owning mode, epoll. */
+function serveProtocol(): void {
+  const loop = new EventLoop({ backend: 'epoll' });
+  const server = loop.runUntilComplete(
+    loop.createServer(() => new EchoProtocol(), '127.0.0.1', 0, { backlog: 4096, reuseAddress: true }),
+  );
+  process.stdout.write(`listening ${serverPort(server)}\n`);
+  loop.runForever();
+}
+
+/**
+ * The streams echo server: startServer with a generator coroutine per
+ * client, reading up to 64 KiB, writing it back and waiting for the drain
+ * (asyncio's streams idiom, as the uvloop-streams peer has it). Owning mode, epoll.
+ */
+function serveStreams(): void {
+  const loop = new EventLoop({ backend: 'epoll' });
+  function* client(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+    noDelay(writer.getExtraInfo('socket'));
+    try {
+      for (;;) {
+        const data = yield* reader.read(65536);
+        if (data.length === 0) break;
+        writer.write(data);
+        yield* writer.drain();
+      }
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e; // a client reset at the end of a run
+    } finally {
+      writer.close();
+    }
+  }
+  function* main(): Coroutine<Server> {
+    return yield* startServer(client, '127.0.0.1', 0, { backlog: 4096, reuseAddress: true });
+  }
+  const server = loop.runUntilComplete(main());
+  process.stdout.write(`listening ${serverPort(server)}\n`);
+  loop.runForever();
+}
+
+/** asyncio's UDP echo: each datagram goes back to its sender. */
+class EchoDatagramProtocol implements DatagramProtocol {
+  transport: DatagramTransport | null = null;
+
+  connectionMade(transport: DatagramTransport): void {
+    this.transport = transport;
+  }
+
+  datagramReceived(data: Buffer, address: SocketAddress | null): void {
+    (this.transport as DatagramTransport).sendto(data, address);
+  }
+}
+
+/** The UDP echo server: loop.createDatagramEndpoint on 127.0.0.1, owning mode, epoll. */
+function serveUdp(): void {
+  const loop = new EventLoop({ backend: 'epoll' });
+  const [transport] = loop.runUntilComplete(
+    loop.createDatagramEndpoint(() => new EchoDatagramProtocol(), { localAddr: ['127.0.0.1', 0] }),
+  );
+  process.stdout.write(`listening ${(transport.getExtraInfo('sockname') as [string, number])[1]}\n`);
+  loop.runForever();
+}
+
 function serveNet(): void {
   const server = createServer({ noDelay: true }, (socket) => {
     socket.on('data', (data) => socket.write(data));
@@ -156,6 +264,9 @@ else if (kind === 'iomux-traced') serveIomuxTraced();
 else if (kind === 'iomux-uring') serveIomux('io_uring');
 else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'iomux-callbacks') serveCallbacks();
+else if (kind === 'iomux-protocol') serveProtocol();
+else if (kind === 'iomux-streams') serveStreams();
+else if (kind === 'iomux-udp') serveUdp();
 else if (kind === 'selectors-iomux') serveNotesSelectors();
 else if (kind === 'net') serveNet();
 else if (kind === 'net-tls' && selector !== undefined && keyFile !== undefined) serveNetTls(selector, keyFile);
@@ -163,6 +274,7 @@ else if (kind === 'iomux-tls' && selector !== undefined && keyFile !== undefined
 else {
   process.stderr.write(
     'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-traced | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
+      '       echo-server.js iomux-protocol | iomux-streams | iomux-udp\n' +
       '       echo-server.js net-tls <certFile> <keyFile> | iomux-tls <certFile> <keyFile>\n',
   );
   process.exitCode = 2;

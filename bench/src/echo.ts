@@ -8,10 +8,13 @@
  *   its single-shot variant, 'c-uring-plain', only when asked for by name);
  * - the iomux loop with coroutines (owning and cooperative) and with
  *   callbacks (addReader + try*), in echo-server.ts;
+ * - the loop's asyncio-style APIs (issue 19): a Protocol on
+ *   loop.createServer, and streams (startServer, a coroutine per client);
  * - the notes' selectors program, on CPython (bench/peers/echo_selectors.py)
  *   and line for line on iomux/selectors (echo-selectors.ts);
- * - asyncio and uvloop with Protocols, their fastest API, and in the sock_*
- *   coroutine style of the iomux server (bench/peers/echo_asyncio.py);
+ * - asyncio and uvloop with Protocols, their fastest API, in the sock_*
+ *   coroutine style of the iomux server, and with streams
+ *   (asyncio.start_server; bench/peers/echo_asyncio.py);
  * - node:net.
  *
  * And over TLS (ECDSA P-256 certificates made at run time with the openssl
@@ -19,6 +22,12 @@
  * (bench/floor/echo-tls-client.c): the C OpenSSL floor
  * (bench/floor/echo-tls.c) and node:tls, at 64 B and 16 KiB over the first
  * connection count.
+ *
+ * And over UDP, driven by the C UDP load generator
+ * (bench/floor/echo-udp-client.c: a socket per client, each ping-ponging
+ * one datagram, resending after a timeout): the C floor, a blocking
+ * recvfrom/sendto loop (bench/floor/echo-udp.c), and the loop's datagram
+ * endpoint, at 64 B over the first count only.
  *
  * The Python rows need a python3 (and the uvloop rows one with uvloop); the
  * TLS rows the openssl command, a C compiler and OpenSSL's headers
@@ -44,16 +53,22 @@ export const ECHO_SERVER_KINDS = [
   'iomux-uring',
   'iomux-coop',
   'iomux-callbacks',
+  'iomux-protocol',
+  'iomux-streams',
   'selectors-iomux',
   'selectors-py',
   'uvloop-protocol',
   'asyncio-protocol',
   'uvloop',
   'asyncio',
+  'uvloop-streams',
+  'asyncio-streams',
   'net',
   'c-tls',
   'iomux-tls',
   'net-tls',
+  'c-udp',
+  'iomux-udp',
 ] as const;
 
 /**
@@ -63,6 +78,14 @@ export const ECHO_SERVER_KINDS = [
  * to the C OpenSSL floor ('c-tls').
  */
 export const ECHO_TLS_KINDS = ['c-tls', 'net-tls', 'iomux-tls'] as const;
+
+/**
+ * The servers that echo UDP datagrams: the C UDP load generator drives them
+ * (bench/floor/echo-udp-client.c), at 64 B over the first connection count
+ * only (a "connection" is a client socket), and the "vs C floor" ratios of
+ * their rows are to the C recvfrom/sendto loop ('c-udp').
+ */
+export const ECHO_UDP_KINDS = ['c-udp', 'iomux-udp'] as const;
 
 /**
  * Variants the suite leaves out unless asked for by name (`--servers`):
@@ -78,6 +101,11 @@ export function isTlsKind(kind: EchoServerKind): boolean {
   return (ECHO_TLS_KINDS as readonly EchoServerKind[]).includes(kind);
 }
 
+/** True for the UDP servers ({@link ECHO_UDP_KINDS}). */
+export function isUdpKind(kind: EchoServerKind): boolean {
+  return (ECHO_UDP_KINDS as readonly EchoServerKind[]).includes(kind);
+}
+
 /** The servers' names in the tables. */
 export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   c: 'C epoll (floor)',
@@ -88,16 +116,22 @@ export const ECHO_SERVER_NAMES: Readonly<Record<EchoServerKind, string>> = {
   'iomux-uring': 'iomux loop on io_uring (completions), coroutines (owning)',
   'iomux-coop': 'iomux loop, coroutines (cooperative)',
   'iomux-callbacks': 'iomux loop, callbacks (addReader + try*)',
+  'iomux-protocol': 'iomux loop, Protocol (createServer)',
+  'iomux-streams': 'iomux streams (startServer), coroutines',
   'selectors-iomux': 'notes\u2019 selectors program, iomux',
   'selectors-py': 'notes\u2019 selectors program, CPython',
   'uvloop-protocol': 'uvloop, Protocol',
   'asyncio-protocol': 'asyncio, Protocol',
   uvloop: 'uvloop, sock_* coroutines',
   asyncio: 'asyncio, sock_* coroutines',
+  'uvloop-streams': 'uvloop, streams (start_server)',
+  'asyncio-streams': 'asyncio, streams (start_server)',
   net: 'node:net',
   'c-tls': 'C epoll + OpenSSL, TLS (floor)',
   'net-tls': 'node:tls',
   'iomux-tls': 'iomux loop, TLS',
+  'c-udp': 'C recvfrom/sendto loop, UDP (floor)',
+  'iomux-udp': 'iomux loop, UDP datagram endpoint',
 };
 
 export interface EchoResult {
@@ -116,6 +150,8 @@ export interface EchoResult {
   runs: number[];
   /** The traced row's: events its trace recorded per round trip (median over the runs). */
   tracedEventsPerTrip?: number;
+  /** A UDP row's: datagrams the load generator sent again in the measured window (median over the runs). */
+  resent?: number;
 }
 
 /** One point of the benchmark: a message size, a connection count and the servers run there. */
@@ -142,6 +178,8 @@ const PYTHON_PEERS: Partial<Record<EchoServerKind, { uvloop: boolean; script: st
   'asyncio-protocol': { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'protocol'] },
   uvloop: { uvloop: true, script: 'echo_asyncio.py', args: ['uvloop', 'sock'] },
   asyncio: { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'sock'] },
+  'uvloop-streams': { uvloop: true, script: 'echo_asyncio.py', args: ['uvloop', 'streams'] },
+  'asyncio-streams': { uvloop: false, script: 'echo_asyncio.py', args: ['asyncio', 'streams'] },
 };
 
 // The io_uring floor's kinds: the arguments of bench/floor/echo-uring.c after the port.
@@ -152,6 +190,24 @@ const URING_ARGS: Partial<Record<EchoServerKind, readonly string[]>> = {
 
 let uringProbe: string | null | undefined;
 let tlsProbe: string | null | undefined;
+let udpProbe: string | null | undefined;
+
+/**
+ * Why the UDP rows cannot run here (the C UDP floor or its load generator
+ * does not build: no C compiler), or null when they can; once per process.
+ */
+export function udpUnavailable(): string | null {
+  if (udpProbe !== undefined) return udpProbe;
+  udpProbe = null;
+  for (const name of ['echo-udp', 'echo-udp-client']) {
+    const built = buildBenchC(name);
+    if ('error' in built) {
+      udpProbe = `${name}.c does not build: ${built.error}`;
+      break;
+    }
+  }
+  return udpProbe;
+}
 
 /**
  * The certificates the TLS echo servers serve (`server`, signed by `ca`),
@@ -240,6 +296,10 @@ export async function startEchoServer(
   const tls = isTlsKind(kind) ? [echoCertificates().server.certFile, echoCertificates().server.keyFile] : [];
   if (kind === 'c') {
     [command, args] = [cServer, ['0']];
+  } else if (kind === 'c-udp') {
+    const built = buildBenchC('echo-udp');
+    if ('error' in built) throw new Error(built.error);
+    [command, args] = [built.path, ['0']];
   } else if (kind === 'c-tls') {
     const built = buildBenchTlsC('echo-tls');
     if ('error' in built) throw new Error(built.error);
@@ -268,6 +328,15 @@ export async function startEchoServer(
   return { port: Number.parseInt(line.replace('listening ', ''), 10), child, lines };
 }
 
+/** What one run of a load generator measured (`resent`: the UDP one's). */
+interface ClientRun {
+  roundTrips: number;
+  perSecond: number;
+  p50us: number;
+  p99us: number;
+  resent?: number;
+}
+
 /** Runs the C load generator once: `conns` connections in ping-pong for `measureMs` after `warmupMs`. */
 function runEchoClient(
   client: string,
@@ -277,7 +346,7 @@ function runEchoClient(
   warmupMs: number,
   measureMs: number,
   server: EchoServerKind,
-): { roundTrips: number; perSecond: number; p50us: number; p99us: number } {
+): ClientRun {
   const r = spawnSync(client, [String(port), String(conns), String(size), String(warmupMs), String(measureMs)], {
     encoding: 'utf8',
     timeout: warmupMs + measureMs + 30_000,
@@ -285,7 +354,7 @@ function runEchoClient(
   if (r.status !== 0) {
     throw new Error(`echo client failed against ${server} at ${size} B x ${conns}: ${r.stderr || r.error?.message}`);
   }
-  return JSON.parse(r.stdout) as { roundTrips: number; perSecond: number; p50us: number; p99us: number };
+  return JSON.parse(r.stdout) as ClientRun;
 }
 
 /** The traced server's count of recorded events: asked for with SIGUSR2, read from its next line. */
@@ -327,12 +396,15 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
   if (uring !== null) missing.push(`the C io_uring floor (${uring})`);
   const tls = needs(isTlsKind) ? tlsUnavailable() : null;
   if (tls !== null) missing.push(`the TLS echo servers (${tls})`);
+  const udp = needs(isUdpKind) ? udpUnavailable() : null;
+  if (udp !== null) missing.push(`the UDP echo servers (${udp})`);
   const loopUring = !needs((k) => k === 'iomux-uring') || IoUring.available();
   if (!loopUring) missing.push('the iomux io_uring loop (io_uring is unavailable here)');
   const servers = kinds.filter((kind) => {
     const python = PYTHON_PEERS[kind];
     if (URING_ARGS[kind] !== undefined) return uring === null;
     if (isTlsKind(kind)) return tls === null;
+    if (isUdpKind(kind)) return udp === null;
     if (kind === 'iomux-uring') return loopUring;
     return python === undefined || echoPython(python.uvloop) !== null;
   });
@@ -341,20 +413,30 @@ export function availableEchoServers(kinds: readonly EchoServerKind[] = ECHO_SER
 
 // Rows that restate another at the points after the first: cooperative mode
 // (the owning row is the loop's own figure), and the sock_* styles of
-// asyncio and uvloop (their Protocol rows are their best).
-const RESTATED: readonly EchoServerKind[] = ['iomux-traced', 'iomux-coop', 'uvloop', 'asyncio'];
+// asyncio and uvloop (their Protocol rows are their best). And the streams
+// rows, whose target is at the first point (64 B x 100): streams are a layer
+// over the Protocol rows, which run at every point.
+const RESTATED: readonly EchoServerKind[] = [
+  'iomux-traced',
+  'iomux-coop',
+  'uvloop',
+  'asyncio',
+  'iomux-streams',
+  'uvloop-streams',
+  'asyncio-streams',
+];
 
 /**
  * The suite's points: 64 B at each connection count and 16 KiB at the
  * first; every server at the first point, and at the others all but the
  * rows that restate another, which keeps the suite's run time bounded. The
  * TLS servers run at the first count only (64 B and 16 KiB), where their
- * targets are.
+ * targets are; the UDP servers at the first point only.
  */
 export function echoPoints(servers: readonly EchoServerKind[], conns: readonly number[]): EchoPoint[] {
   const [first, ...more] = conns;
   if (first === undefined) return [];
-  const core = servers.filter((kind) => !RESTATED.includes(kind));
+  const core = servers.filter((kind) => !RESTATED.includes(kind) && !isUdpKind(kind));
   const plain = core.filter((kind) => !isTlsKind(kind));
   return [
     { size: 64, conns: first, servers },
@@ -372,13 +454,17 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
   // The TLS servers' load generator, built when a point has one.
   const tlsClient = options.points.some((p) => p.servers.some(isTlsKind)) ? buildBenchTlsC('echo-tls-client') : null;
   if (tlsClient !== null && 'error' in tlsClient) throw new Error(tlsClient.error);
-  const clientOf = (kind: EchoServerKind): string => (isTlsKind(kind) ? (tlsClient ?? client) : client).path;
+  // The UDP servers' load generator, likewise.
+  const udpClient = options.points.some((p) => p.servers.some(isUdpKind)) ? buildBenchC('echo-udp-client') : null;
+  if (udpClient !== null && 'error' in udpClient) throw new Error(udpClient.error);
+  const clientOf = (kind: EchoServerKind): string =>
+    (isTlsKind(kind) ? (tlsClient ?? client) : isUdpKind(kind) ? (udpClient ?? client) : client).path;
   const script = options.serverScript ?? fileURLToPath(new URL('./echo-server.js', import.meta.url));
   const results: EchoResult[] = [];
   for (const { size, conns, servers } of options.points) {
     const samples = new Map<
       EchoServerKind,
-      { perSecond: number; p50us: number; p99us: number; cpuUs: number; traced: number | null }[]
+      { perSecond: number; p50us: number; p99us: number; cpuUs: number; traced: number | null; resent?: number }[]
     >();
     // Interleave the servers run by run, so drift in the machine hits all alike.
     for (let run = 0; run < options.runs; run++) {
@@ -416,6 +502,8 @@ export async function runEchoBench(options: EchoOptions): Promise<EchoResult[]> 
       };
       const traced = s.flatMap((x) => (x.traced === null ? [] : [x.traced]));
       if (traced.length > 0) result.tracedEventsPerTrip = median(traced);
+      const resent = s.flatMap((x) => (x.resent === undefined ? [] : [x.resent]));
+      if (resent.length > 0) result.resent = median(resent);
       results.push(result);
       options.onResult?.(result);
     }
@@ -448,11 +536,29 @@ export function tracingCost(results: readonly EchoResult[]): string {
 }
 
 /**
+ * What UDP lost, from the UDP rows: the datagrams the load generator sent
+ * again after its timeout in the measured window (median of the runs). A
+ * paragraph for under the table ('' without UDP rows).
+ */
+export function udpResends(results: readonly EchoResult[]): string {
+  const rows = results.filter((r) => r.resent !== undefined);
+  if (rows.length === 0) return '';
+  const each = rows.map(
+    (r) => `${ECHO_SERVER_NAMES[r.server]} ${Math.round(r.resent as number).toLocaleString('en-US')}`,
+  );
+  return (
+    `\n\nUDP: datagrams resent after 200 ms without their echo, in the measured window (median of the runs): ` +
+    `${each.join('; ')}.`
+  );
+}
+
+/**
  * A markdown table, a block of rows per point, with ratios to the C epoll
  * floor (round trips and the server's CPU per round trip), the C io_uring
  * floor, node:net and uvloop's Protocol server at the same point. A TLS row's
  * floor is the C OpenSSL floor and its node:net is node:tls; it has no
- * io_uring or uvloop ratio.
+ * io_uring or uvloop ratio. A UDP row's floor is the C recvfrom/sendto loop;
+ * it has no other ratio.
  */
 export function formatEchoTable(results: readonly EchoResult[]): string {
   const rows = [
@@ -465,13 +571,16 @@ export function formatEchoTable(results: readonly EchoResult[]): string {
     const ratio = (peer: EchoResult | undefined): string =>
       peer === undefined ? '-' : `${(r.perSecond / peer.perSecond).toFixed(2)}x`;
     const tls = isTlsKind(r.server);
-    const c = at(tls ? 'c-tls' : 'c');
+    const udp = isUdpKind(r.server);
+    // A TLS or UDP row is compared with its own floor only (and node:tls).
+    const other = tls || udp;
+    const c = at(tls ? 'c-tls' : udp ? 'c-udp' : 'c');
     const cpu = c === undefined ? '-' : `${(r.serverCpuUs / c.serverCpuUs).toFixed(2)}x`;
     rows.push(
       `| ${r.size} B | ${r.conns.toLocaleString('en-US')} | ${ECHO_SERVER_NAMES[r.server]} | ` +
         `${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50us.toFixed(0)} | ${r.p99us.toFixed(0)} | ` +
-        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(tls ? undefined : at('c-uring'))} | ${ratio(at(tls ? 'net-tls' : 'net'))} | ` +
-        `${ratio(tls ? undefined : at('uvloop-protocol'))} | ` +
+        `${r.serverCpuUs.toFixed(1)} | ${ratio(c)} | ${cpu} | ${ratio(other ? undefined : at('c-uring'))} | ` +
+        `${ratio(udp ? undefined : at(tls ? 'net-tls' : 'net'))} | ${ratio(other ? undefined : at('uvloop-protocol'))} | ` +
         `${formatRange(r.runs)} |`,
     );
   }

@@ -88,12 +88,26 @@ export function syscallTargets(cells: readonly Cell[]): TargetCheck[] {
  * Over TLS: bytes through iomux's TLS echo server ('iomux-tls') at 16 KiB x
  * 100 >= 0.8x the C OpenSSL floor's in the same run -- "not measured" until
  * the suite has an iomux TLS row.
+ *
+ * Issue 19 (asyncio's Transports/Protocols, streams and UDP): the Protocol
+ * server on loop.createServer >= 1.1x uvloop's Protocol server and >= 0.9x
+ * the C floor at 64 B x 100, >= 0.85x the C floor at 16 KiB x 100; the
+ * streams server (startServer) >= 1.5x asyncio's streams server on uvloop at
+ * 64 B x 100; the UDP datagram endpoint >= 0.85x the C recvfrom/sendto loop
+ * at 64 B x 100 clients. Each "not measured" while its iomux row is missing
+ * (a run without it).
  */
 export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
   const at = (server: EchoResult['server'], size: number, conns: number): number | undefined =>
     results.find((r) => r.server === server && r.size === size && r.conns === conns)?.perSecond;
   const notes = (conns: number): number | null =>
     ratio(at('selectors-iomux', 64, conns), at('selectors-py', 64, conns));
+  // The Protocol server (x 100) vs a peer at the same point.
+  const protocol = (what: string, size: number, peer: EchoResult['server'], bound: number): TargetCheck => {
+    const iomux = at('iomux-protocol', size, 100);
+    const other = at(peer, size, 100);
+    return check(what, ratio(iomux, other), 'min', bound, notMeasured(iomux, 'no iomux Protocol server row', other));
+  };
   return [
     check('echo 64 B x 100: the notes\u2019 selectors program, iomux vs CPython', notes(100), 'min', 1.1),
     check('echo 64 B x 1,000: the notes\u2019 selectors program, iomux vs CPython', notes(1000), 'min', 1.1),
@@ -164,6 +178,28 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
       'min',
       0.8,
       notMeasured(at('iomux-tls', 16384, 100), 'no iomux TLS echo server row', at('c-tls', 16384, 100)),
+    ),
+    protocol(
+      'echo 64 B x 100: iomux Protocol server (createServer) vs uvloop\u2019s Protocol server',
+      64,
+      'uvloop-protocol',
+      1.1,
+    ),
+    protocol('echo 64 B x 100: iomux Protocol server (createServer) vs the C floor', 64, 'c', 0.9),
+    protocol('echo 16 KiB x 100: iomux Protocol server (createServer) vs the C floor', 16384, 'c', 0.85),
+    check(
+      'echo 64 B x 100: iomux streams server (startServer) vs asyncio\u2019s streams server on uvloop',
+      ratio(at('iomux-streams', 64, 100), at('uvloop-streams', 64, 100)),
+      'min',
+      1.5,
+      notMeasured(at('iomux-streams', 64, 100), 'no iomux streams server row', at('uvloop-streams', 64, 100)),
+    ),
+    check(
+      'UDP echo 64 B x 100 clients: iomux datagram endpoint vs the C recvfrom/sendto loop',
+      ratio(at('iomux-udp', 64, 100), at('c-udp', 64, 100)),
+      'min',
+      0.85,
+      notMeasured(at('iomux-udp', 64, 100), 'no iomux UDP row', at('c-udp', 64, 100)),
     ),
   ];
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,16 +14,20 @@ import {
   ECHO_EXTRA_KINDS,
   ECHO_SERVER_KINDS,
   ECHO_SERVER_NAMES,
+  ECHO_UDP_KINDS,
   type EchoResult,
   echoCertificates,
   echoPoints,
   formatEchoTable,
   isTlsKind,
+  isUdpKind,
   runEchoBench,
   startEchoServer,
   stopServer,
   tlsUnavailable,
   tracingCost,
+  udpResends,
+  udpUnavailable,
 } from '../../bench/src/echo.js';
 import { formatFetchTable, runFetchBench } from '../../bench/src/fetch.js';
 import { findNginx } from '../../bench/src/nginx.js';
@@ -142,10 +147,18 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   it('the suite runs every server at 64 B x the first count, the rest at 1,000 and at 16 KiB', () => {
     const points = echoPoints(ECHO_SERVER_KINDS, [100, 1000]);
     expect(points.map((p) => [p.size, p.conns, p.servers.length])).toEqual([
-      [64, 100, 17],
-      [64, 1000, 10],
-      [16384, 100, 13],
+      [64, 100, 23],
+      [64, 1000, 11],
+      [16384, 100, 14],
     ]);
+    // The loop's Protocol server at every point (its targets are at 64 B and 16 KiB x 100); the streams rows,
+    // whose target is at 64 B x 100, and the UDP rows (64 B only) at the first point only.
+    for (const p of points) expect(p.servers).toContain('iomux-protocol');
+    for (const kind of ['iomux-streams', 'uvloop-streams', 'asyncio-streams', 'c-udp', 'iomux-udp'] as const) {
+      expect(points[0]?.servers).toContain(kind);
+      expect(points[1]?.servers).not.toContain(kind);
+      expect(points[2]?.servers).not.toContain(kind);
+    }
     // TLS at the first count only, at 64 B and 16 KiB.
     expect(points[1]?.servers).not.toContain('c-tls');
     expect(points[2]?.servers).toContain('c-tls');
@@ -198,10 +211,9 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
   // spins on a full send buffer (ping-pong never fills one), so it gets only
   // the ten. The TLS servers are spoken to over TLS.
   it.each(
-    availableEchoServers([...ECHO_SERVER_KINDS, ...ECHO_EXTRA_KINDS]).servers.map((kind) => [
-      kind,
-      ECHO_SERVER_NAMES[kind],
-    ]),
+    availableEchoServers([...ECHO_SERVER_KINDS, ...ECHO_EXTRA_KINDS])
+      .servers.filter((kind) => !isUdpKind(kind))
+      .map((kind) => [kind, ECHO_SERVER_NAMES[kind]]),
   )('the %s echo server (%s) gives every connection back its own bytes', { timeout: 60_000 }, async (kind) => {
     const script = fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url));
     const cServer = buildBenchC('echo-server');
@@ -229,6 +241,67 @@ describe('echo and switch benchmarks (no timing assertions)', () => {
     } finally {
       await stopServer(child);
     }
+  });
+
+  // The UDP servers (the C one needs a C compiler): ten sockets each
+  // send datagrams of several sizes, one at a time, and each gets its own back.
+  it.each(
+    availableEchoServers(ECHO_UDP_KINDS)
+      .servers.filter(isUdpKind)
+      .map((kind) => [kind, ECHO_SERVER_NAMES[kind]]),
+  )('the %s UDP echo server (%s) sends every datagram back to its sender', { timeout: 30_000 }, async (kind) => {
+    const script = fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url));
+    const cServer = buildBenchC('echo-server');
+    if ('error' in cServer) throw new Error(cServer.error);
+    const { port, child } = await startEchoServer(kind, cServer.path, script);
+    try {
+      const client = async (): Promise<boolean> => {
+        const sock = createSocket('udp4');
+        try {
+          await new Promise<void>((resolve) => sock.connect(port, '127.0.0.1', resolve));
+          for (const size of [1, 64, 1400, 9000]) {
+            const data = randomBytes(size);
+            const got = once(sock, 'message') as Promise<[Buffer]>;
+            sock.send(data);
+            const [echoed] = await got;
+            if (!echoed.equals(data)) return false;
+          }
+          return true;
+        } finally {
+          sock.close();
+        }
+      };
+      expect(await Promise.all(Array.from({ length: 10 }, client))).toEqual(Array(10).fill(true));
+    } finally {
+      await stopServer(child);
+    }
+  });
+
+  it('runs the C UDP floor and the iomux UDP endpoint through the UDP load generator, which says what it resent', {
+    timeout: 60_000,
+  }, async (ctx) => {
+    const why = udpUnavailable();
+    if (why !== null) ctx.skip(why);
+    const servers = ['c-udp', 'iomux-udp'] as const;
+    const results = await runEchoBench({
+      points: [{ size: 64, conns: 10, servers }],
+      runs: 1,
+      warmupMs: 50,
+      measureMs: 300,
+      serverScript: fileURLToPath(new URL('../../bench/.build/echo-server.js', import.meta.url)),
+    });
+    expect(results.map((r) => r.server)).toEqual(servers);
+    for (const r of results) {
+      expect(r.perSecond).toBeGreaterThan(0);
+      expect(r.resent).toBeGreaterThanOrEqual(0);
+    }
+    // A UDP row's floor is the C UDP loop; it has no other ratio.
+    expect(formatEchoTable(results)).toMatch(
+      /\| 64 B \| 10 \| C recvfrom\/sendto loop, UDP \(floor\) \| [\d,]+ \| \d+ \| \d+ \| [\d.]+ \| 1\.00x \| 1\.00x \| - \| - \| - \|/,
+    );
+    expect(udpResends(results)).toMatch(
+      /^\n\nUDP: datagrams resent after 200 ms .*C recvfrom\/sendto loop, UDP \(floor\) \d+/,
+    );
   });
 
   it('pipe ping-pong: iomux on each backend and npm epoll, in one process', async (ctx) => {
