@@ -8,6 +8,7 @@
  *   node echo-server.js iomux-coop                  the same coroutines, cooperative mode (await loop.run)
  *   node echo-server.js iomux-callbacks             the loop, owning mode, callbacks (addReader + try*)
  *   node echo-server.js iomux-protocol              the loop's transports: loop.createServer with an echo Protocol (owning, epoll)
+ *   node echo-server.js iomux-buffered              the same with a BufferedProtocol receiving into one shared buffer
  *   node echo-server.js iomux-streams               the loop's streams: startServer, a generator coroutine per client (owning, epoll)
  *   node echo-server.js iomux-udp                   UDP: loop.createDatagramEndpoint with an echo DatagramProtocol (owning, epoll)
  *   node echo-server.js selectors-iomux             the notes' selectors program (echo-selectors.ts)
@@ -29,6 +30,7 @@ import { listenSocket, serveIomux } from '#iomux/cli/bench/echo-loop.js';
 import type { Coroutine } from '#iomux/coro/index.js';
 import {
   type BackendName,
+  type BufferedProtocol,
   type DatagramProtocol,
   type DatagramTransport,
   EventLoop,
@@ -153,6 +155,40 @@ function serveProtocol(): void {
 }
 
 /**
+ * A buffered protocol (getBuffer + bufferUpdated, asyncio's API for
+ * receiving without a copy): every connection receives into one buffer the
+ * server shares, and writes straight from it -- the transport sends at
+ * once, or copies the part the socket did not take.
+ */
+class EchoBufferedProtocol implements BufferedProtocol {
+  transport: Transport | null = null;
+  constructor(readonly buffer: Buffer) {}
+
+  connectionMade(transport: Transport): void {
+    this.transport = transport;
+    noDelay(transport.getExtraInfo('socket'));
+  }
+
+  getBuffer(): Buffer {
+    return this.buffer;
+  }
+
+  bufferUpdated(nbytes: number): void {
+    (this.transport as Transport).write(this.buffer.subarray(0, nbytes));
+  }
+}
+
+function serveBuffered(): void {
+  const loop = new EventLoop({ backend: 'epoll' });
+  const shared = Buffer.allocUnsafe(64 * 1024);
+  const server = loop.runUntilComplete(
+    loop.createServer(() => new EchoBufferedProtocol(shared), '127.0.0.1', 0, { backlog: 4096, reuseAddress: true }),
+  );
+  process.stdout.write(`listening ${serverPort(server)}\n`);
+  loop.runForever();
+}
+
+/**
  * The streams echo server: startServer with a generator coroutine per
  * client, reading up to 64 KiB, writing it back and waiting for the drain
  * (asyncio's streams idiom, as the uvloop-streams peer has it). Owning mode, epoll.
@@ -265,6 +301,7 @@ else if (kind === 'iomux-uring') serveIomux('io_uring');
 else if (kind === 'iomux-coop') serveIomux('epoll', true);
 else if (kind === 'iomux-callbacks') serveCallbacks();
 else if (kind === 'iomux-protocol') serveProtocol();
+else if (kind === 'iomux-buffered') serveBuffered();
 else if (kind === 'iomux-streams') serveStreams();
 else if (kind === 'iomux-udp') serveUdp();
 else if (kind === 'selectors-iomux') serveNotesSelectors();
@@ -274,7 +311,7 @@ else if (kind === 'iomux-tls' && selector !== undefined && keyFile !== undefined
 else {
   process.stderr.write(
     'usage: echo-server.js iomux [select|poll|epoll|io_uring] | iomux-traced | iomux-uring | iomux-coop | iomux-callbacks | selectors-iomux | net\n' +
-      '       echo-server.js iomux-protocol | iomux-streams | iomux-udp\n' +
+      '       echo-server.js iomux-protocol | iomux-buffered | iomux-streams | iomux-udp\n' +
       '       echo-server.js net-tls <certFile> <keyFile> | iomux-tls <certFile> <keyFile>\n',
   );
   process.exitCode = 2;

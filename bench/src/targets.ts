@@ -102,11 +102,18 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
     results.find((r) => r.server === server && r.size === size && r.conns === conns)?.perSecond;
   const notes = (conns: number): number | null =>
     ratio(at('selectors-iomux', 64, conns), at('selectors-py', 64, conns));
-  // The Protocol server (x 100) vs a peer at the same point.
-  const protocol = (what: string, size: number, peer: EchoResult['server'], bound: number): TargetCheck => {
-    const iomux = at('iomux-protocol', size, 100);
+  // A Protocol server (x 100: dataReceived, or the buffered form) vs a peer at the same point.
+  const protocol = (
+    what: string,
+    size: number,
+    peer: EchoResult['server'],
+    bound: number,
+    kind: 'iomux-protocol' | 'iomux-buffered' = 'iomux-protocol',
+  ): TargetCheck => {
+    const iomux = at(kind, size, 100);
     const other = at(peer, size, 100);
-    return check(what, ratio(iomux, other), 'min', bound, notMeasured(iomux, 'no iomux Protocol server row', other));
+    const missing = kind === 'iomux-protocol' ? 'no iomux Protocol server row' : 'no iomux BufferedProtocol server row';
+    return check(what, ratio(iomux, other), 'min', bound, notMeasured(iomux, missing, other));
   };
   return [
     check('echo 64 B x 100: the notes\u2019 selectors program, iomux vs CPython', notes(100), 'min', 1.1),
@@ -187,6 +194,16 @@ export function echoTargets(results: readonly EchoResult[]): TargetCheck[] {
     ),
     protocol('echo 64 B x 100: iomux Protocol server (createServer) vs the C floor', 64, 'c', 0.9),
     protocol('echo 16 KiB x 100: iomux Protocol server (createServer) vs the C floor', 16384, 'c', 0.85),
+    // The same targets for the buffered protocol (getBuffer/bufferUpdated: no Buffer per receive).
+    protocol(
+      'echo 64 B x 100: iomux BufferedProtocol server vs uvloop\u2019s Protocol server',
+      64,
+      'uvloop-protocol',
+      1.1,
+      'iomux-buffered',
+    ),
+    protocol('echo 64 B x 100: iomux BufferedProtocol server vs the C floor', 64, 'c', 0.9, 'iomux-buffered'),
+    protocol('echo 16 KiB x 100: iomux BufferedProtocol server vs the C floor', 16384, 'c', 0.85, 'iomux-buffered'),
     check(
       'echo 64 B x 100: iomux streams server (startServer) vs asyncio\u2019s streams server on uvloop',
       ratio(at('iomux-streams', 64, 100), at('uvloop-streams', 64, 100)),

@@ -52,8 +52,9 @@ const MAX_READ = 64 * 1024;
 // large receive becomes a view of it, a small one (at most COPY_MAX bytes)
 // is copied out into a Buffer of its own (Node's pool serves it) and the
 // slab reused. So a protocol that keeps small pieces (a partial line) pins
-// no slab, and one that keeps a large piece pins at most 256 KiB for it.
-const SLAB_SIZE = 256 * 1024;
+// no slab, and one that keeps a large piece pins at most 64 KiB for it (a slab under
+// malloc's mmap threshold: its memory comes back warm, not freshly faulted in).
+const SLAB_SIZE = 64 * 1024;
 const MIN_READ = 16 * 1024;
 const COPY_MAX = 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);

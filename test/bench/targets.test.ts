@@ -63,18 +63,22 @@ describe('speed targets, checked against the figures they are given (no timing)'
       ['echo 64 B x 100: ', '0.941', true],
       // No iomux TLS row: not measured, never met.
       ['echo 16 KiB x 100', undefined, false],
-      // Nor the issue-19 rows (Protocol server x 3, streams, UDP).
+      // Nor the issue-19 rows (Protocol and BufferedProtocol servers x 3 each, streams, UDP).
+      ['echo 64 B x 100: ', undefined, false],
+      ['echo 64 B x 100: ', undefined, false],
+      ['echo 16 KiB x 100', undefined, false],
       ['echo 64 B x 100: ', undefined, false],
       ['echo 64 B x 100: ', undefined, false],
       ['echo 16 KiB x 100', undefined, false],
       ['echo 64 B x 100: ', undefined, false],
       ['UDP echo 64 B x 1', undefined, false],
     ]);
-    expect(checks.at(-6)?.note).toBe('not measured: no iomux TLS echo server row');
-    expect(checks.at(-5)?.note).toBe('not measured: no iomux Protocol server row');
+    expect(checks.at(-9)?.note).toBe('not measured: no iomux TLS echo server row');
+    expect(checks.at(-8)?.note).toBe('not measured: no iomux Protocol server row');
+    expect(checks.at(-5)?.note).toBe('not measured: no iomux BufferedProtocol server row');
     expect(checks.at(-2)?.note).toBe('not measured: no iomux streams server row');
     expect(checks.at(-1)?.note).toBe('not measured: no iomux UDP row');
-    const [tls] = echoTargets([echo('iomux-tls', 16384, 8_000), echo('c-tls', 16384, 10_000)]).slice(-6);
+    const [tls] = echoTargets([echo('iomux-tls', 16384, 8_000), echo('c-tls', 16384, 10_000)]).slice(-9);
     expect([tls?.measured, met(tls as NonNullable<typeof tls>)]).toEqual([0.8, true]);
   });
 
@@ -89,13 +93,18 @@ describe('speed targets, checked against the figures they are given (no timing)'
       echo('iomux-streams', 64, 60_000),
       echo('c-udp', 64, 400_000),
       echo('iomux-udp', 64, 320_000),
+      echo('iomux-buffered', 64, 88_000),
+      echo('iomux-buffered', 16384, 45_000),
       // Another point's figures never stand in for the one a target names.
       echo('iomux-protocol', 64, 1, 1000),
-    ]).slice(-5);
+    ]).slice(-8);
     expect(checks.map((c) => [c.what, c.measured?.toFixed(3), c.bound, met(c)])).toEqual([
       ['echo 64 B x 100: iomux Protocol server (createServer) vs uvloop\u2019s Protocol server', '1.125', 1.1, true],
       ['echo 64 B x 100: iomux Protocol server (createServer) vs the C floor', '0.900', 0.9, true],
       ['echo 16 KiB x 100: iomux Protocol server (createServer) vs the C floor', '0.800', 0.85, false],
+      ['echo 64 B x 100: iomux BufferedProtocol server vs uvloop\u2019s Protocol server', '1.100', 1.1, true],
+      ['echo 64 B x 100: iomux BufferedProtocol server vs the C floor', '0.880', 0.9, false],
+      ['echo 16 KiB x 100: iomux BufferedProtocol server vs the C floor', '0.900', 0.85, true],
       [
         'echo 64 B x 100: iomux streams server (startServer) vs asyncio\u2019s streams server on uvloop',
         '1.500',
@@ -242,7 +251,7 @@ describe('speed targets, checked against the figures they are given (no timing)'
     expect(md).toMatch(/^# iomux benchmark report\n/);
     expect(md).toContain('on 2026-11-27, from 08:00 UTC');
     expect(md).toContain(`- Node ${process.version}`);
-    expect(md).toContain('## Targets: 1 of 18 met in this run');
+    expect(md).toContain('## Targets: 1 of 21 met in this run');
     expect(md).toContain('## echo ping-pong\n\n| a table |');
   }, 180_000);
 });
