@@ -148,6 +148,8 @@ export class StreamReader {
   #paused = false;
   #waiter: Future<unknown> | null = null;
   #attempt: Attempt | null = null;
+  // The n of a read(n) waiting on an empty buffer (0: none): feedOwned hands it the next bytes.
+  #readN = 0;
 
   /**
    * @throws {TypeError} ERR_INVALID_ARG_TYPE when limit is not a number
@@ -254,11 +256,37 @@ export class StreamReader {
         () => this.#take(this.bufferSize),
       );
     }
-    return this.#begin(
+    const future = this.#begin(
       'read',
       () => n > 0 && !this.#eof && this.#end === this.#start,
       () => this.#take(Math.min(n, this.bufferSize)),
     );
+    // Waiting for any bytes at all: the next arrival may be handed over whole (feedOwned).
+    if (this.#waiter === future) this.#readN = n;
+    return future;
+  }
+
+  /**
+   * @internal feedData for bytes the reader may keep as they are (a
+   * transport's dataReceived Buffer is its protocol's): a read(n) waiting
+   * on an empty buffer gets them with no copy in or out.
+   */
+  feedOwned(data: Buffer): void {
+    const n = this.#readN;
+    if (n > 0 && this.#end === this.#start && this.#exception === null && !this.#eof && data.byteLength > 0) {
+      const waiter = this.#waiter as Future<Buffer>;
+      this.#waiter = null;
+      this.#attempt = null;
+      this.#readN = 0;
+      if (data.byteLength <= n) {
+        waiter.setResult(data);
+        return;
+      }
+      waiter.setResult(data.subarray(0, n));
+      this.feedData(data.subarray(n));
+      return;
+    }
+    this.feedData(data);
   }
 
   /**
@@ -402,6 +430,7 @@ export class StreamReader {
     if (this.#waiter !== future) return;
     this.#waiter = null;
     this.#attempt = null;
+    this.#readN = 0;
   }
 
   // Re-tries the waiting read after an arrival. (Settling its Future runs
@@ -411,6 +440,7 @@ export class StreamReader {
     if (attempt === null || !attempt()) return;
     this.#waiter = null;
     this.#attempt = null;
+    this.#readN = 0;
   }
 
   #append(data: Uint8Array): void {

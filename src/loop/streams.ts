@@ -144,7 +144,7 @@ export class StreamReaderProtocol implements Protocol {
 
   /** Feeds the reader. */
   dataReceived(data: Buffer): void {
-    this.#reader?.feedData(data);
+    this.#reader?.feedOwned(data);
   }
 
   /**

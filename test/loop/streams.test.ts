@@ -109,6 +109,30 @@ describe('StreamReader fed by hand', () => {
     expect(reader.bufferSize).toBe(5);
   });
 
+  it('feedOwned hands a waiting read(n) the bytes themselves (no copy); the part past n stays buffered', () => {
+    const loop = readerLoop();
+    const reader = new StreamReader({ loop });
+    const first = reader.read(100);
+    const chunk = Buffer.from('owned bytes');
+    reader.feedOwned(chunk);
+    const got = loop.runUntilComplete(first);
+    expect(got).toBe(chunk); // the same Buffer
+    const second = reader.read(4);
+    reader.feedOwned(Buffer.from('abcdefgh'));
+    expect(loop.runUntilComplete(second).toString()).toBe('abcd');
+    expect(reader.bufferSize).toBe(4);
+    // Bytes already buffered go first: no hand-over then.
+    const third = reader.read(100);
+    expect(loop.runUntilComplete(third).toString()).toBe('efgh');
+    reader.feedOwned(Buffer.from('later'));
+    expect(loop.runUntilComplete(reader.read(100)).toString()).toBe('later');
+    // A cancelled read takes nothing: the bytes wait for the next one.
+    const cancelled = reader.read(10);
+    cancelled.cancel();
+    reader.feedOwned(Buffer.from('kept'));
+    expect(loop.runUntilComplete(reader.read(10)).toString()).toBe('kept');
+  });
+
   it('read(n) at EOF returns empty, and so does every later read', () => {
     const loop = readerLoop();
     const reader = new StreamReader({ loop });
