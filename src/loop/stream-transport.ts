@@ -219,6 +219,10 @@ export class SocketTransport implements Transport, Watcher {
         return;
       }
     }
+    // A run queued before reading stopped (the fd was ready in the same
+    // wait, and an earlier callback closed or paused this transport): the
+    // Watcher contract says it does nothing, as asyncio's cancelled handle.
+    if (this.#closing || this.#paused || this.#atEof) return;
     if (this.#buffered) this.#readBuffered();
     else if (this.#stream.tls === null) this.#readPlain();
     else this.#readTls();
