@@ -106,6 +106,8 @@ export class Server {
   readonly #backlog: number;
   #listeners: Listener[];
   readonly #unixPath: string | null;
+  // The inode of the socket file it bound: close() removes the path only if it is still that file.
+  readonly #unixInode: bigint | null;
   #serving = false;
   #closed = false;
   readonly #transports = new Set<SocketTransport>();
@@ -129,6 +131,7 @@ export class Server {
     this.#backlog = backlog;
     this.#tls = tls;
     this.#unixPath = unixPath;
+    this.#unixInode = unixPath === null ? null : inodeOf(unixPath);
   }
 
   /** The listening sockets (empty once closed). */
@@ -188,7 +191,10 @@ export class Server {
       listener.sock.close();
     }
     this.#listeners = [];
-    if (this.#unixPath !== null) removeSocketFile(this.#unixPath);
+    // Only the file it bound: another server may have taken the path over since (asyncio 3.13).
+    if (this.#unixPath !== null && this.#unixInode !== null && inodeOf(this.#unixPath) === this.#unixInode) {
+      removeSocketFile(this.#unixPath);
+    }
     const forever = this.#forever;
     this.#forever = null;
     if (forever !== null && !forever.done()) forever.setResult(undefined);
@@ -327,6 +333,16 @@ function startPlain(
   owner: TransportOwner,
 ): SocketTransport {
   return new SocketTransport(loop, new PlainStream(conn), protocol, owner);
+}
+
+// The inode of the socket file at `path`, or null (none there, or not a socket).
+function inodeOf(path: string): bigint | null {
+  try {
+    const stat = lstatSync(path, { bigint: true });
+    return stat.isSocket() ? stat.ino : null;
+  } catch {
+    return null;
+  }
 }
 
 // Removes a stale Unix socket file (asyncio does the same before bind, and after close).

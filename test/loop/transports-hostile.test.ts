@@ -3,6 +3,9 @@
  * on other transports within one iteration, Unix socket files, and the
  * other edges asyncio's transports hold (selector_events.py).
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { type Coroutine, sleep } from '../../src/coro/index.js';
@@ -90,5 +93,26 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     expect(readsWhilePaused).toBe(1);
     // Nothing lost: each got its byte once resumed, then eof and lost.
     expect([a.events, b.events].map((e) => e.filter((x) => x.startsWith('data')).length)).toEqual([1, 1]);
+  });
+
+  it('closing a Unix server leaves alone the socket file another server has bound at its path since', () => {
+    const loop = testLoop(backend);
+    const path = join(mkdtempSync(join(tmpdir(), 'iomux-hostile-')), 'srv.sock');
+    function* main(): Coroutine<[boolean, string]> {
+      const first = yield* loop.createUnixServer(() => new Peer(), path);
+      // A second server takes the path over (the first one's file is removed as stale).
+      const second = yield* loop.createUnixServer(() => new Peer(), path);
+      first.close();
+      const kept = existsSync(path);
+      // The second server still answers at its path.
+      const [transport] = yield* loop.createUnixConnection(() => new Peer(), path);
+      const peer = String(transport.getExtraInfo('peername'));
+      transport.close();
+      second.close();
+      yield* second.waitClosed();
+      return [kept, peer];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([true, path]);
+    expect(existsSync(path)).toBe(false);
   });
 });
