@@ -7,11 +7,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
+import { makeCertificates } from '../../bench/src/tls-certs.js';
 import { type Coroutine, sleep } from '../../src/coro/index.js';
-import type { EventLoop, Protocol, Transport } from '../../src/loop/index.js';
-import { socketpair } from '../../src/sys/index.js';
+import type { DatagramProtocol, EventLoop, Protocol, Transport } from '../../src/loop/index.js';
+import { AF_UNIX, SOCK_DGRAM, Socket, socketpair } from '../../src/sys/index.js';
+import { newFds, openFdTable } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { listenLoopback } from '../helpers/net.js';
 
 /** Records what it receives; on data, does `onData` (to another transport). */
 class Peer implements Protocol {
@@ -114,5 +116,80 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     }
     expect(loop.runUntilComplete(main())).toEqual([true, path]);
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('createConnection cancelled in its TLS handshake leaves no fd, watch or timer behind', () => {
+    const loop = testLoop(backend);
+    const certs = makeCertificates();
+    const { port } = listenLoopback(); // accepts in the kernel, never says hello back
+    const before = openFdTable();
+    function* main(): Coroutine<[string, number, number]> {
+      yield* sleep(1);
+      const base = loop.stats();
+      const connecting = loop.createConnection(() => new Peer(), '127.0.0.1', port, {
+        ssl: { ca: certs.ca.cert },
+        serverHostname: 'localhost',
+      });
+      yield* sleep(30);
+      connecting.cancel();
+      yield* sleep(5);
+      yield* sleep(5);
+      const stats = loop.stats();
+      return [connecting.cancelled() ? 'cancelled' : 'not cancelled', stats.fds - base.fds, stats.timers - base.timers];
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['cancelled', 0, 0]);
+    expect(newFds(before)).toEqual([]);
+  });
+
+  it('sendto with an address the kernel cannot take throws at once even behind queued datagrams; the queue survives', () => {
+    const loop = testLoop(backend);
+    const dir = mkdtempSync(join(tmpdir(), 'iomux-hostile-'));
+    const receiver = new Socket(AF_UNIX, SOCK_DGRAM);
+    receiver.bind(join(dir, 'r'));
+    const events: string[] = [];
+    function* main(): Coroutine<[string[], number, number, string[]]> {
+      const [t] = yield* loop.createDatagramEndpoint(
+        (): DatagramProtocol => ({
+          errorReceived: (e) => events.push(`error:${e.message}`),
+          connectionLost: (e) => events.push(`lost:${e === null ? 'null' : e.message}`),
+        }),
+        { family: AF_UNIX, localAddr: join(dir, 's') },
+      );
+      // Fill the receiver until datagrams queue.
+      for (let i = 0; i < 2000 && t.getWriteBufferSize() === 0; i++) t.sendto(Buffer.alloc(512), join(dir, 'r'));
+      const queued = t.getWriteBufferSize();
+      const thrown: string[] = [];
+      for (const bad of [`/${'x'.repeat(200)}`, 'a\0b']) {
+        try {
+          t.sendto('bad', bad);
+        } catch (e) {
+          thrown.push((e as Error).name);
+        }
+      }
+      const after = t.getWriteBufferSize();
+      // The receiver reads everything: the queue drains, the transport stays up.
+      receiver.setBlocking(false);
+      for (let i = 0; i < 200 && t.getWriteBufferSize() > 0; i++) {
+        try {
+          for (;;) receiver.recv(1024);
+        } catch {
+          // drained for now
+        }
+        yield* sleep(5);
+      }
+      const left = t.getWriteBufferSize();
+      t.close();
+      yield* sleep(5);
+      return [thrown, after - queued, left, [...events]];
+    }
+    try {
+      const [thrown, grown, left, seen] = loop.runUntilComplete(main());
+      expect(thrown).toEqual(['RangeError', 'TypeError']);
+      expect(grown).toBe(0);
+      expect(left).toBe(0);
+      expect(seen).toEqual(['lost:null']);
+    } finally {
+      receiver.close();
+    }
   });
 });
