@@ -773,10 +773,14 @@ export class EventLoop implements LoopLike, HandleOwner {
     return createServer(this, protocolFactory, host, port, options);
   }
 
-  /** As {@link createServer}, on a Unix stream socket at `path` (a stale socket file there is replaced). */
+  /**
+   * As {@link createServer}, on a Unix stream socket at `path` (a stale socket
+   * file there is replaced), or, with `path` null, on `options.sock` (a
+   * listening AF_UNIX stream socket).
+   */
   createUnixServer(
     protocolFactory: ProtocolFactory<Protocol | BufferedProtocol>,
-    path: string,
+    path: string | null,
     options: CreateUnixServerOptions = {},
   ): Future<Server> {
     this.#checkClosed();

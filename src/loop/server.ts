@@ -470,16 +470,34 @@ export function createServer(
   return loop.createTask(listenTcp(loop, factory, hosts, port as number, options, backlog, tls), 'createServer');
 }
 
-/** @internal asyncio's create_unix_server. @throws {TypeError} for bad arguments (at once) */
+/**
+ * @internal asyncio's create_unix_server: listens at `path`, or serves
+ * `options.sock` (a listening AF_UNIX stream socket) when path is null.
+ *
+ * @throws {TypeError} for bad arguments (at once): path and sock both given, or neither
+ */
 export function createUnixServer(
   loop: EndpointLoop,
   factory: ProtocolFactory<Protocol | BufferedProtocol>,
-  path: string,
+  path: string | null,
   options: CreateUnixServerOptions,
 ): Future<Server> {
   checkFactory(factory);
-  if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   const backlog = checkServerOptions(options);
+  if (options.sock !== undefined) {
+    // asyncio: "path and sock can not be specified at the same time".
+    if (path !== null && path !== undefined) throw invalidArgValue('path and the "sock" option are mutually exclusive');
+    const sock = options.sock;
+    if (sock.family !== AF_UNIX || sock.type !== SOCK_STREAM) {
+      throw invalidArgValue(`A Unix stream socket was expected. Received family ${sock.family}, type ${sock.type}`);
+    }
+    const tls = serverTls(options);
+    sock.setBlocking(false);
+    const future = loop.createFuture<Server>();
+    future.setResult(started(new Server(loop, factory, [sock], backlog, tls, null), options));
+    return future;
+  }
+  if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   const tls = serverTls(options);
   const future = loop.createFuture<Server>();
   removeSocketFile(path);

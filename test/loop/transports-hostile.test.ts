@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { makeCertificates } from '../../bench/src/tls-certs.js';
 import { type Coroutine, sleep } from '../../src/coro/index.js';
 import type { DatagramProtocol, EventLoop, Protocol, Transport } from '../../src/loop/index.js';
-import { AF_UNIX, SOCK_DGRAM, Socket, socketpair } from '../../src/sys/index.js';
+import { AF_UNIX, SOCK_DGRAM, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
 import { newFds, openFdTable } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { listenLoopback } from '../helpers/net.js';
@@ -191,5 +191,29 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     } finally {
       receiver.close();
     }
+  });
+
+  it('createUnixServer serves options.sock (path null), and refuses path and sock together instead of ignoring sock', () => {
+    const loop = testLoop(backend);
+    const dir = mkdtempSync(join(tmpdir(), 'iomux-hostile-'));
+    const listening = new Socket(AF_UNIX, SOCK_STREAM);
+    listening.bind(join(dir, 'mine.sock'));
+    listening.listen(8);
+    const other = join(dir, 'other.sock');
+    // Both given: asyncio's ValueError; before, sock was ignored and `other` bound.
+    expect(() => loop.createUnixServer(() => new Peer(), other, { sock: listening })).toThrow(/mutually exclusive/);
+    expect(existsSync(other)).toBe(false);
+    function* main(): Coroutine<string[]> {
+      const server = yield* loop.createUnixServer(() => new Peer(), null, { sock: listening });
+      const [transport, client] = yield* loop.createUnixConnection(() => new Peer(), join(dir, 'mine.sock'));
+      yield* sleep(5);
+      transport.close();
+      yield* sleep(5);
+      server.close();
+      yield* server.waitClosed();
+      return client.events;
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['made', 'lost']);
+    expect(listening.closed).toBe(true);
   });
 });
