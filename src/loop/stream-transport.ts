@@ -181,7 +181,12 @@ export class SocketTransport implements Transport, Watcher {
       onStarted?.(failure);
       return;
     }
-    if (!this.#closing && !this.#paused) this.#watchRead();
+    if (!this.#closing && !this.#paused) {
+      this.#watchRead();
+      // TLS: bytes OpenSSL read ahead during the handshake (a client's first
+      // data leaves with its Finished): the fd will not say so.
+      if (this.#stream.hasPending()) this.#loop.schedule(this);
+    }
     onStarted?.(null);
   }
 

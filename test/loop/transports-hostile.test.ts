@@ -216,4 +216,44 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     expect(loop.runUntilComplete(main())).toEqual(['made', 'lost']);
     expect(listening.closed).toBe(true);
   });
+
+  it('TLS: bytes the client sends with its handshake (OpenSSL read them ahead) reach the server protocol at once', () => {
+    const loop = testLoop(backend);
+    const certs = makeCertificates();
+    function* main(): Coroutine<string[]> {
+      const log: string[] = [];
+      const server = yield* loop.createServer(
+        () => {
+          const p = new Peer();
+          p.onData = () => p.transport?.write('pong');
+          return p;
+        },
+        '127.0.0.1',
+        0,
+        { ssl: { cert: certs.server.cert, key: certs.server.key } },
+      );
+      const port = (server.sockets[0] as Socket).getsockname()[1] as number;
+      for (let i = 0; i < 5; i++) {
+        const client = new Peer();
+        // Written in connectionMade: it leaves with the client's Finished, in one segment.
+        client.connectionMade = function (this: Peer, transport: Transport): void {
+          Peer.prototype.connectionMade.call(this, transport);
+          transport.write(`ping${i}`);
+        };
+        const [transport] = yield* loop.createConnection(() => client, '127.0.0.1', port, {
+          ssl: { ca: certs.ca.cert },
+          serverHostname: 'localhost',
+        });
+        const deadline = loop.time() + 2000;
+        while (!client.events.includes('data:pong') && loop.time() < deadline) yield* sleep(1);
+        log.push(client.events.includes('data:pong') ? 'pong' : 'stuck');
+        transport.abort();
+      }
+      server.close();
+      server.abortClients();
+      yield* server.waitClosed();
+      return log;
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['pong', 'pong', 'pong', 'pong', 'pong']);
+  });
 });
