@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { makeCertificates } from '../../bench/src/tls-certs.js';
 import { type Coroutine, sleep } from '../../src/coro/index.js';
 import type { DatagramProtocol, EventLoop, Protocol, Transport } from '../../src/loop/index.js';
-import { AF_UNIX, SOCK_DGRAM, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
+import { AF_INET, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
 import { newFds, openFdTable } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { listenLoopback } from '../helpers/net.js';
@@ -255,5 +255,57 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
       return log;
     }
     expect(loop.runUntilComplete(main())).toEqual(['pong', 'pong', 'pong', 'pong', 'pong']);
+  });
+
+  it('connectAcceptedSocket never loses bytes a cancelled sockRecv took (io_uring keeps them): refused, or delivered', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string> {
+      const listening = new Socket(AF_INET, SOCK_STREAM);
+      listening.bind(['127.0.0.1', 0]);
+      listening.listen(8);
+      listening.setBlocking(false);
+      const client = new Socket(AF_INET, SOCK_STREAM);
+      client.setBlocking(false);
+      try {
+        yield* loop.sockConnect(client, listening.getsockname());
+        const [accepted] = yield* loop.sockAccept(listening);
+        const pending = loop.sockRecv(accepted, 100);
+        yield* sleep(5);
+        client.send('hello');
+        // Let the kernel complete the ring's receive before the cancel reaches it.
+        const until = Date.now() + 5;
+        while (Date.now() < until) {
+          // spin
+        }
+        pending.cancel();
+        yield* sleep(5);
+        let outcome: string;
+        const got: string[] = [];
+        try {
+          const [transport] = yield* loop.connectAcceptedSocket(
+            () => ({ dataReceived: (d: Buffer) => void got.push(d.toString()) }),
+            accepted,
+          );
+          client.send(' world');
+          yield* sleep(20);
+          transport.close();
+          outcome = `delivered:${got.join('')}`;
+        } catch (e) {
+          // The kept bytes are the next sockRecv's.
+          const kept = (yield* loop.sockRecv(accepted, 100)).toString();
+          accepted.close();
+          outcome = `refused:${(e as Error).name}:${kept}`;
+        }
+        yield* sleep(2);
+        return pending.cancelled() ? outcome : 'the receive completed first';
+      } finally {
+        client.close();
+        listening.close();
+      }
+    }
+    const outcome = loop.runUntilComplete(main());
+    expect(['delivered:hello world', 'refused:InvalidStateError:hello', 'the receive completed first']).toContain(
+      outcome,
+    );
   });
 });
