@@ -62,6 +62,8 @@ export interface EndpointLoop extends TransportLoop {
   startTls(sock: Socket, options?: StartTlsOptions): Future<TlsSocket>;
   /** Whether the completion backend may still take, or keeps, bytes of `sock` (a receive of its own). */
   holdsBytes(sock: Socket): boolean;
+  /** A connection of listening `sock` that a cancelled sockAccept kept (io_uring), if any. */
+  takeKeptConnection(sock: Socket): Socket | undefined;
 }
 
 /** @internal Checks a protocol factory. @throws {TypeError} ERR_INVALID_ARG_TYPE */

@@ -760,6 +760,11 @@ export class EventLoop implements LoopLike, HandleOwner {
     return connectAcceptedSocket(this, protocolFactory, sock, options);
   }
 
+  /** @internal A connection of listening `sock` that a cancelled sockAccept kept (io_uring), if any. */
+  takeKeptConnection(sock: Socket): Socket | undefined {
+    return this.#proactor?.takeKeptConnection(sock)?.[0];
+  }
+
   /** @internal Whether the completion backend may still take, or keeps, bytes of `sock` (see startTls). */
   holdsBytes(sock: Socket): boolean {
     return this.#proactor?.holdsBytes(sock) === true;

@@ -149,6 +149,14 @@ export class Server {
     if (this.#serving || this.#closed) return;
     this.#serving = true;
     for (const listener of this.#listeners) this.#watch(listener);
+    // io_uring: connections a cancelled sockAccept took are kept for the next
+    // one; the listening fd will not announce them again. Served now.
+    for (const listener of this.#listeners) {
+      for (let conn = this.#loop.takeKeptConnection(listener.sock); conn !== undefined && this.#serving; ) {
+        this.#accepted(conn);
+        conn = this.#loop.takeKeptConnection(listener.sock);
+      }
+    }
   }
 
   /**
