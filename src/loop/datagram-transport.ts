@@ -24,7 +24,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 
-import type { Coroutine, Future, LoopLike } from '../coro/index.js';
+import { type Coroutine, type Future, InvalidStateError, type LoopLike } from '../coro/index.js';
 import type { Cancellable } from '../coro/types.js';
 import { RUN } from '../coro/types.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
@@ -86,6 +86,8 @@ export interface EndpointLoop extends LoopLike {
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]>;
   sockConnect(sock: Socket, address: SocketAddress): Future<void>;
+  /** Whether the completion backend may still take, or keeps, bytes of `sock` (a receive of its own). */
+  holdsBytes(sock: Socket): boolean;
 }
 
 /** Datagrams received per readable event at most: the other fds get their turn. */
@@ -685,6 +687,14 @@ function* endpoint<P extends DatagramProtocol>(
   let peer: SocketAddress | null = null;
   if (options.sock !== undefined) {
     sock = options.sock;
+    if (loop.holdsBytes(sock)) {
+      // io_uring: a sockRecv's request still in the kernel, or a datagram a
+      // cancelled one took kept for the next sockRecv: the transport receives
+      // from the fd itself and would never see it.
+      throw new InvalidStateError(
+        'createDatagramEndpoint: a receive on this socket is in flight, or its bytes are kept',
+      );
+    }
     sock.setBlocking(false);
     peer = nameOf(sock, true) ?? null;
   } else {

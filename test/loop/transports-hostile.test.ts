@@ -358,4 +358,50 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     // Cancelled before the accept completed, or not: either way the one connection is served.
     expect(cancelled ? served : 1).toBe(1);
   });
+
+  it('createDatagramEndpoint never loses a datagram a cancelled sockRecv took (io_uring keeps it): refused, or delivered', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<string> {
+      const a = new Socket(AF_INET, SOCK_DGRAM);
+      a.bind(['127.0.0.1', 0]);
+      a.setBlocking(false);
+      const b = new Socket(AF_INET, SOCK_DGRAM);
+      b.bind(['127.0.0.1', 0]);
+      try {
+        const pending = loop.sockRecv(a, 100);
+        yield* sleep(5);
+        b.sendto(Buffer.from('one'), a.getsockname());
+        // Let the kernel complete the ring's receive before the cancel reaches it.
+        const until = Date.now() + 5;
+        while (Date.now() < until) {
+          // spin
+        }
+        pending.cancel();
+        yield* sleep(5);
+        const got: string[] = [];
+        let outcome: string;
+        try {
+          const [t] = yield* loop.createDatagramEndpoint(
+            (): DatagramProtocol => ({ datagramReceived: (d) => void got.push(d.toString()) }),
+            { sock: a },
+          );
+          b.sendto(Buffer.from('two'), a.getsockname());
+          yield* sleep(20);
+          t.close();
+          outcome = `delivered:${got.join(',')}`;
+        } catch (e) {
+          const kept = (yield* loop.sockRecv(a, 100)).toString();
+          outcome = `refused:${(e as Error).name}:${kept}`;
+        }
+        yield* sleep(2);
+        return pending.cancelled() ? outcome : 'the receive completed first';
+      } finally {
+        a.close();
+        b.close();
+      }
+    }
+    expect(['delivered:one,two', 'refused:InvalidStateError:one', 'the receive completed first']).toContain(
+      loop.runUntilComplete(main()),
+    );
+  });
 });
