@@ -198,6 +198,7 @@ export class LoopDatagramTransport implements DatagramTransport {
   }
 
   setProtocol(protocol: BaseProtocol): void {
+    if (typeof protocol !== 'object' || protocol === null) throw invalidArgType('protocol', 'an object', protocol);
     this.#protocol = protocol as DatagramProtocol;
   }
 

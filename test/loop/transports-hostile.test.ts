@@ -404,4 +404,26 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
       loop.runUntilComplete(main()),
     );
   });
+
+  it('a datagram transport refuses a protocol that is not an object, and keeps its own', () => {
+    const loop = testLoop(backend);
+    function* main(): Coroutine<[string, boolean, string[]]> {
+      const got: string[] = [];
+      const protocol: DatagramProtocol = { datagramReceived: (d) => void got.push(d.toString()) };
+      const [t] = yield* loop.createDatagramEndpoint(() => protocol, { localAddr: ['127.0.0.1', 0] });
+      let thrown = 'nothing thrown';
+      try {
+        t.setProtocol(null as unknown as DatagramProtocol);
+      } catch (e) {
+        thrown = (e as Error).name;
+      }
+      const kept = t.getProtocol() === protocol;
+      t.sendto('still here', t.getExtraInfo('sockname') as [string, number]);
+      for (let i = 0; i < 100 && got.length === 0; i++) yield* sleep(1);
+      t.close();
+      yield* sleep(1);
+      return [thrown, kept, got];
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['TypeError', true, ['still here']]);
+  });
 });
