@@ -646,11 +646,12 @@ export class SocketTransport implements Transport, Watcher {
     }
   }
 
-  // The names that need the socket open, kept for getExtraInfo after close.
+  // The names that need the socket (or the TLS session) open, kept for getExtraInfo after close (asyncio keeps them from the start).
   #remember(): void {
     if (this.#stream.sock.closed) return;
     this.getExtraInfo('sockname');
     this.getExtraInfo('peername');
+    if (this.#stream.tls !== null) this.getExtraInfo('peercert');
   }
 
   /**
@@ -676,7 +677,7 @@ export class SocketTransport implements Transport, Watcher {
     if (name in extra) return extra[name];
     const value = this.#lookup(name);
     if (value === undefined) return defaultValue;
-    if (name === 'sockname' || name === 'peername') extra[name] = value;
+    if (name === 'sockname' || name === 'peername' || name === 'peercert') extra[name] = value;
     return value;
   }
 

@@ -426,4 +426,39 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     }
     expect(loop.runUntilComplete(main())).toEqual(['TypeError', true, ['still here']]);
   });
+
+  it('TLS: getExtraInfo keeps peercert after the transport closed, as sockname and peername', () => {
+    const loop = testLoop(backend);
+    const certs = makeCertificates();
+    function* main(): Coroutine<[boolean, boolean, boolean]> {
+      const server = yield* loop.createServer(() => new Peer(), '127.0.0.1', 0, {
+        ssl: { cert: certs.server.cert, key: certs.server.key },
+      });
+      const port = (server.sockets[0] as Socket).getsockname()[1] as number;
+      const [t] = yield* loop.createConnection(() => new Peer(), '127.0.0.1', port, {
+        ssl: { ca: certs.ca.cert },
+        serverHostname: 'localhost',
+      });
+      const [first] = yield* loop.createConnection(() => new Peer(), '127.0.0.1', port, {
+        ssl: { ca: certs.ca.cert },
+        serverHostname: 'localhost',
+      });
+      const open = first.getExtraInfo('peercert');
+      first.close();
+      const peername = t.getExtraInfo('peername');
+      // Closed without anyone having asked for its peercert before.
+      t.close();
+      yield* sleep(5);
+      const closed = t.getExtraInfo('peercert');
+      server.close();
+      server.abortClients();
+      yield* server.waitClosed();
+      return [
+        open !== undefined,
+        JSON.stringify(closed) === JSON.stringify(open),
+        t.getExtraInfo('peername') === peername,
+      ];
+    }
+    expect(loop.runUntilComplete(main())).toEqual([true, true, true]);
+  });
 });
