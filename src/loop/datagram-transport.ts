@@ -706,6 +706,10 @@ function* endpoint<P extends DatagramProtocol>(
   const waiter = loop.createFuture<void>();
   try {
     protocol = protocolFactory();
+    // As createConnection: a factory that made no protocol fails here, not in every callback later.
+    if (typeof protocol !== 'object' || protocol === null) {
+      throw invalidArgType('the protocol factory result', 'a protocol object', protocol);
+    }
     transport = new LoopDatagramTransport(loop, sock, protocol, peer, waiter);
   } catch (error) {
     sock.close();

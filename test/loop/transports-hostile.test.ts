@@ -461,4 +461,24 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     }
     expect(loop.runUntilComplete(main())).toEqual([true, true, true]);
   });
+
+  it('createDatagramEndpoint fails with a TypeError when the factory makes no protocol, and nothing reaches the handler', () => {
+    const loop = testLoop(backend);
+    const handled: string[] = [];
+    loop.setExceptionHandler((_loop, context) => void handled.push(String(context.message)));
+    const before = openFdTable();
+    function* main(): Coroutine<string> {
+      let outcome = 'resolved';
+      try {
+        yield* loop.createDatagramEndpoint(() => null as unknown as DatagramProtocol, { localAddr: ['127.0.0.1', 0] });
+      } catch (e) {
+        outcome = (e as Error).name;
+      }
+      yield* sleep(5);
+      return outcome;
+    }
+    expect(loop.runUntilComplete(main())).toBe('TypeError');
+    expect(handled).toEqual([]);
+    expect(newFds(before)).toEqual([]);
+  });
 });
