@@ -144,9 +144,10 @@ export function* startTransport<P extends Protocol | BufferedProtocol>(
   }
   const started = loop.createFuture<void>();
   const transport = new SocketTransport(loop, stream, protocol, owner, (error) => {
-    if (started.done()) return;
+    if (started.done()) return false;
     if (error === null) started.setResult(undefined);
     else started.setException(error);
+    return true;
   });
   try {
     yield* started;

@@ -149,14 +149,15 @@ export class SocketTransport implements Transport, Watcher {
 
   /**
    * Starts the transport: connectionMade in the next iteration, then reading.
-   * `onStarted` runs right after connectionMade (a createConnection's Future).
+   * `onStarted` runs right after connectionMade (a createConnection's Future):
+   * true when it took the error connectionMade threw.
    */
   constructor(
     loop: TransportLoop,
     stream: ByteStream,
     protocol: Protocol | BufferedProtocol,
     owner: TransportOwner | null,
-    onStarted?: (error: unknown) => void,
+    onStarted?: (error: unknown) => boolean,
   ) {
     this.#loop = loop;
     this.#stream = stream;
@@ -167,7 +168,7 @@ export class SocketTransport implements Transport, Watcher {
     loop.callSoon(() => this.#start(onStarted));
   }
 
-  #start(onStarted: ((error: unknown) => void) | undefined): void {
+  #start(onStarted: ((error: unknown) => boolean) | undefined): void {
     this.#started = true;
     let failure: unknown = null;
     try {
@@ -177,8 +178,17 @@ export class SocketTransport implements Transport, Watcher {
     }
     if (failure !== null) {
       // asyncio fails the waiter and closes: the protocol never got going.
-      this.#fatalError(failure, 'Exception in protocol.connectionMade()', onStarted === undefined);
-      onStarted?.(failure);
+      // The exception goes to the waiter (createConnection's Future) or, when
+      // none takes it, to the exception handler: not to both.
+      const delivered = onStarted?.(failure) === true;
+      if (!delivered) {
+        this.#loop.callExceptionHandler({
+          message: 'Exception in protocol.connectionMade()',
+          exception: failure,
+          future: this,
+        });
+      }
+      this.#forceClose(failure instanceof Error ? failure : new Error(String(failure)));
       return;
     }
     if (!this.#closing && !this.#paused) {

@@ -481,4 +481,46 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     expect(handled).toEqual([]);
     expect(newFds(before)).toEqual([]);
   });
+
+  it('connectionMade throwing under createConnection fails its Future, and is not reported to the handler as well', () => {
+    const loop = testLoop(backend);
+    const handled: string[] = [];
+    loop.setExceptionHandler((_loop, context) => void handled.push(String(context.message)));
+    function* main(): Coroutine<[string, string[]]> {
+      const serverSide: Peer[] = [];
+      const server = yield* loop.createServer(
+        () => {
+          const p = new Peer();
+          serverSide.push(p);
+          return p;
+        },
+        '127.0.0.1',
+        0,
+      );
+      const port = (server.sockets[0] as Socket).getsockname()[1] as number;
+      const events: string[] = [];
+      let outcome = 'resolved';
+      try {
+        yield* loop.createConnection(
+          (): Protocol => ({
+            connectionMade: () => {
+              events.push('made');
+              throw new Error('made boom');
+            },
+            connectionLost: (e) => void events.push(`lost:${e?.message}`),
+          }),
+          '127.0.0.1',
+          port,
+        );
+      } catch (e) {
+        outcome = (e as Error).message;
+      }
+      for (let i = 0; i < 100 && !serverSide[0]?.events.includes('lost'); i++) yield* sleep(2);
+      server.close();
+      yield* server.waitClosed();
+      return [outcome, events];
+    }
+    expect(loop.runUntilComplete(main())).toEqual(['made boom', ['made', 'lost:made boom']]);
+    expect(handled).toEqual([]);
+  });
 });
