@@ -440,7 +440,16 @@ function* listenTcp(
 }
 
 function started(server: Server, options: { startServing?: boolean }): Server {
-  if (options.startServing ?? true) server.startServing();
+  if (options.startServing ?? true) {
+    try {
+      server.startServing();
+    } catch (error) {
+      // The loop cannot watch a listening socket (select and an fd >=
+      // FD_SETSIZE): no server, and nothing of it left open.
+      server.close();
+      throw error;
+    }
+  }
   return server;
 }
 
@@ -461,9 +470,7 @@ export function createServer(
     const sock = options.sock;
     if (sock.type !== SOCK_STREAM) throw invalidArgValue(`A stream socket was expected. Received type ${sock.type}`);
     sock.setBlocking(false);
-    const future = loop.createFuture<Server>();
-    future.setResult(started(new Server(loop, factory, [sock], backlog, tls, null), options));
-    return future;
+    return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, null), options));
   }
   checkPort(port);
   let hosts: readonly string[];
@@ -501,9 +508,7 @@ export function createUnixServer(
     }
     const tls = serverTls(options);
     sock.setBlocking(false);
-    const future = loop.createFuture<Server>();
-    future.setResult(started(new Server(loop, factory, [sock], backlog, tls, null), options));
-    return future;
+    return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, null), options));
   }
   if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   const tls = serverTls(options);
@@ -519,6 +524,15 @@ export function createUnixServer(
     future.setException(error);
     return future;
   }
-  future.setResult(started(new Server(loop, factory, [sock], backlog, tls, path), options));
+  return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, path), options), future);
+}
+
+// A Future of what `make` returns, or of what it throws (a server that could not start serving).
+function settled(loop: EndpointLoop, make: () => Server, future = loop.createFuture<Server>()): Future<Server> {
+  try {
+    future.setResult(make());
+  } catch (error) {
+    future.setException(error);
+  }
   return future;
 }

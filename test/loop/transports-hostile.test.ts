@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { makeCertificates } from '../../bench/src/tls-certs.js';
 import { type Coroutine, sleep } from '../../src/coro/index.js';
 import type { DatagramProtocol, EventLoop, Protocol, Transport } from '../../src/loop/index.js';
-import { AF_INET, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
+import { AF_INET, AF_UNIX, close, eventfd, SOCK_DGRAM, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
 import { newFds, openFdTable } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { listenLoopback } from '../helpers/net.js';
@@ -522,5 +522,39 @@ describe.each(BACKENDS)('hostile transports on %s', (backend) => {
     }
     expect(loop.runUntilComplete(main())).toEqual(['made boom', ['made', 'lost:made boom']]);
     expect(handled).toEqual([]);
+  });
+});
+
+describe('hostile transports on select', () => {
+  it('a server whose listening socket select cannot watch (fd >= FD_SETSIZE) fails and leaves no socket or file', () => {
+    // Push new fds past FD_SETSIZE.
+    const fillers: number[] = [];
+    try {
+      while (fillers.length < 1100 && (fillers.at(-1) ?? 0) < 1030) fillers.push(eventfd());
+      const loop = testLoop('select');
+      const path = join(mkdtempSync(join(tmpdir(), 'iomux-hostile-')), 'srv.sock');
+      const before = openFdTable();
+      function* main(): Coroutine<string[]> {
+        const out: string[] = [];
+        try {
+          yield* loop.createServer(() => new Peer(), '127.0.0.1', 0);
+          out.push('served');
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        try {
+          yield* loop.createUnixServer(() => new Peer(), path);
+          out.push('served');
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        return out;
+      }
+      expect(loop.runUntilComplete(main())).toEqual(['RangeError', 'RangeError']);
+      expect(newFds(before)).toEqual([]);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      for (const fd of fillers) close(fd);
+    }
   });
 });
