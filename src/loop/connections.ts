@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Future, Task, TaskTarget } from '../coro/index.js';
+import { type Future, InvalidStateError, type Task, type TaskTarget } from '../coro/index.js';
 import { invalidArgType, invalidArgValue } from '../sys/args.js';
 import {
   type AddrInfo,
@@ -60,6 +60,10 @@ export interface EndpointLoop extends TransportLoop {
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]>;
   sockConnect(sock: Socket, address: SocketAddress): Future<void>;
   startTls(sock: Socket, options?: StartTlsOptions): Future<TlsSocket>;
+  /** Whether the completion backend may still take, or keeps, bytes of `sock` (a receive of its own). */
+  holdsBytes(sock: Socket): boolean;
+  /** A connection of listening `sock` that a cancelled sockAccept kept (io_uring), if any. */
+  takeKeptConnection(sock: Socket): Socket | undefined;
 }
 
 /** @internal Checks a protocol factory. @throws {TypeError} ERR_INVALID_ARG_TYPE */
@@ -140,9 +144,10 @@ export function* startTransport<P extends Protocol | BufferedProtocol>(
   }
   const started = loop.createFuture<void>();
   const transport = new SocketTransport(loop, stream, protocol, owner, (error) => {
-    if (started.done()) return;
+    if (started.done()) return false;
     if (error === null) started.setResult(undefined);
     else started.setException(error);
+    return true;
   });
   try {
     yield* started;
@@ -286,6 +291,16 @@ export function connectAcceptedSocket<P extends Protocol | BufferedProtocol>(
   const tls = tlsOptions(options.ssl, true, {
     ...(options.sslHandshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.sslHandshakeTimeoutMs }),
   });
+  if (loop.holdsBytes(sock)) {
+    // io_uring: a sockRecv's request still in the kernel, or bytes a cancelled
+    // one took kept for the next sockRecv: the transport reads the fd itself
+    // and would never see them (startTls refuses the same way).
+    const busy = loop.createFuture<[Transport, P]>();
+    busy.setException(
+      new InvalidStateError('connectAcceptedSocket: a receive on this socket is in flight, or its bytes are kept'),
+    );
+    return busy;
+  }
   sock.setBlocking(false);
   return loop.createTask(
     (function* () {

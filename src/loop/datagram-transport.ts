@@ -24,7 +24,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 
-import type { Coroutine, Future, LoopLike } from '../coro/index.js';
+import { type Coroutine, type Future, InvalidStateError, type LoopLike } from '../coro/index.js';
 import type { Cancellable } from '../coro/types.js';
 import { RUN } from '../coro/types.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
@@ -86,6 +86,8 @@ export interface EndpointLoop extends LoopLike {
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
   getaddrinfo(host: string, port: number, options?: GetAddrInfoOptions): Future<AddrInfo[]>;
   sockConnect(sock: Socket, address: SocketAddress): Future<void>;
+  /** Whether the completion backend may still take, or keeps, bytes of `sock` (a receive of its own). */
+  holdsBytes(sock: Socket): boolean;
 }
 
 /** Datagrams received per readable event at most: the other fds get their turn. */
@@ -196,6 +198,7 @@ export class LoopDatagramTransport implements DatagramTransport {
   }
 
   setProtocol(protocol: BaseProtocol): void {
+    if (typeof protocol !== 'object' || protocol === null) throw invalidArgType('protocol', 'an object', protocol);
     this.#protocol = protocol as DatagramProtocol;
   }
 
@@ -547,20 +550,45 @@ function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
 function checkAddress(family: number, address: unknown): void {
   if (family === AF_UNIX) {
     if (typeof address !== 'string') throw invalidArgType('address', 'a path string for AF_UNIX', address);
+    // What the addon's sockaddr_un parser refuses, refused here too: a datagram
+    // queued behind others is parsed only when it goes out, and a bad address
+    // then would close the transport (and drop the queue) instead of throwing.
+    const abstract = address.startsWith('\0');
+    const room = SUN_PATH_SIZE - (abstract ? 0 : 1);
+    const size = Buffer.byteLength(address, 'utf8');
+    if (size > room) throw outOfRange('address', `a path of at most ${room} bytes`, `${size} bytes`);
+    if (!abstract && address.includes('\0')) throw invalidArgValue('The AF_UNIX path must not contain NUL bytes');
     return;
   }
   const ipFamily = family === AF_INET6 ? 6 : 4;
   if (!Array.isArray(address) || typeof address[0] !== 'string' || typeof address[1] !== 'number') {
     throw invalidArgType('address', `a [host, port] array for AF_INET${ipFamily === 6 ? '6' : ''}`, address);
   }
-  if (isIP(address[0]) !== ipFamily) {
+  // isIP takes an IPv6 zone ("fe80::1%eth0"); inet_pton, hence the addon, does not.
+  if (isIP(address[0]) !== ipFamily || address[0].includes('%')) {
     throw invalidArgValue(
       `The address host must be a numeric IPv${ipFamily} address (resolve names with getaddrinfo). Received ${JSON.stringify(address[0])}`,
     );
   }
   const port = address[1];
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw outOfRange('port', '>= 0 and <= 65535', port);
+  if (ipFamily === 6) {
+    // [host, port, flowinfo?, scopeId?], as the addon reads them.
+    const [, , flowinfo, scopeId] = address as unknown[];
+    for (const [name, value, max] of [
+      ['flowinfo', flowinfo, 0xfffff],
+      ['scopeId', scopeId, 0xffffffff],
+    ] as const) {
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+        throw outOfRange(name, `an integer >= 0 and <= ${max}`, value);
+      }
+    }
+  }
 }
+
+// sizeof(sockaddr_un.sun_path) on Linux.
+const SUN_PATH_SIZE = 108;
 
 // ---------------------------------------------------------------------------
 // createDatagramEndpoint
@@ -660,6 +688,14 @@ function* endpoint<P extends DatagramProtocol>(
   let peer: SocketAddress | null = null;
   if (options.sock !== undefined) {
     sock = options.sock;
+    if (loop.holdsBytes(sock)) {
+      // io_uring: a sockRecv's request still in the kernel, or a datagram a
+      // cancelled one took kept for the next sockRecv: the transport receives
+      // from the fd itself and would never see it.
+      throw new InvalidStateError(
+        'createDatagramEndpoint: a receive on this socket is in flight, or its bytes are kept',
+      );
+    }
     sock.setBlocking(false);
     peer = nameOf(sock, true) ?? null;
   } else {
@@ -670,6 +706,10 @@ function* endpoint<P extends DatagramProtocol>(
   const waiter = loop.createFuture<void>();
   try {
     protocol = protocolFactory();
+    // As createConnection: a factory that made no protocol fails here, not in every callback later.
+    if (typeof protocol !== 'object' || protocol === null) {
+      throw invalidArgType('the protocol factory result', 'a protocol object', protocol);
+    }
     transport = new LoopDatagramTransport(loop, sock, protocol, peer, waiter);
   } catch (error) {
     sock.close();

@@ -744,7 +744,13 @@ export class EventLoop implements LoopLike, HandleOwner {
     return createUnixConnection(this, protocolFactory, path, options);
   }
 
-  /** asyncio's connect_accepted_socket: a transport over a socket accepted elsewhere (TLS: the server side). */
+  /**
+   * asyncio's connect_accepted_socket: a transport over a socket accepted elsewhere (TLS: the server side).
+   *
+   * @throws {InvalidStateError} (through the Future) on io_uring, while a sockRecv on the socket is
+   *   in flight or bytes a cancelled one received are kept for the next sockRecv (the transport
+   *   would never see them): as startTls
+   */
   connectAcceptedSocket<P extends Protocol | BufferedProtocol>(
     protocolFactory: ProtocolFactory<P>,
     sock: Socket,
@@ -752,6 +758,16 @@ export class EventLoop implements LoopLike, HandleOwner {
   ): Future<[Transport, P]> {
     this.#checkClosed();
     return connectAcceptedSocket(this, protocolFactory, sock, options);
+  }
+
+  /** @internal A connection of listening `sock` that a cancelled sockAccept kept (io_uring), if any. */
+  takeKeptConnection(sock: Socket): Socket | undefined {
+    return this.#proactor?.takeKeptConnection(sock)?.[0];
+  }
+
+  /** @internal Whether the completion backend may still take, or keeps, bytes of `sock` (see startTls). */
+  holdsBytes(sock: Socket): boolean {
+    return this.#proactor?.holdsBytes(sock) === true;
   }
 
   /**
@@ -773,10 +789,14 @@ export class EventLoop implements LoopLike, HandleOwner {
     return createServer(this, protocolFactory, host, port, options);
   }
 
-  /** As {@link createServer}, on a Unix stream socket at `path` (a stale socket file there is replaced). */
+  /**
+   * As {@link createServer}, on a Unix stream socket at `path` (a stale socket
+   * file there is replaced), or, with `path` null, on `options.sock` (a
+   * listening AF_UNIX stream socket).
+   */
   createUnixServer(
     protocolFactory: ProtocolFactory<Protocol | BufferedProtocol>,
-    path: string,
+    path: string | null,
     options: CreateUnixServerOptions = {},
   ): Future<Server> {
     this.#checkClosed();

@@ -172,6 +172,14 @@ export class Proactor implements RingOpOwner {
     return this.#start<[Socket, SocketAddress]>(ACCEPT, sock, null, 0, 0);
   }
 
+  /**
+   * A connection a cancelled accept took and kept for the next sockAccept,
+   * handed over instead (a Server serving the listening socket), if any.
+   */
+  takeKeptConnection(sock: Socket): [Socket, SocketAddress] | undefined {
+    return this.#leftovers.takeConnection(sock);
+  }
+
   /** sockConnect to a numeric address. */
   connect(sock: Socket, address: SocketAddress): Future<void> {
     return this.#start<void>(CONNECT, sock, address, 0, 0);

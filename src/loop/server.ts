@@ -106,6 +106,8 @@ export class Server {
   readonly #backlog: number;
   #listeners: Listener[];
   readonly #unixPath: string | null;
+  // The inode of the socket file it bound: close() removes the path only if it is still that file.
+  readonly #unixInode: bigint | null;
   #serving = false;
   #closed = false;
   readonly #transports = new Set<SocketTransport>();
@@ -129,6 +131,7 @@ export class Server {
     this.#backlog = backlog;
     this.#tls = tls;
     this.#unixPath = unixPath;
+    this.#unixInode = unixPath === null ? null : inodeOf(unixPath);
   }
 
   /** The listening sockets (empty once closed). */
@@ -146,6 +149,14 @@ export class Server {
     if (this.#serving || this.#closed) return;
     this.#serving = true;
     for (const listener of this.#listeners) this.#watch(listener);
+    // io_uring: connections a cancelled sockAccept took are kept for the next
+    // one; the listening fd will not announce them again. Served now.
+    for (const listener of this.#listeners) {
+      for (let conn = this.#loop.takeKeptConnection(listener.sock); conn !== undefined && this.#serving; ) {
+        this.#accepted(conn);
+        conn = this.#loop.takeKeptConnection(listener.sock);
+      }
+    }
   }
 
   /**
@@ -188,7 +199,10 @@ export class Server {
       listener.sock.close();
     }
     this.#listeners = [];
-    if (this.#unixPath !== null) removeSocketFile(this.#unixPath);
+    // Only the file it bound: another server may have taken the path over since (asyncio 3.13).
+    if (this.#unixPath !== null && this.#unixInode !== null && inodeOf(this.#unixPath) === this.#unixInode) {
+      removeSocketFile(this.#unixPath);
+    }
     const forever = this.#forever;
     this.#forever = null;
     if (forever !== null && !forever.done()) forever.setResult(undefined);
@@ -329,6 +343,16 @@ function startPlain(
   return new SocketTransport(loop, new PlainStream(conn), protocol, owner);
 }
 
+// The inode of the socket file at `path`, or null (none there, or not a socket).
+function inodeOf(path: string): bigint | null {
+  try {
+    const stat = lstatSync(path, { bigint: true });
+    return stat.isSocket() ? stat.ino : null;
+  } catch {
+    return null;
+  }
+}
+
 // Removes a stale Unix socket file (asyncio does the same before bind, and after close).
 function removeSocketFile(path: string): void {
   try {
@@ -416,7 +440,16 @@ function* listenTcp(
 }
 
 function started(server: Server, options: { startServing?: boolean }): Server {
-  if (options.startServing ?? true) server.startServing();
+  if (options.startServing ?? true) {
+    try {
+      server.startServing();
+    } catch (error) {
+      // The loop cannot watch a listening socket (select and an fd >=
+      // FD_SETSIZE): no server, and nothing of it left open.
+      server.close();
+      throw error;
+    }
+  }
   return server;
 }
 
@@ -437,9 +470,7 @@ export function createServer(
     const sock = options.sock;
     if (sock.type !== SOCK_STREAM) throw invalidArgValue(`A stream socket was expected. Received type ${sock.type}`);
     sock.setBlocking(false);
-    const future = loop.createFuture<Server>();
-    future.setResult(started(new Server(loop, factory, [sock], backlog, tls, null), options));
-    return future;
+    return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, null), options));
   }
   checkPort(port);
   let hosts: readonly string[];
@@ -454,16 +485,32 @@ export function createServer(
   return loop.createTask(listenTcp(loop, factory, hosts, port as number, options, backlog, tls), 'createServer');
 }
 
-/** @internal asyncio's create_unix_server. @throws {TypeError} for bad arguments (at once) */
+/**
+ * @internal asyncio's create_unix_server: listens at `path`, or serves
+ * `options.sock` (a listening AF_UNIX stream socket) when path is null.
+ *
+ * @throws {TypeError} for bad arguments (at once): path and sock both given, or neither
+ */
 export function createUnixServer(
   loop: EndpointLoop,
   factory: ProtocolFactory<Protocol | BufferedProtocol>,
-  path: string,
+  path: string | null,
   options: CreateUnixServerOptions,
 ): Future<Server> {
   checkFactory(factory);
-  if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   const backlog = checkServerOptions(options);
+  if (options.sock !== undefined) {
+    // asyncio: "path and sock can not be specified at the same time".
+    if (path !== null && path !== undefined) throw invalidArgValue('path and the "sock" option are mutually exclusive');
+    const sock = options.sock;
+    if (sock.family !== AF_UNIX || sock.type !== SOCK_STREAM) {
+      throw invalidArgValue(`A Unix stream socket was expected. Received family ${sock.family}, type ${sock.type}`);
+    }
+    const tls = serverTls(options);
+    sock.setBlocking(false);
+    return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, null), options));
+  }
+  if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   const tls = serverTls(options);
   const future = loop.createFuture<Server>();
   removeSocketFile(path);
@@ -477,6 +524,15 @@ export function createUnixServer(
     future.setException(error);
     return future;
   }
-  future.setResult(started(new Server(loop, factory, [sock], backlog, tls, path), options));
+  return settled(loop, () => started(new Server(loop, factory, [sock], backlog, tls, path), options), future);
+}
+
+// A Future of what `make` returns, or of what it throws (a server that could not start serving).
+function settled(loop: EndpointLoop, make: () => Server, future = loop.createFuture<Server>()): Future<Server> {
+  try {
+    future.setResult(make());
+  } catch (error) {
+    future.setException(error);
+  }
   return future;
 }

@@ -150,14 +150,15 @@ export class SocketTransport implements Transport, Watcher {
 
   /**
    * Starts the transport: connectionMade in the next iteration, then reading.
-   * `onStarted` runs right after connectionMade (a createConnection's Future).
+   * `onStarted` runs right after connectionMade (a createConnection's Future):
+   * true when it took the error connectionMade threw.
    */
   constructor(
     loop: TransportLoop,
     stream: ByteStream,
     protocol: Protocol | BufferedProtocol,
     owner: TransportOwner | null,
-    onStarted?: (error: unknown) => void,
+    onStarted?: (error: unknown) => boolean,
   ) {
     this.#loop = loop;
     this.#stream = stream;
@@ -168,7 +169,7 @@ export class SocketTransport implements Transport, Watcher {
     loop.callSoon(() => this.#start(onStarted));
   }
 
-  #start(onStarted: ((error: unknown) => void) | undefined): void {
+  #start(onStarted: ((error: unknown) => boolean) | undefined): void {
     this.#started = true;
     let failure: unknown = null;
     try {
@@ -178,8 +179,17 @@ export class SocketTransport implements Transport, Watcher {
     }
     if (failure !== null) {
       // asyncio fails the waiter and closes: the protocol never got going.
-      this.#fatalError(failure, 'Exception in protocol.connectionMade()', onStarted === undefined);
-      onStarted?.(failure);
+      // The exception goes to the waiter (createConnection's Future) or, when
+      // none takes it, to the exception handler: not to both.
+      const delivered = onStarted?.(failure) === true;
+      if (!delivered) {
+        this.#loop.callExceptionHandler({
+          message: 'Exception in protocol.connectionMade()',
+          exception: failure,
+          future: this,
+        });
+      }
+      this.#forceClose(failure instanceof Error ? failure : new Error(String(failure)));
       return;
     }
     if (!this.#closing && !this.#paused) {
@@ -226,6 +236,10 @@ export class SocketTransport implements Transport, Watcher {
         return;
       }
     }
+    // A run queued before reading stopped (the fd was ready in the same
+    // wait, and an earlier callback closed or paused this transport): the
+    // Watcher contract says it does nothing, as asyncio's cancelled handle.
+    if (this.#closing || this.#paused || this.#atEof) return;
     if (this.#buffered) this.#readBuffered();
     else if (this.#stream.tls === null) this.#readPlain();
     else this.#readTls();
@@ -644,11 +658,12 @@ export class SocketTransport implements Transport, Watcher {
     }
   }
 
-  // The names that need the socket open, kept for getExtraInfo after close.
+  // The names that need the socket (or the TLS session) open, kept for getExtraInfo after close (asyncio keeps them from the start).
   #remember(): void {
     if (this.#stream.sock.closed) return;
     this.getExtraInfo('sockname');
     this.getExtraInfo('peername');
+    if (this.#stream.tls !== null) this.getExtraInfo('peercert');
   }
 
   /**
@@ -674,7 +689,7 @@ export class SocketTransport implements Transport, Watcher {
     if (name in extra) return extra[name];
     const value = this.#lookup(name);
     if (value === undefined) return defaultValue;
-    if (name === 'sockname' || name === 'peername') extra[name] = value;
+    if (name === 'sockname' || name === 'peername' || name === 'peercert') extra[name] = value;
     return value;
   }
 
