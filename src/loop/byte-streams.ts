@@ -37,8 +37,12 @@ export interface ByteStream {
   readonly gathers: boolean;
   /** Half-closes for writing. @throws {OSError} */
   shutdownWrite(): void;
-  /** Closes (TLS: close_notify first, if the socket takes it now). */
-  close(): void;
+  /**
+   * Closes. `clean`: the transport ended in order (TLS: close_notify first,
+   * if the socket takes it now); else (abort, an error) the peer must not
+   * take the end for a complete one, so TLS sends none.
+   */
+  close(clean: boolean): void;
 }
 
 /** @internal A plain socket's byte stream: the addon's try* calls on its fd. */
@@ -72,7 +76,7 @@ export class PlainStream implements ByteStream {
     this.sock.shutdown(SHUT_WR);
   }
 
-  close(): void {
+  close(_clean: boolean): void {
     this.sock.close();
   }
 }
@@ -125,7 +129,12 @@ export class TlsStream implements ByteStream {
     });
   }
 
-  close(): void {
+  close(clean: boolean): void {
+    if (!clean) {
+      // The socket's own close ends the TLS session with it, saying nothing.
+      this.sock.close();
+      return;
+    }
     try {
       if (this.tls.handshaken) this.tls.tryShutdown();
     } catch {

@@ -138,6 +138,8 @@ export class SocketTransport implements Transport, Watcher {
   #started = false;
   #closing = false;
   #lost = false;
+  // Ended in order (close() with everything sent), not by abort() or an error.
+  #clean = true;
   #eof = false;
   // The write buffer: chunks of their own, the first from #head on.
   readonly #writer = new WriteSide(this);
@@ -622,6 +624,7 @@ export class SocketTransport implements Transport, Watcher {
 
   #forceClose(error: Error | null): void {
     if (this.#lost) return;
+    this.#clean = false;
     if (this.#size !== 0) {
       this.#chunks = [];
       this.#head = 0;
@@ -649,7 +652,7 @@ export class SocketTransport implements Transport, Watcher {
     } finally {
       this.#remember();
       try {
-        this.#stream.close();
+        this.#stream.close(this.#clean);
       } catch {
         // Closed already (by the program, behind the transport's back).
       }

@@ -750,6 +750,52 @@ describe.each(BACKENDS)('transports on %s', (backend) => {
     expect(echoes).toEqual(['hello TLSv1.2', 'hello TLSv1.3']);
   });
 
+  it('TLS: close() ends with close_notify, abort() without (the peer must not take it for a complete end)', () => {
+    const loop = testLoop(backend);
+    const c = certificates();
+    function* main(): Coroutine<string[]> {
+      const ends: string[] = [];
+      for (const how of ['close', 'abort'] as const) {
+        const server = yield* loop.createServer(
+          () => ({
+            connectionMade: (t: Transport) => {
+              t.write(`bye by ${how}`);
+              t[how]();
+            },
+          }),
+          '127.0.0.1',
+          0,
+          { ssl: { cert: c.server.cert, key: c.server.key } },
+        );
+        const sock = new Socket(AF_INET, SOCK_STREAM);
+        sock.setBlocking(false);
+        yield* loop.sockConnect(sock, ['127.0.0.1', portOf(server)]);
+        const tls = yield* loop.startTls(sock, { ca: c.ca.cert, serverName: 'localhost' });
+        const got: string[] = [];
+        try {
+          for (;;) {
+            const data = yield* loop.sockRecv(tls, 1024);
+            if (data.length === 0) {
+              got.push('close_notify');
+              break;
+            }
+            got.push(data.toString());
+          }
+        } catch (e) {
+          got.push((e as { code: string }).code);
+        }
+        tls.close();
+        server.close();
+        ends.push(got.join(' | '));
+      }
+      return ends;
+    }
+    const [closed, aborted] = loop.runUntilComplete(main());
+    expect(closed).toBe('bye by close | close_notify');
+    // What abort() dropped may or may not have gone; the end is never a clean one.
+    expect(aborted?.endsWith('ERR_SSL_UNEXPECTED_EOF_WHILE_READING') || aborted?.endsWith('ECONNRESET')).toBe(true);
+  });
+
   it('TLS: a certificate that does not verify fails createConnection; the server carries on', () => {
     const loop = testLoop(backend);
     const c = certificates();
