@@ -84,6 +84,23 @@ export function checkPort(port: unknown): number {
 }
 
 /**
+ * @internal Refuses TLS's own options without `ssl` (asyncio's ValueError):
+ * they would be ignored, and the connection would go out in the clear.
+ *
+ * @throws {TypeError} ERR_INVALID_ARG_VALUE
+ */
+export function checkSslOnly(options: {
+  ssl?: unknown;
+  serverHostname?: unknown;
+  sslHandshakeTimeoutMs?: unknown;
+}): void {
+  if (options.ssl !== undefined && options.ssl !== false) return;
+  for (const name of ['serverHostname', 'sslHandshakeTimeoutMs'] as const) {
+    if (options[name] !== undefined) throw invalidArgValue(`The "${name}" option is only valid with the "ssl" option`);
+  }
+}
+
+/**
  * @internal The startTls options an `ssl` option means, for a client or
  * server side (null: no TLS).
  *
@@ -225,6 +242,7 @@ export function createConnection<P extends Protocol | BufferedProtocol>(
   if (typeof host !== 'string' || host === '') throw invalidArgType('host', 'a non-empty string', host);
   checkPort(port);
   checkOptions(options);
+  checkSslOnly(options);
   if (options.family !== undefined && ![AF_UNSPEC, AF_INET, AF_INET6].includes(options.family)) {
     throw invalidArgValue(`The "family" option must be AF_INET, AF_INET6 or AF_UNSPEC. Received ${options.family}`);
   }
@@ -267,6 +285,7 @@ export function createUnixConnection<P extends Protocol | BufferedProtocol>(
   checkFactory(factory);
   if (typeof path !== 'string' || path === '') throw invalidArgType('path', 'a non-empty string', path);
   checkOptions(options);
+  checkSslOnly(options);
   if (options.ssl !== undefined && options.ssl !== false && options.serverHostname === undefined) {
     throw invalidArgValue('The "serverHostname" option is required with "ssl" over a Unix socket');
   }
@@ -288,6 +307,7 @@ export function connectAcceptedSocket<P extends Protocol | BufferedProtocol>(
   if (!(sock instanceof Socket)) throw invalidArgType('sock', 'a Socket', sock);
   if (sock.type !== SOCK_STREAM) throw invalidArgValue(`A stream socket was expected. Received type ${sock.type}`);
   checkOptions(options);
+  checkSslOnly(options);
   const tls = tlsOptions(options.ssl, true, {
     ...(options.sslHandshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.sslHandshakeTimeoutMs }),
   });

@@ -36,6 +36,7 @@ import {
   checkFactory,
   checkOptions,
   checkPort,
+  checkSslOnly,
   type EndpointLoop,
   type SslOption,
   setNoDelay,
@@ -372,6 +373,7 @@ function checkServerOptions(options: CreateServerOptions): number {
 }
 
 function serverTls(options: CreateServerOptions): StartTlsOptions | null {
+  checkSslOnly(options);
   return tlsOptions(options.ssl, true, {
     ...(options.sslHandshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.sslHandshakeTimeoutMs }),
   });

@@ -905,6 +905,8 @@ describe('transports: bad arguments', () => {
       [() => loop.createUnixServer(factory, ''), /"path"/],
       [() => loop.createUnixConnection(factory, '/tmp/x.sock', { ssl: true }), /serverHostname/],
       [() => loop.connectAcceptedSocket(factory, 3 as never), /"sock"/],
+      [() => loop.createConnection(factory, '127.0.0.1', 80, { serverHostname: 'x' }), /only valid with the "ssl"/],
+      [() => loop.createServer(factory, '127.0.0.1', 0, { sslHandshakeTimeoutMs: 5 }), /only valid with the "ssl"/],
     ];
     for (const [call, message] of bad) expect(call).toThrow(message);
     expect(newFds(before)).toEqual([]);
