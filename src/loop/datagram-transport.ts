@@ -47,6 +47,7 @@ import { addressResult } from '../sys/socket.js';
 import type { GetAddrInfoOptions } from './dns.js';
 import type { IoSlots, Watcher } from './handle.js';
 import type { BaseProtocol, DatagramProtocol, DatagramTransport, TransportExtraInfo } from './protocols.js';
+import { WriteFlow } from './write-flow.js';
 
 /** An IP endpoint address as createDatagramEndpoint takes it: a host (name or numeric) and a port. */
 export type EndpointHostPort = [host: string, port: number];
@@ -92,9 +93,6 @@ export interface EndpointLoop extends LoopLike {
 
 /** Datagrams received per readable event at most: the other fds get their turn. */
 export const READS_PER_WAKE = 32;
-
-/** asyncio's default water marks: pauseWriting above 64 KiB queued, resumeWriting at 16 KiB. */
-const DEFAULT_HIGH = 64 * 1024;
 
 /** The longest wait before an unconnected Unix datagram socket tries a full receiver again (see #backOff). */
 const MAX_BACKOFF_MS = 8;
@@ -146,9 +144,7 @@ export class LoopDatagramTransport implements DatagramTransport {
   #addresses: (SocketAddress | null)[] = [];
   #head = 0;
   #bufferSize = 0;
-  #high = DEFAULT_HIGH;
-  #low = DEFAULT_HIGH / 4;
-  #writingPaused = false;
+  readonly #flow = new WriteFlow((message, exception) => this.#loop.callExceptionHandler({ message, exception }));
   #closing = false;
   // connectionLost is scheduled (once: close(), abort() or a fatal error).
   #lost = false;
@@ -211,20 +207,11 @@ export class LoopDatagramTransport implements DatagramTransport {
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits();
   }
 
   setWriteBufferLimits(high?: number, low?: number): void {
-    let h = high;
-    let l = low;
-    if (h === undefined) h = l === undefined ? DEFAULT_HIGH : 4 * l;
-    if (l === undefined) l = Math.floor(h / 4);
-    if (typeof h !== 'number') throw invalidArgType('high', 'of type number', high);
-    if (typeof l !== 'number') throw invalidArgType('low', 'of type number', low);
-    if (!(h >= l && l >= 0)) throw outOfRange('high', `>= low >= 0 (low ${String(l)})`, h);
-    this.#high = h;
-    this.#low = l;
-    this.#maybePause();
+    this.#flow.set(high, low, this.#bufferSize, this.#protocol);
   }
 
   /**
@@ -450,23 +437,11 @@ export class LoopDatagramTransport implements DatagramTransport {
   }
 
   #maybePause(): void {
-    if (this.#writingPaused || this.#bufferSize <= this.#high) return;
-    this.#writingPaused = true;
-    try {
-      this.#protocol.pauseWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception });
-    }
+    this.#flow.grew(this.#bufferSize, this.#protocol);
   }
 
   #maybeResume(): void {
-    if (!this.#writingPaused || this.#bufferSize > this.#low) return;
-    this.#writingPaused = false;
-    try {
-      this.#protocol.resumeWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception });
-    }
+    this.#flow.shrank(this.#bufferSize, this.#protocol);
   }
 
   #errorReceived(error: Error): void {

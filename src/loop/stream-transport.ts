@@ -22,11 +22,12 @@
  */
 import { InvalidStateError, type LoopLike } from '../coro/index.js';
 import { RUN } from '../coro/types.js';
-import { invalidArgType, outOfRange } from '../sys/args.js';
+import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData, type Socket, type SocketAddress, TlsError } from '../sys/index.js';
 import { AGAIN, type ByteStream, CROSS, IOV_MAX } from './byte-streams.js';
 import type { IoSlots, Watcher } from './handle.js';
 import type { BaseProtocol, BufferedProtocol, Protocol, Transport, TransportExtraInfo } from './protocols.js';
+import { WriteFlow } from './write-flow.js';
 
 /** @internal What a transport needs of its loop. */
 export interface TransportLoop extends LoopLike {
@@ -42,9 +43,6 @@ export interface TransportOwner {
   attach(transport: SocketTransport): void;
   detach(transport: SocketTransport): void;
 }
-
-/** asyncio's defaults: pause writing above 64 KiB buffered, resume at a quarter of it. */
-export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 // At most this much in one receive (Node's net reads 64 KiB too).
 const MAX_READ = 64 * 1024;
@@ -146,9 +144,9 @@ export class SocketTransport implements Transport, Watcher {
   #chunks: Buffer[] = [];
   #head = 0;
   #size = 0;
-  #high = DEFAULT_HIGH_WATER;
-  #low = DEFAULT_HIGH_WATER / 4;
-  #writingPaused = false;
+  readonly #flow = new WriteFlow((message, exception) =>
+    this.#loop.callExceptionHandler({ message, exception, future: this }),
+  );
 
   /**
    * Starts the transport: connectionMade in the next iteration, then reading.
@@ -547,23 +545,11 @@ export class SocketTransport implements Transport, Watcher {
   }
 
   #maybePauseProtocol(): void {
-    if (this.#writingPaused || this.#size <= this.#high) return;
-    this.#writingPaused = true;
-    try {
-      this.#protocol.pauseWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.pauseWriting() failed', exception, future: this });
-    }
+    this.#flow.grew(this.#size, this.#protocol);
   }
 
   #maybeResumeProtocol(): void {
-    if (!this.#writingPaused || this.#size > this.#low) return;
-    this.#writingPaused = false;
-    try {
-      this.#protocol.resumeWriting?.();
-    } catch (exception) {
-      this.#loop.callExceptionHandler({ message: 'protocol.resumeWriting() failed', exception, future: this });
-    }
+    this.#flow.shrank(this.#size, this.#protocol);
   }
 
   canWriteEof(): boolean {
@@ -590,19 +576,11 @@ export class SocketTransport implements Transport, Watcher {
   }
 
   getWriteBufferLimits(): [low: number, high: number] {
-    return [this.#low, this.#high];
+    return this.#flow.limits();
   }
 
   setWriteBufferLimits(high?: number, low?: number): void {
-    const h = high ?? (low === undefined ? DEFAULT_HIGH_WATER : low * 4);
-    const l = low ?? Math.floor(h / 4);
-    if (!Number.isSafeInteger(h) || !Number.isSafeInteger(l) || l < 0 || h < l) {
-      throw outOfRange('high, low', 'integers with high >= low >= 0', [high, low]);
-    }
-    this.#high = h;
-    this.#low = l;
-    this.#maybePauseProtocol();
-    this.#maybeResumeProtocol();
+    this.#flow.set(high, low, this.#size, this.#protocol);
   }
 
   // ---- the end ----
