@@ -1,7 +1,7 @@
 /**
- * Datagram endpoints: asyncio's create_datagram_endpoint and its
- * _SelectorDatagramTransport, camelCased, over UDP (IPv4, IPv6) and Unix
- * datagram sockets, on every backend.
+ * The datagram transport: asyncio's _SelectorDatagramTransport, camelCased,
+ * over UDP (IPv4, IPv6) and Unix datagram sockets, on every backend
+ * (createDatagramEndpoint, in datagram-endpoint.ts, makes it).
  *
  * The transport watches its fd itself (the loop's watchFd: its reader and
  * writer are two small watchers, no Handle per event). Each readable event
@@ -21,25 +21,19 @@
  *
  * @module
  */
-import { lstatSync, unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 
-import { type Coroutine, type Future, InvalidStateError, type LoopLike } from '../coro/index.js';
+import type { Coroutine, Future, LoopLike } from '../coro/index.js';
 import type { Cancellable } from '../coro/types.js';
 import { RUN } from '../coro/types.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
 import {
   type AddrInfo,
-  AF_INET,
   AF_INET6,
   AF_UNIX,
   OSError,
   type SendData,
-  SO_BROADCAST,
-  SO_REUSEPORT,
-  SOCK_DGRAM,
-  SOL_SOCKET,
-  Socket,
+  type Socket,
   type SocketAddress,
 } from '../sys/index.js';
 import { native } from '../sys/native.js';
@@ -48,36 +42,6 @@ import type { GetAddrInfoOptions } from './dns.js';
 import type { IoSlots, Watcher } from './handle.js';
 import type { BaseProtocol, DatagramProtocol, DatagramTransport, TransportExtraInfo } from './protocols.js';
 import { WriteFlow } from './write-flow.js';
-
-/** An IP endpoint address as createDatagramEndpoint takes it: a host (name or numeric) and a port. */
-export type EndpointHostPort = [host: string, port: number];
-
-/** The options of createDatagramEndpoint (asyncio's create_datagram_endpoint). */
-export interface DatagramEndpointOptions {
-  /**
-   * The local address to bind: `[host, port]` (a host name is resolved with
-   * the loop's getaddrinfo; port 0 picks one), or a path for a Unix datagram
-   * socket (a stale socket file there is removed first, as asyncio does).
-   */
-  localAddr?: EndpointHostPort | string;
-  /**
-   * The peer to connect to (connect(2)): `[host, port]` or a Unix socket path.
-   * The endpoint then receives only the peer's datagrams, and sendto takes no
-   * address (or the peer's).
-   */
-  remoteAddr?: EndpointHostPort | string;
-  /** AF_INET, AF_INET6 or AF_UNIX (0 or absent: from the addresses). Required when neither address is given. */
-  family?: number;
-  /** Sets SO_REUSEPORT: several sockets may bind the same address and port. */
-  reusePort?: boolean;
-  /** Sets SO_BROADCAST: datagrams may be sent to a broadcast address. */
-  allowBroadcast?: boolean;
-  /**
-   * An existing SOCK_DGRAM socket to use instead (made non-blocking; the
-   * transport owns it from now on and closes it). No other option may be given with it.
-   */
-  sock?: Socket;
-}
 
 /** @internal What the endpoint and its transport need of the loop. */
 export interface EndpointLoop extends LoopLike {
@@ -501,7 +465,8 @@ function rewatchWriter(transport: LoopDatagramTransport): void {
   transport.rewatchWriter();
 }
 
-function nameOf(sock: Socket, peer: boolean): SocketAddress | undefined {
+/** @internal The socket's own or its peer's address, or undefined when it has none. */
+export function nameOf(sock: Socket, peer: boolean): SocketAddress | undefined {
   try {
     return peer ? sock.getpeername() : sock.getsockname();
   } catch {
@@ -564,212 +529,3 @@ function checkAddress(family: number, address: unknown): void {
 
 // sizeof(sockaddr_un.sun_path) on Linux.
 const SUN_PATH_SIZE = 108;
-
-// ---------------------------------------------------------------------------
-// createDatagramEndpoint
-
-const KNOWN_OPTIONS = new Set(['localAddr', 'remoteAddr', 'family', 'reusePort', 'allowBroadcast', 'sock']);
-
-function checkHostPort(name: string, value: unknown): void {
-  if (value === undefined || typeof value === 'string') return;
-  if (
-    !Array.isArray(value) ||
-    value.length !== 2 ||
-    typeof value[0] !== 'string' ||
-    typeof value[1] !== 'number' ||
-    !Number.isInteger(value[1])
-  ) {
-    throw invalidArgType(name, 'a [host, port] array or a Unix socket path', value);
-  }
-  if (value[1] < 0 || value[1] > 65535) throw outOfRange(`${name}[1]`, '>= 0 and <= 65535', value[1]);
-}
-
-/** Checks the options as asyncio does, before anything starts. @throws TypeError / RangeError */
-function checkOptions(protocolFactory: unknown, options: DatagramEndpointOptions): void {
-  if (typeof protocolFactory !== 'function') throw invalidArgType('protocolFactory', 'a function', protocolFactory);
-  if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'an object', options);
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalidArgValue(`Unknown createDatagramEndpoint option ${JSON.stringify(key)}`);
-  }
-  const { localAddr, remoteAddr, family, reusePort, allowBroadcast, sock } = options;
-  for (const [name, flag] of [
-    ['reusePort', reusePort],
-    ['allowBroadcast', allowBroadcast],
-  ] as const) {
-    if (flag !== undefined && typeof flag !== 'boolean') throw invalidArgType(name, 'of type boolean', flag);
-  }
-  if (sock !== undefined) {
-    if (!(sock instanceof Socket)) throw invalidArgType('sock', 'a Socket', sock);
-    if (sock.type !== SOCK_DGRAM)
-      throw invalidArgValue(`A datagram socket was expected, got a socket of type ${sock.type}`);
-    // asyncio's rule: with sock, no option that would shape a socket (a
-    // false flag or family 0 shapes nothing).
-    const others: string[] = [];
-    if (localAddr !== undefined) others.push('localAddr');
-    if (remoteAddr !== undefined) others.push('remoteAddr');
-    if (family !== undefined && family !== 0) others.push('family');
-    if (reusePort === true) others.push('reusePort');
-    if (allowBroadcast === true) others.push('allowBroadcast');
-    if (others.length > 0) {
-      throw invalidArgValue(`Options that make a socket cannot be given with sock: ${others.join(', ')}`);
-    }
-    return;
-  }
-  if (family !== undefined && family !== 0 && family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
-    throw outOfRange('family', 'AF_INET, AF_INET6, AF_UNIX or 0', family);
-  }
-  checkHostPort('localAddr', localAddr);
-  checkHostPort('remoteAddr', remoteAddr);
-  const unix = family === AF_UNIX || typeof localAddr === 'string' || typeof remoteAddr === 'string';
-  if (unix) {
-    if (family !== undefined && family !== 0 && family !== AF_UNIX) {
-      throw invalidArgValue(`A Unix socket path needs family AF_UNIX, not ${family}`);
-    }
-    for (const [name, addr] of [
-      ['localAddr', localAddr],
-      ['remoteAddr', remoteAddr],
-    ] as const) {
-      if (addr !== undefined && typeof addr !== 'string') throw invalidArgType(name, 'a path string for AF_UNIX', addr);
-    }
-    return;
-  }
-  if (localAddr === undefined && remoteAddr === undefined && (family === undefined || family === 0)) {
-    throw invalidArgValue('unexpected address family: give localAddr, remoteAddr or family');
-  }
-}
-
-/**
- * @internal asyncio's create_datagram_endpoint: a datagram socket made (bound,
- * connected) as the options say, with its transport and the protocol
- * `protocolFactory` made. Resolves once connectionMade has run.
- *
- * @throws {TypeError} / {RangeError} for bad options (at once)
- */
-export function createDatagramEndpoint<P extends DatagramProtocol>(
-  loop: EndpointLoop,
-  protocolFactory: () => P,
-  options: DatagramEndpointOptions,
-): Future<[DatagramTransport, P]> {
-  checkOptions(protocolFactory, options);
-  return loop.createTask(endpoint(loop, protocolFactory, options));
-}
-
-function* endpoint<P extends DatagramProtocol>(
-  loop: EndpointLoop,
-  protocolFactory: () => P,
-  options: DatagramEndpointOptions,
-): Coroutine<[DatagramTransport, P]> {
-  let sock: Socket;
-  let peer: SocketAddress | null = null;
-  if (options.sock !== undefined) {
-    sock = options.sock;
-    if (loop.holdsBytes(sock)) {
-      // io_uring: a sockRecv's request still in the kernel, or a datagram a
-      // cancelled one took kept for the next sockRecv: the transport receives
-      // from the fd itself and would never see it.
-      throw new InvalidStateError(
-        'createDatagramEndpoint: a receive on this socket is in flight, or its bytes are kept',
-      );
-    }
-    sock.setBlocking(false);
-    peer = nameOf(sock, true) ?? null;
-  } else {
-    [sock, peer] = yield* makeSocket(loop, options);
-  }
-  let transport: LoopDatagramTransport;
-  let protocol: P;
-  const waiter = loop.createFuture<void>();
-  try {
-    protocol = protocolFactory();
-    // As createConnection: a factory that made no protocol fails here, not in every callback later.
-    if (typeof protocol !== 'object' || protocol === null) {
-      throw invalidArgType('the protocol factory result', 'a protocol object', protocol);
-    }
-    transport = new LoopDatagramTransport(loop, sock, protocol, peer, waiter);
-  } catch (error) {
-    sock.close();
-    throw error;
-  }
-  try {
-    yield* waiter;
-  } catch (error) {
-    transport.close();
-    throw error;
-  }
-  return [transport, protocol];
-}
-
-// The socket the options ask for, bound and connected: [sock, peer].
-function* makeSocket(loop: EndpointLoop, options: DatagramEndpointOptions): Coroutine<[Socket, SocketAddress | null]> {
-  const { localAddr, remoteAddr, family = 0 } = options;
-  if (family === AF_UNIX || typeof localAddr === 'string' || typeof remoteAddr === 'string') {
-    const local = localAddr as string | undefined;
-    const remote = remoteAddr as string | undefined;
-    if (local !== undefined && local !== '' && local[0] !== '\0') removeStaleSocket(local);
-    const sock = yield* setUp(loop, AF_UNIX, options, local ?? null, remote ?? null);
-    return [sock, remote ?? null];
-  }
-  // IP: resolve both addresses, then try each (family) whose local and
-  // remote both resolved, as asyncio does; the last error if none works.
-  const hints = { family, type: SOCK_DGRAM };
-  const locals = localAddr === undefined ? null : yield* loop.getaddrinfo(localAddr[0], localAddr[1], hints);
-  const remotes = remoteAddr === undefined ? null : yield* loop.getaddrinfo(remoteAddr[0], remoteAddr[1], hints);
-  const candidates: [number, SocketAddress | null, SocketAddress | null][] = [];
-  if (locals === null && remotes === null) candidates.push([family, null, null]);
-  for (const f of [AF_INET, AF_INET6]) {
-    const l = locals?.find((info) => info.family === f);
-    const r = remotes?.find((info) => info.family === f);
-    if ((locals !== null && l === undefined) || (remotes !== null && r === undefined)) continue;
-    if (l === undefined && r === undefined) continue;
-    candidates.push([f, l?.address ?? null, r?.address ?? null]);
-  }
-  if (candidates.length === 0) {
-    throw Object.assign(new Error('getaddrinfo found no local and remote addresses of one family'), {
-      code: 'ENOTFOUND',
-    });
-  }
-  let last: unknown = null;
-  for (const [f, local, remote] of candidates) {
-    try {
-      const sock = yield* setUp(loop, f, options, local, remote);
-      return [sock, remote];
-    } catch (error) {
-      if (!(error instanceof OSError)) throw error;
-      last = error;
-    }
-  }
-  throw last;
-}
-
-// One socket of `family`: options set, bound to `local`, connected to
-// `remote`; closed again if any step fails.
-function* setUp(
-  loop: EndpointLoop,
-  family: number,
-  options: DatagramEndpointOptions,
-  local: SocketAddress | null,
-  remote: SocketAddress | null,
-): Coroutine<Socket> {
-  const sock = new Socket(family, SOCK_DGRAM);
-  try {
-    sock.setBlocking(false);
-    if (options.reusePort === true) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-    if (options.allowBroadcast === true) sock.setsockopt(SOL_SOCKET, SO_BROADCAST, 1);
-    if (local !== null) sock.bind(local);
-    if (remote !== null) yield* loop.sockConnect(sock, remote);
-  } catch (error) {
-    sock.close();
-    throw error;
-  }
-  return sock;
-}
-
-// asyncio removes a stale Unix socket file before it binds the path (a
-// previous run's); anything else there is left for bind to refuse (EADDRINUSE).
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // Absent, or not ours to remove: bind reports what matters.
-  }
-}

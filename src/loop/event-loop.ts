@@ -43,8 +43,8 @@ import {
   createUnixConnection,
 } from './connections.js';
 import { type CooperativeDriver, type DriverLoop, runFuture, startRun } from './cooperative.js';
+import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagram-endpoint.js';
 import { sockRecvfrom, sockRecvfromInto, sockSendto } from './datagram-ops.js';
-import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagram-transport.js';
 import { type GetAddrInfoOptions, LoopResolver } from './dns.js';
 import { ExceptionReporter } from './exceptions.js';
 import { type Callback, Handle, type HandleOwner, type IoSlots, TimerHandle, type Watcher } from './handle.js';

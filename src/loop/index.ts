@@ -10,7 +10,7 @@ export type {
   CreateUnixConnectionOptions,
   SslOption,
 } from './connections.js';
-export type { DatagramEndpointOptions, EndpointHostPort } from './datagram-transport.js';
+export type { DatagramEndpointOptions, EndpointHostPort } from './datagram-endpoint.js';
 export { GetAddrInfoError, type GetAddrInfoOptions } from './dns.js';
 export {
   type BackendName,
