@@ -147,6 +147,9 @@ interface InBrowser {
   scrollBy(x: number, y: number): void;
   getComputedStyle(element: unknown): { textAlign: string };
   __iomuxLayout: PageLayout;
+  /** The page's idle callbacks held back by open(..., holdIdle): runs them and stops holding. */
+  __releaseIdle: () => void;
+  requestIdleCallback?: ((callback: () => void, options: { timeout: number }) => number) | undefined;
 }
 
 let browser: Browser;
@@ -183,7 +186,13 @@ interface Opened {
  * false only those near the viewport at load (the page draws the others
  * after them).
  */
-async function open(html: string, name: string, deviceScaleFactor = 1, all = true): Promise<Opened> {
+/**
+ * Opens `html` in a fresh context and waits for its first screen (or, with
+ * `all`, every waterfall). With `holdIdle`, the browser is never idle for the
+ * page until the test calls `__releaseIdle()`: what the page draws only when
+ * idle stays undrawn however slow the machine is.
+ */
+async function open(html: string, name: string, deviceScaleFactor = 1, all = true, holdIdle = false): Promise<Opened> {
   const file = join(dir, `${name}.html`);
   writeFileSync(file, html);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor });
@@ -201,7 +210,7 @@ async function open(html: string, name: string, deviceScaleFactor = 1, all = tru
   // When each flag appears, in ms from the navigation's start: read by the
   // page's own clock, as the test's polling may wait for the drawing that
   // follows the flag.
-  await page.addInitScript(() => {
+  await page.addInitScript((hold) => {
     const win = globalThis as unknown as InBrowser;
     const marks: Record<string, number> = {};
     win.__marks = marks;
@@ -212,7 +221,15 @@ async function open(html: string, name: string, deviceScaleFactor = 1, all = tru
         }
       }
     }).observe(win.document, { attributes: true, subtree: true });
-  });
+    if (!hold) return;
+    const held: (() => void)[] = [];
+    const real = win.requestIdleCallback;
+    win.requestIdleCallback = (callback) => held.push(callback);
+    win.__releaseIdle = () => {
+      win.requestIdleCallback = real;
+      for (const callback of held.splice(0)) callback();
+    };
+  }, holdIdle);
   const t0 = performance.now();
   // Not waiting for the load event: the flag may come first.
   await page.goto(pathToFileURL(file).href, { waitUntil: 'commit' });
@@ -547,9 +564,11 @@ describe('the demo page (headless Chromium)', () => {
     const waterfalls = Array.from({ length: 10 }, (_, i) =>
       i % 2 === 0 ? busyWaterfall(rand, 1000, null) : coroutineWaterfall(rand, 1000, null),
     );
-    const { page, errors } = await open(demoPageHtml(model(waterfalls)), 'demo-scroll', 1, false);
+    // The browser is never idle until released: only scrolling can draw the far waterfalls.
+    const { page, errors } = await open(demoPageHtml(model(waterfalls)), 'demo-scroll', 1, false, true);
     expect(errors).toEqual([]);
     const atLoad = await layoutOf(page);
+    expect(atLoad.waterfalls[0]?.drawn, 'the first screen is drawn').toBe(true);
     expect(atLoad.waterfalls[9]?.drawn, 'the last waterfall waits its turn').toBe(false);
     const y = await page.evaluate(() => {
       const win = globalThis as unknown as InBrowser;
@@ -570,6 +589,7 @@ describe('the demo page (headless Chromium)', () => {
     if (w === undefined || row === undefined) throw new Error('no row');
     const runs = await runsAlong(page, w.canvasId as string, Math.floor(row.y), row.x0, row.x1);
     for (const r of runs) expect(EMPTY.has(r.colour), `seed ${SEED + 2}: hole at ${r.x}`).toBe(false);
+    await page.evaluate(() => (globalThis as unknown as InBrowser).__releaseIdle());
 
     // Fitted, every waterfall is drawn anew on its own axis, the far ones too.
     await page.locator('#axis-fit').check();
