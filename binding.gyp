@@ -9,6 +9,7 @@
         "native/errors.cc",
         "native/epoll.cc",
         "native/fdops.cc",
+        "native/mmsg.cc",
         "native/msg.cc",
         "native/poll.cc",
         "native/resolver.cc",

@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSocket(env, exports);
   InitFdOps(env, exports);
   InitMsg(env, exports);
+  InitMmsg(env, exports);
   InitResolver(env, exports);
   InitWatcher(env, exports);
   InitUring(env, exports);

@@ -12,6 +12,7 @@ void InitEpoll(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitMsg(Napi::Env env, Napi::Object exports);
+void InitMmsg(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
 void InitWatcher(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);

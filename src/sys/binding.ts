@@ -292,6 +292,29 @@ export interface NativeBinding {
     length?: number,
     flags?: number,
   ): number | null;
+  /**
+   * recvmmsg(2) with MSG_DONTWAIT (native/mmsg.cc): up to `count` datagrams,
+   * datagram i into `slab` at i * `slotSize` bytes, each described in `meta`
+   * by a record of 24 int32s ([0] bytes, [1] family, [2] port, [3] flowinfo,
+   * [4] scope id, [5] the IPv4 address in network order, [6] the length of
+   * the host's text at byte 32 of the record, [7] 1 if truncated). The count
+   * received, or `false` when none was waiting.
+   */
+  tryRecvmmsg(fd: number, slab: ArrayBufferView, slotSize: number, count: number, meta: Int32Array): number | false;
+  /**
+   * sendmmsg(2) with MSG_DONTWAIT | MSG_NOSIGNAL: `datagrams[start, start +
+   * count)` to `addresses[i]` (null on a connected socket). How many the
+   * kernel took, or null when the socket's buffer took none. An error on the
+   * first throws; one after it ends the batch early.
+   */
+  trySendmmsg(
+    fd: number,
+    family: number,
+    datagrams: readonly ArrayBufferView[],
+    addresses: readonly unknown[],
+    start: number,
+    count: number,
+  ): number | null;
   /** accept4(2): the peer's host (or Unix path); the fd and the rest in {@link results}. EAGAIN throws BlockingIOError. */
   accept(fd: number, nonBlocking: boolean): string;
   /**
