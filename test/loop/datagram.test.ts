@@ -11,14 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 import { CancelledError, type Coroutine, type Future, sleep } from '../../src/coro/index.js';
-import {
-  type DatagramEndpointOptions,
-  type DatagramProtocol,
-  type DatagramTransport,
-  type EventLoop,
-  LoopTrace,
-  type TraceOperation,
-} from '../../src/loop/index.js';
+import { type DatagramEndpointOptions, LoopTrace, type TraceOperation } from '../../src/loop/index.js';
 import {
   AF_INET,
   AF_INET6,
@@ -33,19 +26,10 @@ import {
   Socket,
   type SocketAddress,
 } from '../../src/sys/index.js';
+import { CASES, closed, dgram, echoRecorder, Recorder, runIn, until } from '../helpers/datagrams.js';
 import { trackClosable } from '../helpers/fds.js';
-import { BACKENDS, testLoop } from '../helpers/loops.js';
+import { testLoop } from '../helpers/loops.js';
 import { closedPort } from '../helpers/net.js';
-
-type Mode = 'owning' | 'cooperative';
-const MODES: Mode[] = ['owning', 'cooperative'];
-const CASES = BACKENDS.flatMap((backend) => MODES.map((mode) => [backend, mode] as const));
-
-/** Runs `main` to completion on `loop`: runUntilComplete, or `await loop.run`. */
-async function runIn<T>(loop: EventLoop, mode: Mode, main: () => Coroutine<T>): Promise<T> {
-  if (mode === 'owning') return loop.runUntilComplete(main());
-  return loop.run(main());
-}
 
 function tmpDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'iomux-dgram-'));
@@ -53,27 +37,10 @@ function tmpDir(): string {
   return dir;
 }
 
-/** A non-blocking datagram socket, bound to `address` when given, closed at the end of the test. */
-function dgram(family: number, address?: SocketAddress): Socket {
-  const sock = trackClosable(new Socket(family, SOCK_DGRAM));
-  sock.setBlocking(false);
-  if (address !== undefined) sock.bind(address);
-  return sock;
-}
-
 const LOOPBACK: [string, number, string][] = [
   ['IPv4', AF_INET, '127.0.0.1'],
   ['IPv6', AF_INET6, '::1'],
 ];
-
-/** Waits (bounded) until `done()` holds, one loop iteration at a time. */
-function* until(done: () => boolean, what: string, limitMs = 10_000): Coroutine<void> {
-  const start = Date.now();
-  while (!done()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
-    yield* sleep(1);
-  }
-}
 
 describe.each(CASES)('sockRecvfrom / sockRecvfromInto / sockSendto on %s (%s)', (backend, mode) => {
   it.each(LOOPBACK)('echo over %s: the receive waits, the address is the sender', async (_name, family, host) => {
@@ -379,52 +346,6 @@ describe.each(CASES)('sockRecvfrom / sockRecvfromInto / sockSendto on %s (%s)', 
     expect(count).toBe(200);
   });
 });
-
-/** A protocol that records what the transport calls, in order. */
-class Recorder implements DatagramProtocol {
-  readonly events: string[] = [];
-  readonly datagrams: [string, SocketAddress | null][] = [];
-  readonly errors: Error[] = [];
-  transport: DatagramTransport | null = null;
-  lost = 0;
-  echo = false;
-
-  connectionMade(transport: DatagramTransport): void {
-    this.events.push('made');
-    this.transport = transport;
-  }
-  datagramReceived(data: Buffer, address: SocketAddress | null): void {
-    this.events.push('datagram');
-    this.datagrams.push([data.toString(), address]);
-    if (this.echo && address !== null) this.transport?.sendto(data, address);
-  }
-  errorReceived(exc: Error): void {
-    this.events.push(`error:${(exc as OSError).code}`);
-    this.errors.push(exc);
-  }
-  connectionLost(exc: Error | null): void {
-    this.events.push(exc === null ? 'lost' : `lost:${exc.message}`);
-    this.lost++;
-  }
-  pauseWriting(): void {
-    this.events.push('pause');
-  }
-  resumeWriting(): void {
-    this.events.push('resume');
-  }
-}
-
-function echoRecorder(): Recorder {
-  const r = new Recorder();
-  r.echo = true;
-  return r;
-}
-
-/** Closes `transport` and waits until its connectionLost ran. */
-function* closed(transport: DatagramTransport, protocol: Recorder): Coroutine<void> {
-  transport.close();
-  yield* until(() => protocol.lost > 0, 'connectionLost');
-}
 
 /**
  * A connected Unix datagram pair whose reader does not read: the
