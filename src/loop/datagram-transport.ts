@@ -5,14 +5,21 @@
  *
  * The transport watches its fd itself (the loop's watchFd: its reader and
  * writer are two small watchers, no Handle per event). Each readable event
- * receives up to {@link READS_PER_WAKE} datagrams into one scratch buffer,
- * copying each into a Buffer of its own for datagramReceived, until the
- * socket says it would block. A send goes out at once when nothing waits
- * before it; when the socket's buffer is full (EAGAIN) the datagram is
- * copied into a FIFO queue and the writer is watched: queued datagrams go
- * out in order as the socket becomes writable, and none is ever dropped
- * silently. The queue's size drives asyncio's flow control (pauseWriting
- * above the high-water mark, resumeWriting at the low one).
+ * of a UDP socket receives up to {@link READS_PER_WAKE} datagrams with one
+ * recvmmsg (datagram-batch.ts); a Unix datagram socket's, one recvfrom each
+ * until the socket says it would block. Each datagram is copied into a
+ * Buffer of its own for datagramReceived.
+ *
+ * A send goes out at once when nothing waits before it -- except from
+ * datagramReceived (and errorReceived) during a batch: those sends are
+ * gathered (copied) and go out together with one sendmmsg when the batch
+ * ends, so a server answering a batch makes one syscall, not one per
+ * datagram, and wakes each of its peers once. When the socket's buffer is
+ * full (EAGAIN) a datagram is copied into a FIFO queue and the writer is
+ * watched: queued datagrams go out in order as the socket becomes writable,
+ * and none is ever dropped silently. The queue's size drives asyncio's flow
+ * control (pauseWriting above the high-water mark, resumeWriting at the low
+ * one); a batch's gathered sends count only if they end up queued.
  *
  * Errors, as asyncio: an OSError of a send or receive (ECONNREFUSED after
  * an ICMP port unreachable...) goes to protocol.errorReceived and the
@@ -38,6 +45,7 @@ import {
 } from '../sys/index.js';
 import { native } from '../sys/native.js';
 import { addressResult } from '../sys/socket.js';
+import { datagramAt, READS_PER_WAKE, receiveBatch, senderAt } from './datagram-batch.js';
 import type { GetAddrInfoOptions } from './dns.js';
 import type { IoSlots, Watcher } from './handle.js';
 import type { BaseProtocol, DatagramProtocol, DatagramTransport, TransportExtraInfo } from './protocols.js';
@@ -55,8 +63,7 @@ export interface EndpointLoop extends LoopLike {
   holdsBytes(sock: Socket): boolean;
 }
 
-/** Datagrams received per readable event at most: the other fds get their turn. */
-export const READS_PER_WAKE = 32;
+export { READS_PER_WAKE } from './datagram-batch.js';
 
 /** The longest wait before an unconnected Unix datagram socket tries a full receiver again (see #backOff). */
 const MAX_BACKOFF_MS = 8;
@@ -115,6 +122,14 @@ export class LoopDatagramTransport implements DatagramTransport {
   // The back-off of a writer that woke and could send nothing (see #backOff).
   #backoffMs = 0;
   #retry: Cancellable | null = null;
+  // A batch's sends, gathered while its datagrams are delivered (#corking)
+  // and sent by #flushGathered; #flushing while that runs.
+  #gathered: Buffer[] = [];
+  #gatheredTo: (SocketAddress | null)[] = [];
+  #corking = false;
+  #flushing = false;
+  // The last host sendto checked (a peer's host is usually the same string).
+  #checkedHost: string | null = null;
 
   constructor(
     loop: EndpointLoop,
@@ -205,11 +220,19 @@ export class LoopDatagramTransport implements DatagramTransport {
       to = null;
     } else if (to === null) {
       throw invalidArgValue('sendto on an unconnected endpoint needs an address');
-    } else {
+    } else if (!Array.isArray(to) || to[0] !== this.#checkedHost || to.length !== 2 || typeof to[1] !== 'number') {
       checkAddress(this.#family, to);
+      if (typeof to !== 'string' && to.length === 2) this.#checkedHost = to[0];
+    } else {
+      checkPort(to[1]);
     }
     if (this.#lost) return;
     if (this.#head === this.#queue.length) {
+      if (this.#corking || this.#flushing) {
+        this.#gathered.push(copyOf(bytes));
+        this.#gatheredTo.push(addressCopy(to));
+        return;
+      }
       let sent: number | null;
       try {
         sent = this.#send(bytes, to);
@@ -226,12 +249,7 @@ export class LoopDatagramTransport implements DatagramTransport {
       // EAGAIN: queued below, the writer watched.
       if (!this.#watch(this.#writer)) return;
     }
-    const copy = Buffer.allocUnsafe(bytes.byteLength);
-    copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    this.#queue.push(copy);
-    // A copy of the address too: the caller may reuse its array.
-    this.#addresses.push(to === null || typeof to === 'string' ? to : ([...to] as SocketAddress));
-    this.#bufferSize += copy.length;
+    this.#enqueue(copyOf(bytes), addressCopy(to));
     this.#maybePause();
   }
 
@@ -243,7 +261,8 @@ export class LoopDatagramTransport implements DatagramTransport {
     if (this.#closing) return;
     this.#closing = true;
     this.#unwatch(this.#reader);
-    if (this.#head === this.#queue.length) this.#scheduleLost(null);
+    // Sends gathered by a batch still go out: the batch's end decides.
+    if (this.#head === this.#queue.length && !this.#corking && !this.#flushing) this.#scheduleLost(null);
   }
 
   /** Closes at once: queued datagrams are dropped; connectionLost(null) follows. Idempotent. */
@@ -253,6 +272,35 @@ export class LoopDatagramTransport implements DatagramTransport {
 
   /** @internal Readable: receive what is there (at most READS_PER_WAKE datagrams). */
   readReady(): void {
+    if (this.#family === AF_UNIX) {
+      this.#readEach();
+      return;
+    }
+    let got: number | false;
+    try {
+      got = receiveBatch(this.#fd);
+    } catch (error) {
+      if (error instanceof OSError) this.#errorReceived(error);
+      else this.#fatalError(error, 'Fatal read error on datagram transport');
+      return;
+    }
+    if (got === false) return;
+    this.#corking = true;
+    for (let i = 0; i < got && !this.#closing; i++) {
+      try {
+        this.#protocol.datagramReceived?.(datagramAt(i), senderAt(i));
+      } catch (exception) {
+        this.#loop.callExceptionHandler({ message: 'Exception in datagramReceived', exception });
+        break;
+      }
+    }
+    if (!this.#corking) return;
+    this.#corking = false;
+    this.#flushGathered(false);
+  }
+
+  // A Unix datagram socket's receive: one datagram at a time, each as large as it came.
+  #readEach(): void {
     if (scratch === null) scratch = Buffer.allocUnsafeSlow(MAX_DATAGRAM);
     const buf = scratch;
     const fd = this.#fd;
@@ -364,6 +412,56 @@ export class LoopDatagramTransport implements DatagramTransport {
     return to === null ? native.trySend(this.#fd, bytes) : native.trySendto(this.#fd, this.#family, to, bytes);
   }
 
+  // The batch's gathered sends, with one sendmmsg per 1,024 while the
+  // socket takes them. What it cannot take yet is queued (or, with
+  // `dropRest`, for an abort, dropped as queued datagrams are).
+  #flushGathered(dropRest: boolean): void {
+    const data = this.#gathered;
+    const to = this.#gatheredTo;
+    this.#flushing = true;
+    let i = 0;
+    // Each pass re-reads the length: errorReceived may send more.
+    while (i < data.length && !this.#lost) {
+      let sent: number | null;
+      try {
+        sent = native.trySendmmsg(this.#fd, this.#family, data, to, i, Math.min(data.length - i, 1024));
+      } catch (error) {
+        if (error instanceof OSError) {
+          // That datagram is dropped, as a failed sendto's is; the rest go on.
+          i += 1;
+          this.#errorReceived(error);
+          continue;
+        }
+        this.#flushing = false;
+        this.#gathered = [];
+        this.#gatheredTo = [];
+        this.#fatalError(error, 'Fatal write error on datagram transport');
+        return;
+      }
+      if (sent === null) break;
+      i += sent;
+    }
+    this.#flushing = false;
+    this.#gathered = [];
+    this.#gatheredTo = [];
+    // An abort (dropRest) drops the rest and schedules connectionLost itself.
+    if (this.#lost || dropRest) return;
+    if (i < data.length) {
+      for (; i < data.length; i++) this.#enqueue(data[i] as Buffer, to[i] as SocketAddress | null);
+      this.#maybePause();
+      this.#watch(this.#writer);
+    } else if (this.#closing && this.#head === this.#queue.length) {
+      // close() during the batch waited for its sends.
+      this.#scheduleLost(null);
+    }
+  }
+
+  #enqueue(copy: Buffer, to: SocketAddress | null): void {
+    this.#queue.push(copy);
+    this.#addresses.push(to);
+    this.#bufferSize += copy.length;
+  }
+
   #dequeue(): void {
     const head = this.#head;
     this.#bufferSize -= (this.#queue[head] as Buffer).length;
@@ -423,6 +521,12 @@ export class LoopDatagramTransport implements DatagramTransport {
 
   #forceClose(exc: Error | null): void {
     if (this.#lost) return;
+    if (this.#corking) {
+      // What the batch sent before the abort goes out, as it would have at once.
+      this.#corking = false;
+      this.#flushGathered(true);
+      if (this.#lost) return;
+    }
     this.#retry?.cancel();
     this.#retry = null;
     if (this.#head < this.#queue.length) {
@@ -480,6 +584,17 @@ function describe(address: SocketAddress): string {
     : `[${address.map((v) => JSON.stringify(v)).join(', ')}]`;
 }
 
+function copyOf(bytes: ArrayBufferView): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.byteLength);
+  copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return copy;
+}
+
+// A copy of an address kept for later: the caller may reuse its array.
+function addressCopy(to: SocketAddress | null): SocketAddress | null {
+  return to === null || typeof to === 'string' ? to : ([...to] as SocketAddress);
+}
+
 function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
   if (typeof a === 'string' || typeof b === 'string') return a === b;
   return a[0] === b[0] && a[1] === b[1];
@@ -510,8 +625,7 @@ function checkAddress(family: number, address: unknown): void {
       `The address host must be a numeric IPv${ipFamily} address (resolve names with getaddrinfo). Received ${JSON.stringify(address[0])}`,
     );
   }
-  const port = address[1];
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw outOfRange('port', '>= 0 and <= 65535', port);
+  checkPort(address[1]);
   if (ipFamily === 6) {
     // [host, port, flowinfo?, scopeId?], as the addon reads them.
     const [, , flowinfo, scopeId] = address as unknown[];
@@ -525,6 +639,10 @@ function checkAddress(family: number, address: unknown): void {
       }
     }
   }
+}
+
+function checkPort(port: number): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw outOfRange('port', '>= 0 and <= 65535', port);
 }
 
 // sizeof(sockaddr_un.sun_path) on Linux.
