@@ -290,8 +290,9 @@ export class LoopDatagramTransport implements DatagramTransport {
       try {
         this.#protocol.datagramReceived?.(datagramAt(i), senderAt(i));
       } catch (exception) {
+        // The rest of the batch is out of the kernel already: delivered
+        // still, as one datagram a wake (asyncio, #readEach) would be.
         this.#loop.callExceptionHandler({ message: 'Exception in datagramReceived', exception });
-        break;
       }
     }
     if (!this.#corking) return;

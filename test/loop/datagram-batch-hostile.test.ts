@@ -1,0 +1,53 @@
+/**
+ * A datagram transport's batches, attacked: what a protocol may do inside
+ * a batch (throw, close from another callback of the same iteration) must
+ * not lose datagrams or call the protocol after close(). Every backend,
+ * both run modes, real UDP on loopback.
+ */
+import { describe, expect, it } from 'vitest';
+
+import type { SocketAddress } from '../../src/sys/index.js';
+import { AF_INET } from '../../src/sys/index.js';
+import { CASES, dgram, Recorder, runIn, until } from '../helpers/datagrams.js';
+import { testLoop } from '../helpers/loops.js';
+
+describe.each(CASES)('a datagram transport batch, attacked, on %s (%s)', (backend, mode) => {
+  it('an exception in datagramReceived loses none of the batch: the datagrams after it are still delivered', async () => {
+    const loop = testLoop(backend);
+    const reported: string[] = [];
+    loop.setExceptionHandler((_l, context) =>
+      reported.push(`${context.message}: ${(context.exception as Error).message}`),
+    );
+    const out = await runIn(loop, mode, function* () {
+      const proto = new Recorder();
+      proto.echo = true;
+      proto.datagramReceived = function (this: Recorder, data: Buffer, addr: SocketAddress | null) {
+        Recorder.prototype.datagramReceived.call(this, data, addr);
+        if (data.toString() === 'b') throw new Error('boom');
+      };
+      const [t] = yield* loop.createDatagramEndpoint(() => proto, { localAddr: ['127.0.0.1', 0] });
+      const client = dgram(AF_INET, ['127.0.0.1', 0]);
+      const to = t.getExtraInfo('sockname') as SocketAddress;
+      // Queued before the loop reads: one batch.
+      for (const w of ['a', 'b', 'c', 'd']) client.sendto(w, to);
+      let timedOut = false;
+      try {
+        yield* until(() => proto.datagrams.length >= 4, 'the datagrams after the exception', 1000);
+      } catch {
+        timedOut = true;
+      }
+      const echoes: string[] = [];
+      yield* until(() => {
+        for (let d = client.tryRecvfrom(100); d !== null; d = client.tryRecvfrom(100)) echoes.push(d[0].toString());
+        return echoes.length >= 2;
+      }, 'the echoes');
+      t.close();
+      yield* until(() => proto.lost > 0, 'connectionLost');
+      return { timedOut, got: proto.datagrams.map((d) => d[0]), echoes };
+    });
+    expect(reported).toEqual(['Exception in datagramReceived: boom']);
+    expect(out.timedOut).toBe(false);
+    expect(out.got).toEqual(['a', 'b', 'c', 'd']);
+    expect(out.echoes).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
