@@ -272,6 +272,9 @@ export class LoopDatagramTransport implements DatagramTransport {
 
   /** @internal Readable: receive what is there (at most READS_PER_WAKE datagrams). */
   readReady(): void {
+    // A readable event polled before close() or abort() in the same
+    // iteration still runs (the Side stays queued): receive nothing more.
+    if (this.#closing) return;
     if (this.#family === AF_UNIX) {
       this.#readEach();
       return;

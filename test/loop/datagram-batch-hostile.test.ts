@@ -50,4 +50,27 @@ describe.each(CASES)('a datagram transport batch, attacked, on %s (%s)', (backen
     expect(out.got).toEqual(['a', 'b', 'c', 'd']);
     expect(out.echoes).toEqual(['a', 'b', 'c', 'd']);
   });
+
+  it.each(['close', 'abort'] as const)(
+    '%s() by a callback that runs before the readable event of the same iteration: the protocol hears nothing more but connectionLost',
+    async (how) => {
+      const loop = testLoop(backend);
+      const out = await runIn(loop, mode, function* () {
+        // A connected endpoint whose peer's port is closed: its first send
+        // brings an ICMP port unreachable back, and the socket turns readable
+        // with ECONNREFUSED pending.
+        const gone = dgram(AF_INET, ['127.0.0.1', 0]);
+        const peer = gone.getsockname() as [string, number];
+        gone.close();
+        const proto = new Recorder();
+        const [t] = yield* loop.createDatagramEndpoint(() => proto, { remoteAddr: peer });
+        t.sendto('into the void');
+        // Runs in the next iteration, before the readable event it polls.
+        loop.callSoon(() => (how === 'close' ? t.close() : t.abort()));
+        yield* until(() => proto.lost > 0, 'connectionLost');
+        return proto.events;
+      });
+      expect(out).toEqual(['made', 'lost']);
+    },
+  );
 });
