@@ -18,7 +18,9 @@
 // because the socket's buffer is full. An error on the first datagram
 // throws; an error after it ends the batch early (the kernel forgets it:
 // the caller's next call, starting at the first datagram not sent, meets it
-// again).
+// again -- unless it was the socket's pending error, ECONNREFUSED on a
+// connected socket, which that datagram consumed: a caller that must see
+// every such error sends one datagram a call on a connected socket).
 //
 // Both add MSG_DONTWAIT; sends add MSG_NOSIGNAL. EINTR is retried. As in
 // msg.cc, the JavaScript values (an address's getters may run code) are all

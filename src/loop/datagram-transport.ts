@@ -424,11 +424,17 @@ export class LoopDatagramTransport implements DatagramTransport {
     const to = this.#gatheredTo;
     this.#flushing = true;
     let i = 0;
+    // A connected socket's pending error (ECONNREFUSED after an ICMP port
+    // unreachable) fails the datagram that meets it, and sendmmsg, past its
+    // first datagram, only ends the batch there: the error is consumed and
+    // forgotten, the next call sends that datagram. One datagram a call
+    // keeps each such error for errorReceived, as sendto would.
+    const most = this.#peer === null ? 1024 : 1;
     // Each pass re-reads the length: errorReceived may send more.
     while (i < data.length && !this.#lost) {
       let sent: number | null;
       try {
-        sent = native.trySendmmsg(this.#fd, this.#family, data, to, i, Math.min(data.length - i, 1024));
+        sent = native.trySendmmsg(this.#fd, this.#family, data, to, i, Math.min(data.length - i, most));
       } catch (error) {
         if (error instanceof OSError) {
           // That datagram is dropped, as a failed sendto's is; the rest go on.

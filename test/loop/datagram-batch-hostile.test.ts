@@ -73,4 +73,44 @@ describe.each(CASES)('a datagram transport batch, attacked, on %s (%s)', (backen
       expect(out).toEqual(['made', 'lost']);
     },
   );
+  it("a connected endpoint's replies to a peer gone meanwhile: each ECONNREFUSED the kernel reports reaches errorReceived, as it does outside a batch", async () => {
+    const loop = testLoop(backend);
+    const out = await runIn(loop, mode, function* () {
+      const peer = dgram(AF_INET, ['127.0.0.1', 0]);
+      const proto = new Recorder();
+      proto.datagramReceived = function (this: Recorder, data: Buffer, addr: SocketAddress | null) {
+        Recorder.prototype.datagramReceived.call(this, data, addr);
+        this.transport?.sendto(data);
+      };
+      const [t] = yield* loop.createDatagramEndpoint(() => proto, {
+        localAddr: ['127.0.0.1', 0],
+        remoteAddr: peer.getsockname() as [string, number],
+      });
+      // Three datagrams, then the peer is gone: the replies' ICMP port
+      // unreachables come back. Sent one by one (outside a batch) the
+      // second reply fails with ECONNREFUSED and the third's error is
+      // pending for the next receive: two reports.
+      for (const w of ['a', 'b', 'c']) peer.sendto(w, t.getExtraInfo('sockname') as SocketAddress);
+      peer.close();
+      let timedOut = false;
+      try {
+        yield* until(() => proto.errors.length >= 2, 'two ECONNREFUSED', 1000);
+      } catch {
+        timedOut = true;
+      }
+      t.close();
+      yield* until(() => proto.lost > 0, 'connectionLost');
+      return { timedOut, events: proto.events };
+    });
+    expect(out.timedOut).toBe(false);
+    expect(out.events).toEqual([
+      'made',
+      'datagram',
+      'datagram',
+      'datagram',
+      'error:ECONNREFUSED',
+      'error:ECONNREFUSED',
+      'lost',
+    ]);
+  });
 });
