@@ -13,6 +13,11 @@
  * socket does not take is copied and sent when it is writable, gathered
  * into one sendmsg(2). Above the high-water mark the protocol is told to
  * pauseWriting, and resumeWriting once the buffer is down to the low one.
+ * A small write (a plain socket, nothing buffered, at most HOLD_MAX bytes
+ * held in all) made while the loop runs its callbacks is copied and held
+ * until they have all run, then sent with the others held (held-writes.ts):
+ * a server's replies to one wait leave back to back. Held bytes are not in
+ * the write buffer's size; close(), abort() and writeEof() send them first.
  *
  * The end: close() sends what is buffered, then closes; abort() and a
  * connection error close at once. Either way connectionLost runs exactly
@@ -26,6 +31,7 @@ import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData, type Socket, type SocketAddress, TlsError } from '../sys/index.js';
 import { AGAIN, type ByteStream, CROSS, IOV_MAX } from './byte-streams.js';
 import type { IoSlots, Watcher } from './handle.js';
+import type { WriteHolder } from './held-writes.js';
 import type { BaseProtocol, BufferedProtocol, Protocol, Transport, TransportExtraInfo } from './protocols.js';
 import { WriteFlow } from './write-flow.js';
 
@@ -35,6 +41,8 @@ export interface TransportLoop extends LoopLike {
   watchFd(sock: Socket, write: boolean, watcher: Watcher): IoSlots;
   /** Stops `watcher`'s watching, unless another replaced it since. */
   unwatch(slots: IoSlots, write: boolean, watcher: Watcher): void;
+  /** While callbacks run, releases `holder` once they have (true); else false. */
+  holdWrites(holder: WriteHolder): boolean;
   readonly debug: boolean;
 }
 
@@ -78,6 +86,11 @@ function receive(stream: ByteStream): Buffer | number {
   return buffer.subarray(start, start + n);
 }
 
+// Writes held until the loop's callbacks have run: at most this many bytes,
+// in at most this many writes (more, and the held ones go out at once).
+const HOLD_MAX = 4096;
+const HOLD_WRITES = 64;
+
 // A TLS reader drains OpenSSL's decoded bytes at most this many times a wake.
 const TLS_READS_PER_WAKE = 16;
 
@@ -118,7 +131,7 @@ function isConnectionError(error: unknown): boolean {
  * by the loop's createConnection, createServer and connectAcceptedSocket;
  * users see it as a {@link Transport}.
  */
-export class SocketTransport implements Transport, Watcher {
+export class SocketTransport implements Transport, Watcher, WriteHolder {
   readonly #loop: TransportLoop;
   readonly #stream: ByteStream;
   #protocol: BaseProtocol;
@@ -144,6 +157,9 @@ export class SocketTransport implements Transport, Watcher {
   #chunks: Buffer[] = [];
   #head = 0;
   #size = 0;
+  // Small writes held until the loop's callbacks have run (only while #size is 0).
+  #held: Buffer[] = [];
+  #heldSize = 0;
   readonly #flow = new WriteFlow((message, exception) =>
     this.#loop.callExceptionHandler({ message, exception, future: this }),
   );
@@ -379,6 +395,12 @@ export class SocketTransport implements Transport, Watcher {
   #writeBytes(bytes: ArrayBufferView, length: number): void {
     // After the end, writes go nowhere (asyncio warns; the protocol heard connectionLost).
     if (this.#lost) return;
+    if (this.#size === 0) {
+      if (this.#hold(bytes, length)) return;
+      // Held bytes go first; the socket may not take them all.
+      this.releaseHeld();
+      if (this.#lost) return;
+    }
     let sent = 0;
     if (this.#size === 0) {
       let n: number;
@@ -410,7 +432,16 @@ export class SocketTransport implements Transport, Watcher {
     let total = 0;
     for (const view of views) total += view.byteLength;
     if (total === 0) return;
-    if (views.length === 1 || !this.#stream.gathers || this.#size !== 0 || this.#lost || views.length > IOV_MAX) {
+    const holdable = this.#size === 0 && this.#heldSize + total <= HOLD_MAX && this.#stream.gathers;
+    if (!holdable) this.releaseHeld();
+    if (
+      views.length === 1 ||
+      holdable ||
+      !this.#stream.gathers ||
+      this.#size !== 0 ||
+      this.#lost ||
+      views.length > IOV_MAX
+    ) {
       // Over TLS one record; behind buffered bytes, in order after them.
       if (views.length === 1) this.#writeBytes(views[0] as ArrayBufferView, total);
       else {
@@ -435,6 +466,51 @@ export class SocketTransport implements Transport, Watcher {
         continue;
       }
       this.#chunks.push(copyOf(view, skip, size - skip));
+      skip = 0;
+    }
+    this.#size += total - Math.max(n, 0);
+    this.#watchWrite();
+    this.#maybePauseProtocol();
+  }
+
+  // Holds a copy of a small write while the loop runs its callbacks: true if held.
+  #hold(bytes: ArrayBufferView, length: number): boolean {
+    if (this.#heldSize + length > HOLD_MAX || this.#held.length >= HOLD_WRITES || !this.#stream.gathers) return false;
+    if (this.#heldSize === 0 && !this.#loop.holdWrites(this)) return false;
+    this.#held.push(copyOf(bytes, 0, length));
+    this.#heldSize += length;
+    return true;
+  }
+
+  /**
+   * @internal Sends the held writes (gathered), as a write of them all
+   * would: what the socket does not take is buffered and the writer watched.
+   */
+  releaseHeld(): void {
+    const total = this.#heldSize;
+    if (total === 0) return;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldSize = 0;
+    if (this.#lost) return;
+    let n: number;
+    try {
+      n = held.length === 1 ? this.#stream.send(held[0] as Buffer, 0, total) : this.#stream.sendv(held);
+    } catch (error) {
+      this.#fatalError(error, 'Fatal write error on socket transport', false);
+      return;
+    }
+    if (n === total) {
+      if (this.#eof) this.#shutdownWrite();
+      return;
+    }
+    let skip = Math.max(n, 0);
+    for (const chunk of held) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      this.#chunks.push(skip === 0 ? chunk : chunk.subarray(skip));
       skip = 0;
     }
     this.#size += total - Math.max(n, 0);
@@ -560,7 +636,9 @@ export class SocketTransport implements Transport, Watcher {
     if (!this.#stream.canWriteEof) this.#stream.shutdownWrite(); // throws: not over TLS
     if (this.#closing || this.#eof) return;
     this.#eof = true;
-    if (this.#size === 0) this.#shutdownWrite();
+    // Held bytes go first; the shutdown follows once they are out.
+    if (this.#heldSize !== 0) this.releaseHeld();
+    else if (this.#size === 0) this.#shutdownWrite();
   }
 
   #shutdownWrite(): void {
@@ -591,18 +669,24 @@ export class SocketTransport implements Transport, Watcher {
 
   close(): void {
     if (this.#closing) return;
+    this.releaseHeld();
+    if (this.#lost) return;
     this.#closing = true;
     this.#unwatchRead();
     if (this.#size === 0) this.#scheduleLost(null);
   }
 
   abort(): void {
+    // What was written before is sent as it would have been at once.
+    this.releaseHeld();
     this.#forceClose(null);
   }
 
   #forceClose(error: Error | null): void {
     if (this.#lost) return;
     this.#clean = false;
+    this.#held = [];
+    this.#heldSize = 0;
     if (this.#size !== 0) {
       this.#chunks = [];
       this.#head = 0;
