@@ -21,7 +21,8 @@ import {
   Socket,
   type SocketAddress,
 } from '../sys/index.js';
-import { type EndpointLoop, LoopDatagramTransport, nameOf } from './datagram-transport.js';
+import { nameOf } from './datagram-address.js';
+import { type EndpointLoop, LoopDatagramTransport } from './datagram-transport.js';
 import type { DatagramProtocol, DatagramTransport } from './protocols.js';
 
 /** An IP endpoint address as createDatagramEndpoint takes it: a host (name or numeric) and a port. */

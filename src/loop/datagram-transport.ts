@@ -26,25 +26,18 @@
  * transport stays open; any other exception goes to the loop's exception
  * handler and closes the transport (connectionLost(exc)).
  *
+ * sendto checks its destination with datagram-address.ts.
+ *
  * @module
  */
-import { isIP } from 'node:net';
-
 import type { Coroutine, Future, LoopLike } from '../coro/index.js';
 import type { Cancellable } from '../coro/types.js';
 import { RUN } from '../coro/types.js';
-import { invalidArgType, invalidArgValue, outOfRange } from '../sys/args.js';
-import {
-  type AddrInfo,
-  AF_INET6,
-  AF_UNIX,
-  OSError,
-  type SendData,
-  type Socket,
-  type SocketAddress,
-} from '../sys/index.js';
+import { invalidArgType } from '../sys/args.js';
+import { type AddrInfo, AF_UNIX, OSError, type SendData, type Socket, type SocketAddress } from '../sys/index.js';
 import { native } from '../sys/native.js';
 import { addressResult } from '../sys/socket.js';
+import { addressCopy, Destination, nameOf } from './datagram-address.js';
 import { datagramAt, READS_PER_WAKE, receiveBatch, senderAt } from './datagram-batch.js';
 import type { GetAddrInfoOptions } from './dns.js';
 import type { IoSlots, Watcher } from './handle.js';
@@ -106,6 +99,7 @@ export class LoopDatagramTransport implements DatagramTransport {
   #protocol: DatagramProtocol;
   // The connected peer's address (what sendto's address must equal), or null.
   readonly #peer: SocketAddress | null;
+  readonly #destination: Destination;
   readonly #sockname: SocketAddress | undefined;
   readonly #peername: SocketAddress | undefined;
   readonly #reader = new Side(this, false);
@@ -128,8 +122,6 @@ export class LoopDatagramTransport implements DatagramTransport {
   #gatheredTo: (SocketAddress | null)[] = [];
   #corking = false;
   #flushing = false;
-  // The last host sendto checked (a peer's host is usually the same string).
-  #checkedHost: string | null = null;
 
   constructor(
     loop: EndpointLoop,
@@ -144,6 +136,7 @@ export class LoopDatagramTransport implements DatagramTransport {
     this.#family = sock.family;
     this.#protocol = protocol;
     this.#peer = peer;
+    this.#destination = new Destination(this.#family, peer);
     this.#sockname = nameOf(sock, false);
     this.#peername = peer === null ? undefined : nameOf(sock, true);
     // asyncio's order: connectionMade, then reading starts, then the waiter
@@ -212,20 +205,7 @@ export class LoopDatagramTransport implements DatagramTransport {
     if (!ArrayBuffer.isView(bytes)) {
       throw invalidArgType('data', 'a string, Buffer, TypedArray or DataView', data);
     }
-    let to: SocketAddress | null = address ?? null;
-    if (this.#peer !== null) {
-      if (to !== null && !sameAddress(to, this.#peer)) {
-        throw invalidArgValue(`Invalid address: must be null or ${describe(this.#peer)}. Received ${describe(to)}`);
-      }
-      to = null;
-    } else if (to === null) {
-      throw invalidArgValue('sendto on an unconnected endpoint needs an address');
-    } else if (!Array.isArray(to) || to[0] !== this.#checkedHost || to.length !== 2 || typeof to[1] !== 'number') {
-      checkAddress(this.#family, to);
-      if (typeof to !== 'string' && to.length === 2) this.#checkedHost = to[0];
-    } else {
-      checkPort(to[1]);
-    }
+    const to = this.#destination.check(address ?? null);
     if (this.#lost) return;
     if (this.#head === this.#queue.length) {
       if (this.#corking || this.#flushing) {
@@ -579,81 +559,8 @@ function rewatchWriter(transport: LoopDatagramTransport): void {
   transport.rewatchWriter();
 }
 
-/** @internal The socket's own or its peer's address, or undefined when it has none. */
-export function nameOf(sock: Socket, peer: boolean): SocketAddress | undefined {
-  try {
-    return peer ? sock.getpeername() : sock.getsockname();
-  } catch {
-    return undefined;
-  }
-}
-
-function describe(address: SocketAddress): string {
-  return typeof address === 'string'
-    ? JSON.stringify(address)
-    : `[${address.map((v) => JSON.stringify(v)).join(', ')}]`;
-}
-
 function copyOf(bytes: ArrayBufferView): Buffer {
   const copy = Buffer.allocUnsafe(bytes.byteLength);
   copy.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   return copy;
 }
-
-// A copy of an address kept for later: the caller may reuse its array.
-function addressCopy(to: SocketAddress | null): SocketAddress | null {
-  return to === null || typeof to === 'string' ? to : ([...to] as SocketAddress);
-}
-
-function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
-  if (typeof a === 'string' || typeof b === 'string') return a === b;
-  return a[0] === b[0] && a[1] === b[1];
-}
-
-// sendto's address, checked before anything is sent or queued: the shape of
-// the socket's family (the addon checks the rest when it parses it).
-function checkAddress(family: number, address: unknown): void {
-  if (family === AF_UNIX) {
-    if (typeof address !== 'string') throw invalidArgType('address', 'a path string for AF_UNIX', address);
-    // What the addon's sockaddr_un parser refuses, refused here too: a datagram
-    // queued behind others is parsed only when it goes out, and a bad address
-    // then would close the transport (and drop the queue) instead of throwing.
-    const abstract = address.startsWith('\0');
-    const room = SUN_PATH_SIZE - (abstract ? 0 : 1);
-    const size = Buffer.byteLength(address, 'utf8');
-    if (size > room) throw outOfRange('address', `a path of at most ${room} bytes`, `${size} bytes`);
-    if (!abstract && address.includes('\0')) throw invalidArgValue('The AF_UNIX path must not contain NUL bytes');
-    return;
-  }
-  const ipFamily = family === AF_INET6 ? 6 : 4;
-  if (!Array.isArray(address) || typeof address[0] !== 'string' || typeof address[1] !== 'number') {
-    throw invalidArgType('address', `a [host, port] array for AF_INET${ipFamily === 6 ? '6' : ''}`, address);
-  }
-  // isIP takes an IPv6 zone ("fe80::1%eth0"); inet_pton, hence the addon, does not.
-  if (isIP(address[0]) !== ipFamily || address[0].includes('%')) {
-    throw invalidArgValue(
-      `The address host must be a numeric IPv${ipFamily} address (resolve names with getaddrinfo). Received ${JSON.stringify(address[0])}`,
-    );
-  }
-  checkPort(address[1]);
-  if (ipFamily === 6) {
-    // [host, port, flowinfo?, scopeId?], as the addon reads them.
-    const [, , flowinfo, scopeId] = address as unknown[];
-    for (const [name, value, max] of [
-      ['flowinfo', flowinfo, 0xfffff],
-      ['scopeId', scopeId, 0xffffffff],
-    ] as const) {
-      if (value === undefined) continue;
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-        throw outOfRange(name, `an integer >= 0 and <= ${max}`, value);
-      }
-    }
-  }
-}
-
-function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw outOfRange('port', '>= 0 and <= 65535', port);
-}
-
-// sizeof(sockaddr_un.sun_path) on Linux.
-const SUN_PATH_SIZE = 108;
