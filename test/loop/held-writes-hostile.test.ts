@@ -6,7 +6,13 @@
 import { describe, expect, it } from 'vitest';
 
 import { type Coroutine, sleep } from '../../src/coro/index.js';
-import type { Protocol, Transport } from '../../src/loop/index.js';
+import {
+  type Protocol,
+  StreamReader,
+  StreamReaderProtocol,
+  StreamWriter,
+  type Transport,
+} from '../../src/loop/index.js';
 import { AF_UNIX, SOCK_STREAM, type Socket } from '../../src/sys/index.js';
 import { testSocketpair } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
@@ -272,5 +278,56 @@ describe.each(BACKENDS)('held writes, hostile, on %s', (backend) => {
       return took;
     }
     expect(loop.runUntilComplete(main())).toBeGreaterThanOrEqual(SPIN_MS - 1);
+  });
+
+  it("StreamWriter: drain() after a write the peer refuses (EPIPE) reports the connection's loss, as unheld", () => {
+    const loop = testLoop(backend);
+    const [mine, peer] = testSocketpair(AF_UNIX, SOCK_STREAM);
+    mine.setBlocking(false);
+    function* main(): Coroutine<string> {
+      const reader = new StreamReader();
+      const protocol = new StreamReaderProtocol(reader, null, loop);
+      const [transport] = yield* loop.connectAcceptedSocket(() => protocol, mine);
+      const writer = new StreamWriter(transport, protocol, reader, loop);
+      peer.close();
+      writer.write('into the void');
+      try {
+        yield* writer.drain();
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+      writer.close();
+      return 'drained';
+    }
+    expect(loop.runUntilComplete(main())).toMatch(/EPIPE|ECONNRESET/);
+  });
+
+  it('StreamWriter: drain() after a write the full socket cannot take waits (high-water mark 0) until the peer reads', () => {
+    const loop = testLoop(backend);
+    const [mine, peer] = testSocketpair(AF_UNIX, SOCK_STREAM);
+    mine.setBlocking(false);
+    peer.setBlocking(false);
+    const filled = fill(mine);
+    function* main(): Coroutine<{ drainedFirst: boolean; bytes: number }> {
+      const reader = new StreamReader();
+      const protocol = new StreamReaderProtocol(reader, null, loop);
+      const [transport] = yield* loop.connectAcceptedSocket(() => protocol, mine);
+      const writer = new StreamWriter(transport, protocol, reader, loop);
+      transport.setWriteBufferLimits(0);
+      writer.write('x');
+      const drained = writer.drain();
+      yield* sleep(0.005);
+      const drainedFirst = drained.done();
+      let bytes = 0;
+      for (let i = 0; i < 500 && !drained.done(); i++) {
+        bytes += drainPeer(peer).bytes.length;
+        yield* sleep(0.001);
+      }
+      yield* drained;
+      bytes += drainPeer(peer).bytes.length;
+      writer.close();
+      return { drainedFirst, bytes };
+    }
+    expect(loop.runUntilComplete(main())).toEqual({ drainedFirst: false, bytes: filled + 1 });
   });
 });
