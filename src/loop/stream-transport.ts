@@ -475,8 +475,11 @@ export class SocketTransport implements Transport, Watcher, WriteHolder {
   }
 
   // Holds a copy of a small write while the loop runs its callbacks: true if held.
+  // Closing (a write from resumeWriting as close()'s buffer empties), it goes
+  // at once: the end is scheduled right after, and would find it held.
   #hold(bytes: ArrayBufferView, length: number): boolean {
     if (this.#heldSize + length > HOLD_MAX || this.#held.length >= HOLD_WRITES || !this.#stream.gathers) return false;
+    if (this.#closing) return false;
     if (this.#heldSize === 0 && !this.#loop.holdWrites(this)) return false;
     this.#held.push(copyOf(bytes, 0, length));
     this.#heldSize += length;

@@ -330,4 +330,42 @@ describe.each(BACKENDS)('held writes, hostile, on %s', (backend) => {
     }
     expect(loop.runUntilComplete(main())).toEqual({ drainedFirst: false, bytes: filled + 1 });
   });
+
+  it('closing: what resumeWriting writes as the buffer empties still leaves before the end', () => {
+    const loop = testLoop(backend);
+    const [mine, peer] = testSocketpair(AF_UNIX, SOCK_STREAM);
+    mine.setBlocking(false);
+    peer.setBlocking(false);
+    const filled = fill(mine);
+    let lost = 0;
+    function* main(): Coroutine<{ bytes: number; tail: string; eof: boolean }> {
+      let transport: Transport | null = null;
+      const protocol: Protocol = {
+        resumeWriting(): void {
+          transport?.write('trailer');
+        },
+        connectionLost(): void {
+          lost++;
+        },
+      };
+      [transport] = yield* loop.connectAcceptedSocket(() => protocol, mine);
+      transport.setWriteBufferLimits(0);
+      transport.write('abc');
+      yield* sleep(0);
+      // 'abc' is buffered now (the socket is full), the protocol paused.
+      transport.close();
+      const parts: Buffer[] = [];
+      let eof = false;
+      for (let i = 0; i < 500 && !eof; i++) {
+        const got = drainPeer(peer);
+        parts.push(got.bytes);
+        eof = got.eof;
+        yield* sleep(0.001);
+      }
+      const all = Buffer.concat(parts);
+      return { bytes: all.length, tail: all.subarray(-10).toString(), eof };
+    }
+    expect(loop.runUntilComplete(main())).toEqual({ bytes: filled + 10, tail: 'abctrailer', eof: true });
+    expect(lost).toBe(1);
+  });
 });
