@@ -938,6 +938,7 @@ export class EventLoop implements LoopLike, HandleOwner {
     const ntodo = ready.length;
     const timed = this.#meter.timed;
     let end = 0;
+    let released = false;
     // Small writes made while the callbacks run leave together after them (held-writes.ts).
     this.#held.begin();
     try {
@@ -953,9 +954,11 @@ export class EventLoop implements LoopLike, HandleOwner {
         }
       }
     } finally {
-      this.#held.end(this.#heldFailed);
+      released = this.#held.end(this.#heldFailed);
     }
-    if (!timed) end = this.time();
+    // The release (its sends, a pauseWriting it calls) is the run's time too:
+    // timed, the run ended with the last callback only when nothing was held.
+    if (!timed || released) end = this.time();
     this.#meter.ran(now, end, ntodo);
     return ntodo;
   }

@@ -44,11 +44,14 @@ export class HeldWrites {
     return true;
   }
 
-  /** The callbacks have run: releases every holder, in the order they began holding. */
-  end(report: (exception: unknown) => void): void {
+  /**
+   * The callbacks have run: releases every holder, in the order they began
+   * holding. True if there were any (the release took time of the run's own).
+   */
+  end(report: (exception: unknown) => void): boolean {
     this.#running = false;
     const holders = this.#holders;
-    if (holders.length === 0) return;
+    if (holders.length === 0) return false;
     // Nothing is held from here on (#running is false): the list only shrinks.
     for (let i = 0; i < holders.length; i++) {
       try {
@@ -58,5 +61,6 @@ export class HeldWrites {
       }
     }
     holders.length = 0;
+    return true;
   }
 }

@@ -17,7 +17,8 @@
  * held in all) made while the loop runs its callbacks is copied and held
  * until they have all run, then sent with the others held (held-writes.ts):
  * a server's replies to one wait leave back to back. Held bytes are not in
- * the write buffer's size; close(), abort() and writeEof() send them first.
+ * the write buffer's size; close(), abort(), writeEof() and an end by error
+ * (a protocol callback that threw) send them first.
  *
  * The end: close() sends what is buffered, then closes; abort() and a
  * connection error close at once. Either way connectionLost runs exactly
@@ -474,8 +475,11 @@ export class SocketTransport implements Transport, Watcher, WriteHolder {
   }
 
   // Holds a copy of a small write while the loop runs its callbacks: true if held.
+  // Closing (a write from resumeWriting as close()'s buffer empties), it goes
+  // at once: the end is scheduled right after, and would find it held.
   #hold(bytes: ArrayBufferView, length: number): boolean {
     if (this.#heldSize + length > HOLD_MAX || this.#held.length >= HOLD_WRITES || !this.#stream.gathers) return false;
+    if (this.#closing) return false;
     if (this.#heldSize === 0 && !this.#loop.holdWrites(this)) return false;
     this.#held.push(copyOf(bytes, 0, length));
     this.#heldSize += length;
@@ -685,8 +689,20 @@ export class SocketTransport implements Transport, Watcher, WriteHolder {
   #forceClose(error: Error | null): void {
     if (this.#lost) return;
     this.#clean = false;
-    this.#held = [];
-    this.#heldSize = 0;
+    if (this.#heldSize !== 0) {
+      // Written before the end (a protocol callback that wrote, then threw):
+      // out now, as at once unheld; what the socket does not take is dropped.
+      const held = this.#held;
+      const total = this.#heldSize;
+      this.#held = [];
+      this.#heldSize = 0;
+      try {
+        if (held.length === 1) this.#stream.send(held[0] as Buffer, 0, total);
+        else this.#stream.sendv(held);
+      } catch {
+        // The connection is ending anyway: `error` is what connectionLost hears.
+      }
+    }
     if (this.#size !== 0) {
       this.#chunks = [];
       this.#head = 0;

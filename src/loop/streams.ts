@@ -21,6 +21,7 @@ import { invalidArgType } from '../sys/args.js';
 import { OSError, type SendData } from '../sys/index.js';
 import type { CreateConnectionOptions, CreateUnixConnectionOptions } from './connections.js';
 import type { EventLoop } from './event-loop.js';
+import type { WriteHolder } from './held-writes.js';
 import type { Protocol, Transport, TransportExtraInfo } from './protocols.js';
 import type { CreateServerOptions, CreateUnixServerOptions, Server } from './server.js';
 import { StreamReader } from './stream-reader.js';
@@ -311,6 +312,10 @@ export class StreamWriter {
    *   {OSError} ECONNRESET once the connection is lost
    */
   drain(): Future<void> {
+    // Writes the transport holds till the run ends (held-writes.ts) go now:
+    // as asyncio's, drain answers for writes handed to the kernel or
+    // buffered, and a send that failed shows as the connection's loss.
+    (this.#transport as Partial<WriteHolder>).releaseHeld?.();
     const exception = this.#reader?.exception() ?? null;
     if (exception !== null) return failed(this.#loop, exception);
     if (!this.#transport.isClosing()) return this.#protocol.drainHelper();
