@@ -44,6 +44,12 @@ export interface DriverLoop {
   setInTick(inTick: boolean): void;
   /** Callbacks are queued. */
   hasReady(): boolean;
+  /**
+   * Applies the interest changes made since the last wait (an owning loop
+   * applies them right before it waits): what the idle watch watches.
+   * @throws what the selector's register/modify throws
+   */
+  applyChanges(): void;
   /** Milliseconds until the earliest timer, or null. */
   nextTimerDelay(): number | null;
   /** Watched (fd, mask) pairs, for the helper thread. */
@@ -178,6 +184,10 @@ export class CooperativeDriver {
         const ran = loop.runOnce();
         if (loop.stopping() || ran === 0 || loop.time() >= deadline) break;
       }
+      // The last iteration's callbacks may have asked for an fd's readiness
+      // (a write the socket refused watches for writability): the loop may
+      // sleep next, and its sleep must watch for that too.
+      loop.applyChanges();
       return null;
     } catch (error) {
       return { error };

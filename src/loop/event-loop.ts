@@ -509,6 +509,7 @@ export class EventLoop implements LoopLike, HandleOwner {
         this.#inTick = inTick;
       },
       hasReady: () => this.#ready.length > 0 || this.#backend.hasUnsubmitted(),
+      applyChanges: () => io.apply(),
       nextTimerDelay: () => {
         this.#timers.purge();
         const first = this.#timers.peek();

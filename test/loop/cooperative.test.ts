@@ -16,7 +16,7 @@ import {
   waitFor,
 } from '../../src/coro/index.js';
 import { EventLoop } from '../../src/loop/index.js';
-import { eventfd, read, Socket, socketpair } from '../../src/sys/index.js';
+import { AF_UNIX, eventfd, read, SOCK_STREAM, Socket, socketpair } from '../../src/sys/index.js';
 import { openFdCount, testSocketpair, track } from '../helpers/fds.js';
 import { BACKENDS, testLoop } from '../helpers/loops.js';
 import { echoServer, listenLoopback, tcpSocket } from '../helpers/net.js';
@@ -379,6 +379,41 @@ describe.each(BACKENDS)('cooperative mode on %s', (backend) => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(openFdCount()).toBeLessThanOrEqual(fds);
     expect(threadCount()).toBeLessThanOrEqual(threads);
+  });
+
+  it('a write the full socket refused in the last iteration of a slice leaves once the peer reads, with no other wake-up', async () => {
+    const loop = testLoop(backend);
+    const [mine, peer] = testSocketpair(AF_UNIX, SOCK_STREAM);
+    mine.setBlocking(false);
+    peer.setBlocking(false);
+    // The peer's receive buffer and the socket's send buffer, full.
+    let filled = 0;
+    const big = Buffer.alloc(65536, 'f');
+    for (let n = mine.trySend(big); n !== null; n = mine.trySend(big)) filled += n;
+    for (let n = mine.trySend('f'); n !== null; n = mine.trySend('f')) filled += n;
+    let total = 0;
+    await loop.run(async () => {
+      const [transport] = await loop.connectAcceptedSocket(() => ({}), mine);
+      await new Promise<void>((resolve) => {
+        loop.callSoon(() => {
+          // Past the slice's 2 ms: this is its last iteration.
+          const until = Date.now() + 5;
+          while (Date.now() < until) {
+            // spin
+          }
+          transport.write('abc');
+          resolve();
+        });
+      });
+      // Only the socket turning writable can wake the loop now.
+      const deadline = Date.now() + 2000;
+      while (total < filled + 3 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+        for (let n = peer.tryRecvInto(big); n !== null && n > 0; n = peer.tryRecvInto(big)) total += n;
+      }
+      transport.abort();
+    });
+    expect(total).toBe(filled + 3);
   });
 });
 
